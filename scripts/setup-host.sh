@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# Prepare this host for bosun: packages, a running Docker engine, the local
+# images, and the kernel settings the agent and its tests need.
+#
+# Idempotent and safe to re-run; when everything is already in place it takes
+# a few seconds. Runs as root on Debian 12 (bookworm), with or without systemd
+# as PID 1. No image registry is needed: the images are built FROM scratch.
+#
+# Usage: scripts/setup-host.sh [--quiet] [--containerd]
+#   --quiet       print only warnings and errors
+#   --containerd  also set up a CRI-enabled containerd (not yet supported:
+#                 prints a note and exits 0 after the Docker setup)
+#
+# Environment (defaults suit a normal host; the overrides exist to exercise
+# the engine-start path against a second, private dockerd):
+#   BOSUN_DOCKER_SOCK     engine socket          (/var/run/docker.sock)
+#   BOSUN_DOCKERD_LOG     log of a dockerd started here (/var/log/bosun-dockerd.log)
+#   BOSUN_DOCKERD_ARGS    extra dockerd arguments, word-split ("")
+#   BOSUN_DOCKER_TIMEOUT  seconds to wait for the engine (60)
+set -euo pipefail
+
+QUIET=0
+WANT_CONTAINERD=0
+for arg in "$@"; do
+  case "$arg" in
+    --quiet|-q) QUIET=1 ;;
+    --containerd) WANT_CONTAINERD=1 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup-host: unknown argument: $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DOCKER_SOCK="${BOSUN_DOCKER_SOCK:-/var/run/docker.sock}"
+DOCKERD_LOG="${BOSUN_DOCKERD_LOG:-/var/log/bosun-dockerd.log}"
+DOCKER_TIMEOUT="${BOSUN_DOCKER_TIMEOUT:-60}"
+export DOCKER_HOST="unix://${DOCKER_SOCK}"
+export DOCKER_BUILDKIT=0
+# dockerd, sysctl and modprobe live in sbin, which a minimal PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
+PAUSE_IMAGE="localhost/bosun/pause:3.10"
+BUSYBOX_IMAGE="localhost/bosun/busybox:1"
+HASH_LABEL="io.bosun.build-inputs"
+
+START=$(date +%s%N)
+
+log() { if [ "$QUIET" = 0 ]; then echo "setup-host: $*"; fi; }
+warn() { echo "setup-host: WARNING: $*" >&2; }
+die() { echo "setup-host: ERROR: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root"
+
+BUILD_TMP=""
+ADDED_POLICY=0
+cleanup() {
+  if [ -n "$BUILD_TMP" ]; then rm -rf "$BUILD_TMP"; fi
+  if [ "$ADDED_POLICY" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- packages
+pkg_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+for p in iptables conntrack busybox-static gcc libc6-dev curl ca-certificates iproute2 procps; do
+  pkg_installed "$p" || missing+=("$p")
+done
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep the package scripts from starting dockerd on their own (a failing
+  # init script would fail the install); it is started below, our way.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    ADDED_POLICY=1
+  fi
+  apt_rc=0
+  { apt-get update -q >/tmp/bosun-apt.log 2>&1 &&
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/bosun-apt.log 2>&1; } || apt_rc=$?
+  if [ "$ADDED_POLICY" = 1 ]; then rm -f /usr/sbin/policy-rc.d; ADDED_POLICY=0; fi
+  if [ "$apt_rc" != 0 ]; then
+    tail -n 30 /tmp/bosun-apt.log >&2 || true
+    die "apt-get failed (exit $apt_rc), full log in /tmp/bosun-apt.log"
+  fi
+  hash -r
+else
+  log "packages: all present"
+fi
+
+command -v dockerd >/dev/null 2>&1 || die "dockerd still missing after install"
+command -v docker >/dev/null 2>&1 || die "docker CLI missing"
+
+# ---------------------------------------------------------------- engine
+docker_ping() {
+  [ -S "$DOCKER_SOCK" ] &&
+    [ "$(curl -s --max-time 2 --unix-socket "$DOCKER_SOCK" http://localhost/_ping 2>/dev/null || true)" = OK ]
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+  local st
+  st=$(ps -o stat= -p "$1" 2>/dev/null || true)
+  [ -n "$st" ] && [ "${st#Z}" = "$st" ]
+}
+
+engine_fail() {
+  echo "setup-host: ---- last lines of $DOCKERD_LOG ----" >&2
+  tail -n 30 "$DOCKERD_LOG" >&2 2>/dev/null || true
+  if [ -d /run/systemd/system ]; then journalctl -u docker -n 30 --no-pager >&2 2>/dev/null || true; fi
+  die "$1"
+}
+
+DOCKERD_PID=""
+start_dockerd() {
+  local extra_args=()
+  read -r -a extra_args <<<"${BOSUN_DOCKERD_ARGS:-}"
+  # Append (never truncate): a dockerd still shutting down may write to the
+  # same log. Keep the log bounded across many restarts.
+  if [ "$(stat -c %s "$DOCKERD_LOG" 2>/dev/null || echo 0)" -gt 20000000 ]; then
+    mv -f "$DOCKERD_LOG" "$DOCKERD_LOG.1"
+  fi
+  echo "==== setup-host: starting dockerd at $(date -u +%FT%TZ) ====" >>"$DOCKERD_LOG"
+  # setsid + nohup: the daemon outlives this script and its session.
+  setsid nohup dockerd "${extra_args[@]}" >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  DOCKERD_PID=$!
+  log "docker engine: dockerd started, pid $DOCKERD_PID"
+}
+
+# dockerd_exited: our dockerd died before answering. Retry when an older
+# dockerd still holds the pid file (it is shutting down: its socket goes away
+# before its pid file does); remove a pid file whose process is gone or is no
+# dockerd; give up at once on any other error.
+dockerd_exited() {
+  local tail_lines pidfile oldpid
+  wait "$DOCKERD_PID" 2>/dev/null || true
+  tail_lines=$(tail -n 5 "$DOCKERD_LOG" 2>/dev/null || true)
+  case "$tail_lines" in
+    *"pid file found"*) ;;
+    *) engine_fail "dockerd exited before answering on $DOCKER_SOCK" ;;
+  esac
+  pidfile=$(printf '%s\n' "$tail_lines" | sed -n 's/.*or delete \(\/[^ ]*\)$/\1/p' | tail -n 1)
+  oldpid=$(cat "$pidfile" 2>/dev/null || true)
+  if [ -n "$oldpid" ] && [ "$(cat "/proc/$oldpid/comm" 2>/dev/null || true)" = dockerd ]; then
+    log "docker engine: an older dockerd (pid $oldpid) is still shutting down, waiting"
+  elif [ -n "$oldpid" ]; then
+    log "docker engine: removing stale pid file $pidfile (pid $oldpid is no dockerd)"
+    rm -f "$pidfile"
+  else
+    log "docker engine: an older dockerd just released its pid file, retrying"
+  fi
+}
+
+if docker_ping; then
+  log "docker engine: running ($DOCKER_SOCK)"
+else
+  own_dockerd=1
+  if [ -d /run/systemd/system ] && [ -z "${BOSUN_DOCKERD_ARGS:-}" ] &&
+    [ "$DOCKER_SOCK" = /var/run/docker.sock ]; then
+    own_dockerd=0
+    log "docker engine: not answering, systemctl start docker"
+    systemctl start docker || warn "systemctl start docker failed"
+  else
+    log "docker engine: not answering, starting dockerd (log: $DOCKERD_LOG)"
+    start_dockerd
+  fi
+  waited=0
+  until docker_ping; do
+    if [ "$waited" -ge "$DOCKER_TIMEOUT" ]; then
+      engine_fail "docker engine did not answer on $DOCKER_SOCK within ${DOCKER_TIMEOUT}s"
+    fi
+    if [ "$own_dockerd" = 1 ] && ! alive "$DOCKERD_PID"; then
+      dockerd_exited # fails, or returns when a retry makes sense
+      sleep 1
+      waited=$((waited + 1))
+      start_dockerd
+      continue
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  log "docker engine: answering after ${waited}s"
+fi
+
+# ---------------------------------------------------------------- images
+# image_hash NAME: the build-inputs label of a local image, empty if none.
+image_hash() {
+  docker image inspect -f "{{ index .Config.Labels \"$HASH_LABEL\" }}" "$1" 2>/dev/null | sed 's/^<no value>$//' || true
+}
+
+# inputs_hash FILE...: one sha256 over the names and contents of the inputs.
+inputs_hash() {
+  local f
+  for f in "$@"; do
+    printf '%s %s\n' "$(basename "$f")" "$(sha256sum <"$f" | cut -d' ' -f1)"
+  done | sha256sum | cut -d' ' -f1
+}
+
+# why_build NAME HAVE_HASH: why NAME must be (re)built, for the log.
+why_build() {
+  if [ -n "$2" ]; then echo "sources changed, rebuilding"
+  elif docker image inspect "$1" >/dev/null 2>&1; then echo "exists without the build-inputs label, rebuilding"
+  else echo "missing, building"
+  fi
+}
+
+# build_image NAME HASH CONTEXT_DIR: build, then drop the image it replaced
+# if that is now untagged and unused (docker refuses when a container uses it).
+build_image() {
+  local name=$1 hash=$2 ctx=$3 out old new
+  old=$(docker image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
+  if ! out=$(docker build -q --label "$HASH_LABEL=$hash" -t "$name" "$ctx" 2>&1); then
+    echo "$out" >&2
+    die "docker build of $name failed"
+  fi
+  new=$(docker image inspect -f '{{.Id}}' "$name")
+  if [ -n "$old" ] && [ "$old" != "$new" ] &&
+    [ "$(docker image inspect -f '{{len .RepoTags}}' "$old" 2>/dev/null || true)" = 0 ]; then
+    docker image rm "$old" >/dev/null 2>&1 || true
+  fi
+}
+
+# The pause image: its inputs are the source, the Dockerfile and the flags.
+PAUSE_SRC="$REPO_ROOT/scripts/pause"
+PAUSE_CFLAGS="-static -O2 -Wall -Wextra"
+pause_hash=$( { inputs_hash "$PAUSE_SRC/pause.c" "$PAUSE_SRC/Dockerfile"; echo "gcc $PAUSE_CFLAGS"; } | sha256sum | cut -d' ' -f1)
+have=$(image_hash "$PAUSE_IMAGE")
+if [ "$have" = "$pause_hash" ]; then
+  log "image $PAUSE_IMAGE: up to date"
+else
+  log "image $PAUSE_IMAGE: $(why_build "$PAUSE_IMAGE" "$have")"
+  BUILD_TMP=$(mktemp -d /tmp/bosun-build.XXXXXX)
+  mkdir "$BUILD_TMP/pause"
+  # shellcheck disable=SC2086 # PAUSE_CFLAGS is a list of flags
+  gcc $PAUSE_CFLAGS -o "$BUILD_TMP/pause/pause" "$PAUSE_SRC/pause.c" || die "gcc of pause.c failed"
+  strip "$BUILD_TMP/pause/pause" 2>/dev/null || true
+  cp "$PAUSE_SRC/Dockerfile" "$BUILD_TMP/pause/Dockerfile"
+  build_image "$PAUSE_IMAGE" "$pause_hash" "$BUILD_TMP/pause"
+  log "image $PAUSE_IMAGE: built"
+fi
+
+# The busybox image: its inputs are the Dockerfile and Debian's busybox.
+BUSYBOX_SRC="$REPO_ROOT/scripts/images/busybox"
+BUSYBOX_BIN=/bin/busybox
+[ -x "$BUSYBOX_BIN" ] || die "$BUSYBOX_BIN missing (package busybox-static)"
+busybox_hash=$(inputs_hash "$BUSYBOX_SRC/Dockerfile" "$BUSYBOX_BIN")
+have=$(image_hash "$BUSYBOX_IMAGE")
+if [ "$have" = "$busybox_hash" ]; then
+  log "image $BUSYBOX_IMAGE: up to date"
+else
+  log "image $BUSYBOX_IMAGE: $(why_build "$BUSYBOX_IMAGE" "$have")"
+  BUILD_TMP=${BUILD_TMP:-$(mktemp -d /tmp/bosun-build.XXXXXX)}
+  mkdir "$BUILD_TMP/busybox"
+  cp "$BUSYBOX_SRC/Dockerfile" "$BUILD_TMP/busybox/Dockerfile"
+  cp "$BUSYBOX_BIN" "$BUILD_TMP/busybox/busybox"
+  build_image "$BUSYBOX_IMAGE" "$busybox_hash" "$BUILD_TMP/busybox"
+  log "image $BUSYBOX_IMAGE: built"
+fi
+
+# ---------------------------------------------------------------- kernel
+if [ "$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo 0)" != 1 ]; then
+  sysctl -q -w net.ipv4.ip_forward=1 >/dev/null || warn "could not enable net.ipv4.ip_forward"
+fi
+log "sysctl: net.ipv4.ip_forward=$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo '?')"
+
+if [ -d /proc/sys/net/bridge ]; then
+  log "br_netfilter: loaded"
+elif modprobe -q br_netfilter 2>/dev/null; then
+  log "br_netfilter: loaded now"
+else
+  log "br_netfilter: not available (ignored)"
+fi
+
+# ---------------------------------------------------------------- containerd
+if [ "$WANT_CONTAINERD" = 1 ]; then
+  log "--containerd: not yet supported, Docker setup only"
+fi
+
+log "done in $(( ($(date +%s%N) - START) / 1000000 )) ms"
