@@ -31,6 +31,11 @@ export interface PodSandboxConfig {
   /** Parent cgroup for the pod, when the agent manages pod cgroups. */
   cgroupParent?: string;
   dns?: { servers: string[]; searches: string[]; options: string[] };
+  /**
+   * Directory for the pod's container logs (CRI log_directory, e.g.
+   * /var/log/pods/<ns>_<name>_<uid>); ContainerConfig.logPath is relative to it.
+   */
+  logDirectory?: string;
 }
 
 export type SandboxState = 'ready' | 'notready';

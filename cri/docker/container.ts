@@ -1,0 +1,261 @@
+// App containers: a translation from the CRI container config to Docker's create body
+// (pure, so it can be read against the Pod spec), and the calls that run it.
+
+import { lstat, mkdir, rename, symlink, unlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import type Docker from 'dockerode';
+import {
+  RuntimeError,
+  type ContainerConfig,
+  type ContainerStatus,
+  type Mount,
+  type PodSandboxConfig,
+} from '../runtime.js';
+import { isNotFound, wrapEngineError } from './errors.js';
+import { createContainer, dockerTime, forceRemove, startOrRemove, stopWithTimeout, toContainerState } from './engine.js';
+import {
+  LABEL_LOG_PATH,
+  LABEL_SANDBOX_ID,
+  LABEL_TYPE,
+  TYPE_CONTAINER,
+  containerLabels,
+  containerMetadataFromLabels,
+  containerName,
+  splitLabels,
+} from './naming.js';
+
+/** The log path the caller asked for, made absolute against the sandbox's log directory. */
+export function resolveLogPath(config: ContainerConfig, sandboxConfig: PodSandboxConfig): string | undefined {
+  if (!config.logPath) return undefined;
+  if (isAbsolute(config.logPath)) return config.logPath;
+  return sandboxConfig.logDirectory ? join(sandboxConfig.logDirectory, config.logPath) : undefined;
+}
+
+/**
+ * Kubernetes' command/args over the image's ENTRYPOINT/CMD:
+ * command set -> it replaces ENTRYPOINT and args (or nothing) replace CMD;
+ * only args -> the image's ENTRYPOINT with args; neither -> the image's defaults.
+ * An empty list counts as unset, as it does in the Pod API.
+ */
+export function entrypointAndCmd(config: ContainerConfig): { Entrypoint?: string[]; Cmd?: string[] } {
+  const command = config.command && config.command.length > 0 ? config.command : undefined;
+  const args = config.args && config.args.length > 0 ? config.args : undefined;
+  if (command) return { Entrypoint: command, Cmd: args ?? [] };
+  if (args) return { Cmd: args };
+  return {};
+}
+
+// Docker's Binds syntax splits on ':' and ','; such paths go through the Mounts API
+// instead (which, unlike Binds, insists that the host path exists).
+function needsMountsApi(m: Mount): boolean {
+  return /[:,]/.test(m.hostPath) || /[:,]/.test(m.containerPath);
+}
+
+export function toBind(m: Mount): string {
+  const opts: string[] = [];
+  if (m.readonly) opts.push('ro');
+  // 'private' is Docker's default (rprivate) and needs no option.
+  if (m.propagation === 'rslave' || m.propagation === 'rshared') opts.push(m.propagation);
+  return `${m.hostPath}:${m.containerPath}${opts.length > 0 ? ':' + opts.join(',') : ''}`;
+}
+
+function toMountSpec(m: Mount): Docker.MountConfig[number] {
+  return {
+    Type: 'bind',
+    Source: m.hostPath,
+    Target: m.containerPath,
+    ReadOnly: m.readonly,
+    ...(m.propagation && m.propagation !== 'private' ? { BindOptions: { Propagation: m.propagation } } : {}),
+  };
+}
+
+/** Pure translation of a container config to Docker's create body. */
+export function containerCreateOptions(
+  sandboxId: string,
+  config: ContainerConfig,
+  sandboxConfig: PodSandboxConfig,
+): Docker.ContainerCreateOptions & { name: string } {
+  const joinSandbox = `container:${sandboxId}`;
+  const hostConfig: Docker.HostConfig = {
+    // Joining the pause container's network namespace also makes Docker copy its
+    // hostname, /etc/hosts and resolv.conf into this container (UTS itself is not joined).
+    NetworkMode: sandboxConfig.hostNetwork ? 'host' : joinSandbox,
+    IpcMode: sandboxConfig.hostIPC ? 'host' : joinSandbox,
+    PidMode: sandboxConfig.hostPID ? 'host' : sandboxConfig.sharePid ? joinSandbox : '',
+    RestartPolicy: { Name: 'no' },
+    Binds: config.mounts.filter((m) => !needsMountsApi(m)).map(toBind),
+  };
+  if (sandboxConfig.hostNetwork) hostConfig.UTSMode = 'host';
+  const special = config.mounts.filter(needsMountsApi);
+  if (special.length > 0) hostConfig.Mounts = special.map(toMountSpec);
+  if (sandboxConfig.cgroupParent) hostConfig.CgroupParent = sandboxConfig.cgroupParent;
+  return {
+    name: containerName(config.metadata, sandboxConfig.metadata),
+    Image: config.image,
+    ...entrypointAndCmd(config),
+    Env: config.envs.map((e) => `${e.key}=${e.value}`),
+    ...(config.workingDir ? { WorkingDir: config.workingDir } : {}),
+    Labels: containerLabels(sandboxId, config, sandboxConfig, resolveLogPath(config, sandboxConfig)),
+    Tty: config.tty ?? false,
+    OpenStdin: config.stdin ?? false,
+    StdinOnce: config.stdinOnce ?? false,
+    HostConfig: hostConfig,
+  };
+}
+
+export function statusFromInspect(info: Docker.ContainerInspectInfo): ContainerStatus {
+  const labels = info.Config.Labels ?? {};
+  const state = toContainerState(info.State.Status);
+  const { labels: userLabels, annotations } = splitLabels(labels);
+  const exitCode = state === 'exited' ? info.State.ExitCode : 0;
+  let reason: string | undefined;
+  if (state === 'exited') reason = info.State.OOMKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
+  const message = info.State.Error ? info.State.Error : undefined;
+  return {
+    id: info.Id,
+    podSandboxId: labels[LABEL_SANDBOX_ID] ?? '',
+    metadata: containerMetadataFromLabels(labels),
+    state,
+    createdAt: dockerTime(info.Created),
+    startedAt: state === 'created' ? 0 : dockerTime(info.State.StartedAt),
+    finishedAt: state === 'exited' ? dockerTime(info.State.FinishedAt) : 0,
+    exitCode,
+    ...(reason !== undefined ? { reason } : {}),
+    ...(message !== undefined ? { message } : {}),
+    image: info.Config.Image,
+    imageRef: info.Image,
+    labels: userLabels,
+    annotations,
+  };
+}
+
+export class Containers {
+  /**
+   * Inspect results keyed by container id, valid while the engine reports the same state:
+   * nothing a status holds changes without a state change (restart policy is always
+   * 'no'), so a relist costs one list call plus an inspect per container that changed.
+   */
+  private readonly cache = new Map<string, { dockerState: string; status: ContainerStatus }>();
+
+  constructor(private readonly docker: Docker) {}
+
+  async create(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
+    const md = sandboxConfig.metadata;
+    const ctx = `container ${config.metadata.name} of pod ${md.namespace}/${md.name} (attempt ${config.metadata.attempt})`;
+    try {
+      return await createContainer(this.docker, containerCreateOptions(sandboxId, config, sandboxConfig));
+    } catch (err) {
+      throw wrapEngineError('CreateContainerError', `creating ${ctx}`, err);
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await startOrRemove(this.docker, id);
+    } catch (err) {
+      if (isNotFound(err)) throw new RuntimeError('NotFound', `starting container ${id}: not found`, { cause: err });
+      throw wrapEngineError('RunContainerError', `starting container ${id}`, err);
+    }
+    try {
+      await this.linkLog(id);
+    } catch (err) {
+      await forceRemove(this.docker, id).catch(() => undefined);
+      throw wrapEngineError('RunContainerError', `linking the log of container ${id}`, err);
+    }
+  }
+
+  /**
+   * The engine writes the log under /var/lib/docker (its path is known only once the
+   * container started); the caller's log path becomes a symlink to it, as dockershim did.
+   */
+  private async linkLog(id: string): Promise<void> {
+    const info = await this.docker.getContainer(id).inspect();
+    const want = info.Config.Labels?.[LABEL_LOG_PATH];
+    if (!want || !info.LogPath) return; // no path asked for, or a log driver without a file
+    await mkdir(dirname(want), { recursive: true });
+    const tmp = `${want}.${process.pid}.tmp`;
+    await unlink(tmp).catch(() => undefined);
+    await symlink(info.LogPath, tmp);
+    await rename(tmp, want);
+  }
+
+  async stop(id: string, timeoutSeconds: number): Promise<void> {
+    try {
+      await stopWithTimeout(this.docker, id, timeoutSeconds);
+    } catch (err) {
+      throw wrapEngineError('Unavailable', `stopping container ${id}`, err);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      let logPath: string | undefined;
+      try {
+        logPath = (await this.docker.getContainer(id).inspect()).Config.Labels?.[LABEL_LOG_PATH];
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      await forceRemove(this.docker, id);
+      this.cache.delete(id);
+      if (logPath) await unlinkSymlink(logPath);
+    } catch (err) {
+      throw wrapEngineError('Unavailable', `removing container ${id}`, err);
+    }
+  }
+
+  async status(id: string): Promise<ContainerStatus> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(id).inspect();
+    } catch (err) {
+      if (isNotFound(err)) throw new RuntimeError('NotFound', `container ${id} not found`, { cause: err });
+      throw wrapEngineError('Unavailable', `inspecting container ${id}`, err);
+    }
+    if (info.Config.Labels?.[LABEL_TYPE] !== TYPE_CONTAINER) {
+      throw new RuntimeError('NotFound', `${id} is not a managed container`);
+    }
+    const status = statusFromInspect(info);
+    this.cache.set(info.Id, { dockerState: info.State.Status, status });
+    return status;
+  }
+
+  async list(): Promise<ContainerStatus[]> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL_TYPE}=${TYPE_CONTAINER}`] },
+      });
+    } catch (err) {
+      throw wrapEngineError('Unavailable', 'listing containers', err);
+    }
+    const seen = new Set(list.map((c) => c.Id));
+    for (const id of this.cache.keys()) if (!seen.has(id)) this.cache.delete(id);
+    const out = await Promise.all(
+      list.map(async (c): Promise<ContainerStatus | undefined> => {
+        const hit = this.cache.get(c.Id);
+        if (hit && hit.dockerState === c.State) return hit.status;
+        try {
+          const info = await this.docker.getContainer(c.Id).inspect();
+          const status = statusFromInspect(info);
+          // Keyed by the inspected state, which may already be newer than the list's.
+          this.cache.set(info.Id, { dockerState: info.State.Status, status });
+          return status;
+        } catch (err) {
+          if (isNotFound(err)) return undefined; // removed since the list call
+          throw wrapEngineError('Unavailable', `inspecting container ${c.Id}`, err);
+        }
+      }),
+    );
+    return out.filter((s): s is ContainerStatus => s !== undefined);
+  }
+}
+
+async function unlinkSymlink(path: string): Promise<void> {
+  try {
+    // Only ever remove what we made: a symlink, never a file someone else wrote there.
+    if ((await lstat(path)).isSymbolicLink()) await unlink(path);
+  } catch {
+    // already gone
+  }
+}

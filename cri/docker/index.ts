@@ -1,0 +1,172 @@
+import Docker from 'dockerode';
+import type {
+  ContainerConfig,
+  ContainerStatus,
+  ExecResult,
+  ImageInfo,
+  PodSandboxConfig,
+  PodSandboxStatus,
+  Runtime,
+  RuntimeEvent,
+} from '../runtime.js';
+import { RuntimeError } from '../runtime.js';
+import { Containers } from './container.js';
+import { engineMessage, wrapEngineError } from './errors.js';
+import { subscribe } from './events.js';
+import { execSync } from './exec.js';
+import { Images } from './image.js';
+import { ensurePodNetwork } from './network.js';
+import { Sandboxes } from './sandbox.js';
+
+export interface DockerRuntimeOptions {
+  /** Default /var/run/docker.sock. */
+  socketPath?: string;
+  /** Subnet of the pod network; default 10.244.0.0/16. */
+  podCIDR?: string;
+  /** Docker network the sandboxes join; default 'bosun'. */
+  networkName?: string;
+  /** Linux bridge behind that network; default 'bosun0'. */
+  bridgeName?: string;
+  /** Built locally by scripts/setup-host.sh and never pulled; default localhost/bosun/pause:3.10. */
+  pauseImage?: string;
+  /** Default 60000. */
+  pullTimeoutMs?: number;
+}
+
+export const DOCKER_DEFAULTS = {
+  socketPath: '/var/run/docker.sock',
+  podCIDR: '10.244.0.0/16',
+  networkName: 'bosun',
+  bridgeName: 'bosun0',
+  pauseImage: 'localhost/bosun/pause:3.10',
+  pullTimeoutMs: 60_000,
+} as const satisfies Required<DockerRuntimeOptions>;
+
+/** A hung engine must not hang the agent's startup. */
+const PING_TIMEOUT_MS = 10_000;
+
+class DockerRuntime implements Runtime {
+  private readonly sandboxes: Sandboxes;
+  private readonly containers: Containers;
+  private readonly images: Images;
+  private readonly unsubscribers = new Set<() => void>();
+
+  constructor(
+    private readonly docker: Docker,
+    opts: Required<DockerRuntimeOptions>,
+  ) {
+    this.sandboxes = new Sandboxes(docker, { networkName: opts.networkName, pauseImage: opts.pauseImage });
+    this.containers = new Containers(docker);
+    this.images = new Images(docker, opts.pullTimeoutMs);
+  }
+
+  async version(): Promise<{ runtimeName: string; runtimeVersion: string; runtimeApiVersion: string }> {
+    try {
+      const v = await this.docker.version();
+      return { runtimeName: 'docker', runtimeVersion: v.Version, runtimeApiVersion: v.ApiVersion };
+    } catch (err) {
+      throw wrapEngineError('Unavailable', 'Docker version', err);
+    }
+  }
+
+  runPodSandbox(config: PodSandboxConfig): Promise<string> {
+    return this.sandboxes.run(config);
+  }
+  stopPodSandbox(id: string): Promise<void> {
+    return this.sandboxes.stop(id);
+  }
+  removePodSandbox(id: string): Promise<void> {
+    return this.sandboxes.remove(id);
+  }
+  podSandboxStatus(id: string): Promise<PodSandboxStatus> {
+    return this.sandboxes.status(id);
+  }
+  listPodSandboxes(): Promise<PodSandboxStatus[]> {
+    return this.sandboxes.list();
+  }
+
+  createContainer(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
+    return this.containers.create(sandboxId, config, sandboxConfig);
+  }
+  startContainer(id: string): Promise<void> {
+    return this.containers.start(id);
+  }
+  stopContainer(id: string, timeoutSeconds: number): Promise<void> {
+    return this.containers.stop(id, timeoutSeconds);
+  }
+  removeContainer(id: string): Promise<void> {
+    return this.containers.remove(id);
+  }
+  containerStatus(id: string): Promise<ContainerStatus> {
+    return this.containers.status(id);
+  }
+  listContainers(): Promise<ContainerStatus[]> {
+    return this.containers.list();
+  }
+  execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
+    return execSync(this.docker, id, cmd, timeoutMs);
+  }
+
+  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void): () => void {
+    const unsubscribe = subscribe(this.docker, onEvent, (err) => {
+      this.unsubscribers.delete(unsubscribe);
+      onError(err);
+    });
+    this.unsubscribers.add(unsubscribe);
+    return () => {
+      this.unsubscribers.delete(unsubscribe);
+      unsubscribe();
+    };
+  }
+
+  pullImage(ref: string): Promise<string> {
+    return this.images.pull(ref);
+  }
+  imageStatus(ref: string): Promise<ImageInfo | undefined> {
+    return this.images.status(ref);
+  }
+  listImages(): Promise<ImageInfo[]> {
+    return this.images.list();
+  }
+  removeImage(ref: string): Promise<void> {
+    return this.images.remove(ref);
+  }
+  importImage(tarPath: string): Promise<string[]> {
+    return this.images.import(tarPath);
+  }
+
+  async close(): Promise<void> {
+    for (const u of [...this.unsubscribers]) u();
+    this.unsubscribers.clear();
+  }
+}
+
+/** Connects to the engine, makes sure the pod network exists, and returns the runtime. */
+export async function createDockerRuntime(options: DockerRuntimeOptions = {}): Promise<Runtime> {
+  const opts: Required<DockerRuntimeOptions> = {
+    socketPath: options.socketPath ?? DOCKER_DEFAULTS.socketPath,
+    podCIDR: options.podCIDR ?? DOCKER_DEFAULTS.podCIDR,
+    networkName: options.networkName ?? DOCKER_DEFAULTS.networkName,
+    bridgeName: options.bridgeName ?? DOCKER_DEFAULTS.bridgeName,
+    pauseImage: options.pauseImage ?? DOCKER_DEFAULTS.pauseImage,
+    pullTimeoutMs: options.pullTimeoutMs ?? DOCKER_DEFAULTS.pullTimeoutMs,
+  };
+  const docker = new Docker({ socketPath: opts.socketPath });
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      docker.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${PING_TIMEOUT_MS} ms`)), PING_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  } catch (err) {
+    throw new RuntimeError(
+      'Unavailable',
+      `cannot reach the Docker engine at ${opts.socketPath}: ${engineMessage(err)} (run scripts/setup-host.sh)`,
+      { cause: err },
+    );
+  }
+  await ensurePodNetwork(docker, opts);
+  return new DockerRuntime(docker, opts);
+}

@@ -1,0 +1,79 @@
+import type Docker from 'dockerode';
+import { RuntimeError } from '../runtime.js';
+import { engineMessage, isNotFound, statusCode, wrapEngineError } from './errors.js';
+
+export const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
+
+export interface PodNetworkOptions {
+  networkName: string;
+  podCIDR: string;
+  bridgeName: string;
+}
+
+interface NetworkView {
+  Driver?: string;
+  IPAM?: { Config?: Array<{ Subnet?: string }> };
+  Options?: Record<string, string>;
+}
+
+function subnets(n: NetworkView): string[] {
+  return (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => s !== '');
+}
+
+function checkExisting(n: NetworkView, opts: PodNetworkOptions): void {
+  const have = subnets(n);
+  if (!have.includes(opts.podCIDR)) {
+    // Never repair by deleting: the network may hold running pods whose IPs would vanish.
+    throw new RuntimeError(
+      'Unavailable',
+      `Docker network "${opts.networkName}" exists with subnet ${have.join(', ') || '(none)'} ` +
+        `but the pod CIDR is ${opts.podCIDR}: remove it by hand (docker network rm ${opts.networkName}, ` +
+        `after removing its containers) or configure a matching podCIDR`,
+    );
+  }
+  if (n.Driver !== undefined && n.Driver !== 'bridge') {
+    throw new RuntimeError(
+      'Unavailable',
+      `Docker network "${opts.networkName}" exists with driver ${n.Driver}, expected bridge`,
+    );
+  }
+  const bridge = n.Options?.[BRIDGE_NAME_OPTION];
+  if (bridge !== undefined && bridge !== opts.bridgeName) {
+    throw new RuntimeError(
+      'Unavailable',
+      `Docker network "${opts.networkName}" uses bridge ${bridge}, expected ${opts.bridgeName}`,
+    );
+  }
+}
+
+/** Makes sure the pod network exists with the expected subnet; never deletes one. */
+export async function ensurePodNetwork(docker: Docker, opts: PodNetworkOptions): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    try {
+      const existing = (await docker.getNetwork(opts.networkName).inspect()) as NetworkView;
+      checkExisting(existing, opts);
+      return;
+    } catch (err) {
+      if (!isNotFound(err)) throw wrapEngineError('Unavailable', `inspecting Docker network ${opts.networkName}`, err);
+    }
+    try {
+      await docker.createNetwork({
+        Name: opts.networkName,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: opts.podCIDR }] },
+        Options: { [BRIDGE_NAME_OPTION]: opts.bridgeName },
+        Labels: { 'io.bosun.network': 'pods' },
+      });
+      return;
+    } catch (err) {
+      // 409: another agent process created it between our inspect and create: re-check.
+      if (statusCode(err) === 409 && i === 0) continue;
+      throw new RuntimeError(
+        'Unavailable',
+        `creating Docker network ${opts.networkName} (subnet ${opts.podCIDR}, bridge ${opts.bridgeName}): ${engineMessage(err)}`,
+        { cause: err },
+      );
+    }
+  }
+}
