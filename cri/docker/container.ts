@@ -18,6 +18,7 @@ import {
   LABEL_SANDBOX_ID,
   LABEL_TYPE,
   TYPE_CONTAINER,
+  TYPE_SANDBOX,
   containerLabels,
   containerMetadataFromLabels,
   containerName,
@@ -143,9 +144,31 @@ export class Containers {
     const md = sandboxConfig.metadata;
     const ctx = `container ${config.metadata.name} of pod ${md.namespace}/${md.name} (attempt ${config.metadata.attempt})`;
     try {
+      await this.checkSandboxReady(sandboxId);
       return await createContainer(this.docker, containerCreateOptions(sandboxId, config, sandboxConfig));
     } catch (err) {
       throw wrapEngineError('CreateContainerError', `creating ${ctx}`, err);
+    }
+  }
+
+  /**
+   * Docker 20.10 accepts NetworkMode container:<id> for a missing or stopped container
+   * and fails only at start; refusing at create (as containerd's CRI does) gives the
+   * caller the real cause and never makes a container that cannot run.
+   */
+  private async checkSandboxReady(sandboxId: string): Promise<void> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(sandboxId).inspect();
+    } catch (err) {
+      if (isNotFound(err)) throw new RuntimeError('CreateContainerError', `sandbox ${sandboxId} not found`);
+      throw err;
+    }
+    if (info.Config.Labels?.[LABEL_TYPE] !== TYPE_SANDBOX) {
+      throw new RuntimeError('CreateContainerError', `${sandboxId} is not a pod sandbox`);
+    }
+    if (!info.State.Running) {
+      throw new RuntimeError('CreateContainerError', `sandbox ${sandboxId} is not running (${info.State.Status})`);
     }
   }
 

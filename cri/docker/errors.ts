@@ -65,7 +65,7 @@ export function isConnectionError(err: unknown): boolean {
  * down, try later" from "this pod's config is wrong".
  */
 export function wrapEngineError(code: RuntimeErrorCode, context: string, err: unknown): RuntimeError {
-  if (err instanceof RuntimeError) return err;
+  if (err instanceof RuntimeError) return new RuntimeError(err.code, `${context}: ${err.message}`, { cause: err });
   const c = isConnectionError(err) ? 'Unavailable' : code;
   return new RuntimeError(c, `${context}: ${engineMessage(err)}`, { cause: err });
 }

@@ -49,12 +49,15 @@ function checkExisting(n: NetworkView, opts: PodNetworkOptions): void {
 /** Makes sure the pod network exists with the expected subnet; never deletes one. */
 export async function ensurePodNetwork(docker: Docker, opts: PodNetworkOptions): Promise<void> {
   for (let i = 0; i < 2; i++) {
+    let existing: NetworkView | undefined;
     try {
-      const existing = (await docker.getNetwork(opts.networkName).inspect()) as NetworkView;
-      checkExisting(existing, opts);
-      return;
+      existing = (await docker.getNetwork(opts.networkName).inspect()) as NetworkView;
     } catch (err) {
       if (!isNotFound(err)) throw wrapEngineError('Unavailable', `inspecting Docker network ${opts.networkName}`, err);
+    }
+    if (existing) {
+      checkExisting(existing, opts);
+      return;
     }
     try {
       await docker.createNetwork({
