@@ -1,0 +1,12 @@
+// Public surface of manifests/: API types, parsing, validation, defaulting, hashing.
+export * from './types.js';
+export { type FieldError, type FieldErrorType, type ManifestErrorInit, ManifestError, formatFieldError, formatFieldErrorBody } from './errors.js';
+export { type ParsedObject, type ParseResult, parseManifests } from './parse.js';
+export { KINDS, validateObject, validateParsed, validatePod } from './validate.js';
+export { applyPodDefaults, defaultImagePullPolicy, isSidecar, podFullName } from './defaults.js';
+export { QUANTITY_FORMAT_MESSAGE, compareQuantities, isValidQuantity, milliValue, parseQuantity } from './quantity.js';
+export { canonicalJSON, hashObject } from './hash.js';
+export {
+  type StaticPodOptions, CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION,
+  formatRFC3339Nano, staticPodFromManifest,
+} from './static.js';

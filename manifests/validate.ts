@@ -1,0 +1,350 @@
+// Validation of whole objects: the schema walk (schema.ts) plus the rules that span
+// fields, with upstream's messages (pkg/apis/core/validation). Input is the manifest as
+// written, before defaulting: absent, '' and 0 where upstream defaults them are accepted.
+
+import type { FieldError } from './errors.js';
+import { formatFieldErrorBody, ManifestError } from './errors.js';
+import type { KubeObject } from './types.js';
+import * as names from './names.js';
+import { compareQuantities, isValidQuantity } from './quantity.js';
+import { LIFECYCLE_HANDLERS, PROBE_HANDLERS, VOLUME_SOURCES, invalid, isObject, schemas, supported, walk } from './schema.js';
+import type { ParsedObject } from './parse.js';
+
+type Obj = Record<string, unknown>;
+const objAt = (o: unknown, k: string): Obj | undefined => (isObject(o) && isObject(o[k]) ? o[k] : undefined);
+const listAt = (o: unknown, k: string): Obj[] => (isObject(o) && Array.isArray(o[k]) ? o[k].filter(isObject) : []);
+const strAt = (o: unknown, k: string): string => (isObject(o) && typeof o[k] === 'string' ? o[k] : '');
+const has = (o: Obj | undefined, k: string) => o !== undefined && o[k] !== undefined && o[k] !== null;
+
+interface KindRule {
+  apiVersion: string;
+  /** Name format: most kinds use DNS-1123 subdomains, Services DNS-1035 labels. */
+  name: (v: string) => string[];
+  namespaced: boolean;
+  /** Cross-field rules beyond the schema. */
+  rules?: (obj: Obj, errs: FieldError[]) => void;
+}
+
+/** The kinds bosun reads. Add a kind here (and its schema in schema.ts) to support it. */
+export const KINDS: Record<string, KindRule> = {
+  Pod: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true, rules: podRules },
+  ConfigMap: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true },
+  Secret: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true },
+  Service: { apiVersion: 'v1', name: names.isDNS1035Label, namespaced: true },
+  Endpoints: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true },
+  EndpointSlice: { apiVersion: 'discovery.k8s.io/v1', name: names.isDNS1123Subdomain, namespaced: true },
+};
+
+/** Validates any supported kind; an unsupported kind is one error. */
+export function validateObject(obj: KubeObject): FieldError[] {
+  const kind = typeof obj.kind === 'string' ? obj.kind : '';
+  if (!kind) return [{ field: 'kind', type: 'Required value' }];
+  if (!(kind in KINDS)) {
+    return [{ field: '', type: 'Unsupported value', value: kind, detail: `kind ${JSON.stringify(kind)} is not supported (supported: ${Object.keys(KINDS).join(', ')})` }];
+  }
+  return validateAs(kind, obj);
+}
+
+/** Validates obj as a core/v1 Pod, strictly: unknown fields are errors. */
+export function validatePod(obj: KubeObject): FieldError[] {
+  return validateAs('Pod', obj);
+}
+
+function validateAs(kind: string, obj: Obj): FieldError[] {
+  const rule = KINDS[kind]!;
+  const errs: FieldError[] = [];
+  if (!obj.apiVersion) errs.push({ field: 'apiVersion', type: 'Required value' });
+  else if (obj.apiVersion !== rule.apiVersion) {
+    errs.push({ field: 'apiVersion', type: 'Unsupported value', value: obj.apiVersion, detail: supported([rule.apiVersion]) });
+  }
+  walk(obj, schemas[kind]!, '', errs);
+  const meta = objAt(obj, 'metadata');
+  const name = strAt(meta, 'name');
+  if (!name) errs.push({ field: 'metadata.name', type: 'Required value' });
+  else errs.push(...invalid('metadata.name', name, rule.name(name)));
+  rule.rules?.(obj, errs);
+  return errs;
+}
+
+/** Validates a parsed document and names its source in each error. */
+export function validateParsed(p: ParsedObject): ManifestError[] {
+  const kind = typeof p.object.kind === 'string' ? p.object.kind : undefined;
+  const name = p.object.metadata?.name;
+  return validateObject(p.object).map((fe) => new ManifestError({
+    source: p.source,
+    documentIndex: p.index,
+    kind,
+    name: typeof name === 'string' ? name : undefined,
+    field: fe.field || undefined,
+    detail: formatFieldErrorBody(fe),
+    fieldError: fe,
+  }));
+}
+
+// --- Pod ------------------------------------------------------------------------------------
+
+type ContainerKind = 'init' | 'app' | 'ephemeral';
+
+function podRules(pod: Obj, errs: FieldError[]): void {
+  const spec = objAt(pod, 'spec');
+  if (!spec) {
+    errs.push({ field: 'spec.containers', type: 'Required value' });
+    return;
+  }
+  const volumes = validateVolumes(listAt(spec, 'volumes'), errs);
+  const grace = Number.isInteger(spec.terminationGracePeriodSeconds) ? (spec.terminationGracePeriodSeconds as number) : 30;
+  const allNames = new Set<string>();
+  // Upstream checks app containers first, so a clash is reported on the init container.
+  const groups: [string, ContainerKind][] = [['containers', 'app'], ['initContainers', 'init'], ['ephemeralContainers', 'ephemeral']];
+  for (const [key, kind] of groups) {
+    listAt(spec, key).forEach((c, i) => validateContainer(c, `spec.${key}[${i}]`, kind, { volumes, allNames, grace, spec }, errs));
+  }
+  if (spec.dnsPolicy === 'None') {
+    const dns = objAt(spec, 'dnsConfig');
+    if (!dns) errs.push({ field: 'spec.dnsConfig', type: 'Required value', detail: 'must provide `dnsConfig` when `dnsPolicy` is None' });
+    else if (!(Array.isArray(dns.nameservers) && dns.nameservers.length)) {
+      errs.push({ field: 'spec.dnsConfig.nameservers', type: 'Required value', detail: 'must provide at least one DNS nameserver when `dnsPolicy` is None' });
+    }
+  }
+  listAt(spec, 'tolerations').forEach((t, i) => validateToleration(t, `spec.tolerations[${i}]`, errs));
+  const podResources = objAt(spec, 'resources');
+  if (podResources) requestsWithinLimits(podResources, 'spec.resources', errs);
+}
+
+/** At most one of keys may be set; returns how many are. */
+function countOneOf(o: Obj, keys: readonly string[], path: string, errs: FieldError[], tooMany: string): number {
+  let n = 0;
+  for (const k of keys) {
+    if (!has(o, k)) continue;
+    if (++n > 1) errs.push({ field: `${path}.${k}`, type: 'Forbidden', detail: tooMany });
+  }
+  return n;
+}
+
+function validateVolumes(volumes: Obj[], errs: FieldError[]): Set<string> {
+  const seen = new Set<string>();
+  volumes.forEach((v, i) => {
+    const path = `spec.volumes[${i}]`;
+    const name = strAt(v, 'name');
+    if (name && seen.has(name)) errs.push({ field: `${path}.name`, type: 'Duplicate value', value: name });
+    seen.add(name);
+    // None at all is allowed: upstream defaults such a volume to emptyDir.
+    countOneOf(v, VOLUME_SOURCES, path, errs, 'may not specify more than 1 volume type');
+    const sources = listAt(objAt(v, 'projected'), 'sources');
+    sources.forEach((s, j) => {
+      const p = `${path}.projected.sources[${j}]`;
+      const n = countOneOf(s, ['secret', 'configMap', 'downwardAPI', 'serviceAccountToken', 'clusterTrustBundle', 'podCertificate'], p, errs, 'may not specify more than 1 volume type per source');
+      if (n === 0) errs.push({ field: p, type: 'Required value', detail: 'must specify one volume type per source' });
+    });
+    const downwardItems = [
+      ...listAt(objAt(v, 'downwardAPI'), 'items').map((it, j) => [it, `${path}.downwardAPI.items[${j}]`] as const),
+      ...sources.flatMap((s, j) => listAt(objAt(s, 'downwardAPI'), 'items').map((it, k) => [it, `${path}.projected.sources[${j}].downwardAPI.items[${k}]`] as const)),
+    ];
+    for (const [item, p] of downwardItems) validateDownwardAPIFile(item, p, errs);
+  });
+  return seen;
+}
+
+const ENV_FIELD_PATHS = ['metadata.name', 'metadata.namespace', 'metadata.uid', 'spec.nodeName', 'spec.serviceAccountName', 'status.hostIP', 'status.hostIPs', 'status.podIP', 'status.podIPs'];
+const VOLUME_FIELD_PATHS = ['metadata.annotations', 'metadata.labels', 'metadata.name', 'metadata.namespace', 'metadata.uid'];
+const RESOURCE_FIELD_PATHS = ['limits.cpu', 'limits.ephemeral-storage', 'limits.memory', 'requests.cpu', 'requests.ephemeral-storage', 'requests.memory'];
+
+function validateFieldRef(ref: Obj, allowed: string[], path: string, errs: FieldError[]): void {
+  const fp = strAt(ref, 'fieldPath');
+  if (!fp) return; // the schema reports it missing
+  const sub = /^(metadata\.(?:labels|annotations))\['(.*)'\]$/.exec(fp);
+  if (sub) {
+    const key = sub[1] === 'metadata.labels' ? sub[2]! : sub[2]!.toLowerCase();
+    errs.push(...invalid(`${path}.fieldPath`, sub[2], names.isQualifiedName(key)));
+  } else if (!allowed.includes(fp)) {
+    errs.push({ field: `${path}.fieldPath`, type: 'Unsupported value', value: fp, detail: supported(allowed) });
+  }
+}
+
+function validateResourceFieldRef(ref: Obj, path: string, errs: FieldError[], needContainer: boolean): void {
+  const r = strAt(ref, 'resource');
+  if (needContainer && !strAt(ref, 'containerName')) errs.push({ field: `${path}.containerName`, type: 'Required value' });
+  if (r && !RESOURCE_FIELD_PATHS.includes(r) && !/^(limits|requests)\.hugepages-/.test(r)) {
+    errs.push({ field: `${path}.resource`, type: 'Unsupported value', value: r, detail: supported(RESOURCE_FIELD_PATHS) });
+  }
+}
+
+function validateDownwardAPIFile(item: Obj, path: string, errs: FieldError[]): void {
+  const fieldRef = objAt(item, 'fieldRef');
+  const resRef = objAt(item, 'resourceFieldRef');
+  if (fieldRef) validateFieldRef(fieldRef, VOLUME_FIELD_PATHS, `${path}.fieldRef`, errs);
+  if (resRef) validateResourceFieldRef(resRef, `${path}.resourceFieldRef`, errs, true);
+  if (fieldRef && resRef) errs.push({ field: path, type: 'Invalid value', value: 'resource', detail: 'fieldRef and resourceFieldRef can not be specified simultaneously' });
+  if (!fieldRef && !resRef) errs.push({ field: path, type: 'Required value', detail: 'one of fieldRef and resourceFieldRef is required' });
+}
+
+interface PodContext { volumes: Set<string>; allNames: Set<string>; grace: number; spec: Obj }
+
+const NOT_FOR_PLAIN_INIT = 'may not be set for init containers without restartPolicy=Always';
+const NOT_FOR_EPHEMERAL = 'cannot be set for an Ephemeral Container';
+
+function validateContainer(c: Obj, path: string, kind: ContainerKind, ctx: PodContext, errs: FieldError[]): void {
+  const name = strAt(c, 'name');
+  if (name) {
+    if (ctx.allNames.has(name)) errs.push({ field: `${path}.name`, type: 'Duplicate value', value: name });
+    ctx.allNames.add(name);
+  }
+  const image = c.image;
+  if (image === undefined || image === null || image === '') errs.push({ field: `${path}.image`, type: 'Required value' });
+  else if (typeof image === 'string' && image.trim() !== image) {
+    errs.push({ field: `${path}.image`, type: 'Invalid value', value: image, detail: 'must not have leading or trailing whitespace' });
+  }
+
+  const sidecar = kind === 'init' && c.restartPolicy === 'Always';
+  if (has(c, 'restartPolicy') && typeof c.restartPolicy === 'string') {
+    if (kind === 'init') {
+      if (c.restartPolicy !== 'Always') errs.push({ field: `${path}.restartPolicy`, type: 'Unsupported value', value: c.restartPolicy, detail: supported(['Always']) });
+    } else {
+      errs.push({ field: `${path}.restartPolicy`, type: 'Forbidden', detail: 'may not be set for non-init containers' });
+    }
+  }
+  if (kind === 'ephemeral') {
+    for (const k of ['ports', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'resources', 'resizePolicy']) {
+      if (has(c, k)) errs.push({ field: `${path}.${k}`, type: 'Forbidden', detail: NOT_FOR_EPHEMERAL });
+    }
+  } else if (kind === 'init' && !sidecar) {
+    for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe']) {
+      if (has(c, k)) errs.push({ field: `${path}.${k}`, type: 'Forbidden', detail: NOT_FOR_PLAIN_INIT });
+    }
+  }
+
+  validatePorts(listAt(c, 'ports'), `${path}.ports`, ctx.spec.hostNetwork === true, errs);
+  validateEnv(c, path, errs);
+  const resources = objAt(c, 'resources');
+  if (resources) requestsWithinLimits(resources, `${path}.resources`, errs);
+  validateVolumeMounts(c, path, ctx.volumes, errs);
+
+  for (const probeKind of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
+    const probe = objAt(c, probeKind);
+    if (probe) validateProbe(probe, `${path}.${probeKind}`, probeKind, errs);
+  }
+  const lifecycle = objAt(c, 'lifecycle');
+  for (const hook of ['postStart', 'preStop'] as const) {
+    const h = objAt(lifecycle, hook);
+    if (!h) continue;
+    validateHandler(h, LIFECYCLE_HANDLERS, `${path}.lifecycle.${hook}`, errs);
+    const sleep = objAt(h, 'sleep');
+    if (sleep && Number.isInteger(sleep.seconds) && ((sleep.seconds as number) < 0 || (sleep.seconds as number) > ctx.grace)) {
+      errs.push({ field: `${path}.lifecycle.${hook}.sleep`, type: 'Invalid value', value: sleep.seconds, detail: `must be non-negative and less than or equal to terminationGracePeriodSeconds (${ctx.grace})` });
+    }
+  }
+
+  const sc = objAt(c, 'securityContext');
+  if (sc?.privileged === true && sc.allowPrivilegeEscalation === false) {
+    errs.push({ field: `${path}.securityContext`, type: 'Invalid value', detail: 'cannot set `allowPrivilegeEscalation` to false and `privileged` to true' });
+  }
+  listAt(c, 'volumeMounts').forEach((m, i) => {
+    if (m.mountPropagation === 'Bidirectional' && sc?.privileged !== true) {
+      errs.push({ field: `${path}.volumeMounts[${i}].mountPropagation`, type: 'Forbidden', detail: 'Bidirectional mount propagation is available only to privileged containers' });
+    }
+  });
+}
+
+function validatePorts(ports: Obj[], path: string, hostNetwork: boolean, errs: FieldError[]): void {
+  const seen = new Set<string>();
+  ports.forEach((p, i) => {
+    const name = strAt(p, 'name');
+    const namePath = `${path}[${i}].name`;
+    const msgs = name ? names.isValidPortName(name) : [];
+    errs.push(...invalid(namePath, name, msgs));
+    if (name && !msgs.length) {
+      if (seen.has(name)) errs.push({ field: namePath, type: 'Duplicate value', value: name });
+      seen.add(name);
+    }
+    // With hostNetwork the container port is the host port; upstream defaults hostPort to it.
+    if (hostNetwork && Number.isInteger(p.hostPort) && p.hostPort !== 0 && p.hostPort !== p.containerPort) {
+      errs.push({ field: `${path}[${i}].containerPort`, type: 'Invalid value', value: p.containerPort, detail: 'must match `hostPort` when `hostNetwork` is true' });
+    }
+  });
+}
+
+function validateEnv(c: Obj, path: string, errs: FieldError[]): void {
+  listAt(c, 'env').forEach((ev, i) => {
+    const from = objAt(ev, 'valueFrom');
+    if (!from) return;
+    const p = `${path}.env[${i}].valueFrom`;
+    const n = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef', 'fileKeyRef'].filter((k) => has(from, k)).length;
+    if (n === 0) errs.push({ field: p, type: 'Invalid value', value: '', detail: 'must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`' });
+    else if (strAt(ev, 'value')) errs.push({ field: p, type: 'Invalid value', value: '', detail: 'may not be specified when `value` is not empty' });
+    else if (n > 1) errs.push({ field: p, type: 'Invalid value', value: '', detail: 'may not have more than one field specified at a time' });
+    const fieldRef = objAt(from, 'fieldRef');
+    if (fieldRef) validateFieldRef(fieldRef, ENV_FIELD_PATHS, `${p}.fieldRef`, errs);
+    const resRef = objAt(from, 'resourceFieldRef');
+    if (resRef) validateResourceFieldRef(resRef, `${p}.resourceFieldRef`, errs, false);
+  });
+  listAt(c, 'envFrom').forEach((ef, i) => {
+    const p = `${path}.envFrom[${i}]`;
+    const n = ['configMapRef', 'secretRef'].filter((k) => has(ef, k)).length;
+    if (n === 0) errs.push({ field: p, type: 'Invalid value', value: '', detail: 'must specify one of: `configMapRef` or `secretRef`' });
+    else if (n > 1) errs.push({ field: p, type: 'Invalid value', value: '', detail: 'may not have more than one field specified at a time' });
+  });
+}
+
+function requestsWithinLimits(res: Obj, path: string, errs: FieldError[]): void {
+  const limits = objAt(res, 'limits') ?? {};
+  for (const [k, q] of Object.entries(objAt(res, 'requests') ?? {})) {
+    const lim = limits[k];
+    if (isValidQuantity(q) && isValidQuantity(lim) && compareQuantities(q, lim) > 0) {
+      errs.push({ field: `${path}.requests`, type: 'Invalid value', value: String(q), detail: `must be less than or equal to ${k} limit of ${String(lim)}` });
+    }
+  }
+}
+
+function validateVolumeMounts(c: Obj, path: string, volumes: Set<string>, errs: FieldError[]): void {
+  const mountPaths = new Set<string>();
+  listAt(c, 'volumeMounts').forEach((m, i) => {
+    const p = `${path}.volumeMounts[${i}]`;
+    const name = strAt(m, 'name');
+    if (name && !volumes.has(name)) errs.push({ field: `${p}.name`, type: 'Not found', value: name });
+    const mp = strAt(m, 'mountPath');
+    if (mp && mountPaths.has(mp)) errs.push({ field: `${p}.mountPath`, type: 'Invalid value', value: mp, detail: 'must be unique' });
+    mountPaths.add(mp);
+    if (strAt(m, 'subPath') && strAt(m, 'subPathExpr')) {
+      errs.push({ field: `${p}.subPathExpr`, type: 'Invalid value', value: m.subPathExpr, detail: 'subPathExpr and subPath are mutually exclusive' });
+    }
+  });
+}
+
+/** Exactly one handler (exec, httpGet, ...) in a probe or lifecycle hook. */
+function validateHandler(h: Obj, handlers: readonly string[], path: string, errs: FieldError[]): void {
+  if (countOneOf(h, handlers, path, errs, 'may not specify more than 1 handler type') === 0) {
+    errs.push({ field: path, type: 'Required value', detail: 'must specify a handler type' });
+  }
+}
+
+function validateProbe(probe: Obj, path: string, kind: 'livenessProbe' | 'readinessProbe' | 'startupProbe', errs: FieldError[]): void {
+  validateHandler(probe, PROBE_HANDLERS, path, errs);
+  const st = probe.successThreshold;
+  // 0 is defaulted to 1; anything else would let a failing container count as healthy.
+  if (kind !== 'readinessProbe' && Number.isInteger(st) && st !== 0 && st !== 1) {
+    errs.push({ field: `${path}.successThreshold`, type: 'Invalid value', value: st, detail: 'must be 1' });
+  }
+  const tgps = probe.terminationGracePeriodSeconds;
+  if (Number.isInteger(tgps)) {
+    if (kind === 'readinessProbe') errs.push({ field: `${path}.terminationGracePeriodSeconds`, type: 'Invalid value', value: tgps, detail: 'must not be set for readinessProbes' });
+    else if ((tgps as number) <= 0) errs.push({ field: `${path}.terminationGracePeriodSeconds`, type: 'Invalid value', value: tgps, detail: 'must be greater than 0' });
+  }
+}
+
+function validateToleration(t: Obj, path: string, errs: FieldError[]): void {
+  const key = strAt(t, 'key');
+  const op = strAt(t, 'operator');
+  if (key) errs.push(...invalid(`${path}.key`, key, names.isQualifiedName(key)));
+  if (!key && op !== 'Exists') {
+    errs.push({ field: `${path}.operator`, type: 'Invalid value', value: op, detail: 'operator must be Exists when `key` is empty, which means "match all values and all keys"' });
+  }
+  if (has(t, 'tolerationSeconds') && t.effect !== 'NoExecute') {
+    errs.push({ field: `${path}.effect`, type: 'Invalid value', value: strAt(t, 'effect'), detail: "effect must be 'NoExecute' when `tolerationSeconds` is set" });
+  }
+  const value = strAt(t, 'value');
+  if (op === 'Exists' && value) errs.push({ field: `${path}.operator`, type: 'Invalid value', value, detail: "value must be empty when `operator` is 'Exists'" });
+  if (op !== 'Exists') {
+    const msgs = names.isValidLabelValue(value);
+    if (msgs.length) errs.push({ field: `${path}.operator`, type: 'Invalid value', value, detail: msgs.join(';') });
+  }
+}
