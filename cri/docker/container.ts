@@ -112,14 +112,18 @@ export function statusFromInspect(info: Docker.ContainerInspectInfo): ContainerS
   let reason: string | undefined;
   if (state === 'exited') reason = info.State.OOMKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
   const message = info.State.Error ? info.State.Error : undefined;
+  const startedAt = state === 'created' ? 0 : dockerTime(info.State.StartedAt);
+  // Docker stamps StartedAt when its start call returns and FinishedAt from containerd's
+  // exit event, so a process that exits at once can "finish" before it "started".
+  const finishedAt = state === 'exited' ? Math.max(dockerTime(info.State.FinishedAt), startedAt) : 0;
   return {
     id: info.Id,
     podSandboxId: labels[LABEL_SANDBOX_ID] ?? '',
     metadata: containerMetadataFromLabels(labels),
     state,
     createdAt: dockerTime(info.Created),
-    startedAt: state === 'created' ? 0 : dockerTime(info.State.StartedAt),
-    finishedAt: state === 'exited' ? dockerTime(info.State.FinishedAt) : 0,
+    startedAt,
+    finishedAt,
     exitCode,
     ...(reason !== undefined ? { reason } : {}),
     ...(message !== undefined ? { message } : {}),
@@ -206,7 +210,7 @@ export class Containers {
     try {
       await stopWithTimeout(this.docker, id, timeoutSeconds);
     } catch (err) {
-      throw wrapEngineError('Unavailable', `stopping container ${id}`, err);
+      throw wrapEngineError(undefined, `stopping container ${id}`, err);
     }
   }
 
@@ -222,7 +226,7 @@ export class Containers {
       this.cache.delete(id);
       if (logPath) await unlinkSymlink(logPath);
     } catch (err) {
-      throw wrapEngineError('Unavailable', `removing container ${id}`, err);
+      throw wrapEngineError(undefined, `removing container ${id}`, err);
     }
   }
 
@@ -232,7 +236,7 @@ export class Containers {
       info = await this.docker.getContainer(id).inspect();
     } catch (err) {
       if (isNotFound(err)) throw new RuntimeError('NotFound', `container ${id} not found`, { cause: err });
-      throw wrapEngineError('Unavailable', `inspecting container ${id}`, err);
+      throw wrapEngineError(undefined, `inspecting container ${id}`, err);
     }
     if (info.Config.Labels?.[LABEL_TYPE] !== TYPE_CONTAINER) {
       throw new RuntimeError('NotFound', `${id} is not a managed container`);
@@ -250,7 +254,7 @@ export class Containers {
         filters: { label: [`${LABEL_TYPE}=${TYPE_CONTAINER}`] },
       });
     } catch (err) {
-      throw wrapEngineError('Unavailable', 'listing containers', err);
+      throw wrapEngineError(undefined, 'listing containers', err);
     }
     const seen = new Set(list.map((c) => c.Id));
     for (const id of this.cache.keys()) if (!seen.has(id)) this.cache.delete(id);
@@ -266,7 +270,7 @@ export class Containers {
           return status;
         } catch (err) {
           if (isNotFound(err)) return undefined; // removed since the list call
-          throw wrapEngineError('Unavailable', `inspecting container ${c.Id}`, err);
+          throw wrapEngineError(undefined, `inspecting container ${c.Id}`, err);
         }
       }),
     );

@@ -44,7 +44,9 @@ export function engineMessage(err: unknown): string {
       if (s !== '') return s;
     }
   }
-  if (err instanceof Error) return err.message.trim();
+  // Streaming endpoints (pull, load, events) carry no parsed body: the engine's text is
+  // only in dockerode's message, after its "(HTTP code 500) server error - " prefix.
+  if (err instanceof Error) return err.message.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
   return String(err);
 }
 
@@ -62,10 +64,12 @@ export function isConnectionError(err: unknown): boolean {
 /**
  * Wraps an engine failure with the caller's context. An unreachable engine always
  * becomes 'Unavailable' whatever the operation, so callers can tell "the engine is
- * down, try later" from "this pod's config is wrong".
+ * down, try later" from "this pod's config is wrong"; with no code, any other failure
+ * is a plain Error (the interface gives codes only to errors callers must tell apart).
  */
-export function wrapEngineError(code: RuntimeErrorCode, context: string, err: unknown): RuntimeError {
+export function wrapEngineError(code: RuntimeErrorCode | undefined, context: string, err: unknown): Error {
   if (err instanceof RuntimeError) return new RuntimeError(err.code, `${context}: ${err.message}`, { cause: err });
-  const c = isConnectionError(err) ? 'Unavailable' : code;
-  return new RuntimeError(c, `${context}: ${engineMessage(err)}`, { cause: err });
+  const message = `${context}: ${engineMessage(err)}`;
+  if (isConnectionError(err)) return new RuntimeError('Unavailable', message, { cause: err });
+  return code === undefined ? new Error(message, { cause: err }) : new RuntimeError(code, message, { cause: err });
 }

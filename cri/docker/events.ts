@@ -66,11 +66,11 @@ export function subscribe(
         const ev = toRuntimeEvent(o);
         if (ev) onEvent(ev);
       });
-      stream.once('error', (err: Error) => fail(wrapEngineError('Unavailable', 'Docker event stream', err)));
+      stream.once('error', (err: Error) => fail(wrapEngineError(undefined, 'Docker event stream', err)));
       stream.once('end', () => fail(new Error('Docker event stream ended')));
       stream.once('close', () => fail(new Error('Docker event stream closed')));
     })
-    .catch((err: unknown) => fail(wrapEngineError('Unavailable', 'subscribing to Docker events', err)));
+    .catch((err: unknown) => fail(wrapEngineError(undefined, 'subscribing to Docker events', err)));
   return () => {
     done = true;
     abort.abort();

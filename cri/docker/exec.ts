@@ -108,7 +108,7 @@ export async function execSync(docker: Docker, id: string, cmd: string[], timeou
     stream = (await exec.start({ hijack: true, stdin: false })) as Duplex;
   } catch (err) {
     if (isNotFound(err)) throw new RuntimeError('NotFound', `exec in container ${id}: not found`, { cause: err });
-    throw wrapEngineError('Unavailable', `exec ${JSON.stringify(cmd)} in container ${id}`, err);
+    throw wrapEngineError(undefined, `exec ${JSON.stringify(cmd)} in container ${id}`, err);
   }
 
   const demux = new Demuxer();
@@ -146,7 +146,7 @@ export async function execSync(docker: Docker, id: string, cmd: string[], timeou
     if (info) await killExecTree(info.Pid, info.ContainerID);
     return result(-1, true);
   } catch (err) {
-    throw wrapEngineError('Unavailable', `exec ${JSON.stringify(cmd)} in container ${id}`, err);
+    throw wrapEngineError(undefined, `exec ${JSON.stringify(cmd)} in container ${id}`, err);
   } finally {
     clearTimeout(timer);
     (stream as Readable).destroy();

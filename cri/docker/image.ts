@@ -88,7 +88,7 @@ export class Images {
     } catch (err) {
       // 400 is what the engine says to a reference it cannot parse: no such image either.
       if (isNotFound(err) || statusCode(err) === 400) return undefined;
-      throw wrapEngineError('Unavailable', `inspecting image ${ref}`, err);
+      throw wrapEngineError(undefined, `inspecting image ${ref}`, err);
     }
   }
 
@@ -96,7 +96,7 @@ export class Images {
     try {
       return (await this.docker.listImages()).map(toImageInfo);
     } catch (err) {
-      throw wrapEngineError('Unavailable', 'listing images', err);
+      throw wrapEngineError(undefined, 'listing images', err);
     }
   }
 
@@ -117,7 +117,7 @@ export class Images {
         await this.removeQuietly(ref);
       }
     } catch (err) {
-      throw wrapEngineError('Unavailable', `removing image ${ref}`, err);
+      throw wrapEngineError(undefined, `removing image ${ref}`, err);
     }
   }
 

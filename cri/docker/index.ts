@@ -65,7 +65,7 @@ class DockerRuntime implements Runtime {
       const v = await this.docker.version();
       return { runtimeName: 'docker', runtimeVersion: v.Version, runtimeApiVersion: v.ApiVersion };
     } catch (err) {
-      throw wrapEngineError('Unavailable', 'Docker version', err);
+      throw wrapEngineError(undefined, 'Docker version', err);
     }
   }
 

@@ -1,6 +1,5 @@
 import type Docker from 'dockerode';
-import { RuntimeError } from '../runtime.js';
-import { engineMessage, isNotFound, statusCode, wrapEngineError } from './errors.js';
+import { isNotFound, statusCode, wrapEngineError } from './errors.js';
 
 export const BRIDGE_NAME_OPTION = 'com.docker.network.bridge.name';
 
@@ -24,23 +23,20 @@ function checkExisting(n: NetworkView, opts: PodNetworkOptions): void {
   const have = subnets(n);
   if (!have.includes(opts.podCIDR)) {
     // Never repair by deleting: the network may hold running pods whose IPs would vanish.
-    throw new RuntimeError(
-      'Unavailable',
+    throw new Error(
       `Docker network "${opts.networkName}" exists with subnet ${have.join(', ') || '(none)'} ` +
         `but the pod CIDR is ${opts.podCIDR}: remove it by hand (docker network rm ${opts.networkName}, ` +
         `after removing its containers) or configure a matching podCIDR`,
     );
   }
   if (n.Driver !== undefined && n.Driver !== 'bridge') {
-    throw new RuntimeError(
-      'Unavailable',
+    throw new Error(
       `Docker network "${opts.networkName}" exists with driver ${n.Driver}, expected bridge`,
     );
   }
   const bridge = n.Options?.[BRIDGE_NAME_OPTION];
   if (bridge !== undefined && bridge !== opts.bridgeName) {
-    throw new RuntimeError(
-      'Unavailable',
+    throw new Error(
       `Docker network "${opts.networkName}" uses bridge ${bridge}, expected ${opts.bridgeName}`,
     );
   }
@@ -53,7 +49,7 @@ export async function ensurePodNetwork(docker: Docker, opts: PodNetworkOptions):
     try {
       existing = (await docker.getNetwork(opts.networkName).inspect()) as NetworkView;
     } catch (err) {
-      if (!isNotFound(err)) throw wrapEngineError('Unavailable', `inspecting Docker network ${opts.networkName}`, err);
+      if (!isNotFound(err)) throw wrapEngineError(undefined, `inspecting Docker network ${opts.networkName}`, err);
     }
     if (existing) {
       checkExisting(existing, opts);
@@ -72,10 +68,10 @@ export async function ensurePodNetwork(docker: Docker, opts: PodNetworkOptions):
     } catch (err) {
       // 409: another agent process created it between our inspect and create: re-check.
       if (statusCode(err) === 409 && i === 0) continue;
-      throw new RuntimeError(
-        'Unavailable',
-        `creating Docker network ${opts.networkName} (subnet ${opts.podCIDR}, bridge ${opts.bridgeName}): ${engineMessage(err)}`,
-        { cause: err },
+      throw wrapEngineError(
+        undefined,
+        `creating Docker network ${opts.networkName} (subnet ${opts.podCIDR}, bridge ${opts.bridgeName})`,
+        err,
       );
     }
   }

@@ -157,7 +157,7 @@ export class Sandboxes {
       await Promise.all(members.map((c) => stopWithTimeout(this.docker, c, 0)));
       await stopWithTimeout(this.docker, id, SANDBOX_STOP_GRACE_SECONDS);
     } catch (err) {
-      throw wrapEngineError('Unavailable', `stopping sandbox ${id}`, err);
+      throw wrapEngineError(undefined, `stopping sandbox ${id}`, err);
     }
   }
 
@@ -168,7 +168,7 @@ export class Sandboxes {
       await forceRemove(this.docker, id);
       this.createdAt.delete(id);
     } catch (err) {
-      throw wrapEngineError('Unavailable', `removing sandbox ${id}`, err);
+      throw wrapEngineError(undefined, `removing sandbox ${id}`, err);
     }
   }
 
@@ -178,7 +178,7 @@ export class Sandboxes {
       info = await this.docker.getContainer(id).inspect();
     } catch (err) {
       if (isNotFound(err)) throw new RuntimeError('NotFound', `sandbox ${id} not found`, { cause: err });
-      throw wrapEngineError('Unavailable', `inspecting sandbox ${id}`, err);
+      throw wrapEngineError(undefined, `inspecting sandbox ${id}`, err);
     }
     const labels = info.Config.Labels ?? {};
     if (labels[LABEL_TYPE] !== TYPE_SANDBOX) throw new RuntimeError('NotFound', `${id} is not a pod sandbox`);
@@ -209,7 +209,7 @@ export class Sandboxes {
         filters: { label: [`${LABEL_TYPE}=${TYPE_SANDBOX}`] },
       });
     } catch (err) {
-      throw wrapEngineError('Unavailable', 'listing sandboxes', err);
+      throw wrapEngineError(undefined, 'listing sandboxes', err);
     }
     const seen = new Set(list.map((c) => c.Id));
     for (const id of this.createdAt.keys()) if (!seen.has(id)) this.createdAt.delete(id);

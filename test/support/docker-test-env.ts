@@ -38,12 +38,21 @@ export async function waitForDocker(docker: Docker, timeoutMs = 60_000): Promise
 }
 
 /**
+ * Leftovers younger than this may belong to a test run that is still going on in
+ * another vitest process (several engineers share this engine): they are left alone.
+ */
+export const LEFTOVER_MIN_AGE_MS = 5 * 60_000;
+
+/**
  * Removes the containers of one test run, or of every run when runId is undefined
- * (leftovers of interrupted runs), plus test networks and test image tags.
+ * (leftovers of interrupted runs, if old enough), plus test networks and test image tags.
  */
 export async function removeTestResources(docker: Docker, runId?: string): Promise<void> {
   const label = runId === undefined ? TEST_RUN_LABEL : `${TEST_RUN_LABEL}=${runId}`;
-  const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
+  const cutoffSeconds = (Date.now() - LEFTOVER_MIN_AGE_MS) / 1000;
+  const containers = (await docker.listContainers({ all: true, filters: { label: [label] } })).filter(
+    (c) => runId !== undefined || c.Created < cutoffSeconds,
+  );
   await Promise.all(
     containers.map((c) =>
       docker
@@ -55,7 +64,8 @@ export async function removeTestResources(docker: Docker, runId?: string): Promi
   // By name: networks made by the runtime under test carry only the runtime's labels.
   const networks = await docker.listNetworks();
   for (const n of networks) {
-    if (n.Name.startsWith(`${TEST_NAME_PREFIX}${runId ?? ''}`)) {
+    const old = runId !== undefined || Date.parse(n.Created ?? '') < cutoffSeconds * 1000;
+    if (n.Name.startsWith(`${TEST_NAME_PREFIX}${runId ?? ''}`) && old) {
       await docker.getNetwork(n.Id).remove().catch(() => undefined);
     }
   }
