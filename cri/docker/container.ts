@@ -106,16 +106,23 @@ export function containerCreateOptions(
 
 export function statusFromInspect(info: Docker.ContainerInspectInfo): ContainerStatus {
   const labels = info.Config.Labels ?? {};
-  const state = toContainerState(info.State.Status);
+  // A start that failed (bad entrypoint, missing binary) leaves Docker's state at
+  // "created" with an exit code and an error; containerd's CRI reports the same case as
+  // exited with reason StartError, and so do we, so that it goes through the back-off.
+  const startFailed = info.State.Status === 'created' && (info.State.ExitCode !== 0 || !!info.State.Error);
+  const state = startFailed ? 'exited' : toContainerState(info.State.Status);
   const { labels: userLabels, annotations } = splitLabels(labels);
-  const exitCode = state === 'exited' ? info.State.ExitCode : 0;
+  const exitCode = state === 'exited' ? info.State.ExitCode || (startFailed ? 128 : 0) : 0;
   let reason: string | undefined;
-  if (state === 'exited') reason = info.State.OOMKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
+  if (startFailed) reason = 'StartError';
+  else if (state === 'exited') reason = info.State.OOMKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
   const message = info.State.Error ? info.State.Error : undefined;
   const startedAt = state === 'created' ? 0 : dockerTime(info.State.StartedAt);
   // Docker stamps StartedAt when its start call returns and FinishedAt from containerd's
   // exit event, so a process that exits at once can "finish" before it "started".
-  const finishedAt = state === 'exited' ? Math.max(dockerTime(info.State.FinishedAt), startedAt) : 0;
+  // A failed start has no FinishedAt: its creation time is when it ended, as far as the
+  // crash back-off is concerned.
+  const finishedAt = state === 'exited' ? Math.max(dockerTime(info.State.FinishedAt), startedAt, startFailed ? dockerTime(info.Created) : 0) : 0;
   return {
     id: info.Id,
     podSandboxId: labels[LABEL_SANDBOX_ID] ?? '',
@@ -261,7 +268,8 @@ export class Containers {
     const out = await Promise.all(
       list.map(async (c): Promise<ContainerStatus | undefined> => {
         const hit = this.cache.get(c.Id);
-        if (hit && hit.dockerState === c.State) return hit.status;
+        // "created" is not cached: a failed start changes the status without changing it.
+        if (hit && hit.dockerState === c.State && c.State !== 'created') return hit.status;
         try {
           const info = await this.docker.getContainer(c.Id).inspect();
           const status = statusFromInspect(info);

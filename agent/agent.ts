@@ -1,0 +1,65 @@
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Runtime } from '../cri/index.js';
+import { createDockerRuntime } from '../cri/index.js';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { AgentConfig } from './config.js';
+import { ImageImporter } from './images.js';
+import type { Logger } from './log.js';
+import { detectNodeIP } from './node.js';
+import { PodManager } from './pods/manager.js';
+import { startReadOnlyServer } from './server/readonly.js';
+import { FileSource } from './sources/file.js';
+
+// Wiring, in the direction of the flow: sources -> pod manager (workers, planner,
+// executor, cache) -> status -> local API.
+export class Agent {
+  readonly pods: PodManager;
+  private source: FileSource;
+  private importer: ImageImporter;
+  private server?: Server;
+
+  private constructor(
+    readonly config: AgentConfig,
+    readonly runtime: Runtime,
+    private readonly log: Logger,
+    clock: Clock,
+  ) {
+    const hostIP = config.nodeIP ?? detectNodeIP();
+    this.pods = new PodManager({ runtime, runtimeName: 'docker', log, clock, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs });
+    this.source = new FileSource(config.podManifestPath, config.nodeName, log, (s) => this.pods.setDesired(s.pods, true), config.fileCheckFrequencyMs);
+    this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
+  }
+
+  static async create(config: AgentConfig, log: Logger, clock: Clock = systemClock): Promise<Agent> {
+    const runtime = await createDockerRuntime({
+      socketPath: config.containerRuntimeEndpoint.replace(/^unix:\/\//, ''),
+      podCIDR: config.podCIDR,
+      pauseImage: config.pauseImage,
+    });
+    return new Agent(config, runtime, log, clock);
+  }
+
+  async start(): Promise<void> {
+    const v = await this.runtime.version();
+    this.log.info({ node: this.config.nodeName, runtime: `${v.runtimeName} ${v.runtimeVersion}`, manifests: this.config.podManifestPath }, 'bosun starting');
+    await this.importer.start();
+    // The cache is filled before the sources are read: the first sync sees what runs and
+    // adopts it instead of starting it again.
+    await this.pods.start();
+    await this.source.start();
+    if (this.config.readOnlyPort > 0) {
+      this.server = await startReadOnlyServer({ pods: () => this.pods.list(), healthy: () => this.pods.healthy() }, this.config.readOnlyPort, this.config.address);
+      this.log.info({ address: `${this.config.address}:${this.config.readOnlyPort}` }, 'read-only API listening');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.source.stop();
+    this.importer.stop();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.pods.stop();
+    await this.runtime.close();
+  }
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import type { PodList } from '../manifests/index.js';
+import { Agent } from './agent.js';
+import { ConfigError, FLAGS, resolveConfig } from './config.js';
+import { createLogger } from './log.js';
+import { podTable } from './printers.js';
+
+const USAGE = `bosun: a node agent (kubelet and kube-proxy for small fleets)
+
+Usage:
+  bosun run [flags]                 run the agent
+  bosun get pods [-o wide|json|yaml] [-n NAMESPACE] [--server URL]
+  bosun version
+
+Flags of run (kubelet's names):
+  --config FILE                     KubeletConfiguration-shaped YAML; flags win over it
+  --pod-manifest-path DIR           static pod manifests (default /etc/kubernetes/manifests)
+  --root-dir DIR                    agent state (default /var/lib/bosun)
+  --node-name NAME                  node name (default: the host name)
+  --read-only-port PORT             read-only API port (default 10255, 0 disables)
+  --address ADDR                    address of the read-only port (default 127.0.0.1)
+  --pod-cidr CIDR                   pod network (default 10.244.0.0/16)
+  --container-runtime-endpoint URL  engine socket (default unix:///var/run/docker.sock)
+  --file-check-frequency DURATION   manifest directory re-list period (default 20s)
+  --sync-frequency DURATION         pod sync tick (default 1s)
+  --node-ip IP                      the node's address (default: the default route's)
+  --log-format json|text            log format (default json)
+  --pod-infra-container-image REF   pause image (default localhost/bosun/pause:3.10)
+`;
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+  for (const f of Object.keys(FLAGS)) options[f] = { type: 'string' };
+  const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  const { config: configPath, ...flags } = values as Record<string, string | undefined>;
+  const cfg = resolveConfig(flags, configPath);
+  const log = createLogger({ format: cfg.logFormat });
+  const agent = await Agent.create(cfg, log);
+  await agent.start();
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      // Stopping the agent never stops pods: the next start adopts them.
+      log.info({ signal }, 'stopping; pods keep running');
+      void agent.stop().finally(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+async function get(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      output: { type: 'string', short: 'o' },
+      namespace: { type: 'string', short: 'n' },
+      'all-namespaces': { type: 'boolean', short: 'A' },
+      server: { type: 'string', default: 'http://127.0.0.1:10255' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [what, name] = positionals;
+  if (what !== 'pods' && what !== 'pod' && what !== 'po') {
+    process.stderr.write(`error: the server doesn't have a resource type "${what ?? ''}" (supported: pods)\n`);
+    return 1;
+  }
+  let list: PodList;
+  try {
+    const res = await fetch(new URL('/pods', values.server));
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    list = (await res.json()) as PodList;
+  } catch (err) {
+    process.stderr.write(`error: cannot reach the agent at ${values.server}: ${(err as Error).message} (is "bosun run" running?)\n`);
+    return 1;
+  }
+  let items = list.items.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  if (values.namespace) items = items.filter((p) => p.metadata.namespace === values.namespace);
+  if (name) {
+    items = items.filter((p) => p.metadata.name === name);
+    if (items.length === 0) {
+      process.stderr.write(`Error from server (NotFound): pods "${name}" not found\n`);
+      return 1;
+    }
+  }
+  const out = values.output;
+  const payload = name ? items[0] : { ...list, items };
+  if (out === 'json') process.stdout.write(JSON.stringify(payload, null, 2) + '\n');
+  else if (out === 'yaml') process.stdout.write(stringify(payload));
+  else if (out === undefined || out === 'wide') {
+    if (items.length === 0) process.stderr.write('No resources found\n');
+    else process.stdout.write(podTable(items, out === 'wide', Date.now(), !values.namespace));
+  } else {
+    process.stderr.write(`error: unable to match a printer suitable for the output format "${out}", allowed formats are: json,wide,yaml\n`);
+    return 1;
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run':
+      return run(rest);
+    case 'get':
+      return get(rest);
+    case 'version':
+    case '--version':
+      process.stdout.write(`bosun v${version()}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`error: unknown command "${cmd}"\n\n${USAGE}`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const msg = err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
+    process.stderr.write(`bosun: ${msg}\n`);
+    process.exit(1);
+  },
+);

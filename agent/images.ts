@@ -1,0 +1,71 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageService } from '../cri/index.js';
+import type { Logger } from './log.js';
+
+// Air-gapped nodes (as with k3s's agent/images): image archives dropped into
+// <root-dir>/images are loaded into the engine at start and whenever one is added.
+
+const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.zst)$/i;
+
+export class ImageImporter {
+  private done = new Map<string, string>();
+  private watcher?: FSWatcher;
+  private running?: Promise<void>;
+  private again = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly images: ImageService,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await this.scan();
+    this.watcher = watch(this.dir, { persistent: false }, () => void this.scan());
+    this.watcher.on('error', () => undefined);
+  }
+
+  stop(): void {
+    this.watcher?.close();
+  }
+
+  scan(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.scanOnce();
+      } while (this.again);
+      this.running = undefined;
+    })();
+    return this.running;
+  }
+
+  private async scanOnce(): Promise<void> {
+    for (const name of (await readdir(this.dir)).filter((n) => ARCHIVE.test(n) && !n.startsWith('.')).sort()) {
+      const file = join(this.dir, name);
+      let key: string;
+      try {
+        const st = await stat(file);
+        key = `${st.size}:${st.mtimeMs}`;
+      } catch {
+        continue;
+      }
+      if (this.done.get(file) === key) continue;
+      try {
+        const tags = await this.images.importImage(file);
+        this.done.set(file, key);
+        this.log.info({ file, images: tags }, 'imported image archive');
+      } catch (err) {
+        // A file still being copied in fails to load; the watch fires again when it grows.
+        this.log.warn({ file, err: (err as Error).message }, 'cannot import image archive');
+      }
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import type { ContainerStatus as RuntimeContainer, PodSandboxStatus, Runtime } from '../../cri/index.js';
+import type { Logger } from '../log.js';
+import type { ObservedPod } from './planner.js';
+import { L, podUidOf } from './labels.js';
+
+// The pod cache (kubelet's PLEG + runtime cache): observed state is re-read from the engine
+// every relist, never kept from what the agent did. Engine events only make the next
+// relist come sooner; the 1 s relist is the safety net when an event is lost.
+export class PodCache {
+  private pods = new Map<string, ObservedPod>();
+  private fingerprints = new Map<string, string>();
+  private timer?: NodeJS.Timeout;
+  private soon?: NodeJS.Timeout;
+  private unsubscribe?: () => void;
+  private relisting?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  /** Time of the last successful relist (healthz reports the loop stuck after 3 min). */
+  lastRelist = 0;
+  lastRelistDurationMs = 0;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly log: Logger,
+    private readonly onChange: (uids: string[]) => void,
+    private readonly nodeName: string,
+    private readonly periodMs = 1000,
+  ) {}
+
+  get(uid: string): ObservedPod {
+    return this.pods.get(uid) ?? { sandboxes: [], containers: [] };
+  }
+
+  uids(): string[] {
+    return [...this.pods.keys()];
+  }
+
+  async start(): Promise<void> {
+    await this.relist();
+    this.subscribe(1000);
+    this.timer = setInterval(() => void this.relist(), this.periodMs);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearTimeout(this.soon);
+    this.unsubscribe?.();
+  }
+
+  private subscribe(retryMs: number): void {
+    if (this.stopped) return;
+    this.unsubscribe = this.runtime.subscribe(
+      () => {
+        // Coalesce a burst of events into one relist.
+        if (!this.soon) this.soon = setTimeout(() => { this.soon = undefined; void this.relist(); }, 20);
+      },
+      (err) => {
+        this.log.warn({ err: err.message }, 'runtime event stream ended; relying on relist until it is back');
+        this.unsubscribe?.();
+        setTimeout(() => this.subscribe(Math.min(retryMs * 2, 30_000)), retryMs).unref();
+      },
+    );
+  }
+
+  /** Serialized: a relist requested while one runs is done once more right after it. */
+  relist(): Promise<void> {
+    if (this.relisting) {
+      this.again = true;
+      return this.relisting;
+    }
+    this.relisting = (async () => {
+      do {
+        this.again = false;
+        await this.relistOnce();
+      } while (this.again && !this.stopped);
+      this.relisting = undefined;
+    })();
+    return this.relisting;
+  }
+
+  private async relistOnce(): Promise<void> {
+    const started = Date.now();
+    let sandboxes: PodSandboxStatus[];
+    let containers: RuntimeContainer[];
+    try {
+      [sandboxes, containers] = await Promise.all([this.runtime.listPodSandboxes(), this.runtime.listContainers()]);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'relist failed');
+      return;
+    }
+    const next = new Map<string, ObservedPod>();
+    const entry = (uid: string) => {
+      let p = next.get(uid);
+      if (!p) next.set(uid, (p = { sandboxes: [], containers: [] }));
+      return p;
+    };
+    const mine = (x: { labels: Record<string, string> }) => x.labels[L.node] === this.nodeName;
+    for (const s of sandboxes) {
+      const uid = podUidOf(s);
+      if (uid && mine(s)) entry(uid).sandboxes.push(s);
+    }
+    for (const c of containers) {
+      const uid = podUidOf(c);
+      if (uid && mine(c)) entry(uid).containers.push(c);
+    }
+    const changed: string[] = [];
+    const prints = new Map<string, string>();
+    for (const [uid, p] of next) {
+      const fp = fingerprint(p);
+      prints.set(uid, fp);
+      if (this.fingerprints.get(uid) !== fp) changed.push(uid);
+    }
+    for (const uid of this.pods.keys()) if (!next.has(uid)) changed.push(uid);
+    this.pods = next;
+    this.fingerprints = prints;
+    this.lastRelist = Date.now();
+    this.lastRelistDurationMs = this.lastRelist - started;
+    if (changed.length) this.onChange(changed);
+  }
+}
+
+function fingerprint(p: ObservedPod): string {
+  const parts = p.sandboxes.map((s) => `${s.id}:${s.state}:${s.ip ?? ''}`);
+  for (const c of p.containers) parts.push(`${c.id}:${c.state}:${c.exitCode}:${c.startedAt}:${c.finishedAt}`);
+  return parts.sort().join('|');
+}

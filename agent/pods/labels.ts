@@ -1,0 +1,76 @@
+import type { ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
+import type { Container, Pod } from '../../manifests/index.js';
+import { hashObject } from '../../manifests/index.js';
+
+// The labels and annotations kubelet put on containers (kuberuntime/labels.go). Everything
+// the agent needs after a restart is read back from these, never from memory.
+export const L = {
+  podName: 'io.kubernetes.pod.name',
+  podNamespace: 'io.kubernetes.pod.namespace',
+  podUid: 'io.kubernetes.pod.uid',
+  containerName: 'io.kubernetes.container.name',
+  // Annotations (stored by the Docker runtime as labels, as dockershim did).
+  containerHash: 'io.kubernetes.container.hash',
+  restartCount: 'io.kubernetes.container.restartCount',
+  podGrace: 'io.kubernetes.pod.terminationGracePeriod',
+  containerType: 'io.kubernetes.container.type',
+  // Which agent owns the container: two agents (or a test agent beside a real one) sharing
+  // an engine must never take each other's pods for orphans.
+  node: 'bosun.io/node-name',
+} as const;
+
+export function podLabels(pod: Pod): Record<string, string> {
+  return {
+    ...(pod.metadata.labels ?? {}),
+    [L.podName]: pod.metadata.name,
+    [L.podNamespace]: pod.metadata.namespace,
+    [L.podUid]: pod.metadata.uid,
+    [L.node]: pod.spec.nodeName ?? '',
+  };
+}
+
+export function sandboxAnnotations(pod: Pod): Record<string, string> {
+  return {
+    ...(pod.metadata.annotations ?? {}),
+    [L.podGrace]: String(pod.spec.terminationGracePeriodSeconds ?? 30),
+  };
+}
+
+/** The part of a container's spec whose change means the container must be recreated. */
+export function containerHash(c: Container): string {
+  return hashObject(c).slice(0, 16);
+}
+
+export function containerLabels(pod: Pod, c: Container): Record<string, string> {
+  return {
+    [L.podName]: pod.metadata.name,
+    [L.podNamespace]: pod.metadata.namespace,
+    [L.podUid]: pod.metadata.uid,
+    [L.containerName]: c.name,
+    [L.node]: pod.spec.nodeName ?? '',
+  };
+}
+
+export function containerAnnotations(
+  pod: Pod,
+  c: Container,
+  restartCount: number,
+  type: 'init' | 'sidecar' | 'app',
+): Record<string, string> {
+  return {
+    [L.containerHash]: containerHash(c),
+    [L.restartCount]: String(restartCount),
+    [L.podGrace]: String(pod.spec.terminationGracePeriodSeconds ?? 30),
+    [L.containerType]: type,
+  };
+}
+
+export function podUidOf(x: RuntimeContainer | PodSandboxStatus): string | undefined {
+  return x.labels[L.podUid];
+}
+
+/** Grace period recorded on a container, for pods whose spec is gone (orphans). */
+export function recordedGrace(x: RuntimeContainer | PodSandboxStatus): number {
+  const v = Number(x.annotations[L.podGrace]);
+  return Number.isFinite(v) && v >= 0 ? v : 30;
+}

@@ -1,0 +1,160 @@
+import type { Runtime } from '../../cri/index.js';
+import type { ContainerStateWaiting, Pod, PodStatus } from '../../manifests/index.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import { Backoff, CONTAINER_BACKOFF, IMAGE_PULL_BACKOFF } from './backoff.js';
+import { PodCache } from './cache.js';
+import { L } from './labels.js';
+import type { SyncDeps } from './sync.js';
+import { stopAll, syncPod, terminatePod } from './sync.js';
+import { computePodStatus } from './status.js';
+import { PodWorkers } from './workers.js';
+
+export interface PodManagerOptions {
+  runtime: Runtime;
+  runtimeName: string;
+  log: Logger;
+  clock: Clock;
+  hostIP: string;
+  nodeName: string;
+  /** Sync tick: every desired pod is re-planned this often (cheap when nothing changes). */
+  syncPeriodMs?: number;
+  relistPeriodMs?: number;
+}
+
+export interface PodView {
+  pod: Pod;
+  status: PodStatus;
+}
+
+// The agent's core loop: the desired set (from the sources) and the observed set (from
+// the pod cache) meet here, one serialized worker per pod UID. Pods that are observed but
+// not desired are terminated, but only once every source has listed at least once, so an
+// agent restart never kills a pod whose manifest has simply not been read yet.
+export class PodManager {
+  private desired = new Map<string, Pod>();
+  private statuses = new Map<string, PodStatus>();
+  private sourcesReady = false;
+  private tick?: NodeJS.Timeout;
+  private readonly deps: SyncDeps;
+  readonly cache: PodCache;
+  private readonly workers: PodWorkers;
+
+  constructor(private readonly opts: PodManagerOptions) {
+    this.deps = {
+      runtime: opts.runtime,
+      backoff: new Backoff(opts.clock, CONTAINER_BACKOFF),
+      pullBackoff: new Backoff(opts.clock, IMAGE_PULL_BACKOFF),
+      log: opts.log,
+      now: () => opts.clock.now(),
+    };
+    this.workers = new PodWorkers((uid) => this.syncOne(uid), opts.log);
+    this.cache = new PodCache(opts.runtime, opts.log, (uids) => uids.forEach((u) => this.workers.dispatch(u)), opts.nodeName, opts.relistPeriodMs);
+  }
+
+  async start(): Promise<void> {
+    await this.cache.start();
+    this.tick = setInterval(() => this.dispatchAll(), this.opts.syncPeriodMs ?? 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.tick);
+    this.cache.stop();
+    await this.workers.idle();
+  }
+
+  /** Replaces the desired set. `ready` is true once every source has listed. */
+  setDesired(pods: Pod[], ready: boolean): void {
+    const next = new Map(pods.map((p) => [p.metadata.uid, p]));
+    const touched = new Set<string>();
+    for (const [uid, p] of next) if (this.desired.get(uid) !== p) touched.add(uid);
+    for (const uid of this.desired.keys()) if (!next.has(uid)) touched.add(uid);
+    this.desired = next;
+    const becameReady = ready && !this.sourcesReady;
+    this.sourcesReady = this.sourcesReady || ready;
+    if (becameReady) this.dispatchAll();
+    else touched.forEach((u) => this.workers.dispatch(u));
+  }
+
+  /** Desired pods with their latest status, for the API and the CLI. */
+  list(): PodView[] {
+    return [...this.desired.values()].map((pod) => ({ pod, status: this.statuses.get(pod.metadata.uid) ?? { phase: 'Pending' } }));
+  }
+
+  /** Resolves when no pod has work running or queued. */
+  idle(): Promise<void> {
+    return this.workers.idle();
+  }
+
+  healthy(now = Date.now()): boolean {
+    return now - this.cache.lastRelist < 3 * 60_000;
+  }
+
+  private dispatchAll(): void {
+    for (const uid of this.desired.keys()) this.workers.dispatch(uid);
+    if (this.sourcesReady) for (const uid of this.cache.uids()) if (!this.desired.has(uid)) this.workers.dispatch(uid);
+  }
+
+  private async syncOne(uid: string): Promise<void> {
+    const pod = this.desired.get(uid);
+    const observed = this.cache.get(uid);
+    if (!pod) {
+      if (!this.sourcesReady) return;
+      this.statuses.delete(uid);
+      if (observed.sandboxes.length === 0 && observed.containers.length === 0) return;
+      this.opts.log.info({ podUID: uid, pod: podNameOf(observed) }, 'terminating pod that is no longer desired');
+      await terminatePod(this.deps, observed);
+      this.deps.backoff.forgetPrefix(`${podNameOf(observed)}_${uid}_`);
+      await this.cache.relist();
+      return;
+    }
+
+    let waiting: ReadonlyMap<string, ContainerStateWaiting> = new Map();
+    const previous = this.statuses.get(uid);
+    const terminal = previous?.phase === 'Succeeded' || previous?.phase === 'Failed';
+    if (this.otherInstanceAlive(pod)) {
+      // A static pod whose manifest changed gets a new UID; the old instance must be gone
+      // before the new one starts (host ports, names, volumes).
+      waiting = new Map(pod.spec.containers.map((c) => [c.name, { reason: 'ContainerCreating', message: 'waiting for the previous instance of this pod to terminate' }]));
+    } else if (terminal) {
+      // Finished for good: nothing starts again, and whatever still runs is released.
+      if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running')) {
+        await stopAll(this.deps, observed, pod.spec.terminationGracePeriodSeconds ?? 30);
+        await this.cache.relist();
+      }
+    } else {
+      const result = await syncPod(this.deps, pod, observed);
+      waiting = result.waiting;
+      const a = result.actions;
+      if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length) {
+        // Plan again only from a view that includes what was just done.
+        await this.cache.relist();
+      }
+    }
+    if (this.desired.get(uid) !== pod) return;
+    this.statuses.set(uid, computePodStatus({
+      pod,
+      observed: this.cache.get(uid),
+      waiting,
+      previous,
+      now: this.opts.clock.now(),
+      hostIP: this.opts.hostIP,
+      runtimeName: this.opts.runtimeName,
+    }));
+  }
+
+  private otherInstanceAlive(pod: Pod): boolean {
+    for (const uid of this.cache.uids()) {
+      if (uid === pod.metadata.uid || this.desired.has(uid)) continue;
+      const o = this.cache.get(uid);
+      const any = o.sandboxes[0] ?? o.containers[0];
+      if (any && any.labels[L.podName] === pod.metadata.name && any.labels[L.podNamespace] === pod.metadata.namespace) return true;
+    }
+    return false;
+  }
+}
+
+function podNameOf(o: { sandboxes: { labels: Record<string, string> }[]; containers: { labels: Record<string, string> }[] }): string {
+  const l = (o.sandboxes[0] ?? o.containers[0])?.labels ?? {};
+  return `${l[L.podName] ?? '?'}_${l[L.podNamespace] ?? '?'}`;
+}

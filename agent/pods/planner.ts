@@ -1,0 +1,281 @@
+import type { ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
+import type { Container, Pod, RestartPolicy } from '../../manifests/index.js';
+import { isSidecar } from '../../manifests/index.js';
+import { containerHash, L } from './labels.js';
+
+// The decision half of a pod sync, after kubelet's computePodActions: a pure function from
+// (desired pod, observed runtime state, back-off view) to a plain record of actions. The
+// executor in sync.ts walks the record in a fixed order and touches nothing else.
+
+/** What the runtime holds for one pod, newest first. */
+export interface ObservedPod {
+  sandboxes: PodSandboxStatus[];
+  containers: RuntimeContainer[];
+}
+
+/** Read-only view of the crash back-off, keyed per container spec (kubelet's stable key). */
+export interface BackoffView {
+  isInBackOffSince(key: string, eventTime: number): boolean;
+  get(key: string): number;
+}
+
+export interface ContainerToKill {
+  id: string;
+  name: string;
+  reason: string;
+  message: string;
+}
+
+export interface ContainerToStart {
+  /** 'init' covers sidecars too: they live in spec.initContainers. */
+  kind: 'init' | 'app';
+  index: number;
+  attempt: number;
+  /** True when this start is a restart that must be recorded in the back-off. */
+  restart: boolean;
+}
+
+export interface WaitingInBackoff {
+  name: string;
+  reason: 'CrashLoopBackOff';
+  message: string;
+}
+
+export interface PodActions {
+  killPod: boolean;
+  createSandbox: boolean;
+  /** The sandbox the containers run in: the one to keep, or empty when one is to be created. */
+  sandboxId: string;
+  attempt: number;
+  containersToKill: ContainerToKill[];
+  /** In start order: at most one plain init container, then sidecars, then app containers. */
+  containersToStart: ContainerToStart[];
+  /** Exited containers beyond the newest two per name, and those of dead sandboxes. */
+  containersToRemove: string[];
+  sandboxesToRemove: string[];
+  backoffs: WaitingInBackoff[];
+  /** A plain init container failed and restartPolicy forbids retrying: the pod is Failed. */
+  initFailed: boolean;
+}
+
+export function backoffKey(pod: Pod, c: Container): string {
+  return `${pod.metadata.name}_${pod.metadata.namespace}_${pod.metadata.uid}_${c.name}_${containerHash(c)}`;
+}
+
+export function shouldRestart(policy: RestartPolicy | undefined, exitCode: number): boolean {
+  if (policy === 'Never') return false;
+  if (policy === 'OnFailure') return exitCode !== 0;
+  return true;
+}
+
+/** The newest container of a name (highest attempt, then newest creation). */
+export function latestByName(containers: RuntimeContainer[], name: string, sandboxId?: string): RuntimeContainer | undefined {
+  let best: RuntimeContainer | undefined;
+  for (const c of containers) {
+    if (c.metadata.name !== name) continue;
+    if (sandboxId !== undefined && c.podSandboxId !== sandboxId) continue;
+    if (!best || c.metadata.attempt > best.metadata.attempt ||
+        (c.metadata.attempt === best.metadata.attempt && c.createdAt > best.createdAt)) best = c;
+  }
+  return best;
+}
+
+function sandboxUsable(pod: Pod, s: PodSandboxStatus | undefined): boolean {
+  if (!s || s.state !== 'ready') return false;
+  return pod.spec.hostNetwork ? true : !!s.ip;
+}
+
+function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
+  return `back-off ${Math.round(delayMs / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
+}
+
+export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView): PodActions {
+  const actions: PodActions = {
+    killPod: false,
+    createSandbox: false,
+    sandboxId: '',
+    attempt: 0,
+    containersToKill: [],
+    containersToStart: [],
+    containersToRemove: [],
+    sandboxesToRemove: [],
+    backoffs: [],
+    initFailed: false,
+  };
+  const policy = pod.spec.restartPolicy ?? 'Always';
+  const inits = pod.spec.initContainers ?? [];
+  const apps = pod.spec.containers;
+  const sandboxes = [...observed.sandboxes].sort((a, b) => b.metadata.attempt - a.metadata.attempt || b.createdAt - a.createdAt);
+  const newest = sandboxes[0];
+  const readySandboxes = sandboxes.filter((s) => s.state === 'ready');
+
+  planRemovals(observed, newest, actions);
+
+  const sandboxChanged = !sandboxUsable(pod, newest) || readySandboxes.length > 1 ||
+    !!newest && (newest.labels[HOST_NETWORK_LABEL] === 'true') !== !!pod.spec.hostNetwork;
+
+  if (sandboxChanged) {
+    actions.attempt = newest ? newest.metadata.attempt + 1 : 0;
+    // A pod that already ran to its end in an earlier sandbox is not brought back when
+    // its policy says not to (kubelet: no sandbox for a finished RestartPolicy=Never pod).
+    if (newest && policy === 'Never' && observed.containers.length > 0) {
+      actions.killPod = readySandboxes.length > 0 || observed.containers.some((c) => c.state === 'running');
+      return actions;
+    }
+    const toStart = apps
+      .map((c, index) => ({ c, index }))
+      .filter(({ c }) => !(policy === 'OnFailure' && succeeded(latestByName(observed.containers, c.name))));
+    if (newest && toStart.length === 0 && inits.length === 0) {
+      actions.killPod = readySandboxes.length > 0;
+      return actions;
+    }
+    actions.killPod = !!newest;
+    actions.createSandbox = true;
+    // A new sandbox runs the init containers again from the first one.
+    if (inits.length > 0) {
+      actions.containersToStart.push({ kind: 'init', index: 0, attempt: nextAttempt(observed, inits[0].name), restart: false });
+    } else {
+      for (const { c, index } of toStart) {
+        actions.containersToStart.push({ kind: 'app', index, attempt: nextAttempt(observed, c.name), restart: false });
+      }
+    }
+    return actions;
+  }
+
+  const sandbox = newest!;
+  actions.sandboxId = sandbox.id;
+  // Containers still running in an older sandbox do not belong to the pod any more.
+  for (const c of observed.containers) {
+    if (c.podSandboxId !== sandbox.id && c.state === 'running') {
+      actions.containersToKill.push({ id: c.id, name: c.metadata.name, reason: 'SandboxChanged', message: 'Pod sandbox changed, it will be killed and re-created.' });
+    }
+  }
+
+  let keepRunning = 0;
+  const initDone = planInit(pod, observed, sandbox.id, backoff, actions, () => keepRunning++);
+  if (actions.initFailed) {
+    actions.killPod = true;
+    return actions;
+  }
+  if (!initDone) return actions;
+
+  for (let index = 0; index < apps.length; index++) {
+    const c = apps[index];
+    const st = latestByName(observed.containers, c.name);
+    if (!st) {
+      actions.containersToStart.push({ kind: 'app', index, attempt: 0, restart: false });
+      continue;
+    }
+    const inSandbox = st.podSandboxId === sandbox.id;
+    if (st.state === 'running' && inSandbox) {
+      if (st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c)) {
+        actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` });
+        actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
+      } else {
+        keepRunning++;
+      }
+      continue;
+    }
+    if (st.state === 'created' || st.state === 'unknown') {
+      // Created but never started (the agent died between create and start), or lost.
+      actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Container ${c.name} is in state ${st.state}, it will be re-created` });
+      actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
+      continue;
+    }
+    if (!inSandbox && st.state === 'running') continue; // killed above; restarted next sync
+    if (!shouldRestart(policy, st.exitCode)) continue;
+    planRestart(pod, c, st, 'app', index, backoff, actions);
+  }
+
+  if (keepRunning === 0 && actions.containersToStart.length === 0 && actions.backoffs.length === 0) {
+    // Nothing runs and nothing will: the pod has finished, release its sandbox.
+    actions.killPod = sandbox.state === 'ready';
+  }
+  return actions;
+}
+
+/**
+ * Walks the init containers in order. Returns true when every plain init container has
+ * succeeded and every sidecar has started, so that app containers may run.
+ */
+function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: BackoffView, actions: PodActions, countRunning: () => void): boolean {
+  const inits = pod.spec.initContainers ?? [];
+  const policy = pod.spec.restartPolicy ?? 'Always';
+  for (let index = 0; index < inits.length; index++) {
+    const c = inits[index];
+    const st = latestByName(observed.containers, c.name, sandboxId);
+    if (!st) {
+      actions.containersToStart.push({ kind: 'init', index, attempt: nextAttempt(observed, c.name), restart: false });
+      return false;
+    }
+    if (st.state === 'created' || st.state === 'unknown') {
+      actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Init container ${c.name} is in state ${st.state}, it will be re-created` });
+      actions.containersToStart.push({ kind: 'init', index, attempt: st.metadata.attempt + 1, restart: false });
+      return false;
+    }
+    if (isSidecar(c)) {
+      if (st.state === 'running') {
+        countRunning();
+        continue;
+      }
+      // An exited sidecar restarts whatever the pod's policy; the next init containers
+      // need not wait for it once it has started before.
+      planRestart(pod, c, st, 'init', index, backoff, actions);
+      continue;
+    }
+    if (st.state === 'running') return false;
+    if (st.exitCode === 0) continue;
+    if (policy === 'Never') {
+      actions.initFailed = true;
+      return false;
+    }
+    planRestart(pod, c, st, 'init', index, backoff, actions);
+    return false;
+  }
+  return true;
+}
+
+function planRestart(pod: Pod, c: Container, st: RuntimeContainer, kind: 'init' | 'app', index: number, backoff: BackoffView, actions: PodActions): void {
+  const key = backoffKey(pod, c);
+  if (backoff.isInBackOffSince(key, st.finishedAt)) {
+    actions.backoffs.push({ name: c.name, reason: 'CrashLoopBackOff', message: backoffMessage(backoff.get(key), pod, c) });
+    return;
+  }
+  actions.containersToStart.push({ kind, index, attempt: st.metadata.attempt + 1, restart: true });
+}
+
+function succeeded(st: RuntimeContainer | undefined): boolean {
+  return !!st && st.state === 'exited' && st.exitCode === 0;
+}
+
+function nextAttempt(observed: ObservedPod, name: string): number {
+  const st = latestByName(observed.containers, name);
+  return st ? st.metadata.attempt + 1 : 0;
+}
+
+/** Label the executor puts on sandboxes so that a hostNetwork change is seen. */
+export const HOST_NETWORK_LABEL = 'bosun.io/host-network';
+
+/**
+ * Dead containers kept: the newest two per name in the current sandbox (the current one and
+ * the one `logs --previous` reads); everything in sandboxes that are not the newest, once
+ * exited, and the stopped sandboxes themselves.
+ */
+function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefined, actions: PodActions): void {
+  const byName = new Map<string, RuntimeContainer[]>();
+  for (const c of observed.containers) {
+    if (c.state === 'running' || c.state === 'created') continue;
+    const list = byName.get(c.metadata.name) ?? [];
+    list.push(c);
+    byName.set(c.metadata.name, list);
+  }
+  for (const list of byName.values()) {
+    list.sort((a, b) => b.metadata.attempt - a.metadata.attempt || b.createdAt - a.createdAt);
+    for (const c of list.slice(2)) actions.containersToRemove.push(c.id);
+  }
+  for (const s of observed.sandboxes) {
+    if (s === newest || s.state === 'ready') continue;
+    const live = observed.containers.some((c) => c.podSandboxId === s.id && c.state === 'running');
+    if (!live) actions.sandboxesToRemove.push(s.id);
+  }
+}

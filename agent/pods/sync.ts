@@ -1,0 +1,153 @@
+import type { ContainerStatus as RuntimeContainer, Runtime } from '../../cri/index.js';
+import { RuntimeError } from '../../cri/index.js';
+import type { Container, ContainerStateWaiting, Pod } from '../../manifests/index.js';
+import { isSidecar } from '../../manifests/index.js';
+import type { Logger } from '../log.js';
+import type { Backoff } from './backoff.js';
+import type { ContainerToStart, ObservedPod, PodActions } from './planner.js';
+import { backoffKey, computePodActions } from './planner.js';
+import { containerConfig, plainEnv, sandboxConfig } from './translate.js';
+import { recordedGrace } from './labels.js';
+
+// The execution half of a pod sync (kubelet's SyncPod): walks the planner's record in a
+// fixed order. Every failure becomes a waiting reason on the container it concerns; one
+// failing container never stops the others from being handled.
+
+export interface SyncDeps {
+  runtime: Runtime;
+  backoff: Backoff;
+  pullBackoff: Backoff;
+  log: Logger;
+  now(): number;
+}
+
+export interface SyncResult {
+  actions: PodActions;
+  waiting: Map<string, ContainerStateWaiting>;
+}
+
+class Waiting extends Error {
+  constructor(readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
+export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): Promise<SyncResult> {
+  const actions = computePodActions(pod, observed, deps.backoff);
+  const waiting = new Map<string, ContainerStateWaiting>();
+  for (const b of actions.backoffs) waiting.set(b.name, { reason: b.reason, message: b.message });
+  const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
+  const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
+
+  if (actions.killPod) {
+    log.info({ createSandbox: actions.createSandbox }, 'killing pod containers');
+    await stopAll(deps, observed, grace);
+  }
+  await Promise.all(actions.containersToKill.map(async (k) => {
+    log.info({ container: k.name, reason: k.reason }, k.message);
+    await deps.runtime.stopContainer(k.id, grace);
+    await deps.runtime.removeContainer(k.id);
+  }));
+  await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove);
+
+  let sandboxId = actions.sandboxId;
+  if (actions.createSandbox) {
+    try {
+      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt));
+      log.info({ sandbox: sandboxId.slice(0, 12), attempt: actions.attempt }, 'created pod sandbox');
+    } catch (err) {
+      const message = `Failed to create pod sandbox: ${(err as Error).message}`;
+      log.error({ err }, message);
+      for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message });
+      return { actions, waiting };
+    }
+  } else if (actions.killPod) {
+    return { actions, waiting };
+  }
+
+  for (const s of actions.containersToStart) {
+    const c = s.kind === 'init' ? pod.spec.initContainers![s.index] : pod.spec.containers[s.index];
+    try {
+      await startContainer(deps, pod, c, s, sandboxId);
+      log.info({ container: c.name, attempt: s.attempt }, 'started container');
+    } catch (err) {
+      const w = err instanceof Waiting ? err : new Waiting('RunContainerError', (err as Error).message);
+      log.warn({ container: c.name, reason: w.reason }, w.message);
+      waiting.set(c.name, { reason: w.reason, message: w.message });
+      // A plain init container must succeed before anything after it may start.
+      if (s.kind === 'init' && !isSidecar(c)) break;
+    }
+  }
+  return { actions, waiting };
+}
+
+async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string): Promise<void> {
+  const image = c.image ?? '';
+  await ensureImage(deps, c, image);
+  const type = s.kind === 'app' ? 'app' : isSidecar(c) ? 'sidecar' : 'init';
+  const config = containerConfig(pod, c, s.attempt, type, plainEnv(c));
+  if (s.restart) deps.backoff.next(backoffKey(pod, c));
+  let id: string;
+  try {
+    id = await deps.runtime.createContainer(sandboxId, config, sandboxConfig(pod, 0));
+  } catch (err) {
+    throw new Waiting('CreateContainerError', (err as Error).message);
+  }
+  try {
+    await deps.runtime.startContainer(id);
+  } catch (err) {
+    // A failed start is a failed run: it goes through the crash back-off like an exit.
+    if (!s.restart) deps.backoff.next(backoffKey(pod, c));
+    throw new Waiting('RunContainerError', (err as Error).message);
+  }
+}
+
+/** imagePullPolicy with kubelet's reasons: ErrImagePull, ImagePullBackOff, ErrImageNeverPull. */
+async function ensureImage(deps: SyncDeps, c: Container, image: string): Promise<void> {
+  const policy = c.imagePullPolicy ?? 'IfNotPresent';
+  if (policy !== 'Always') {
+    const present = await deps.runtime.imageStatus(image).catch(() => undefined);
+    if (present) return;
+    if (policy === 'Never') {
+      throw new Waiting('ErrImageNeverPull', `Container image "${image}" is not present with pull policy of Never`);
+    }
+  }
+  if (deps.pullBackoff.isInBackOffSinceUpdate(image)) {
+    throw new Waiting('ImagePullBackOff', `Back-off pulling image "${image}"`);
+  }
+  try {
+    await deps.runtime.pullImage(image);
+    deps.pullBackoff.reset(image);
+  } catch (err) {
+    deps.pullBackoff.next(image);
+    const reason = err instanceof RuntimeError && err.code === 'InvalidImageName' ? 'InvalidImageName' : 'ErrImagePull';
+    throw new Waiting(reason, `Failed to pull image "${image}": ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Stops every running container of the pod, app containers first and then init
+ * containers and sidecars (upstream stops sidecars after the containers they serve), then
+ * the sandboxes. Each stop gets the full grace period: the runtime sends the stop signal
+ * and kills after it.
+ */
+export async function stopAll(deps: SyncDeps, observed: ObservedPod, graceSeconds: number): Promise<void> {
+  const running = observed.containers.filter((c) => c.state === 'running' || c.state === 'created');
+  const isInit = (c: RuntimeContainer) => c.annotations['io.kubernetes.container.type'] === 'init' || c.annotations['io.kubernetes.container.type'] === 'sidecar';
+  const stop = (c: RuntimeContainer) => deps.runtime.stopContainer(c.id, graceSeconds).catch((err) => deps.log.warn({ err, container: c.metadata.name }, 'stop failed'));
+  await Promise.all(running.filter((c) => !isInit(c)).map(stop));
+  await Promise.all(running.filter(isInit).map(stop));
+  await Promise.all(observed.sandboxes.filter((s) => s.state === 'ready').map((s) => deps.runtime.stopPodSandbox(s.id)));
+}
+
+/** Ends a pod that is no longer desired: stop everything within its grace, then remove it. */
+export async function terminatePod(deps: SyncDeps, observed: ObservedPod, graceSeconds?: number): Promise<void> {
+  const grace = graceSeconds ?? Math.max(0, ...observed.sandboxes.map(recordedGrace), ...observed.containers.map(recordedGrace));
+  await stopAll(deps, observed, grace);
+  await removeQuietly(deps, observed.containers.map((c) => c.id), observed.sandboxes.map((s) => s.id));
+}
+
+async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: string[]): Promise<void> {
+  await Promise.all(containers.map((id) => deps.runtime.removeContainer(id).catch((err) => deps.log.warn({ err, id }, 'remove container failed'))));
+  await Promise.all(sandboxes.map((id) => deps.runtime.removePodSandbox(id).catch((err) => deps.log.warn({ err, id }, 'remove sandbox failed'))));
+}

@@ -1,0 +1,68 @@
+import type { ContainerConfig, PodSandboxConfig, PortMapping } from '../../cri/index.js';
+import type { Container, Pod } from '../../manifests/index.js';
+import { containerAnnotations, containerLabels, podLabels, sandboxAnnotations } from './labels.js';
+import { HOST_NETWORK_LABEL } from './planner.js';
+
+// The translation layer from the Pod spec to the runtime's sandbox and container configs
+// (podman keeps the same split in pkg/specgen/generate/kube). Pure: no engine calls here.
+
+export function sandboxConfig(pod: Pod, attempt: number): PodSandboxConfig {
+  const spec = pod.spec;
+  const portMappings: PortMapping[] = [];
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+    for (const p of c.ports ?? []) {
+      if (!p.hostPort) continue;
+      portMappings.push({
+        protocol: p.protocol ?? 'TCP',
+        containerPort: p.containerPort,
+        hostPort: p.hostPort,
+        ...(p.hostIP ? { hostIp: p.hostIP } : {}),
+      });
+    }
+  }
+  return {
+    metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid, attempt },
+    hostname: podHostname(pod),
+    labels: { ...podLabels(pod), [HOST_NETWORK_LABEL]: String(!!spec.hostNetwork) },
+    annotations: sandboxAnnotations(pod),
+    portMappings,
+    hostNetwork: !!spec.hostNetwork,
+    hostPID: !!spec.hostPID,
+    hostIPC: !!spec.hostIPC,
+    sharePid: !!spec.shareProcessNamespace,
+  };
+}
+
+/** spec.hostname, else the pod name truncated to a valid host name (63 characters). */
+export function podHostname(pod: Pod): string {
+  const name = pod.spec.hostname ?? pod.metadata.name;
+  return name.length > 63 ? name.slice(0, 63).replace(/[-.]+$/, '') : name;
+}
+
+export function containerConfig(
+  pod: Pod,
+  c: Container,
+  attempt: number,
+  type: 'init' | 'sidecar' | 'app',
+  env: { key: string; value: string }[],
+): ContainerConfig {
+  return {
+    metadata: { name: c.name, attempt },
+    image: c.image ?? '',
+    ...(c.command ? { command: c.command } : {}),
+    ...(c.args ? { args: c.args } : {}),
+    ...(c.workingDir ? { workingDir: c.workingDir } : {}),
+    envs: env,
+    mounts: [],
+    labels: containerLabels(pod, c),
+    annotations: containerAnnotations(pod, c, attempt, type),
+    stdin: !!c.stdin,
+    stdinOnce: !!c.stdinOnce,
+    tty: !!c.tty,
+  };
+}
+
+/** Plain `value` env vars; other sources come with the volumes and config objects work. */
+export function plainEnv(c: Container): { key: string; value: string }[] {
+  return (c.env ?? []).filter((e) => e.valueFrom === undefined).map((e) => ({ key: e.name, value: e.value ?? '' }));
+}

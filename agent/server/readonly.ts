@@ -1,0 +1,47 @@
+import { createServer, type Server } from 'node:http';
+import type { PodList } from '../../manifests/index.js';
+import type { PodView } from '../pods/manager.js';
+
+// kubelet's read-only port: GET /pods (this node's pods with status) and /healthz.
+// Nothing here can change a pod, and nothing here returns secret values.
+
+export interface ReadOnlyHandlers {
+  pods(): PodView[];
+  healthy(): boolean;
+}
+
+export function podList(views: PodView[]): PodList {
+  return {
+    apiVersion: 'v1',
+    kind: 'PodList',
+    metadata: {},
+    items: views.map(({ pod, status }) => ({ ...pod, status })),
+  };
+}
+
+export function startReadOnlyServer(h: ReadOnlyHandlers, port: number, address: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('method not allowed\n');
+      return;
+    }
+    if (url.pathname === '/healthz') {
+      const ok = h.healthy();
+      res.writeHead(ok ? 200 : 500, { 'content-type': 'text/plain' }).end(ok ? 'ok' : 'pod lifecycle loop is not running');
+      return;
+    }
+    if (url.pathname === '/pods' || url.pathname === '/pods/') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(podList(h.pods())));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

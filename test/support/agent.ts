@@ -1,0 +1,132 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, unlinkSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Docker from 'dockerode';
+import type { Pod, PodList } from '../../manifests/index.js';
+
+// Runs the built `bosun` CLI as a child process against the real Docker engine, with its
+// own manifest directory, root dir, port and node name (the agent only ever touches
+// containers labelled with its node name, so it cannot harm anything else on the engine).
+
+export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const CLI = resolve('dist/agent/cli.js');
+export const TEST_NODE_PREFIX = 'bosun-test-';
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? res(a.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+/** Removes every container made by a test agent, this run's or an interrupted one's. */
+export async function removeTestContainers(nodeName?: string): Promise<void> {
+  const all = await docker.listContainers({ all: true, filters: { label: ['bosun.io/node-name'] } });
+  await Promise.all(all
+    .filter((c) => (nodeName ? c.Labels['bosun.io/node-name'] === nodeName : c.Labels['bosun.io/node-name']?.startsWith(TEST_NODE_PREFIX)))
+    .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+}
+
+export async function containersOf(nodeName: string, podName?: string): Promise<Docker.ContainerInfo[]> {
+  const filters = ['bosun.io/node-name=' + nodeName, ...(podName ? ['io.kubernetes.pod.name=' + podName] : [])];
+  return docker.listContainers({ all: true, filters: { label: filters } });
+}
+
+export class TestAgent {
+  readonly nodeName = TEST_NODE_PREFIX + Math.random().toString(36).slice(2, 8);
+  readonly dir = mkdtempSync(join(tmpdir(), 'bosun-e2e-'));
+  readonly manifests = join(this.dir, 'manifests');
+  readonly logFile = join(this.dir, 'agent.log');
+  port = 0;
+  private proc?: ChildProcess;
+
+  async start(extra: string[] = []): Promise<void> {
+    if (!this.port) this.port = await freePort();
+    const out = openSync(this.logFile, 'a');
+    this.proc = spawn(process.execPath, [CLI, 'run',
+      '--pod-manifest-path', this.manifests,
+      '--root-dir', join(this.dir, 'root'),
+      '--node-name', this.nodeName,
+      '--read-only-port', String(this.port),
+      '--file-check-frequency', '2s',
+      ...extra], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', 30_000);
+  }
+
+  /** SIGKILL: no chance to clean anything up, as after a crash. */
+  async kill9(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    await exited;
+  }
+
+  /** Stops the agent and removes every container it made and its files. */
+  async destroy(): Promise<void> {
+    await this.kill9();
+    await removeTestContainers(this.nodeName);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  write(file: string, text: string): void {
+    writeFileSync(join(this.manifests, file), text);
+  }
+
+  remove(file: string): void {
+    unlinkSync(join(this.manifests, file));
+  }
+
+  log(): string {
+    try {
+      return readFileSync(this.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  async pods(): Promise<Pod[]> {
+    const res = await fetch(`http://127.0.0.1:${this.port}/pods`);
+    return ((await res.json()) as PodList).items;
+  }
+
+  async pod(name: string): Promise<Pod | undefined> {
+    return (await this.pods()).find((p) => p.metadata.name === `${name}-${this.nodeName}`);
+  }
+
+  async waitPod(name: string, pred: (p: Pod) => boolean, what: string, timeoutMs = 60_000): Promise<Pod> {
+    let last: Pod | undefined;
+    await this.until(async () => {
+      last = await this.pod(name);
+      return !!last && pred(last);
+    }, `${name}: ${what}`, timeoutMs, () => JSON.stringify(last?.status ?? null));
+    return last!;
+  }
+
+  async until(cond: () => Promise<boolean>, what: string, timeoutMs = 60_000, detail?: () => string): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      if (await cond().catch(() => false)) return;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `; last seen ${detail()}` : ''}\n--- agent log tail ---\n${this.log().split('\n').slice(-30).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+export function manifest(name: string, spec: string, extra = ''): string {
+  return `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n${extra}spec:\n${spec}`;
+}
