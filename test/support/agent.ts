@@ -24,11 +24,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Removes every container made by a test agent, this run's or an interrupted one's. */
+/**
+ * Removes the containers of one test agent, or (without a node name) what interrupted runs
+ * left: test agents' containers older than 10 minutes, so that a run going on beside this
+ * one on the same engine keeps its own.
+ */
 export async function removeTestContainers(nodeName?: string): Promise<void> {
   const all = await docker.listContainers({ all: true, filters: { label: ['bosun.io/node-name'] } });
+  const old = Date.now() / 1000 - 600;
   await Promise.all(all
-    .filter((c) => (nodeName ? c.Labels['bosun.io/node-name'] === nodeName : c.Labels['bosun.io/node-name']?.startsWith(TEST_NODE_PREFIX)))
+    .filter((c) => (nodeName ? c.Labels['bosun.io/node-name'] === nodeName : c.Labels['bosun.io/node-name']?.startsWith(TEST_NODE_PREFIX) && c.Created < old))
     .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
 }
 
