@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../agent/log.js';
+import { FileSource, type FileSnapshot } from '../../agent/sources/file.js';
+
+const pod = (name: string, image = 'localhost/bosun/busybox:1') =>
+  `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  containers:\n    - name: c\n      image: ${image}\n`;
+
+describe('static manifest directory', () => {
+  let dir: string;
+  let last: FileSnapshot;
+  let source: FileSource;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bosun-src-'));
+    source = new FileSource(dir, 'node1', silentLogger, (s) => (last = s), 60_000);
+  });
+  afterEach(() => {
+    source.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const names = () => last.pods.map((p) => p.metadata.name).sort();
+
+  it('reads .yaml, .yml and .json, several documents per file, and nothing else', async () => {
+    writeFileSync(join(dir, 'a.yaml'), pod('a') + '---\n' + pod('b'));
+    writeFileSync(join(dir, 'c.yml'), pod('c'));
+    writeFileSync(join(dir, 'd.json'), JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'd' }, spec: { containers: [{ name: 'c', image: 'x:1' }] } }));
+    writeFileSync(join(dir, '.kubelet-keep'), '');
+    writeFileSync(join(dir, '.e.yaml'), pod('hidden'));
+    writeFileSync(join(dir, 'f.yaml.swp'), pod('swap'));
+    writeFileSync(join(dir, 'g.yaml~'), pod('tilde'));
+    writeFileSync(join(dir, 'h.bak'), pod('bak'));
+    await source.start();
+    expect(names()).toEqual(['a-node1', 'b-node1', 'c-node1', 'd-node1']);
+    expect(last.problems).toEqual([]);
+    const a = last.pods.find((p) => p.metadata.name === 'a-node1')!;
+    expect(a.metadata.namespace).toBe('default');
+    expect(a.spec.nodeName).toBe('node1');
+    expect(a.metadata.annotations).toMatchObject({ 'kubernetes.io/config.source': 'file', 'kubernetes.io/config.hash': a.metadata.uid });
+  });
+
+  it('gives a pod a new UID when any part of its spec changes, and keeps it when nothing does', async () => {
+    writeFileSync(join(dir, 'a.yaml'), pod('a'));
+    await source.start();
+    const uid = last.pods[0].metadata.uid;
+    writeFileSync(join(dir, 'a.yaml'), `# a comment\n${pod('a')}`);
+    await source.scan();
+    expect(last.pods[0].metadata.uid).toBe(uid);
+    writeFileSync(join(dir, 'a.yaml'), pod('a', 'localhost/bosun/busybox:2'));
+    await source.scan();
+    expect(last.pods[0].metadata.uid).not.toBe(uid);
+  });
+
+  it('keeps the last valid version of a file that turns invalid, and reports why', async () => {
+    writeFileSync(join(dir, 'a.yaml'), pod('a'));
+    writeFileSync(join(dir, 'b.yaml'), pod('b'));
+    await source.start();
+    const uid = last.pods.find((p) => p.metadata.name === 'a-node1')!.metadata.uid;
+    writeFileSync(join(dir, 'a.yaml'), pod('a').replace('image:', 'imagee:'));
+    await source.scan();
+    expect(names()).toEqual(['a-node1', 'b-node1']);
+    expect(last.pods.find((p) => p.metadata.name === 'a-node1')!.metadata.uid).toBe(uid);
+    expect(last.problems[0].messages).toEqual(expect.arrayContaining([
+      `${join(dir, 'a.yaml')}: Pod "a": unknown field "spec.containers[0].imagee"`,
+    ]));
+  });
+
+  it('ignores a new invalid file whole, even its valid documents', async () => {
+    writeFileSync(join(dir, 'a.yaml'), pod('ok') + '---\n' + 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  restartPolicy: Nerver\n  containers: []\n');
+    await source.start();
+    expect(names()).toEqual([]);
+    expect(last.problems[0].messages.join('\n')).toContain('spec.restartPolicy: Unsupported value: "Nerver"');
+  });
+
+  it('reports a YAML syntax error with the file name', async () => {
+    writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n');
+    await source.start();
+    expect(last.problems[0].messages[0]).toContain(join(dir, 'a.yaml'));
+  });
+
+  it('runs a pod defined twice only once and names both files', async () => {
+    writeFileSync(join(dir, 'a.yaml'), pod('same'));
+    writeFileSync(join(dir, 'b.yaml'), pod('same'));
+    await source.start();
+    expect(names()).toEqual(['same-node1']);
+    expect(last.problems[0].messages[0]).toContain('also defined in');
+  });
+
+  it('drops the pods of a deleted file', async () => {
+    writeFileSync(join(dir, 'a.yaml'), pod('a'));
+    await source.start();
+    rmSync(join(dir, 'a.yaml'));
+    await source.scan();
+    expect(names()).toEqual([]);
+  });
+});
