@@ -6,6 +6,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/build.ts'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
     fileParallelism: false,
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import type { Backoff } from './backoff.js';
 import type { ContainerToStart, ObservedPod, PodActions } from './planner.js';
 import { backoffKey, computePodActions } from './planner.js';
-import { containerConfig, plainEnv, sandboxConfig } from './translate.js';
+import { containerConfig, plainEnv, sandboxConfig, unsupportedConfig } from './translate.js';
 import { recordedGrace } from './labels.js';
 
 // The execution half of a pod sync (kubelet's SyncPod): walks the planner's record in a
@@ -82,6 +82,8 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): 
 }
 
 async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string): Promise<void> {
+  const unsupported = unsupportedConfig(c);
+  if (unsupported) throw new Waiting('CreateContainerConfigError', unsupported);
   const image = c.image ?? '';
   await ensureImage(deps, c, image);
   const type = s.kind === 'app' ? 'app' : isSidecar(c) ? 'sidecar' : 'init';

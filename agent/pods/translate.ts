@@ -64,5 +64,17 @@ export function containerConfig(
 
 /** Plain `value` env vars; other sources come with the volumes and config objects work. */
 export function plainEnv(c: Container): { key: string; value: string }[] {
-  return (c.env ?? []).filter((e) => e.valueFrom === undefined).map((e) => ({ key: e.name, value: e.value ?? '' }));
+  return (c.env ?? []).map((e) => ({ key: e.name, value: e.value ?? '' }));
+}
+
+/**
+ * Parts of a container spec this version cannot honour yet. Running the container without
+ * them would be silently wrong, so it waits with CreateContainerConfigError instead.
+ */
+export function unsupportedConfig(c: Container): string | undefined {
+  if (c.volumeMounts?.length) return `container "${c.name}": volumeMounts are not supported yet`;
+  const from = c.env?.find((e) => e.valueFrom);
+  if (from) return `container "${c.name}": env "${from.name}": valueFrom is not supported yet`;
+  if (c.envFrom?.length) return `container "${c.name}": envFrom is not supported yet`;
+  return undefined;
 }
