@@ -38,13 +38,12 @@ done
 echo
 bosun get pods -o wide
 ip=$(bosun get pods -o json | node -e 'const l=JSON.parse(require("fs").readFileSync(0,"utf8"));const p=l.items.find(p=>p.metadata.labels&&p.metadata.labels.app==="web");process.stdout.write(p&&p.status.podIP||"")')
-cat <<TIPS
-
-bosun is running (pid $(cat "$PIDFILE")). Try:
-  curl http://${ip:-<web pod IP>}:8080/          # the web pod answers on its pod IP
-  npx bosun get pods -o wide                     # the pods, as kubectl shows them
-  docker ps --filter label=io.kubernetes.pod.uid # their containers
-  edit or delete a file in $MANIFESTS and watch the pods follow
-  tail -f $LOG                                   # the agent's log
-  kill \$(cat $PIDFILE)                           # stop the agent (pods keep running)
-TIPS
+echo
+echo "bosun is running (pid $(cat "$PIDFILE")). Try:"
+tip() { printf '  %-48s # %s\n' "$1" "$2"; }
+tip "curl http://${ip:-<web pod IP>}:8080/" "the web pod answers on its pod IP"
+tip "npx bosun get pods -o wide" "the pods, as kubectl shows them"
+tip "docker ps --filter label=io.kubernetes.pod.uid" "their containers"
+tip "vi $MANIFESTS/web.yaml" "edit, add or delete files: the pods follow"
+tip "tail -f $LOG" "the agent's log"
+tip "kill \$(cat $PIDFILE)" "stop the agent (pods keep running)"
