@@ -5,6 +5,7 @@ import { createDockerRuntime } from '../cri/index.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { AgentConfig } from './config.js';
+import { EventRecorder } from './events.js';
 import { ImageImporter } from './images.js';
 import type { Logger } from './log.js';
 import { detectNodeIP } from './node.js';
@@ -16,6 +17,7 @@ import { FileSource } from './sources/file.js';
 // executor, cache) -> status -> local API.
 export class Agent {
   readonly pods: PodManager;
+  readonly events: EventRecorder;
   private source: FileSource;
   private importer: ImageImporter;
   private server?: Server;
@@ -27,7 +29,8 @@ export class Agent {
     clock: Clock,
   ) {
     const hostIP = config.nodeIP ?? detectNodeIP();
-    this.pods = new PodManager({ runtime, runtimeName: 'docker', log, clock, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs });
+    this.events = new EventRecorder(clock, config.nodeName);
+    this.pods = new PodManager({ runtime, runtimeName: 'docker', log, clock, events: this.events, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs });
     this.source = new FileSource(config.podManifestPath, config.nodeName, log, (s) => this.pods.setDesired(s.pods, true), config.fileCheckFrequencyMs);
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
   }
@@ -50,7 +53,7 @@ export class Agent {
     await this.pods.start();
     await this.source.start();
     if (this.config.readOnlyPort > 0) {
-      this.server = await startReadOnlyServer({ pods: () => this.pods.list(), healthy: () => this.pods.healthy() }, this.config.readOnlyPort, this.config.address);
+      this.server = await startReadOnlyServer({ pods: () => this.pods.list(), events: () => this.events.list(), healthy: () => this.pods.healthy() }, this.config.readOnlyPort, this.config.address);
       this.log.info({ address: `${this.config.address}:${this.config.readOnlyPort}` }, 'read-only API listening');
     }
   }

@@ -6,13 +6,15 @@ import type { PodList } from '../manifests/index.js';
 import { Agent } from './agent.js';
 import { ConfigError, FLAGS, resolveConfig } from './config.js';
 import { createLogger } from './log.js';
-import { podTable } from './printers.js';
+import type { CoreEvent } from './events.js';
+import { age, podTable, table } from './printers.js';
 
 const USAGE = `bosun: a node agent (kubelet and kube-proxy for small fleets)
 
 Usage:
   bosun run [flags]                 run the agent
-  bosun get pods [-o wide|json|yaml] [-n NAMESPACE] [--server URL]
+  bosun get pods [NAME] [-o wide|json|yaml] [-n NAMESPACE] [--server URL]
+  bosun get events [-n NAMESPACE] [-o json|yaml]
   bosun version
 
 Flags of run (kubelet's names):
@@ -70,19 +72,12 @@ async function get(argv: string[]): Promise<number> {
     strict: true,
   });
   const [what, name] = positionals;
+  if (what === 'events' || what === 'event' || what === 'ev') return getEvents(values.server!, values.namespace, values.output);
   if (what !== 'pods' && what !== 'pod' && what !== 'po') {
-    process.stderr.write(`error: the server doesn't have a resource type "${what ?? ''}" (supported: pods)\n`);
+    process.stderr.write(`error: the server doesn't have a resource type "${what ?? ''}" (supported: pods, events)\n`);
     return 1;
   }
-  let list: PodList;
-  try {
-    const res = await fetch(new URL('/pods', values.server));
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    list = (await res.json()) as PodList;
-  } catch (err) {
-    process.stderr.write(`error: cannot reach the agent at ${values.server}: ${(err as Error).message} (is "bosun run" running?)\n`);
-    return 1;
-  }
+  const list = await fetchJSON<PodList>(values.server!, '/pods');
   let items = list.items.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
   if (values.namespace) items = items.filter((p) => p.metadata.namespace === values.namespace);
   if (name) {
@@ -105,6 +100,39 @@ async function get(argv: string[]): Promise<number> {
   }
   return 0;
 }
+
+async function fetchJSON<T>(server: string, path: string): Promise<T> {
+  try {
+    const res = await fetch(new URL(path, server));
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return (await res.json()) as T;
+  } catch (err) {
+    throw new CliError(`cannot reach the agent at ${server}: ${(err as Error).message} (is "bosun run" running?)`);
+  }
+}
+
+async function getEvents(server: string, namespace: string | undefined, output: string | undefined): Promise<number> {
+  const list = await fetchJSON<{ items: CoreEvent[] }>(server, '/events');
+  const items = list.items.filter((e) => !namespace || e.involvedObject.namespace === namespace);
+  if (output === 'json') process.stdout.write(JSON.stringify({ ...list, items }, null, 2) + '\n');
+  else if (output === 'yaml') process.stdout.write(stringify({ ...list, items }));
+  else if (items.length === 0) process.stderr.write('No resources found\n');
+  else {
+    const now = Date.now();
+    const rows = items.map((e) => [
+      ...(namespace ? [] : [e.involvedObject.namespace]),
+      age(now - Date.parse(e.lastTimestamp)),
+      e.type,
+      e.reason,
+      `pod/${e.involvedObject.name}`,
+      e.count > 1 ? `${e.message} (x${e.count} over ${age(Date.parse(e.lastTimestamp) - Date.parse(e.firstTimestamp))})` : e.message,
+    ]);
+    process.stdout.write(table([[...(namespace ? [] : ['NAMESPACE']), 'LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], ...rows]));
+  }
+  return 0;
+}
+
+class CliError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -132,7 +160,7 @@ export async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const msg = err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
+    const msg = err instanceof ConfigError || err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
     process.stderr.write(`bosun: ${msg}\n`);
     process.exit(1);
   },

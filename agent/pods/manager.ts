@@ -1,6 +1,7 @@
 import type { Runtime } from '../../cri/index.js';
 import type { ContainerStateWaiting, Pod, PodStatus } from '../../manifests/index.js';
 import type { Clock } from '../clock.js';
+import type { EventSink } from '../events.js';
 import type { Logger } from '../log.js';
 import { Backoff, CONTAINER_BACKOFF, IMAGE_PULL_BACKOFF } from './backoff.js';
 import { PodCache } from './cache.js';
@@ -15,6 +16,7 @@ export interface PodManagerOptions {
   runtimeName: string;
   log: Logger;
   clock: Clock;
+  events: EventSink;
   hostIP: string;
   nodeName: string;
   /** Sync tick: every desired pod is re-planned this often (cheap when nothing changes). */
@@ -46,6 +48,7 @@ export class PodManager {
       backoff: new Backoff(opts.clock, CONTAINER_BACKOFF),
       pullBackoff: new Backoff(opts.clock, IMAGE_PULL_BACKOFF),
       log: opts.log,
+      events: opts.events,
       now: () => opts.clock.now(),
     };
     this.workers = new PodWorkers((uid) => this.syncOne(uid), opts.log);

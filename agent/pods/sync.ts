@@ -2,12 +2,14 @@ import type { ContainerStatus as RuntimeContainer, Runtime } from '../../cri/ind
 import { RuntimeError } from '../../cri/index.js';
 import type { Container, ContainerStateWaiting, Pod } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
+import type { EventSink } from '../events.js';
+import { podRef } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Backoff } from './backoff.js';
 import type { ContainerToStart, ObservedPod, PodActions } from './planner.js';
 import { backoffKey, computePodActions } from './planner.js';
 import { containerConfig, plainEnv, sandboxConfig, unsupportedConfig } from './translate.js';
-import { recordedGrace } from './labels.js';
+import { L, recordedGrace } from './labels.js';
 
 // The execution half of a pod sync (kubelet's SyncPod): walks the planner's record in a
 // fixed order. Every failure becomes a waiting reason on the container it concerns; one
@@ -18,6 +20,7 @@ export interface SyncDeps {
   backoff: Backoff;
   pullBackoff: Backoff;
   log: Logger;
+  events: EventSink;
   now(): number;
 }
 
@@ -35,16 +38,22 @@ class Waiting extends Error {
 export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): Promise<SyncResult> {
   const actions = computePodActions(pod, observed, deps.backoff);
   const waiting = new Map<string, ContainerStateWaiting>();
-  for (const b of actions.backoffs) waiting.set(b.name, { reason: b.reason, message: b.message });
+  const ref = podRef(pod);
+  for (const b of actions.backoffs) {
+    waiting.set(b.name, { reason: b.reason, message: b.message });
+    deps.events.emit(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${b.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, b.name);
+  }
   const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
   const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
 
   if (actions.killPod) {
     log.info({ createSandbox: actions.createSandbox }, 'killing pod containers');
+    if (actions.createSandbox) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
     await stopAll(deps, observed, grace);
   }
   await Promise.all(actions.containersToKill.map(async (k) => {
     log.info({ container: k.name, reason: k.reason }, k.message);
+    deps.events.emit(ref, 'Normal', 'Killing', k.message, k.name);
     await deps.runtime.stopContainer(k.id, grace);
     await deps.runtime.removeContainer(k.id);
   }));
@@ -58,6 +67,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): 
     } catch (err) {
       const message = `Failed to create pod sandbox: ${(err as Error).message}`;
       log.error({ err }, message);
+      deps.events.emit(ref, 'Warning', 'FailedCreatePodSandBox', message);
       for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message });
       return { actions, waiting };
     }
@@ -74,6 +84,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): 
       const w = err instanceof Waiting ? err : new Waiting('RunContainerError', (err as Error).message);
       log.warn({ container: c.name, reason: w.reason }, w.message);
       waiting.set(c.name, { reason: w.reason, message: w.message });
+      deps.events.emit(ref, 'Warning', 'Failed', `Error: ${w.reason}`, c.name, s.kind === 'init');
       // A plain init container must succeed before anything after it may start.
       if (s.kind === 'init' && !isSidecar(c)) break;
     }
@@ -82,21 +93,25 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): 
 }
 
 async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string): Promise<void> {
+  const init = s.kind === 'init';
+  const emit = (type: 'Normal' | 'Warning', reason: string, message: string) => deps.events.emit(podRef(pod), type, reason, message, c.name, init);
   const unsupported = unsupportedConfig(c);
   if (unsupported) throw new Waiting('CreateContainerConfigError', unsupported);
   const image = c.image ?? '';
-  await ensureImage(deps, c, image);
+  await ensureImage(deps, c, image, emit);
   const type = s.kind === 'app' ? 'app' : isSidecar(c) ? 'sidecar' : 'init';
   const config = containerConfig(pod, c, s.attempt, type, plainEnv(c));
   if (s.restart) deps.backoff.next(backoffKey(pod, c));
   let id: string;
   try {
     id = await deps.runtime.createContainer(sandboxId, config, sandboxConfig(pod, 0));
+    emit('Normal', 'Created', `Created container ${c.name}`);
   } catch (err) {
     throw new Waiting('CreateContainerError', (err as Error).message);
   }
   try {
     await deps.runtime.startContainer(id);
+    emit('Normal', 'Started', `Started container ${c.name}`);
   } catch (err) {
     // A failed start is a failed run: it goes through the crash back-off like an exit.
     if (!s.restart) deps.backoff.next(backoffKey(pod, c));
@@ -105,25 +120,36 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
 }
 
 /** imagePullPolicy with kubelet's reasons: ErrImagePull, ImagePullBackOff, ErrImageNeverPull. */
-async function ensureImage(deps: SyncDeps, c: Container, image: string): Promise<void> {
+async function ensureImage(deps: SyncDeps, c: Container, image: string, emit: (type: 'Normal' | 'Warning', reason: string, message: string) => void): Promise<void> {
   const policy = c.imagePullPolicy ?? 'IfNotPresent';
   if (policy !== 'Always') {
     const present = await deps.runtime.imageStatus(image).catch(() => undefined);
-    if (present) return;
+    if (present) {
+      emit('Normal', 'Pulled', `Container image "${image}" already present on machine`);
+      return;
+    }
     if (policy === 'Never') {
-      throw new Waiting('ErrImageNeverPull', `Container image "${image}" is not present with pull policy of Never`);
+      const message = `Container image "${image}" is not present with pull policy of Never`;
+      emit('Warning', 'ErrImageNeverPull', message);
+      throw new Waiting('ErrImageNeverPull', message);
     }
   }
   if (deps.pullBackoff.isInBackOffSinceUpdate(image)) {
+    emit('Normal', 'BackOff', `Back-off pulling image "${image}"`);
     throw new Waiting('ImagePullBackOff', `Back-off pulling image "${image}"`);
   }
+  emit('Normal', 'Pulling', `Pulling image "${image}"`);
+  const started = deps.now();
   try {
     await deps.runtime.pullImage(image);
     deps.pullBackoff.reset(image);
+    emit('Normal', 'Pulled', `Successfully pulled image "${image}" in ${((deps.now() - started) / 1000).toFixed(3)}s`);
   } catch (err) {
     deps.pullBackoff.next(image);
     const reason = err instanceof RuntimeError && err.code === 'InvalidImageName' ? 'InvalidImageName' : 'ErrImagePull';
-    throw new Waiting(reason, `Failed to pull image "${image}": ${(err as Error).message}`);
+    const message = `Failed to pull image "${image}": ${(err as Error).message}`;
+    emit('Warning', 'Failed', message);
+    throw new Waiting(reason, message);
   }
 }
 
@@ -136,7 +162,13 @@ async function ensureImage(deps: SyncDeps, c: Container, image: string): Promise
 export async function stopAll(deps: SyncDeps, observed: ObservedPod, graceSeconds: number): Promise<void> {
   const running = observed.containers.filter((c) => c.state === 'running' || c.state === 'created');
   const isInit = (c: RuntimeContainer) => c.annotations['io.kubernetes.container.type'] === 'init' || c.annotations['io.kubernetes.container.type'] === 'sidecar';
-  const stop = (c: RuntimeContainer) => deps.runtime.stopContainer(c.id, graceSeconds).catch((err) => deps.log.warn({ err, container: c.metadata.name }, 'stop failed'));
+  const stop = (c: RuntimeContainer) => {
+    if (c.state === 'running') {
+      const ref = { name: c.labels[L.podName] ?? '', namespace: c.labels[L.podNamespace] ?? '', uid: c.labels[L.podUid] ?? '' };
+      deps.events.emit(ref, 'Normal', 'Killing', `Stopping container ${c.metadata.name}`, c.metadata.name, isInit(c));
+    }
+    return deps.runtime.stopContainer(c.id, graceSeconds).catch((err) => deps.log.warn({ err, container: c.metadata.name }, 'stop failed'));
+  };
   await Promise.all(running.filter((c) => !isInit(c)).map(stop));
   await Promise.all(running.filter(isInit).map(stop));
   await Promise.all(observed.sandboxes.filter((s) => s.state === 'ready').map((s) => deps.runtime.stopPodSandbox(s.id)));

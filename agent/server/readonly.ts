@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { PodList } from '../../manifests/index.js';
+import type { CoreEvent } from '../events.js';
 import type { PodView } from '../pods/manager.js';
 
 // kubelet's read-only port: GET /pods (this node's pods with status) and /healthz.
@@ -7,6 +8,7 @@ import type { PodView } from '../pods/manager.js';
 
 export interface ReadOnlyHandlers {
   pods(): PodView[];
+  events(): CoreEvent[];
   healthy(): boolean;
 }
 
@@ -33,6 +35,11 @@ export function startReadOnlyServer(h: ReadOnlyHandlers, port: number, address: 
     }
     if (url.pathname === '/pods' || url.pathname === '/pods/') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(podList(h.pods())));
+      return;
+    }
+    if (url.pathname === '/events' || url.pathname === '/events/') {
+      const items = h.events().filter((e) => !url.searchParams.get('namespace') || e.involvedObject.namespace === url.searchParams.get('namespace'));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ apiVersion: 'v1', kind: 'EventList', metadata: {}, items }));
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');

@@ -147,6 +147,14 @@ describe('static pods on the real Docker engine', () => {
     expect(p.status!.phase).toBe('Running');
     // As kubelet does, the first restart is immediate; the back-off gates the ones after it.
     await agent.until(async () => crash.runs.has(4) && crash.runs.get(4)!.started > 0, 'the fourth restart', 150_000);
+    // Events as kubelet records them, with counts; and `bosun get events` prints them.
+    const events = (await (await fetch(`http://127.0.0.1:${agent.port}/events`)).json()) as { items: { reason: string; count: number; involvedObject: { name: string } }[] };
+    const mine = events.items.filter((e) => e.involvedObject.name === p.metadata.name);
+    expect(mine.find((e) => e.reason === 'BackOff')?.count).toBeGreaterThanOrEqual(1);
+    expect(mine.find((e) => e.reason === 'Started')?.count).toBeGreaterThanOrEqual(3);
+    const { stdout } = await run(process.execPath, ['dist/agent/cli.js', 'get', 'events', '--server', `http://127.0.0.1:${agent.port}`]);
+    expect(stdout).toMatch(/^NAMESPACE\s+LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE/);
+    expect(stdout).toMatch(new RegExp(`Warning\\s+BackOff\\s+pod/${p.metadata.name}\\s+Back-off restarting failed container crash`));
     const delays = [2, 3, 4].map((n) => (crash.runs.get(n)!.started - crash.runs.get(n - 1)!.finished) / 1000);
     // The sync tick is 1 s and the engine takes a moment to start a container.
     [10, 20, 40].forEach((want, i) => {
