@@ -1,0 +1,266 @@
+// The proxy loop: coalesces state updates into at most one sync per minSyncPeriod,
+// applies a partial ruleset when it can and the full one when it must (first sync,
+// every syncPeriod, after a failure, after someone flushed our rules), and keeps the
+// numbers the agent exports as metrics. Time comes from an injected clock.
+
+import { staleConntrackEntries } from './conntrack.js';
+import { type IptablesBackend, IptablesExecutor } from './iptables/executor.js';
+import { type IptablesOptions, type Ruleset, renderIptables } from './iptables/render.js';
+import type { ProxyState } from './model.js';
+import { type ServicePortInfo, servicePorts } from './ports.js';
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface ProxierOptions {
+  backend?: IptablesBackend;
+  clock?: Clock;
+  /** Endpoints on this node count as local (traffic policy Local). */
+  nodeName?: string;
+  /** Rendering options; randomFully is detected. */
+  iptables?: Omit<IptablesOptions, 'randomFully'>;
+  /** Full resync period. Default 30 s. */
+  syncPeriodMs?: number;
+  /** Minimum time between two syncs. Default 1 s. */
+  minSyncPeriodMs?: number;
+  log?: LogFn;
+}
+
+export interface ProxierMetrics {
+  syncs: number;
+  fullSyncs: number;
+  partialSyncs: number;
+  failedSyncs: number;
+  partialRestoreFailures: number;
+  /** Times the health check found our rules removed or flushed by someone else. */
+  outsideFlushes: number;
+  conntrackDeletions: number;
+  lastSyncDurationMs: number;
+  lastSyncAtMs: number;
+  lastFullSyncAtMs: number;
+  natRules: number;
+  filterRules: number;
+  rulesetLines: number;
+  rulesetBytes: number;
+  /** Last observed change-to-programmed latency. */
+  lastNetworkProgrammingLatencyMs: number;
+}
+
+const MAX_LATENCY_SAMPLES = 1000;
+
+export class Proxier {
+  private readonly backend: IptablesBackend;
+  private readonly clock: Clock;
+  private readonly syncPeriod: number;
+  private readonly minSyncPeriod: number;
+  private readonly log: LogFn;
+  private desired?: ProxyState;
+  private changeTimes: number[] = [];
+  private latencySamples: number[] = [];
+  private dirty = false;
+  private needFull = true;
+  private needJumps = true;
+  private randomFully?: boolean;
+  private applied?: Ruleset;
+  private appliedPorts: ServicePortInfo[] = [];
+  private lastSyncStart = -Infinity;
+  private nextPeriodic = -Infinity;
+  private timer: unknown;
+  private running?: Promise<void>;
+  private started = false;
+  private stopped = false;
+  private readonly m: ProxierMetrics = {
+    syncs: 0, fullSyncs: 0, partialSyncs: 0, failedSyncs: 0, partialRestoreFailures: 0, outsideFlushes: 0,
+    conntrackDeletions: 0, lastSyncDurationMs: 0, lastSyncAtMs: 0, lastFullSyncAtMs: 0, natRules: 0, filterRules: 0,
+    rulesetLines: 0, rulesetBytes: 0, lastNetworkProgrammingLatencyMs: 0,
+  };
+
+  constructor(private readonly opts: ProxierOptions = {}) {
+    this.backend = opts.backend ?? new IptablesExecutor();
+    this.clock = opts.clock ?? systemClock;
+    this.syncPeriod = opts.syncPeriodMs ?? 30_000;
+    this.minSyncPeriod = opts.minSyncPeriodMs ?? 1_000;
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  /** Sets the whole desired state; `changedAtMs` is when the change happened (for latency). */
+  update(state: ProxyState, changedAtMs: number = this.clock.now()): void {
+    this.desired = state;
+    this.changeTimes.push(changedAtMs);
+    this.dirty = true;
+    this.schedule();
+  }
+
+  /** Starts syncing; nothing is programmed before the first update(). */
+  start(): void {
+    this.started = true;
+    this.stopped = false;
+    this.schedule();
+  }
+
+  /** Stops the loop and waits for a sync in flight. Leaves the rules in place, as kube-proxy does. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  metrics(): ProxierMetrics {
+    return { ...this.m };
+  }
+
+  /** Network programming latency samples (ms) since the last call. */
+  takeLatencySamples(): number[] {
+    const s = this.latencySamples;
+    this.latencySamples = [];
+    return s;
+  }
+
+  /** The last applied ruleset (for inspection and tests). */
+  lastRuleset(): Ruleset | undefined {
+    return this.applied;
+  }
+
+  /** Runs one sync now, outside the schedule (tests, benchmarks, the CLI). */
+  async syncNow(opts: { full?: boolean } = {}): Promise<void> {
+    await this.running;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    if (opts.full) this.needFull = true;
+    await this.runSync(false);
+  }
+
+  private schedule(): void {
+    if (!this.started || this.stopped || this.running || !this.desired) return;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    const now = this.clock.now();
+    let due = this.nextPeriodic;
+    // needFull alone waits for the periodic sync: after a failure that is the retry.
+    if (this.dirty) due = Math.min(due, Math.max(now, this.lastSyncStart + this.minSyncPeriod));
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      void this.runSync(this.clock.now() >= this.nextPeriodic);
+    }, Math.max(0, due - now));
+  }
+
+  private async runSync(periodic: boolean): Promise<void> {
+    const p = (async () => {
+      if (periodic && this.applied) {
+        this.needFull = true;
+        if (!(await this.safe(() => this.backend.healthy(), true))) {
+          this.m.outsideFlushes++;
+          this.needJumps = true;
+          this.log('warn', 'proxy rules were removed or flushed outside bosun: restoring them');
+        }
+      }
+      await this.sync();
+    })();
+    this.running = p;
+    try {
+      await p;
+    } finally {
+      this.running = undefined;
+      this.schedule();
+    }
+  }
+
+  private async safe<T>(fn: () => Promise<T>, fallback: T): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.log('error', 'iptables check failed', { err: String(err) });
+      return fallback;
+    }
+  }
+
+  private async sync(): Promise<void> {
+    const state = this.desired;
+    if (!state) return;
+    const start = this.clock.now();
+    this.lastSyncStart = start;
+    this.dirty = false;
+    const changes = this.changeTimes;
+    this.changeTimes = [];
+    const t0 = performance.now();
+    const ports = servicePorts(state, { nodeName: this.opts.nodeName });
+    let full = this.needFull || !this.applied;
+    try {
+      this.randomFully ??= await this.backend.randomFully();
+      const ropts: IptablesOptions = { ...this.opts.iptables, randomFully: this.randomFully };
+      let rs: Ruleset | undefined;
+      if (!full) {
+        rs = renderIptables(ports, ropts, { previous: this.applied });
+        try {
+          await this.backend.restore(rs.text);
+        } catch (err) {
+          this.m.partialRestoreFailures++;
+          this.log('warn', 'partial iptables-restore failed: falling back to a full sync', { err: String(err) });
+          rs = undefined;
+          full = true;
+        }
+      }
+      if (!rs) {
+        if (this.needJumps) {
+          await this.backend.ensureJumps();
+          this.needJumps = false;
+        }
+        rs = renderIptables(ports, ropts, { existingNatChains: await this.backend.natChains() });
+        await this.backend.restore(rs.text);
+      }
+      this.applied = rs;
+      this.needFull = false;
+      const first = this.appliedPorts.length === 0 && this.m.syncs === 0;
+      const prevPorts = this.appliedPorts;
+      this.appliedPorts = ports;
+      // Nothing can be stale before our first sync: skip the clean-up then.
+      if (!first) await this.cleanConntrack(prevPorts, ports);
+      const end = this.clock.now();
+      for (const t of changes) this.latencySamples.push(end - t);
+      if (this.latencySamples.length > MAX_LATENCY_SAMPLES) this.latencySamples.splice(0, this.latencySamples.length - MAX_LATENCY_SAMPLES);
+      if (changes.length > 0) this.m.lastNetworkProgrammingLatencyMs = end - Math.min(...changes);
+      this.m.syncs++;
+      if (full) {
+        this.m.fullSyncs++;
+        this.m.lastFullSyncAtMs = end;
+        this.nextPeriodic = end + this.syncPeriod;
+      } else this.m.partialSyncs++;
+      Object.assign(this.m, {
+        lastSyncAtMs: end, natRules: rs.natRules, filterRules: rs.filterRules, rulesetLines: rs.lines, rulesetBytes: rs.bytes,
+      });
+    } catch (err) {
+      this.m.failedSyncs++;
+      this.needFull = true;
+      this.needJumps = true;
+      // The changes are not programmed yet: keep them for the latency of the retry.
+      this.changeTimes.unshift(...changes);
+      // Retry after a full period, as kube-proxy: a broken iptables should not be hammered.
+      this.nextPeriodic = this.clock.now() + this.syncPeriod;
+      this.log('error', 'proxy rules sync failed', { err: String(err) });
+    } finally {
+      this.m.lastSyncDurationMs = performance.now() - t0;
+    }
+  }
+
+  private async cleanConntrack(prev: ServicePortInfo[], next: ServicePortInfo[]): Promise<void> {
+    for (const d of staleConntrackEntries(prev, next)) {
+      try {
+        await this.backend.deleteConntrack(d);
+        this.m.conntrackDeletions++;
+      } catch (err) {
+        this.log('warn', 'conntrack clean-up failed', { err: String(err) });
+      }
+    }
+  }
+}
