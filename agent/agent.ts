@@ -5,7 +5,12 @@ import { createDockerRuntime } from '../cri/index.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { AgentConfig } from './config.js';
+import { readFileSync, statfsSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseResolvConf } from './dns/dns.js';
 import { EventRecorder } from './events.js';
+import { ObjectStore } from './objects/store.js';
+import type { NodeEnv } from './pods/prepare.js';
 import { ImageImporter } from './images.js';
 import type { Logger } from './log.js';
 import { detectNodeIP } from './node.js';
@@ -18,6 +23,7 @@ import { FileSource } from './sources/file.js';
 export class Agent {
   readonly pods: PodManager;
   readonly events: EventRecorder;
+  readonly objects = new ObjectStore();
   private source: FileSource;
   private importer: ImageImporter;
   private server?: Server;
@@ -30,8 +36,21 @@ export class Agent {
   ) {
     const hostIP = config.nodeIP ?? detectNodeIP();
     this.events = new EventRecorder(clock, config.nodeName);
-    this.pods = new PodManager({ runtime, runtimeName: 'docker', log, clock, events: this.events, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs });
-    this.source = new FileSource(config.podManifestPath, config.nodeName, log, (s) => this.pods.setDesired(s.pods, true), config.fileCheckFrequencyMs);
+    const env: NodeEnv = {
+      rootDir: config.rootDir,
+      podLogsDir: config.podLogsDir,
+      objects: this.objects,
+      hostIP,
+      node: nodeAllocatable(config.rootDir),
+      dns: { clusterDNS: config.clusterDNS, clusterDomain: config.clusterDomain, host: readResolvConf(config.resolvConf) },
+      serviceEnv: () => ({}),
+      prepared: new Map(),
+    };
+    this.pods = new PodManager({ runtime, runtimeName: 'docker', log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs });
+    this.source = new FileSource(config.podManifestPath, config.nodeName, log, (s) => {
+      if (this.objects.replace(s.objects)) this.pods.objectsChanged();
+      this.pods.setDesired(s.pods, true);
+    }, config.fileCheckFrequencyMs);
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
   }
 
@@ -65,4 +84,24 @@ export class Agent {
     await this.pods.stop();
     await this.runtime.close();
   }
+}
+
+function readResolvConf(path: string): { servers: string[]; searches: string[]; options: string[] } {
+  try {
+    return parseResolvConf(readFileSync(path, 'utf8'));
+  } catch {
+    return { servers: [], searches: [], options: [] };
+  }
+}
+
+/** What resourceFieldRef reports for a limit a container did not set. */
+function nodeAllocatable(rootDir: string): NodeEnv['node'] {
+  let ephemeralBytes = 0;
+  try {
+    const s = statfsSync(rootDir.startsWith('/') ? '/' : '.');
+    ephemeralBytes = s.blocks * s.bsize;
+  } catch {
+    // unknown
+  }
+  return { cpuMilli: cpus().length * 1000, memoryBytes: totalmem(), ephemeralBytes };
 }

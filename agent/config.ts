@@ -19,6 +19,10 @@ export interface AgentConfig {
   nodeIP?: string;
   logFormat: 'json' | 'text';
   pauseImage: string;
+  clusterDNS: string[];
+  clusterDomain: string;
+  podLogsDir: string;
+  resolvConf: string;
 }
 
 export const DEFAULTS: AgentConfig = {
@@ -33,7 +37,17 @@ export const DEFAULTS: AgentConfig = {
   syncFrequencyMs: 1_000,
   logFormat: 'json',
   pauseImage: 'localhost/bosun/pause:3.10',
+  clusterDNS: [],
+  clusterDomain: 'cluster.local',
+  podLogsDir: '/var/log/pods',
+  resolvConf: '/etc/resolv.conf',
 };
+
+function ipList(v: unknown, field: string): string[] {
+  const list = Array.isArray(v) ? v.map(String) : String(v).split(',').map((x) => x.trim()).filter(Boolean);
+  for (const ip of list) if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip) && !ip.includes(':')) throw new ConfigError(`${field}: Invalid value: "${ip}": must be an IP address`);
+  return list;
+}
 
 export class ConfigError extends Error {}
 
@@ -66,6 +80,10 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   nodeIP: ['nodeIP', String],
   logFormat: ['logFormat', (v, f) => logFormat(v, f)],
   podInfraContainerImage: ['pauseImage', String],
+  clusterDNS: ['clusterDNS', ipList],
+  clusterDomain: ['clusterDomain', String],
+  podLogsDir: ['podLogsDir', String],
+  resolvConf: ['resolvConf', String],
 };
 
 function port(v: unknown, field: string): number {
@@ -112,6 +130,9 @@ export const FLAGS = {
   'node-ip': ['nodeIP', String],
   'log-format': ['logFormat', (v: unknown) => logFormat(v, '--log-format')],
   'pod-infra-container-image': ['pauseImage', String],
+  'cluster-dns': ['clusterDNS', (v: unknown) => ipList(v, '--cluster-dns')],
+  'cluster-domain': ['clusterDomain', String],
+  'resolv-conf': ['resolvConf', String],
 } as const satisfies Record<string, [keyof AgentConfig, (v: unknown) => unknown]>;
 
 export function resolveConfig(flags: Record<string, string | undefined>, configPath?: string): AgentConfig {

@@ -7,7 +7,11 @@ import { Backoff, CONTAINER_BACKOFF, IMAGE_PULL_BACKOFF } from './backoff.js';
 import { PodCache } from './cache.js';
 import { L } from './labels.js';
 import type { SyncDeps } from './sync.js';
-import { stopAll, syncPod, terminatePod } from './sync.js';
+import { cleanupPodDir, stopAll, syncPod, terminatePod } from './sync.js';
+import type { NodeEnv } from './prepare.js';
+import { podDir } from '../volumes/plan.js';
+import { readdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { computePodStatus } from './status.js';
 import { PodWorkers } from './workers.js';
 
@@ -17,6 +21,7 @@ export interface PodManagerOptions {
   log: Logger;
   clock: Clock;
   events: EventSink;
+  env: NodeEnv;
   hostIP: string;
   nodeName: string;
   /** Sync tick: every desired pod is re-planned this often (cheap when nothing changes). */
@@ -38,6 +43,7 @@ export class PodManager {
   private statuses = new Map<string, PodStatus>();
   private sourcesReady = false;
   private tick?: NodeJS.Timeout;
+  private housekeepingTimer?: NodeJS.Timeout;
   private readonly deps: SyncDeps;
   readonly cache: PodCache;
   private readonly workers: PodWorkers;
@@ -49,6 +55,7 @@ export class PodManager {
       pullBackoff: new Backoff(opts.clock, IMAGE_PULL_BACKOFF),
       log: opts.log,
       events: opts.events,
+      env: opts.env,
       now: () => opts.clock.now(),
     };
     this.workers = new PodWorkers((uid) => this.syncOne(uid), opts.log);
@@ -58,10 +65,12 @@ export class PodManager {
   async start(): Promise<void> {
     await this.cache.start();
     this.tick = setInterval(() => this.dispatchAll(), this.opts.syncPeriodMs ?? 1000);
+    this.housekeepingTimer = setInterval(() => void this.housekeeping(), 60_000);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.tick);
+    clearInterval(this.housekeepingTimer);
     this.cache.stop();
     await this.workers.idle();
   }
@@ -75,8 +84,27 @@ export class PodManager {
     this.desired = next;
     const becameReady = ready && !this.sourcesReady;
     this.sourcesReady = this.sourcesReady || ready;
-    if (becameReady) this.dispatchAll();
-    else touched.forEach((u) => this.workers.dispatch(u));
+    if (becameReady) {
+      this.dispatchAll();
+      void this.housekeeping();
+    } else touched.forEach((u) => this.workers.dispatch(u));
+  }
+
+  /** Config objects changed: every pod re-syncs (volumes refresh, waiting containers start). */
+  objectsChanged(): void {
+    this.dispatchAll();
+  }
+
+  /**
+   * Pod directories of pods that are neither desired nor running (their containers went
+   * while the agent was down) are released, tmpfs mounts included.
+   */
+  async housekeeping(): Promise<void> {
+    if (!this.sourcesReady) return;
+    const root = dirname(podDir(this.opts.env.rootDir, 'x'));
+    const uids = await readdir(root).catch(() => [] as string[]);
+    const live = new Set(this.cache.uids());
+    for (const uid of uids) if (!this.desired.has(uid) && !live.has(uid)) this.workers.dispatch(uid);
   }
 
   /** Desired pods with their latest status, for the API and the CLI. */
@@ -104,9 +132,12 @@ export class PodManager {
     if (!pod) {
       if (!this.sourcesReady) return;
       this.statuses.delete(uid);
-      if (observed.sandboxes.length === 0 && observed.containers.length === 0) return;
+      if (observed.sandboxes.length === 0 && observed.containers.length === 0) {
+        await cleanupPodDir(this.deps, uid);
+        return;
+      }
       this.opts.log.info({ podUID: uid, pod: podNameOf(observed) }, 'terminating pod that is no longer desired');
-      await terminatePod(this.deps, observed);
+      await terminatePod(this.deps, uid, observed);
       this.deps.backoff.forgetPrefix(`${podNameOf(observed)}_${uid}_`);
       await this.cache.relist();
       return;

@@ -8,8 +8,15 @@ import type { Logger } from '../log.js';
 import type { Backoff } from './backoff.js';
 import type { ContainerToStart, ObservedPod, PodActions } from './planner.js';
 import { backoffKey, computePodActions } from './planner.js';
-import { containerConfig, plainEnv, sandboxConfig, unsupportedConfig } from './translate.js';
+import { podDNS } from '../dns/dns.js';
+import { podDir } from '../volumes/plan.js';
+import type { VolumePlan } from '../volumes/plan.js';
+import { teardownPodDir } from '../volumes/setup.js';
 import { L, recordedGrace } from './labels.js';
+import type { NodeEnv } from './prepare.js';
+import { buildContainerConfig, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
+import { sandboxConfig } from './translate.js';
+import { Waiting } from './waiting.js';
 
 // The execution half of a pod sync (kubelet's SyncPod): walks the planner's record in a
 // fixed order. Every failure becomes a waiting reason on the container it concerns; one
@@ -21,18 +28,13 @@ export interface SyncDeps {
   pullBackoff: Backoff;
   log: Logger;
   events: EventSink;
+  env: NodeEnv;
   now(): number;
 }
 
 export interface SyncResult {
   actions: PodActions;
   waiting: Map<string, ContainerStateWaiting>;
-}
-
-class Waiting extends Error {
-  constructor(readonly reason: string, message: string) {
-    super(message);
-  }
 }
 
 export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): Promise<SyncResult> {
@@ -59,11 +61,33 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): 
   }));
   await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove);
 
+  if (!actions.createSandbox && actions.killPod) return { actions, waiting };
+  const starting = actions.containersToStart.length > 0 || actions.createSandbox;
+  let plans: VolumePlan[] = [];
+  // Every sync, not only before a start: this is how ConfigMap and Secret edits reach the
+  // volumes of running containers (it costs nothing while the objects are unchanged).
+  try {
+    plans = await prepareVolumes(deps.env, pod);
+  } catch (err) {
+    const w = err instanceof Waiting ? err : new Waiting('ContainerCreating', (err as Error).message);
+    log.warn({ reason: w.reason }, w.message);
+    deps.events.emit(ref, 'Warning', w.reason === 'ContainerCreating' ? 'FailedMount' : 'Failed', w.message);
+    // Running containers keep what their volumes last held; new ones cannot start.
+    if (starting) {
+      for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) waiting.set(c.name, { reason: w.reason, message: w.message });
+      return { actions, waiting };
+    }
+  }
+
   let sandboxId = actions.sandboxId;
+  let podIP = [...observed.sandboxes].find((s) => s.id === sandboxId)?.ip ?? '';
   if (actions.createSandbox) {
     try {
-      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt));
-      log.info({ sandbox: sandboxId.slice(0, 12), attempt: actions.attempt }, 'created pod sandbox');
+      const dns = podDNS(pod, deps.env.dns);
+      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt, { ...(dns ? { dns } : {}), logDirectory: podLogDirectory(deps.env, pod) }));
+      podIP = pod.spec.hostNetwork ? deps.env.hostIP : (await deps.runtime.podSandboxStatus(sandboxId)).ip ?? '';
+      await writeHostsFile(deps.env, pod, podIP);
+      log.info({ sandbox: sandboxId.slice(0, 12), attempt: actions.attempt, podIP }, 'created pod sandbox');
     } catch (err) {
       const message = `Failed to create pod sandbox: ${(err as Error).message}`;
       log.error({ err }, message);
@@ -71,14 +95,13 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): 
       for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message });
       return { actions, waiting };
     }
-  } else if (actions.killPod) {
-    return { actions, waiting };
   }
+  if (pod.spec.hostNetwork) podIP = deps.env.hostIP;
 
   for (const s of actions.containersToStart) {
     const c = s.kind === 'init' ? pod.spec.initContainers![s.index] : pod.spec.containers[s.index];
     try {
-      await startContainer(deps, pod, c, s, sandboxId);
+      await startContainer(deps, pod, c, s, sandboxId, podIP, plans);
       log.info({ container: c.name, attempt: s.attempt }, 'started container');
     } catch (err) {
       const w = err instanceof Waiting ? err : new Waiting('RunContainerError', (err as Error).message);
@@ -92,19 +115,17 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): 
   return { actions, waiting };
 }
 
-async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string): Promise<void> {
+async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string, podIP: string, plans: VolumePlan[]): Promise<void> {
   const init = s.kind === 'init';
   const emit = (type: 'Normal' | 'Warning', reason: string, message: string) => deps.events.emit(podRef(pod), type, reason, message, c.name, init);
-  const unsupported = unsupportedConfig(c);
-  if (unsupported) throw new Waiting('CreateContainerConfigError', unsupported);
   const image = c.image ?? '';
   await ensureImage(deps, c, image, emit);
   const type = s.kind === 'app' ? 'app' : isSidecar(c) ? 'sidecar' : 'init';
-  const config = containerConfig(pod, c, s.attempt, type, plainEnv(c));
+  const config = await buildContainerConfig(deps.env, pod, c, s.attempt, type, podIP, plans);
   if (s.restart) deps.backoff.next(backoffKey(pod, c));
   let id: string;
   try {
-    id = await deps.runtime.createContainer(sandboxId, config, sandboxConfig(pod, 0));
+    id = await deps.runtime.createContainer(sandboxId, config, sandboxConfig(pod, 0, { logDirectory: podLogDirectory(deps.env, pod) }));
     emit('Normal', 'Created', `Created container ${c.name}`);
   } catch (err) {
     throw new Waiting('CreateContainerError', (err as Error).message);
@@ -175,10 +196,17 @@ export async function stopAll(deps: SyncDeps, observed: ObservedPod, graceSecond
 }
 
 /** Ends a pod that is no longer desired: stop everything within its grace, then remove it. */
-export async function terminatePod(deps: SyncDeps, observed: ObservedPod, graceSeconds?: number): Promise<void> {
+export async function terminatePod(deps: SyncDeps, uid: string, observed: ObservedPod, graceSeconds?: number): Promise<void> {
   const grace = graceSeconds ?? Math.max(0, ...observed.sandboxes.map(recordedGrace), ...observed.containers.map(recordedGrace));
   await stopAll(deps, observed, grace);
   await removeQuietly(deps, observed.containers.map((c) => c.id), observed.sandboxes.map((s) => s.id));
+  await cleanupPodDir(deps, uid);
+}
+
+/** Releases the pod's volumes (tmpfs included) and data directory. */
+export async function cleanupPodDir(deps: SyncDeps, uid: string): Promise<void> {
+  deps.env.prepared.delete(uid);
+  await teardownPodDir(podDir(deps.env.rootDir, uid)).catch((err) => deps.log.warn({ err, podUID: uid }, 'pod directory cleanup failed'));
 }
 
 async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: string[]): Promise<void> {

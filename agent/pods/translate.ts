@@ -6,7 +6,7 @@ import { HOST_NETWORK_LABEL } from './planner.js';
 // The translation layer from the Pod spec to the runtime's sandbox and container configs
 // (podman keeps the same split in pkg/specgen/generate/kube). Pure: no engine calls here.
 
-export function sandboxConfig(pod: Pod, attempt: number): PodSandboxConfig {
+export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxConfig, 'dns' | 'logDirectory'> = {}): PodSandboxConfig {
   const spec = pod.spec;
   const portMappings: PortMapping[] = [];
   for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
@@ -30,6 +30,7 @@ export function sandboxConfig(pod: Pod, attempt: number): PodSandboxConfig {
     hostPID: !!spec.hostPID,
     hostIPC: !!spec.hostIPC,
     sharePid: !!spec.shareProcessNamespace,
+    ...extra,
   };
 }
 
@@ -60,21 +61,4 @@ export function containerConfig(
     stdinOnce: !!c.stdinOnce,
     tty: !!c.tty,
   };
-}
-
-/** Plain `value` env vars; other sources come with the volumes and config objects work. */
-export function plainEnv(c: Container): { key: string; value: string }[] {
-  return (c.env ?? []).map((e) => ({ key: e.name, value: e.value ?? '' }));
-}
-
-/**
- * Parts of a container spec this version cannot honour yet. Running the container without
- * them would be silently wrong, so it waits with CreateContainerConfigError instead.
- */
-export function unsupportedConfig(c: Container): string | undefined {
-  if (c.volumeMounts?.length) return `container "${c.name}": volumeMounts are not supported yet`;
-  const from = c.env?.find((e) => e.valueFrom);
-  if (from) return `container "${c.name}": env "${from.name}": valueFrom is not supported yet`;
-  if (c.envFrom?.length) return `container "${c.name}": envFrom is not supported yet`;
-  return undefined;
 }

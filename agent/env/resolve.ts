@@ -1,0 +1,144 @@
+import type { Container, EnvVar, KeySelector, Pod, ResourceFieldSelector } from '../../manifests/index.js';
+import { milliValue, parseQuantity } from '../../manifests/index.js';
+import type { ObjectLookup } from '../objects/store.js';
+
+// A container's environment as kubelet builds it (kubelet_pods.go makeEnvironmentVariables):
+// Service variables first, then envFrom in order, then env in order; each later source
+// wins, and $(VAR) in a value refers to what is defined before it. Resolved once, at start.
+
+export interface EnvContext {
+  objects: ObjectLookup;
+  podIP: string;
+  hostIP: string;
+  /** Node allocatable, the value of limits.* when a container sets no limit. */
+  node: { cpuMilli: number; memoryBytes: number; ephemeralBytes: number };
+  /** Service environment variables for the pod's namespace (enableServiceLinks). */
+  serviceEnv: Record<string, string>;
+}
+
+/** Why a container cannot be configured: CreateContainerConfigError with this message. */
+export class ConfigError extends Error {}
+
+export function resolveEnv(pod: Pod, c: Container, ctx: EnvContext): { key: string; value: string }[] {
+  const env = new Map<string, string>();
+  if (pod.spec.enableServiceLinks !== false) for (const [k, v] of Object.entries(ctx.serviceEnv)) env.set(k, v);
+  for (const from of c.envFrom ?? []) {
+    const ref = from.configMapRef ?? from.secretRef;
+    const kind = from.configMapRef ? 'configmap' : 'secret';
+    const name = ref?.name ?? '';
+    const data = from.configMapRef ? ctx.objects.configMap(pod.metadata.namespace, name) : ctx.objects.secret(pod.metadata.namespace, name);
+    if (!data) {
+      if (ref?.optional) continue;
+      throw new ConfigError(`${kind} "${name}" not found`);
+    }
+    for (const [k, v] of Object.entries(data)) {
+      // Keys that are not valid variable names are skipped, as upstream does (with an event).
+      const key = (from.prefix ?? '') + k;
+      if (/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(key)) env.set(key, v.toString('utf8'));
+    }
+  }
+  for (const e of c.env ?? []) {
+    const v = e.valueFrom ? valueFrom(pod, c, e, ctx) : expand(e.value ?? '', env);
+    if (v !== undefined) env.set(e.name, v);
+  }
+  return [...env].map(([key, value]) => ({ key, value }));
+}
+
+/** $(VAR) expansion (third_party/forked/golang/expansion): $$ escapes, unknown stays as is. */
+export function expand(input: string, env: ReadonlyMap<string, string>): string {
+  let out = '';
+  for (let i = 0; i < input.length; i++) {
+    const ch = input[i];
+    if (ch !== '$' || i + 1 >= input.length) {
+      out += ch;
+      continue;
+    }
+    const next = input[i + 1];
+    if (next === '$') {
+      out += '$';
+      i++;
+    } else if (next === '(') {
+      const close = input.indexOf(')', i + 2);
+      if (close < 0) {
+        out += input.slice(i);
+        break;
+      }
+      const name = input.slice(i + 2, close);
+      out += env.has(name) ? env.get(name) : `$(${name})`;
+      i = close;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+export function expandAll(args: string[] | undefined, env: { key: string; value: string }[]): string[] | undefined {
+  if (!args) return undefined;
+  const m = new Map(env.map((e) => [e.key, e.value]));
+  return args.map((a) => expand(a, m));
+}
+
+function valueFrom(pod: Pod, c: Container, e: EnvVar, ctx: EnvContext): string | undefined {
+  const f = e.valueFrom!;
+  if (f.fieldRef) return fieldValue(pod, f.fieldRef.fieldPath, ctx);
+  if (f.resourceFieldRef) return resourceValue(pod, c, f.resourceFieldRef, ctx);
+  if (f.configMapKeyRef) return keyValue(pod, 'ConfigMap', f.configMapKeyRef, ctx);
+  if (f.secretKeyRef) return keyValue(pod, 'Secret', f.secretKeyRef, ctx);
+  return undefined;
+}
+
+function keyValue(pod: Pod, kind: 'ConfigMap' | 'Secret', ref: KeySelector, ctx: EnvContext): string | undefined {
+  const ns = pod.metadata.namespace;
+  const data = kind === 'ConfigMap' ? ctx.objects.configMap(ns, ref.name ?? '') : ctx.objects.secret(ns, ref.name ?? '');
+  if (!data) {
+    if (ref.optional) return undefined;
+    throw new ConfigError(`${kind.toLowerCase()} "${ref.name ?? ''}" not found`);
+  }
+  const v = data[ref.key];
+  if (v === undefined) {
+    if (ref.optional) return undefined;
+    throw new ConfigError(`couldn't find key ${ref.key} in ${kind} ${ns}/${ref.name ?? ''}`);
+  }
+  return v.toString('utf8');
+}
+
+/** The downward API's field paths (pkg/apis/core/validation validEnvDownwardAPIFieldPathExpressions). */
+export function fieldValue(pod: Pod, path: string, ctx: Pick<EnvContext, 'podIP' | 'hostIP'>): string {
+  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
+  if (m) return (m[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations)?.[m[2]] ?? '';
+  switch (path) {
+    case 'metadata.name': return pod.metadata.name;
+    case 'metadata.namespace': return pod.metadata.namespace;
+    case 'metadata.uid': return pod.metadata.uid;
+    case 'metadata.labels': return formatMap(pod.metadata.labels);
+    case 'metadata.annotations': return formatMap(pod.metadata.annotations);
+    case 'spec.nodeName': return pod.spec.nodeName ?? '';
+    case 'spec.serviceAccountName': return pod.spec.serviceAccountName ?? '';
+    case 'status.podIP': case 'status.podIPs': return ctx.podIP;
+    case 'status.hostIP': case 'status.hostIPs': return ctx.hostIP;
+    default: throw new ConfigError(`unsupported fieldPath "${path}"`);
+  }
+}
+
+/** The labels/annotations file format of the downward API: sorted `key="value"` lines. */
+export function formatMap(m: Record<string, string> | undefined): string {
+  return Object.keys(m ?? {}).sort().map((k) => `${k}=${JSON.stringify(m![k])}`).join('\n');
+}
+
+/** resourceFieldRef: values in units of the divisor, rounded up (kubelet's ExtractContainerResourceValue). */
+export function resourceValue(pod: Pod, c: Container, ref: ResourceFieldSelector, ctx: Pick<EnvContext, 'node'>): string {
+  const target = ref.containerName ? [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((x) => x.name === ref.containerName) : c;
+  if (!target) throw new ConfigError(`resourceFieldRef: container "${ref.containerName}" not found`);
+  const [kind, res] = ref.resource.split('.') as ['limits' | 'requests', string];
+  const raw = target.resources?.[kind]?.[res];
+  const divisor = ref.divisor ?? '1';
+  if (res === 'cpu') {
+    const milli = raw !== undefined ? milliValue(raw) : kind === 'limits' ? ctx.node.cpuMilli : 0;
+    return String(Math.ceil(milli / milliValue(divisor)));
+  }
+  if (!['memory', 'ephemeral-storage'].includes(res) && !res.startsWith('hugepages-')) throw new ConfigError(`unsupported resource "${ref.resource}"`);
+  const fallback = res === 'memory' ? ctx.node.memoryBytes : res === 'ephemeral-storage' ? ctx.node.ephemeralBytes : 0;
+  const value = raw !== undefined ? parseQuantity(raw) : kind === 'limits' ? fallback : 0;
+  return String(Math.ceil(value / parseQuantity(divisor)));
+}

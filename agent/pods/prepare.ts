@@ -1,0 +1,92 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContainerConfig, Mount } from '../../cri/index.js';
+import type { Container, Pod } from '../../manifests/index.js';
+import type { DNSSettings } from '../dns/dns.js';
+import { hostsFile } from '../dns/dns.js';
+import type { EnvContext } from '../env/resolve.js';
+import { ConfigError, expandAll, resolveEnv } from '../env/resolve.js';
+import type { ObjectLookup } from '../objects/store.js';
+import type { VolumePlan } from '../volumes/plan.js';
+import { containerMounts, planVolumes, podDir } from '../volumes/plan.js';
+import { MountError, resolveMount, setupVolume } from '../volumes/setup.js';
+import { containerConfig, podHostname } from './translate.js';
+import { Waiting } from './waiting.js';
+
+// What a pod needs on the node before and around its containers: data directory, volumes,
+// the managed /etc/hosts, and each container's resolved environment and mounts.
+
+export interface NodeEnv {
+  rootDir: string;
+  podLogsDir: string;
+  objects: ObjectLookup & { readonly generation: number };
+  hostIP: string;
+  node: EnvContext['node'];
+  dns: DNSSettings;
+  serviceEnv(namespace: string): Record<string, string>;
+  /** Volumes set up per pod, keyed by what they were built from, so an unchanged pod costs nothing. */
+  prepared: Map<string, { key: string; plans: VolumePlan[] }>;
+}
+
+function envContext(env: NodeEnv, pod: Pod, podIP: string): EnvContext {
+  return { objects: env.objects, podIP, hostIP: env.hostIP, node: env.node, serviceEnv: env.serviceEnv(pod.metadata.namespace) };
+}
+
+/** Data dir and volumes; ConfigError -> CreateContainerConfigError, MountError -> ContainerCreating. */
+export async function prepareVolumes(env: NodeEnv, pod: Pod): Promise<VolumePlan[]> {
+  const key = `${env.objects.generation}`;
+  const hit = env.prepared.get(pod.metadata.uid);
+  if (hit && hit.key === key) return hit.plans;
+  await mkdir(podDir(env.rootDir, pod.metadata.uid), { recursive: true, mode: 0o750 });
+  let plans: VolumePlan[];
+  try {
+    plans = planVolumes(pod, env.rootDir, envContext(env, pod, ''));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Waiting('CreateContainerConfigError', err.message);
+    throw err;
+  }
+  for (const p of plans) {
+    try {
+      await setupVolume(p);
+    } catch (err) {
+      throw new Waiting('ContainerCreating', `MountVolume.SetUp failed for volume "${p.name}" : ${(err as Error).message}`);
+    }
+  }
+  env.prepared.set(pod.metadata.uid, { key, plans });
+  return plans;
+}
+
+export function hostsPath(env: NodeEnv, pod: Pod): string {
+  return join(podDir(env.rootDir, pod.metadata.uid), 'etc-hosts');
+}
+
+export async function writeHostsFile(env: NodeEnv, pod: Pod, podIP: string): Promise<void> {
+  if (pod.spec.hostNetwork) return;
+  await writeFile(hostsPath(env, pod), hostsFile(pod, podIP, podHostname(pod), env.dns.clusterDomain), { mode: 0o644 });
+}
+
+export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container, attempt: number, type: 'init' | 'sidecar' | 'app', podIP: string, plans: VolumePlan[]): Promise<ContainerConfig> {
+  let vars: { key: string; value: string }[];
+  let mounts: Mount[];
+  try {
+    vars = resolveEnv(pod, c, envContext(env, pod, podIP));
+    mounts = await Promise.all(containerMounts(c, plans, vars).map(resolveMount));
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof MountError) throw new Waiting('CreateContainerConfigError', err.message);
+    throw err;
+  }
+  const covered = new Set(mounts.map((m) => m.containerPath));
+  if (!pod.spec.hostNetwork && !covered.has('/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: hostsPath(env, pod), readonly: false });
+  const config = containerConfig(pod, c, attempt, type, vars);
+  config.mounts = mounts;
+  const command = expandAll(c.command, vars);
+  const args = expandAll(c.args, vars);
+  if (command) config.command = command;
+  if (args) config.args = args;
+  config.logPath = join(c.name, `${attempt}.log`);
+  return config;
+}
+
+export function podLogDirectory(env: NodeEnv, pod: Pod): string {
+  return join(env.podLogsDir, `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`);
+}

@@ -1,0 +1,138 @@
+import { join, normalize, isAbsolute } from 'node:path';
+import type { Mount } from '../../cri/index.js';
+import type { Container, DownwardAPIVolumeFile, KeyToPath, Pod, Volume } from '../../manifests/index.js';
+import { parseQuantity } from '../../manifests/index.js';
+import type { EnvContext } from '../env/resolve.js';
+import { ConfigError, expand, fieldValue, formatMap, resourceValue } from '../env/resolve.js';
+import type { ObjectData } from '../objects/store.js';
+
+// What each volume of a pod needs on the node, decided without touching the disk: the
+// directory, whether it is a tmpfs, and for the projected kinds (configMap, secret,
+// downwardAPI, projected) the exact files to publish. setup.ts carries it out.
+
+export interface ProjectedFile {
+  path: string;
+  data: Buffer;
+  mode: number;
+}
+
+export type VolumePlan =
+  | { name: string; kind: 'emptyDir'; path: string; tmpfsBytes?: number; tmpfs: boolean }
+  | { name: string; kind: 'hostPath'; path: string; type: string }
+  | { name: string; kind: 'projected'; path: string; tmpfs: boolean; files: ProjectedFile[] };
+
+const PLUGIN: Record<string, string> = {
+  emptyDir: 'empty-dir',
+  configMap: 'configmap',
+  secret: 'secret',
+  downwardAPI: 'downward-api',
+  projected: 'projected',
+};
+
+export function podDir(rootDir: string, uid: string): string {
+  return join(rootDir, 'pods', uid);
+}
+
+export function volumeDir(rootDir: string, uid: string, plugin: string, name: string): string {
+  return join(podDir(rootDir, uid), 'volumes', `kubernetes.io~${plugin}`, name);
+}
+
+export function planVolumes(pod: Pod, rootDir: string, ctx: EnvContext): VolumePlan[] {
+  return (pod.spec.volumes ?? []).map((v) => planVolume(pod, v, rootDir, ctx));
+}
+
+function planVolume(pod: Pod, v: Volume, rootDir: string, ctx: EnvContext): VolumePlan {
+  const dir = (kind: string) => volumeDir(rootDir, pod.metadata.uid, PLUGIN[kind], v.name);
+  if (v.hostPath) return { name: v.name, kind: 'hostPath', path: v.hostPath.path, type: v.hostPath.type ?? '' };
+  if (v.emptyDir) {
+    const memory = v.emptyDir.medium === 'Memory';
+    return { name: v.name, kind: 'emptyDir', path: dir('emptyDir'), tmpfs: memory, ...(memory && v.emptyDir.sizeLimit ? { tmpfsBytes: parseQuantity(v.emptyDir.sizeLimit) } : {}) };
+  }
+  const ns = pod.metadata.namespace;
+  if (v.configMap) {
+    const files = keyFiles('ConfigMap', ns, v.configMap.name ?? '', ctx.objects.configMap(ns, v.configMap.name ?? ''), v.configMap.items, v.configMap.optional, v.configMap.defaultMode);
+    return { name: v.name, kind: 'projected', path: dir('configMap'), tmpfs: false, files };
+  }
+  if (v.secret) {
+    const files = keyFiles('Secret', ns, v.secret.secretName ?? '', ctx.objects.secret(ns, v.secret.secretName ?? ''), v.secret.items, v.secret.optional, v.secret.defaultMode);
+    return { name: v.name, kind: 'projected', path: dir('secret'), tmpfs: true, files };
+  }
+  if (v.downwardAPI) {
+    return { name: v.name, kind: 'projected', path: dir('downwardAPI'), tmpfs: true, files: downwardFiles(pod, v.downwardAPI.items ?? [], ctx, v.downwardAPI.defaultMode) };
+  }
+  if (v.projected) {
+    const files: ProjectedFile[] = [];
+    const mode = v.projected.defaultMode;
+    for (const s of v.projected.sources ?? []) {
+      if (s.configMap) files.push(...keyFiles('ConfigMap', ns, s.configMap.name ?? '', ctx.objects.configMap(ns, s.configMap.name ?? ''), s.configMap.items, s.configMap.optional, mode));
+      else if (s.secret) files.push(...keyFiles('Secret', ns, s.secret.name ?? '', ctx.objects.secret(ns, s.secret.name ?? ''), s.secret.items, s.secret.optional, mode));
+      else if (s.downwardAPI) files.push(...downwardFiles(pod, s.downwardAPI.items ?? [], ctx, mode));
+      else if (s.serviceAccountToken) throw new ConfigError(`volume "${v.name}": serviceAccountToken needs an API server to issue tokens; this node has none`);
+      else throw new ConfigError(`volume "${v.name}": unsupported projected source ${Object.keys(s).join(', ')}`);
+    }
+    return { name: v.name, kind: 'projected', path: dir('projected'), tmpfs: true, files };
+  }
+  const kind = Object.keys(v).find((k) => k !== 'name') ?? 'none';
+  throw new ConfigError(`volume "${v.name}": volume type ${kind} is not supported on this node (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)`);
+}
+
+function keyFiles(kind: 'ConfigMap' | 'Secret', ns: string, name: string, data: ObjectData | undefined, items: KeyToPath[] | undefined, optional: boolean | undefined, defaultMode = 0o644): ProjectedFile[] {
+  if (!data) {
+    if (optional) return [];
+    throw new ConfigError(`${kind.toLowerCase()} "${name}" not found`);
+  }
+  if (!items?.length) return Object.keys(data).sort().map((k) => ({ path: k, data: data[k], mode: defaultMode }));
+  return items.flatMap((it) => {
+    if (!data[it.key]) {
+      if (optional) return [];
+      throw new ConfigError(kind === 'Secret' ? `references non-existent secret key: ${it.key}` : `configmap references non-existent config key: ${it.key}`);
+    }
+    return [{ path: it.path, data: data[it.key], mode: it.mode ?? defaultMode }];
+  });
+}
+
+function downwardFiles(pod: Pod, items: DownwardAPIVolumeFile[], ctx: EnvContext, defaultMode = 0o644): ProjectedFile[] {
+  return items.map((it) => {
+    let value: string;
+    if (it.fieldRef) {
+      const p = it.fieldRef.fieldPath;
+      value = p === 'metadata.labels' ? formatMap(pod.metadata.labels) : p === 'metadata.annotations' ? formatMap(pod.metadata.annotations) : fieldValue(pod, p, ctx);
+    } else if (it.resourceFieldRef) {
+      const c = pod.spec.containers.find((x) => x.name === it.resourceFieldRef!.containerName) ?? pod.spec.containers[0];
+      value = resourceValue(pod, c, it.resourceFieldRef, ctx);
+    } else {
+      throw new ConfigError(`downwardAPI item "${it.path}": needs fieldRef or resourceFieldRef`);
+    }
+    return { path: it.path, data: Buffer.from(value), mode: it.mode ?? defaultMode };
+  });
+}
+
+/** A relative path that stays inside its volume: no absolute path, no `..` element. */
+export function checkSubPath(sub: string, field: string): string {
+  const n = normalize(sub);
+  if (isAbsolute(sub) || n === '..' || n.startsWith('../') || sub.split('/').includes('..')) {
+    throw new ConfigError(`${field}: Invalid value: "${sub}": must be a relative path that does not contain '..'`);
+  }
+  return n === '.' ? '' : n;
+}
+
+/** The container's mounts; subPath targets are resolved against the volume by setup.ts. */
+export function containerMounts(c: Container, plans: VolumePlan[], env: { key: string; value: string }[]): (Mount & { subPath?: string; volumeRoot: string })[] {
+  const envMap = new Map(env.map((e) => [e.key, e.value]));
+  return (c.volumeMounts ?? []).map((m, i) => {
+    const plan = plans.find((p) => p.name === m.name);
+    if (!plan) throw new ConfigError(`volumeMounts[${i}]: volume "${m.name}" not found`);
+    const raw = m.subPathExpr !== undefined ? expand(m.subPathExpr, envMap) : m.subPath;
+    const sub = raw ? checkSubPath(raw, `container "${c.name}": volumeMounts[${i}].${m.subPathExpr !== undefined ? 'subPathExpr' : 'subPath'}`) : '';
+    // Published files are always read-only in the container, as upstream mounts them.
+    const readonly = !!m.readOnly || plan.kind === 'projected';
+    return {
+      containerPath: m.mountPath,
+      hostPath: sub ? join(plan.path, sub) : plan.path,
+      readonly,
+      ...(sub ? { subPath: sub } : {}),
+      volumeRoot: plan.path,
+      ...(m.mountPropagation === 'HostToContainer' ? { propagation: 'rslave' as const } : m.mountPropagation === 'Bidirectional' ? { propagation: 'rshared' as const } : {}),
+    };
+  });
+}

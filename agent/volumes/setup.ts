@@ -1,0 +1,176 @@
+import { execa } from 'execa';
+import { lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, symlink, writeFile, chmod, open } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import type { Mount } from '../../cri/index.js';
+import type { ProjectedFile, VolumePlan } from './plan.js';
+
+// The executor half of volumes: directories, tmpfs mounts, hostPath checks, and the atomic
+// writer that publishes configMap/secret/downwardAPI files the way kubelet does
+// (pkg/volume/util/atomic_writer.go): a timestamped directory, a `..data` symlink swapped
+// with one rename, and per-entry symlinks into `..data`, so a reader sees the old set or
+// the new set and never half of each.
+
+/** A volume cannot be set up: the container waits (FailedMount) with this message. */
+export class MountError extends Error {}
+
+export async function setupVolume(plan: VolumePlan): Promise<void> {
+  switch (plan.kind) {
+    case 'hostPath':
+      return checkHostPath(plan.path, plan.type);
+    case 'emptyDir':
+      await mkdir(plan.path, { recursive: true, mode: 0o777 });
+      if (plan.tmpfs) await mountTmpfs(plan.path, plan.tmpfsBytes);
+      await chmod(plan.path, 0o777);
+      return;
+    case 'projected':
+      await mkdir(plan.path, { recursive: true, mode: 0o755 });
+      // Secrets and the downward API never touch a disk-backed filesystem.
+      if (plan.tmpfs) await mountTmpfs(plan.path);
+      await writeAtomic(plan.path, plan.files);
+  }
+}
+
+async function mounted(path: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((l) => l.split(' ')[4] === path);
+}
+
+async function mountTmpfs(path: string, sizeBytes?: number): Promise<void> {
+  if (await mounted(path)) return;
+  const opts = ['mode=0755', ...(sizeBytes ? [`size=${sizeBytes}`] : [])].join(',');
+  try {
+    await execa('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', path]);
+  } catch (err) {
+    throw new MountError(`mount tmpfs on ${path}: ${(err as { stderr?: string }).stderr || (err as Error).message}`);
+  }
+}
+
+/** hostPath types (pkg/volume/hostpath): create or check what is at the path. */
+async function checkHostPath(path: string, type: string): Promise<void> {
+  const st = await stat(path).catch(() => undefined);
+  const fail = (what: string) => { throw new MountError(`hostPath type check failed: ${path} is not ${what}`); };
+  switch (type) {
+    case '':
+      return;
+    case 'DirectoryOrCreate':
+      if (!st) await mkdir(path, { recursive: true, mode: 0o755 });
+      else if (!st.isDirectory()) fail('a directory');
+      return;
+    case 'Directory':
+      if (!st) throw new MountError(`hostPath type check failed: ${path} does not exist (type Directory)`);
+      if (!st.isDirectory()) fail('a directory');
+      return;
+    case 'FileOrCreate':
+      if (!st) {
+        const parent = await stat(dirname(path)).catch(() => undefined);
+        if (!parent?.isDirectory()) throw new MountError(`hostPath type check failed: parent directory of ${path} does not exist (type FileOrCreate)`);
+        await (await open(path, 'a', 0o644)).close();
+      } else if (!st.isFile()) fail('a file');
+      return;
+    case 'File':
+      if (!st) throw new MountError(`hostPath type check failed: ${path} does not exist (type File)`);
+      if (!st.isFile()) fail('a file');
+      return;
+    case 'Socket':
+      if (!st?.isSocket()) fail('a socket file');
+      return;
+    case 'CharDevice':
+      if (!st?.isCharacterDevice()) fail('a character device');
+      return;
+    case 'BlockDevice':
+      if (!st?.isBlockDevice()) fail('a block device');
+      return;
+    default:
+      throw new MountError(`hostPath: unsupported type "${type}"`);
+  }
+}
+
+async function currentFiles(dir: string): Promise<Map<string, { data: Buffer; mode: number }>> {
+  const out = new Map<string, { data: Buffer; mode: number }>();
+  const data = join(dir, '..data');
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(join(data, rel), { withFileTypes: true })) {
+      const r = rel ? join(rel, e.name) : e.name;
+      if (e.isDirectory()) await walk(r);
+      else out.set(r, { data: await readFile(join(data, r)), mode: (await stat(join(data, r))).mode & 0o777 });
+    }
+  };
+  try {
+    await walk('');
+  } catch {
+    // nothing published yet
+  }
+  return out;
+}
+
+export async function writeAtomic(dir: string, files: ProjectedFile[]): Promise<boolean> {
+  const current = await currentFiles(dir);
+  const same = current.size === files.length && files.every((f) => {
+    const c = current.get(f.path);
+    return c && c.mode === f.mode && c.data.equals(f.data);
+  });
+  if (same && (await lstat(join(dir, '..data')).catch(() => undefined))) return false;
+
+  const ts = `..${new Date().toISOString().replace(/[-:]/g, '_').replace('Z', '')}.${process.hrtime.bigint() % 1000000n}`;
+  const tsDir = join(dir, ts);
+  await mkdir(tsDir, { mode: 0o755 });
+  for (const f of files) {
+    const target = join(tsDir, f.path);
+    await mkdir(dirname(target), { recursive: true, mode: 0o755 });
+    await writeFile(target, f.data, { mode: f.mode });
+    await chmod(target, f.mode);
+  }
+  const old = await readlink(join(dir, '..data')).catch(() => undefined);
+  await symlink(ts, join(dir, '..data_tmp'));
+  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+
+  // Top-level entries point into ..data; stale ones go after the swap.
+  const tops = new Set(files.map((f) => f.path.split(sep)[0]));
+  for (const t of tops) {
+    const link = join(dir, t);
+    const st = await lstat(link).catch(() => undefined);
+    if (!st) await symlink(join('..data', t), link);
+  }
+  for (const e of await readdir(dir)) {
+    if (e.startsWith('..') || tops.has(e)) continue;
+    await rm(join(dir, e), { force: true, recursive: true });
+  }
+  if (old && old !== ts) await rm(join(dir, old), { recursive: true, force: true });
+  return true;
+}
+
+/**
+ * Resolves a subPath mount source inside its volume, creating it as a directory when it
+ * does not exist (as kubelet does), and refusing anything that resolves outside the volume
+ * (a symlink planted inside the volume that points elsewhere).
+ */
+export async function resolveMount(m: Mount & { subPath?: string; volumeRoot: string }): Promise<Mount> {
+  const { subPath, volumeRoot, ...mount } = m;
+  if (!subPath) return mount;
+  const root = await realpath(volumeRoot);
+  const inside = (p: string) => p === root || !relative(root, p).startsWith('..');
+  // Walk one element at a time, so that nothing is created through a symlink that leads
+  // out of the volume.
+  let at = root;
+  for (const part of subPath.split(sep).filter(Boolean)) {
+    const next = join(at, part);
+    if (!(await lstat(next).catch(() => undefined))) await mkdir(next, { mode: 0o755 });
+    at = await realpath(next);
+    if (!inside(at)) throw new MountError(`subPath "${subPath}" resolves to ${at}, outside the volume`);
+  }
+  return { ...mount, hostPath: at };
+}
+
+/** Unmounts every tmpfs under the pod's directory, then removes it. */
+export async function teardownPodDir(dir: string): Promise<void> {
+  let info = '';
+  try {
+    info = await readFile('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return;
+  }
+  const mounts = info.split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => !!p && (p === dir || p.startsWith(dir + '/')));
+  // Deepest first.
+  for (const p of mounts.sort((a, b) => b.length - a.length)) await execa('umount', [p]).catch(() => execa('umount', ['-l', p]).catch(() => undefined));
+  await rm(dir, { recursive: true, force: true });
+}
