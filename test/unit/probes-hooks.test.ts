@@ -1,0 +1,131 @@
+import type { IncomingMessage } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Container, Pod } from '../../manifests/index.js';
+import { runHook, type ExecRuntime, type HookTarget } from '../../probes/index.js';
+import { closedPort, startHttp, type Listening } from '../support/probes-servers.js';
+
+const LOCAL = '127.0.0.1';
+let http: Listening;
+let refused: number;
+const seen: IncomingMessage[] = [];
+
+beforeAll(async () => {
+  http = await startHttp((req, res) => {
+    seen.push(req);
+    res.writeHead(req.url === '/fail' ? 500 : 200).end();
+  });
+  refused = await closedPort();
+});
+afterAll(() => http?.close());
+
+const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'prod', uid: 'u-1' }, spec: { containers: [] } };
+const container: Container = { name: 'app' };
+const target = (podIP: string | undefined = LOCAL): HookTarget => ({ pod, container, containerId: 'cid', podIP });
+
+function runtime(r: { stdout?: string; stderr?: string; exitCode?: number; timedOut?: boolean } | Error): ExecRuntime & { calls: unknown[][] } {
+  const calls: unknown[][] = [];
+  return {
+    calls,
+    execSync: async (...args: unknown[]) => {
+      calls.push(args);
+      if (r instanceof Error) throw r;
+      return { stdout: Buffer.from(r.stdout ?? ''), stderr: Buffer.from(r.stderr ?? ''), exitCode: r.exitCode ?? 0, timedOut: r.timedOut ?? false };
+    },
+  };
+}
+
+describe('exec hooks', () => {
+  it('succeed on exit 0', async () => {
+    const rt = runtime({ stdout: 'done' });
+    expect(await runHook({ exec: { command: ['sh', '-c', 'touch /ready'] } }, target(), { runtime: rt }, { timeoutMs: 5000 })).toEqual({
+      ok: true,
+      message: '',
+    });
+    expect(rt.calls).toEqual([['cid', ['sh', '-c', 'touch /ready'], 5000]]);
+  });
+
+  it('fail with kubelet’s message on a non-zero exit', async () => {
+    const r = await runHook({ exec: { command: ['sh', '-c', 'exit 3'] } }, target(), { runtime: runtime({ stdout: 'out', stderr: 'bad', exitCode: 3 }) });
+    expect(r).toEqual({
+      ok: false,
+      error: "command 'sh -c exit 3' exited with 3: bad",
+      message:
+        'Exec lifecycle hook ([sh -c exit 3]) for Container "app" in Pod "web_prod(u-1)" failed - error: ' +
+        "command 'sh -c exit 3' exited with 3: bad, message: \"outbad\"",
+    });
+  });
+
+  it('fail on timeout and on runtime errors', async () => {
+    expect((await runHook({ exec: { command: ['sleep', '9'] } }, target(), { runtime: runtime({ timedOut: true, exitCode: -1 }) }, { timeoutMs: 10 })).error).toBe(
+      'command "sleep 9" timed out',
+    );
+    const r = await runHook({ exec: { command: ['x'] } }, target(), { runtime: runtime(new Error('exec in container cid: not found')) });
+    expect(r).toMatchObject({ ok: false, error: 'exec in container cid: not found' });
+    expect(r.message).toMatch(/^Exec lifecycle hook \(\[x\]\) for Container "app" in Pod "web_prod\(u-1\)" failed - error: exec in container cid: not found, message: ""$/);
+  });
+
+  it('are unbounded without a timeout, within what setTimeout accepts', async () => {
+    const rt = runtime({});
+    await runHook({ exec: { command: ['true'] } }, target(), { runtime: rt });
+    expect(rt.calls[0]?.[2]).toBe(0x7fffffff);
+  });
+});
+
+describe('httpGet hooks', () => {
+  const rt = runtime(new Error('unused'));
+
+  it('call the pod IP with kubelet’s lifecycle user agent; any HTTP answer is success, as in kubelet', async () => {
+    seen.length = 0;
+    expect(await runHook({ httpGet: { path: '/fail', port: http.port } }, target(), { runtime: rt })).toEqual({ ok: true, message: '' });
+    expect(seen[0]?.headers['user-agent']).toBe('kube-lifecycle/1.31');
+    expect(seen[0]?.url).toBe('/fail');
+  });
+
+  it('fail when the request fails, with kubelet’s message', async () => {
+    const r = await runHook({ httpGet: { path: '/stop', port: refused, host: LOCAL } }, target(undefined), { runtime: rt });
+    expect(r).toEqual({
+      ok: false,
+      error: `Get "http://${LOCAL}:${refused}/stop": dial tcp ${LOCAL}:${refused}: connect: connection refused`,
+      message: `HTTP lifecycle hook (/stop) for Container "app" in Pod "web_prod(u-1)" failed - error: Get "http://${LOCAL}:${refused}/stop": dial tcp ${LOCAL}:${refused}: connect: connection refused`,
+    });
+  });
+
+  it('fail without an address or with an unknown port name', async () => {
+    expect((await runHook({ httpGet: { path: '/', port: 80 } }, target(undefined), { runtime: rt })).ok).toBe(false);
+    expect((await runHook({ httpGet: { path: '/', port: 'nope' } }, target(), { runtime: rt })).error).toMatch(/port nope not found/);
+  });
+});
+
+describe('sleep hooks', () => {
+  const rt = runtime(new Error('unused'));
+
+  it('sleep', async () => {
+    const t0 = Date.now();
+    expect(await runHook({ sleep: { seconds: 0.2 } }, target(), { runtime: rt })).toEqual({ ok: true, message: '' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
+  });
+
+  it('end early, as failed, when aborted or when the timeout passes', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    const t0 = Date.now();
+    expect(await runHook({ sleep: { seconds: 30 } }, target(), { runtime: rt }, { signal: ac.signal })).toEqual({
+      ok: false,
+      error: 'container terminated before sleep hook finished',
+      message: 'Sleep lifecycle hook (30) for Container "app" in Pod "web_prod(u-1)" failed - error: container terminated before sleep hook finished',
+    });
+    expect((await runHook({ sleep: { seconds: 30 } }, target(), { runtime: rt }, { timeoutMs: 50 })).ok).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+});
+
+describe('unsupported handlers', () => {
+  it('fail tcpSocket hooks at runtime, as the API documents and kubelet does', async () => {
+    expect(await runHook({ tcpSocket: { port: 80 } }, target(), { runtime: runtime({}) })).toEqual({
+      ok: false,
+      error: 'invalid handler: tcpSocket is not supported as a lifecycle handler',
+      message: 'Cannot run handler: invalid handler: tcpSocket is not supported as a lifecycle handler',
+    });
+    expect((await runHook({}, target(), { runtime: runtime({}) })).message).toBe('Cannot run handler: invalid handler: no action set');
+  });
+});
