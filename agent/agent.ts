@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Runtime } from '../cri/index.js';
 import { createDockerRuntime } from '../cri/index.js';
+import type { Pod } from '../manifests/index.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { AgentConfig } from './config.js';
@@ -27,6 +28,8 @@ export class Agent {
   private source: FileSource;
   private importer: ImageImporter;
   private server?: Server;
+  private cordoned = false;
+  private lastPods?: Pod[];
 
   private constructor(
     readonly config: AgentConfig,
@@ -47,11 +50,36 @@ export class Agent {
       prepared: new Map(),
     };
     this.pods = new PodManager({ runtime, runtimeName: 'docker', log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs });
-    this.source = new FileSource(config.podManifestPath, config.nodeName, log, (s) => {
-      if (this.objects.replace(s.objects)) this.pods.objectsChanged();
-      this.pods.setDesired(s.pods, true);
-    }, config.fileCheckFrequencyMs);
+    this.source = this.fileSource();
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
+  }
+
+  private fileSource(): FileSource {
+    return new FileSource(this.config.podManifestPath, this.config.nodeName, this.log, (s) => {
+      if (this.objects.replace(s.objects)) this.pods.objectsChanged();
+      this.lastPods = s.pods;
+      this.pods.setDesired(this.cordoned ? [] : s.pods, true);
+    }, this.config.fileCheckFrequencyMs);
+  }
+
+  /**
+   * Cordoned (`bosun drain`): the sources are still read, but no pod is desired, so every pod
+   * is terminated like one whose manifest was deleted, and none starts until uncordoned.
+   */
+  setCordoned(on: boolean): void {
+    this.cordoned = on;
+    if (this.lastPods) this.pods.setDesired(on ? [] : this.lastPods, true);
+  }
+
+  /** SIGHUP (see lifecycle.ts): applies what can change live; the rest waits for a restart. */
+  reload(next: AgentConfig): void {
+    this.config.logLevel = next.logLevel; // applied to the logger by the caller
+    if (next.fileCheckFrequencyMs !== this.config.fileCheckFrequencyMs) {
+      this.config.fileCheckFrequencyMs = next.fileCheckFrequencyMs;
+      this.source.stop();
+      this.source = this.fileSource();
+      void this.source.start();
+    }
   }
 
   static async create(config: AgentConfig, log: Logger, clock: Clock = systemClock): Promise<Agent> {

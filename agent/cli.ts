@@ -5,6 +5,8 @@ import { stringify } from 'yaml';
 import type { PodList } from '../manifests/index.js';
 import { Agent } from './agent.js';
 import { ConfigError, FLAGS, resolveConfig } from './config.js';
+import { doctorMain } from './doctor/index.js';
+import { acquireRootDirLock, controlMain, Lifecycle, LockError } from './lifecycle.js';
 import { createLogger } from './log.js';
 import type { CoreEvent } from './events.js';
 import { age, podTable, table } from './printers.js';
@@ -15,6 +17,9 @@ Usage:
   bosun run [flags]                 run the agent
   bosun get pods [NAME] [-o wide|json|yaml] [-n NAMESPACE] [--server URL]
   bosun get events [-n NAMESPACE] [-o json|yaml]
+  bosun doctor [--config FILE] [flags of run]   check this host (exit 1 on any FAIL)
+  bosun drain [--root-dir DIR]      terminate every pod gracefully and stay cordoned
+  bosun uncordon [--root-dir DIR]   let pods run again after a drain
   bosun version
 
 Flags of run (kubelet's names):
@@ -30,6 +35,7 @@ Flags of run (kubelet's names):
   --sync-frequency DURATION         pod sync tick (default 1s)
   --node-ip IP                      the node's address (default: the default route's)
   --log-format json|text            log format (default json)
+  --log-level LEVEL                 trace|debug|info|warn|error (default info)
   --pod-infra-container-image REF   pause image (default localhost/bosun/pause:3.10)
 `;
 
@@ -44,14 +50,20 @@ async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
   const { config: configPath, ...flags } = values as Record<string, string | undefined>;
   const cfg = resolveConfig(flags, configPath);
-  const log = createLogger({ format: cfg.logFormat });
+  // Before anything touches a pod: one agent per root dir.
+  const lock = await acquireRootDirLock(cfg.rootDir);
+  const log = createLogger({ format: cfg.logFormat, level: cfg.logLevel });
   const agent = await Agent.create(cfg, log);
+  const life = new Lifecycle(agent, log, () => resolveConfig(flags, configPath));
+  await life.beforeStart();
   await agent.start();
+  await life.started();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       // Stopping the agent never stops pods: the next start adopts them.
       log.info({ signal }, 'stopping; pods keep running');
-      void agent.stop().finally(resolve);
+      life.stopping();
+      void agent.stop().finally(() => life.close().then(() => lock.release()).finally(resolve));
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
@@ -141,6 +153,11 @@ export async function main(argv: string[]): Promise<number> {
       return run(rest);
     case 'get':
       return get(rest);
+    case 'doctor':
+      return doctorMain(rest);
+    case 'drain':
+    case 'uncordon':
+      return controlMain(cmd, rest);
     case 'version':
     case '--version':
       process.stdout.write(`bosun v${version()}\n`);
@@ -160,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const msg = err instanceof ConfigError || err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
+    const msg = err instanceof ConfigError || err instanceof LockError || err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
     process.stderr.write(`bosun: ${msg}\n`);
     process.exit(1);
   },

@@ -18,6 +18,8 @@ export interface AgentConfig {
   syncFrequencyMs: number;
   nodeIP?: string;
   logFormat: 'json' | 'text';
+  /** pino level; unset: $BOSUN_LOG_LEVEL or info. Changes live on SIGHUP. */
+  logLevel?: string;
   pauseImage: string;
   clusterDNS: string[];
   clusterDomain: string;
@@ -79,6 +81,7 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   rootDir: ['rootDir', String],
   nodeIP: ['nodeIP', String],
   logFormat: ['logFormat', (v, f) => logFormat(v, f)],
+  logLevel: ['logLevel', (v, f) => logLevel(v, f)],
   podInfraContainerImage: ['pauseImage', String],
   clusterDNS: ['clusterDNS', ipList],
   clusterDomain: ['clusterDomain', String],
@@ -90,6 +93,13 @@ function port(v: unknown, field: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(v)}: must be a port number (0 disables)`);
   return n;
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function logLevel(v: unknown, field: string): string {
+  if (typeof v === 'string' && LOG_LEVELS.includes(v)) return v;
+  throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`);
 }
 
 function logFormat(v: unknown, field: string): 'json' | 'text' {
@@ -129,6 +139,7 @@ export const FLAGS = {
   'sync-frequency': ['syncFrequencyMs', (v: unknown) => parseDuration(v, '--sync-frequency')],
   'node-ip': ['nodeIP', String],
   'log-format': ['logFormat', (v: unknown) => logFormat(v, '--log-format')],
+  'log-level': ['logLevel', (v: unknown) => logLevel(v, '--log-level')],
   'pod-infra-container-image': ['pauseImage', String],
   'cluster-dns': ['clusterDNS', (v: unknown) => ipList(v, '--cluster-dns')],
   'cluster-domain': ['clusterDomain', String],
