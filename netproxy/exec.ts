@@ -22,7 +22,7 @@ export const execaRunner: Runner = async (file, args, opts = {}) => {
   });
   if (r.failed && r.exitCode === undefined) {
     // Not started (ENOENT) or killed by the timeout: no answer at all.
-    throw new Error(`${file} ${args.join(' ')}: ${r.shortMessage}`);
+    throw new Error(`${file}: ${r.originalMessage || r.shortMessage}`);
   }
   return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
 };

@@ -24,7 +24,6 @@ export interface IpvsOptions {
 export interface RealServer {
   address: string;
   port: number;
-  /** 0 drains a terminating endpoint: no new connections, existing ones live on. */
   weight: number;
 }
 
@@ -76,8 +75,10 @@ type SetId = keyof typeof SET;
 
 const PROTO_FLAG = { tcp: '-t', udp: '-u', sctp: '--sctp-service' } as const;
 
+// Weight 1 for all: the endpoint sets already hold only usable endpoints (terminating
+// ones only as a fallback, where they must take traffic).
 function realServers(eps: EndpointInfo[]): RealServer[] {
-  return eps.map((e) => ({ address: e.ip, port: e.port, weight: e.ready ? 1 : 0 }));
+  return eps.map((e) => ({ address: e.ip, port: e.port, weight: 1 }));
 }
 
 export function renderIpvs(ports: ServicePortInfo[], opts: IpvsOptions = {}): IpvsPlan {

@@ -3,7 +3,7 @@
 
 import type { EndpointSlice, ProxyState, Service, ServicePort } from '../../netproxy/index.js';
 
-export function svc(ns: string, name: string, over: Partial<Service> & { ports?: Partial<ServicePort>[] } = {}): Service {
+export function svc(ns: string, name: string, over: Omit<Partial<Service>, 'ports'> & { ports?: Partial<ServicePort>[] } = {}): Service {
   const { ports, ...rest } = over;
   return {
     namespace: ns, name, type: 'ClusterIP', clusterIP: '', externalIPs: [], loadBalancerIPs: [], loadBalancerSourceRanges: [],
