@@ -118,7 +118,9 @@ function requestOnce(url: URL, headers: OutgoingHttpHeaders, deadline: number | 
       path: `${url.pathname}${url.search}`,
       headers: hasHost ? headers : { ...headers, Host: url.host },
       createConnection: () => {
-        raw = connect({ host, port });
+        // Half-open allowed: Node would otherwise answer the server's FIN with its own,
+        // and a socket with a FIN queued can no longer be reset.
+        raw = connect({ host, port, allowHalfOpen: true });
         raw.once('connect', () => {
           if (phase === 'connect') phase = 'headers';
         });
@@ -152,7 +154,8 @@ function requestOnce(url: URL, headers: OutgoingHttpHeaders, deadline: number | 
         // kubelet reads 10 KiB and stops: the rest of a large body is never downloaded.
         if (size >= MAX_OUTPUT_BYTES) done();
       });
-      res.on('end', done);
+      // Ahead of Node's own 'end' listener, which would close the socket with a FIN.
+      res.prependListener('end', done);
       res.on('error', (err) => fail(err.message));
       res.on('close', () => fail('unexpected EOF'));
     });
