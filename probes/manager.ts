@@ -412,7 +412,10 @@ export class ProbeManager {
       w.done = true;
       for (const kind of ['readiness', 'liveness'] as const) {
         const sibling = entry.workers.get(workerKey(w.container.name, kind));
-        if (sibling) this.arm(entry, sibling);
+        if (!sibling) continue;
+        // The startup probe already took the spread-out first slot.
+        sibling.jitter = false;
+        this.arm(entry, sibling);
       }
     }
     if (changed && w.kind !== 'liveness') this.notify(entry.pod.metadata.uid);

@@ -294,6 +294,18 @@ describe('scheduling', () => {
     expect(prober.calls.at(-1)).toMatchObject({ container: 'app', containerId: 'c2', at: t0 + 20 * S });
   });
 
+  it('spreads only the startup probe of an adopted container; the gated probes follow it at once', async () => {
+    const pod = probedPod([app({ startupProbe: exec({ periodSeconds: 10 }), readinessProbe: exec({ periodSeconds: 10 }) })]);
+    randomValue = 0.6;
+    const t0 = timers.now();
+    m.update(pod, undefined, [run('c1', { adopted: true, startedAt: t0 - 60 * S })]);
+    await timers.advance(6 * S);
+    expect(prober.calls.map((c) => [c.kind, c.at - t0])).toEqual([
+      ['startup', 6 * S],
+      ['readiness', 6 * S],
+    ]);
+  });
+
   it('keeps the jitter within one period', async () => {
     const pod = probedPod([app({ readinessProbe: exec({ periodSeconds: 4 }) })]);
     randomValue = 0.999;
