@@ -16,8 +16,8 @@ export { type IptablesOptions, type RenderSync, type Ruleset, probability, rende
 export { type IptablesBackend, type JumpRule, IptablesExecutor, JUMP_RULES, RestoreError, cleanupIptables } from './iptables/executor.js';
 export { type Clock, type LogFn, type ProxierMetrics, type ProxierOptions, Proxier, systemClock } from './proxier.js';
 export {
-  type HostRoute, type RouteOptions, DEFAULT_BRIDGE, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ServiceCidrError,
-  checkServiceCidr, ensureServiceCidrRoute, hostRoutes, removeServiceCidrRoute,
+  type HairpinOptions, type HostRoute, type RouteOptions, DEFAULT_BRIDGE, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ServiceCidrError,
+  checkServiceCidr, enableHairpin, ensureServiceCidrRoute, hostRoutes, removeServiceCidrRoute,
 } from './route.js';
 export {
   type IpsetSpec, type IpvsOptions, type IpvsPlan, type RealServer, type Scheduler, type VirtualServer,

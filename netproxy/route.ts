@@ -2,6 +2,8 @@
 // must not follow the default route off the machine. Routing the whole Service CIDR to
 // the local pod bridge keeps such packets here, where nothing answers them.
 
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { execaRunner, mustRun, type Runner } from './exec.js';
 import { cidrsOverlap, parseCidr } from './ip.js';
 
@@ -15,6 +17,8 @@ export interface RouteOptions {
   /** The pod bridge the Service CIDR is routed to. */
   bridge?: string;
   runner?: Runner;
+  /** Root of /proc/sys (tests point it at a fake tree). */
+  sysctlRoot?: string;
 }
 
 /** One entry of `ip -j route`. */
@@ -73,7 +77,44 @@ export async function ensureServiceCidrRoute(opts: RouteOptions = {}): Promise<v
     );
   }
   checkServiceCidr(cidr, opts.podCIDR ?? DEFAULT_POD_CIDR, await hostRoutes(run), bridge);
+  // A pod's packet to a cluster IP without rules now leaves the way it came in, so the
+  // kernel would answer with an ICMP redirect ("the VIP is on your link"): the pod then
+  // ARPs for the VIP and hangs instead of getting the REJECT. The kernel sends redirects
+  // if `all` or the interface allows them, so both are turned off.
+  const sys = opts.sysctlRoot ?? '/proc/sys';
+  for (const conf of ['all', bridge]) await writeFile(join(sys, 'net/ipv4/conf', conf, 'send_redirects'), '0');
   await mustRun(run, 'ip', ['route', 'replace', parseCidr(cidr)!.text, 'dev', bridge]);
+}
+
+export interface HairpinOptions {
+  bridge?: string;
+  /** Host-side interface indexes of the pods' veths; all bridge ports when absent. */
+  ifindexes?: number[];
+  /** Root of /sys (tests point it at a fake tree). */
+  sysRoot?: string;
+}
+
+/**
+ * Lets the bridge send a frame back out of the port it came in on, which a pod reaching
+ * itself through a cluster IP needs (the DNATed packet is bridged straight back to it).
+ * kubelet does the same (--hairpin-mode=hairpin-veth). Returns the ports changed.
+ */
+export async function enableHairpin(opts: HairpinOptions = {}): Promise<string[]> {
+  const sys = opts.sysRoot ?? '/sys';
+  const brif = join(sys, 'class/net', opts.bridge ?? DEFAULT_BRIDGE, 'brif');
+  const wanted = opts.ifindexes ? new Set(opts.ifindexes) : undefined;
+  const changed: string[] = [];
+  for (const port of await readdir(brif)) {
+    if (wanted) {
+      const idx = Number((await readFile(join(sys, 'class/net', port, 'ifindex'), 'utf8').catch(() => '')).trim());
+      if (!wanted.has(idx)) continue;
+    }
+    const file = join(brif, port, 'hairpin_mode');
+    if ((await readFile(file, 'utf8')).trim() === '1') continue;
+    await writeFile(file, '1');
+    changed.push(port);
+  }
+  return changed;
 }
 
 export async function removeServiceCidrRoute(opts: RouteOptions = {}): Promise<void> {

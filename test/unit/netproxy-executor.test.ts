@@ -1,16 +1,25 @@
 // The executors against a recording fake runner: the argv they build and how they read
 // exit codes. The real kernel is exercised in test/integration/netproxy-*.
 
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   type CommandResult, type Runner, IptablesExecutor, JUMP_RULES, RestoreError, ServiceCidrError, checkServiceCidr, cleanup,
-  ensureServiceCidrRoute, ipvsAvailable,
+  enableHairpin, ensureServiceCidrRoute, ipvsAvailable,
 } from '../../netproxy/index.js';
 
 type Call = { file: string; args: string[]; input?: string };
+
+async function fakeTree(files: Record<string, string>): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'netproxy-fake-'));
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(join(root, path, '..'), { recursive: true });
+    await writeFile(join(root, path), text);
+  }
+  return root;
+}
 
 function fakeRunner(answer: (c: Call) => Partial<CommandResult> | Error = () => ({})): { run: Runner; calls: Call[] } {
   const calls: Call[] = [];
@@ -116,12 +125,14 @@ describe('Service CIDR safety', () => {
     expect(() => checkServiceCidr('10.96.0.1/12', '10.244.0.0/16', routes)).toThrow('is not an IPv4 CIDR with zero host bits');
   });
 
-  it('routes the Service CIDR to the bridge after checking, and says how to create a missing bridge', async () => {
+  it('routes the Service CIDR to the bridge after checking, without ICMP redirects, and says how to create a missing bridge', async () => {
+    const sysctlRoot = await fakeTree({ 'net/ipv4/conf/all/send_redirects': '1\n', 'net/ipv4/conf/bosun0/send_redirects': '1\n' });
     const { run, calls } = fakeRunner((c) => (c.args[1] === 'route' ? { stdout: JSON.stringify(routes) } : {}));
-    await ensureServiceCidrRoute({ runner: run });
+    await ensureServiceCidrRoute({ runner: run, sysctlRoot });
     expect(calls.map((c) => [c.file, ...c.args].join(' '))).toEqual([
       'ip -j link show dev bosun0', 'ip -j -4 route show', 'ip route replace 10.96.0.0/12 dev bosun0',
     ]);
+    for (const conf of ['all', 'bosun0']) expect(await readFile(join(sysctlRoot, 'net/ipv4/conf', conf, 'send_redirects'), 'utf8')).toBe('0');
     const missing = fakeRunner(() => ({ exitCode: 1, stderr: 'Device "bosun0" does not exist.' }));
     await expect(ensureServiceCidrRoute({ runner: missing.run })).rejects.toThrow(
       'pod bridge bosun0 not found: create the pod network first (docker network create --subnet 10.244.0.0/16 -o com.docker.network.bridge.name=bosun0 bosun)',
@@ -129,15 +140,21 @@ describe('Service CIDR safety', () => {
   });
 });
 
+describe('enableHairpin', () => {
+  it('turns hairpin mode on for the given veths only (or all ports)', async () => {
+    const sysRoot = await fakeTree({
+      'class/net/bosun0/brif/vethA/hairpin_mode': '0\n', 'class/net/vethA/ifindex': '31\n',
+      'class/net/bosun0/brif/vethB/hairpin_mode': '0\n', 'class/net/vethB/ifindex': '32\n',
+      'class/net/bosun0/brif/vethC/hairpin_mode': '1\n', 'class/net/vethC/ifindex': '33\n',
+    });
+    expect(await enableHairpin({ sysRoot, ifindexes: [32, 33] })).toEqual(['vethB']);
+    expect(await readFile(join(sysRoot, 'class/net/bosun0/brif/vethA/hairpin_mode'), 'utf8')).toBe('0\n');
+    expect(await enableHairpin({ sysRoot })).toEqual(['vethA']);
+  });
+});
+
 describe('ipvsAvailable', () => {
-  async function fakeProc(files: Record<string, string>): Promise<string> {
-    const root = await mkdtemp(join(tmpdir(), 'netproxy-proc-'));
-    for (const [path, text] of Object.entries(files)) {
-      await mkdir(join(root, path, '..'), { recursive: true });
-      await writeFile(join(root, path), text);
-    }
-    return root;
-  }
+  const fakeProc = fakeTree;
 
   it('says no, naming the modules, when the kernel has no IPVS and modprobe is missing', async () => {
     const procRoot = await fakeProc({ 'net/nf_conntrack': '' });
