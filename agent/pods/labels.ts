@@ -14,6 +14,9 @@ export const L = {
   restartCount: 'io.kubernetes.container.restartCount',
   podGrace: 'io.kubernetes.pod.terminationGracePeriod',
   containerType: 'io.kubernetes.container.type',
+  // What stopping a container needs when its spec is gone (an orphan after a restart).
+  preStop: 'io.kubernetes.container.preStopHandler',
+  ports: 'io.kubernetes.container.ports',
   // Which agent owns the container: two agents (or a test agent beside a real one) sharing
   // an engine must never take each other's pods for orphans.
   node: 'bosun.io/node-name',
@@ -62,6 +65,8 @@ export function containerAnnotations(
     [L.restartCount]: String(restartCount),
     [L.podGrace]: String(pod.spec.terminationGracePeriodSeconds ?? 30),
     [L.containerType]: type,
+    ...(c.lifecycle?.preStop ? { [L.preStop]: JSON.stringify(c.lifecycle.preStop) } : {}),
+    ...(c.ports?.length ? { [L.ports]: JSON.stringify(c.ports) } : {}),
   };
 }
 

@@ -14,6 +14,8 @@ import { readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { computePodStatus } from './status.js';
 import { PodWorkers } from './workers.js';
+import { ProbeManager } from '../../probes/index.js';
+import type { KillRequest } from './planner.js';
 
 export interface PodManagerOptions {
   runtime: Runtime;
@@ -46,7 +48,12 @@ export class PodManager {
   private housekeepingTimer?: NodeJS.Timeout;
   private readonly deps: SyncDeps;
   readonly cache: PodCache;
+  readonly probes: ProbeManager;
   private readonly workers: PodWorkers;
+  /** Containers that failed a liveness or startup probe: pod UID -> container ID -> why. */
+  private readonly kills = new Map<string, Map<string, KillRequest>>();
+  private readonly statusListeners = new Set<(view: PodView) => void>();
+  private readonly started = Date.now();
 
   constructor(private readonly opts: PodManagerOptions) {
     this.deps = {
@@ -59,6 +66,19 @@ export class PodManager {
       now: () => opts.clock.now(),
     };
     this.workers = new PodWorkers((uid) => this.syncOne(uid), opts.log);
+    this.probes = new ProbeManager({
+      runtime: opts.runtime,
+      log: opts.log,
+      onKill: (k) => {
+        const forPod = this.kills.get(k.pod.uid) ?? new Map<string, KillRequest>();
+        forPod.set(k.containerId, { reason: k.reason, message: k.message, graceSeconds: k.gracePeriodSeconds });
+        this.kills.set(k.pod.uid, forPod);
+        this.workers.dispatch(k.pod.uid);
+      },
+      onEvent: (e) => opts.events.emit(e.pod, e.type, e.reason, e.message, e.container, e.init),
+    });
+    // Readiness and startup results change the pod's status (and so its Service endpoints).
+    this.probes.onChange((uid) => this.workers.dispatch(uid));
     this.cache = new PodCache(opts.runtime, opts.log, (uids) => uids.forEach((u) => this.workers.dispatch(u)), opts.nodeName, opts.relistPeriodMs);
   }
 
@@ -71,6 +91,7 @@ export class PodManager {
   async stop(): Promise<void> {
     clearInterval(this.tick);
     clearInterval(this.housekeepingTimer);
+    this.probes.stop();
     this.cache.stop();
     await this.workers.idle();
   }
@@ -132,6 +153,8 @@ export class PodManager {
     if (!pod) {
       if (!this.sourcesReady) return;
       this.statuses.delete(uid);
+      this.kills.delete(uid);
+      this.probes.removePod(uid);
       if (observed.sandboxes.length === 0 && observed.containers.length === 0) {
         await cleanupPodDir(this.deps, uid);
         return;
@@ -157,7 +180,7 @@ export class PodManager {
         await this.cache.relist();
       }
     } else {
-      const result = await syncPod(this.deps, pod, observed);
+      const result = await syncPod(this.deps, pod, observed, this.kills.get(uid));
       waiting = result.waiting;
       const a = result.actions;
       if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length) {
@@ -166,15 +189,33 @@ export class PodManager {
       }
     }
     if (this.desired.get(uid) !== pod) return;
-    this.statuses.set(uid, computePodStatus({
+    const now = this.cache.get(uid);
+    const running = now.containers.filter((c) => c.state === 'running');
+    const kills = this.kills.get(uid);
+    if (kills) for (const id of kills.keys()) if (!running.some((c) => c.id === id)) kills.delete(id);
+    const sandbox = now.sandboxes.find((s) => s.state === 'ready');
+    const podIP = pod.spec.hostNetwork ? this.opts.hostIP : sandbox?.ip;
+    const live = sandbox ? running.filter((c) => c.podSandboxId === sandbox.id) : [];
+    this.probes.update(pod, podIP, live.map((c) => ({ name: c.metadata.name, id: c.id, startedAt: c.startedAt, adopted: c.startedAt < this.started })));
+    const status = computePodStatus({
       pod,
-      observed: this.cache.get(uid),
+      observed: now,
       waiting,
       previous,
       now: this.opts.clock.now(),
       hostIP: this.opts.hostIP,
       runtimeName: this.opts.runtimeName,
-    }));
+      readiness: (name, id) => this.probes.readiness(uid, name, id),
+      started: (name, id) => this.probes.started(uid, name, id),
+    });
+    this.statuses.set(uid, status);
+    if (JSON.stringify(status) !== JSON.stringify(previous)) for (const l of this.statusListeners) l({ pod, status });
+  }
+
+  /** Called with every status change: the ready-endpoints stream Services subscribe to. */
+  onStatus(listener: (view: PodView) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
   }
 
   private otherInstanceAlive(pod: Pod): boolean {

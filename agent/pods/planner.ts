@@ -24,6 +24,17 @@ export interface ContainerToKill {
   name: string;
   reason: string;
   message: string;
+  /** Overrides the pod's terminationGracePeriodSeconds (a probe-level grace period). */
+  graceSeconds?: number;
+  /** Keep the dead container (for logs --previous) instead of removing it. */
+  keep?: boolean;
+}
+
+/** A running container that must be killed, asked for by a failed liveness or startup probe. */
+export interface KillRequest {
+  reason: string;
+  message: string;
+  graceSeconds?: number;
 }
 
 export interface ContainerToStart {
@@ -89,7 +100,7 @@ function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
   return `back-off ${Math.round(delayMs / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
 }
 
-export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView): PodActions {
+export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map()): PodActions {
   const actions: PodActions = {
     killPod: false,
     createSandbox: false,
@@ -152,7 +163,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
   }
 
   let keepRunning = 0;
-  const initDone = planInit(pod, observed, sandbox.id, backoff, actions, () => keepRunning++);
+  const initDone = planInit(pod, observed, sandbox.id, backoff, kills, actions, () => keepRunning++);
   if (actions.initFailed) {
     actions.killPod = true;
     return actions;
@@ -168,7 +179,12 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     }
     const inSandbox = st.podSandboxId === sandbox.id;
     if (st.state === 'running' && inSandbox) {
-      if (st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c)) {
+      const kill = kills.get(st.id);
+      if (kill) {
+        // Killed now, restarted by the next sync through the restart policy and back-off.
+        actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
+        keepRunning++;
+      } else if (st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c)) {
         actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` });
         actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
       } else {
@@ -198,7 +214,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
  * Walks the init containers in order. Returns true when every plain init container has
  * succeeded and every sidecar has started, so that app containers may run.
  */
-function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: BackoffView, actions: PodActions, countRunning: () => void): boolean {
+function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest>, actions: PodActions, countRunning: () => void): boolean {
   const inits = pod.spec.initContainers ?? [];
   const policy = pod.spec.restartPolicy ?? 'Always';
   for (let index = 0; index < inits.length; index++) {
@@ -215,6 +231,8 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
     }
     if (isSidecar(c)) {
       if (st.state === 'running') {
+        const kill = kills.get(st.id);
+        if (kill) actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
         countRunning();
         continue;
       }

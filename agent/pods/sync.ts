@@ -1,12 +1,13 @@
 import type { ContainerStatus as RuntimeContainer, Runtime } from '../../cri/index.js';
 import { RuntimeError } from '../../cri/index.js';
-import type { Container, ContainerStateWaiting, Pod } from '../../manifests/index.js';
+import type { Container, ContainerStateWaiting, LifecycleHandler, Pod } from '../../manifests/index.js';
+import { runHook } from '../../probes/index.js';
 import { isSidecar } from '../../manifests/index.js';
 import type { EventSink } from '../events.js';
 import { podRef } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Backoff } from './backoff.js';
-import type { ContainerToStart, ObservedPod, PodActions } from './planner.js';
+import type { ContainerToStart, KillRequest, ObservedPod, PodActions } from './planner.js';
 import { backoffKey, computePodActions } from './planner.js';
 import { podDNS } from '../dns/dns.js';
 import { podDir } from '../volumes/plan.js';
@@ -37,8 +38,8 @@ export interface SyncResult {
   waiting: Map<string, ContainerStateWaiting>;
 }
 
-export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): Promise<SyncResult> {
-  const actions = computePodActions(pod, observed, deps.backoff);
+export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map()): Promise<SyncResult> {
+  const actions = computePodActions(pod, observed, deps.backoff, kills);
   const waiting = new Map<string, ContainerStateWaiting>();
   const ref = podRef(pod);
   for (const b of actions.backoffs) {
@@ -51,13 +52,16 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod): 
   if (actions.killPod) {
     log.info({ createSandbox: actions.createSandbox }, 'killing pod containers');
     if (actions.createSandbox) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
-    await stopAll(deps, observed, grace);
+    await stopAll(deps, observed, grace, pod);
   }
+  const liveIP = observed.sandboxes.find((s) => s.state === 'ready')?.ip;
   await Promise.all(actions.containersToKill.map(async (k) => {
     log.info({ container: k.name, reason: k.reason }, k.message);
-    deps.events.emit(ref, 'Normal', 'Killing', k.message, k.name);
-    await deps.runtime.stopContainer(k.id, grace);
-    await deps.runtime.removeContainer(k.id);
+    const c = observed.containers.find((x) => x.id === k.id);
+    if (c) await killContainer(deps, c, k.graceSeconds ?? grace, { pod, podIP: liveIP, message: k.message });
+    // A container killed for a probe stays for `logs --previous` and restarts through the
+    // back-off; one replaced for a new spec goes.
+    if (!k.keep) await deps.runtime.removeContainer(k.id);
   }));
   await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove);
 
@@ -138,6 +142,18 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
     if (!s.restart) deps.backoff.next(backoffKey(pod, c));
     throw new Waiting('RunContainerError', (err as Error).message);
   }
+  const postStart = c.lifecycle?.postStart;
+  if (postStart) {
+    // The sync waits for the hook, so the container is not reported Running before it returns.
+    const r = await runHook(postStart, { pod, container: c, containerId: id, podIP }, { runtime: deps.runtime }, { timeoutMs: (pod.spec.terminationGracePeriodSeconds ?? 30) * 1000 });
+    if (!r.ok) {
+      emit('Warning', 'FailedPostStartHook', r.message);
+      if (!s.restart) deps.backoff.next(backoffKey(pod, c));
+      const status = await deps.runtime.containerStatus(id).catch(() => undefined);
+      if (status) await killContainer(deps, status, pod.spec.terminationGracePeriodSeconds ?? 30, { pod, podIP, message: `FailedPostStartHook` });
+      throw new Waiting('PostStartHookError', r.error ?? r.message);
+    }
+  }
 }
 
 /** imagePullPolicy with kubelet's reasons: ErrImagePull, ImagePullBackOff, ErrImageNeverPull. */
@@ -180,19 +196,58 @@ async function ensureImage(deps: SyncDeps, c: Container, image: string, emit: (t
  * the sandboxes. Each stop gets the full grace period: the runtime sends the stop signal
  * and kills after it.
  */
-export async function stopAll(deps: SyncDeps, observed: ObservedPod, graceSeconds: number): Promise<void> {
+export async function stopAll(deps: SyncDeps, observed: ObservedPod, graceSeconds: number, pod?: Pod): Promise<void> {
   const running = observed.containers.filter((c) => c.state === 'running' || c.state === 'created');
-  const isInit = (c: RuntimeContainer) => c.annotations['io.kubernetes.container.type'] === 'init' || c.annotations['io.kubernetes.container.type'] === 'sidecar';
-  const stop = (c: RuntimeContainer) => {
-    if (c.state === 'running') {
-      const ref = { name: c.labels[L.podName] ?? '', namespace: c.labels[L.podNamespace] ?? '', uid: c.labels[L.podUid] ?? '' };
-      deps.events.emit(ref, 'Normal', 'Killing', `Stopping container ${c.metadata.name}`, c.metadata.name, isInit(c));
-    }
-    return deps.runtime.stopContainer(c.id, graceSeconds).catch((err) => deps.log.warn({ err, container: c.metadata.name }, 'stop failed'));
-  };
-  await Promise.all(running.filter((c) => !isInit(c)).map(stop));
-  await Promise.all(running.filter(isInit).map(stop));
+  const podIP = observed.sandboxes.find((s) => s.state === 'ready')?.ip;
+  const stop = (c: RuntimeContainer) => killContainer(deps, c, graceSeconds, { pod, podIP, message: `Stopping container ${c.metadata.name}` });
+  await Promise.all(running.filter((c) => !isInitType(c)).map(stop));
+  await Promise.all(running.filter(isInitType).map(stop));
   await Promise.all(observed.sandboxes.filter((s) => s.state === 'ready').map((s) => deps.runtime.stopPodSandbox(s.id)));
+}
+
+function isInitType(c: RuntimeContainer): boolean {
+  const t = c.annotations[L.containerType];
+  return t === 'init' || t === 'sidecar';
+}
+
+/**
+ * Kills one container as kubelet's killContainer does: the Killing event, the preStop hook
+ * inside the grace budget, then the stop signal with what is left of the grace period (at
+ * least 2 s after a preStop), then SIGKILL. The hook's handler comes from the spec, or from
+ * the container's annotations when the spec is gone.
+ */
+export async function killContainer(deps: SyncDeps, c: RuntimeContainer, graceSeconds: number, o: { pod?: Pod; podIP?: string; message: string }): Promise<void> {
+  const ref = { name: c.labels[L.podName] ?? '', namespace: c.labels[L.podNamespace] ?? '', uid: c.labels[L.podUid] ?? '' };
+  const name = c.metadata.name;
+  if (c.state !== 'running') {
+    await deps.runtime.stopContainer(c.id, 0).catch(() => undefined);
+    return;
+  }
+  deps.events.emit(ref, 'Normal', 'Killing', o.message, name, isInitType(c));
+  let grace = graceSeconds;
+  const spec = [...(o.pod?.spec.initContainers ?? []), ...(o.pod?.spec.containers ?? [])].find((x) => x.name === name);
+  const preStop = spec ? spec.lifecycle?.preStop : parseJSON<LifecycleHandler>(c.annotations[L.preStop]);
+  if (preStop && grace > 0) {
+    const container: Container = spec ?? { name, ports: parseJSON(c.annotations[L.ports]) ?? [] };
+    const pod: Pod = o.pod ?? { apiVersion: 'v1', kind: 'Pod', metadata: { ...ref }, spec: { containers: [container] } };
+    const started = deps.now();
+    const r = await runHook(preStop, { pod, container, containerId: c.id, podIP: o.podIP }, { runtime: deps.runtime }, { timeoutMs: grace * 1000 });
+    if (!r.ok) {
+      deps.events.emit(ref, 'Warning', 'FailedPreStopHook', r.message, name, isInitType(c));
+      deps.log.warn({ pod: `${ref.namespace}/${ref.name}`, container: name }, r.message);
+    }
+    grace = Math.max(2, Math.ceil(grace - (deps.now() - started) / 1000));
+  }
+  await deps.runtime.stopContainer(c.id, grace).catch((err) => deps.log.warn({ err, container: name }, 'stop failed'));
+}
+
+function parseJSON<T>(s: string | undefined): T | undefined {
+  if (!s) return undefined;
+  try {
+    return JSON.parse(s) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Ends a pod that is no longer desired: stop everything within its grace, then remove it. */

@@ -108,7 +108,7 @@ export interface GrpcHealth extends Listening {
  * grpc.health.v1.Health/Check answering from a table: a status number, 'hang' (never
  * answers), or an error code. Without a table the server has no health service at all.
  */
-export async function startGrpcHealth(table?: Record<string, number | 'hang' | { code: grpcStatus }>): Promise<GrpcHealth> {
+export async function startGrpcHealth(table?: Record<string, number | 'hang' | { code: grpcStatus }>, host = '127.0.0.1'): Promise<GrpcHealth> {
   const server = new GrpcServer();
   const userAgents: string[] = [];
   if (table) {
@@ -145,7 +145,7 @@ export async function startGrpcHealth(table?: Record<string, number | 'hang' | {
     );
   }
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${host}:0`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
     port,
