@@ -59,7 +59,7 @@ systemd_running() { [ -d /run/systemd/system ]; }
 installed_agents() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^[^ ]*node $PREFIX/dist/agent/cli.js run" && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^[^ ]*node $PREFIX/dist/agent/cli.js run" && echo "${p#/proc/}"
   done
   return 0
 }

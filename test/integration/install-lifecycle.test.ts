@@ -15,12 +15,14 @@ const BB = 'localhost/bosun/busybox:1';
 const agent = new TestAgent();
 const root = join(agent.dir, 'root');
 const config = join(agent.dir, 'config.yaml');
+// Pod log directories go under the test's own dir, not /var/log/pods.
+const logsDir = `podLogsDir: ${join(agent.dir, 'logs')}\n`;
 const other = TEST_NODE_PREFIX + 'lock-' + Math.random().toString(36).slice(2, 6);
 
 beforeAll(async () => {
   await removeTestContainers();
   mkdirSync(agent.manifests, { recursive: true });
-  writeFileSync(config, 'kind: KubeletConfiguration\nlogLevel: info\n');
+  writeFileSync(config, `kind: KubeletConfiguration\nlogLevel: info\n${logsDir}`);
   await agent.start(['--config', config]);
 });
 
@@ -70,23 +72,23 @@ describe('SIGHUP', () => {
     const records = () => agent.log().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const reloaded = () => records().filter((l) => l.msg === 'SIGHUP: configuration reloaded');
     // warn: the "reloaded" info record is already suppressed, the restart warning is not.
-    writeFileSync(config, 'kind: KubeletConfiguration\nlogLevel: warn\npodCIDR: 10.99.0.0/16\n');
+    writeFileSync(config, `kind: KubeletConfiguration\nlogLevel: warn\npodCIDR: 10.99.0.0/16\n${logsDir}`);
     process.kill(agentPid(), 'SIGHUP');
     await agent.until(async () => agent.log().includes('SIGHUP: these settings changed'), 'the restart warning', 10_000);
     expect(records().find((l) => typeof l.msg === 'string' && l.msg.startsWith('SIGHUP: these settings changed'))).toMatchObject({ settings: ['podCIDR'] });
     expect(reloaded()).toEqual([]);
     // Back to info (and the old podCIDR): logged, with what was applied.
-    writeFileSync(config, 'kind: KubeletConfiguration\nlogLevel: info\n');
+    writeFileSync(config, `kind: KubeletConfiguration\nlogLevel: info\n${logsDir}`);
     process.kill(agentPid(), 'SIGHUP');
     await agent.until(async () => reloaded().length === 1, 'the reload to be logged', 10_000);
     expect(reloaded()[0]).toMatchObject({ applied: ['logLevel'] });
 
-    writeFileSync(config, 'kind: KubeletConfiguration\nlogLevel: loud\n');
+    writeFileSync(config, `kind: KubeletConfiguration\nlogLevel: loud\n${logsDir}`);
     process.kill(agentPid(), 'SIGHUP');
     await agent.until(async () => agent.log().includes('configuration not reloaded'), 'the failed reload', 10_000);
     expect(agent.log()).toContain(`logLevel: Unsupported value: \\"loud\\"`);
     expect((await fetch(`http://127.0.0.1:${agent.port}/healthz`)).ok).toBe(true);
-    writeFileSync(config, 'kind: KubeletConfiguration\n');
+    writeFileSync(config, `kind: KubeletConfiguration\n${logsDir}`);
   });
 });
 
