@@ -13,6 +13,7 @@ import { EventRecorder } from './events.js';
 import { ObjectStore } from './objects/store.js';
 import type { NodeEnv } from './pods/prepare.js';
 import { ImageImporter } from './images.js';
+import { AgentMetrics } from './metrics.js';
 import type { Logger } from './log.js';
 import { detectNodeIP } from './node.js';
 import { PodManager } from './pods/manager.js';
@@ -27,6 +28,7 @@ export class Agent {
   readonly objects = new ObjectStore();
   private source: FileSource;
   private importer: ImageImporter;
+  readonly metrics: AgentMetrics;
   private server?: Server;
   private cordoned = false;
   private lastPods?: Pod[];
@@ -52,6 +54,13 @@ export class Agent {
     this.pods = new PodManager({ runtime, runtimeName: 'docker', log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs });
     this.source = this.fileSource();
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
+    this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics });
+    this.pods.cache.onRelist = (ms) => this.metrics.relist.observe(ms / 1000);
+    this.pods.onStatus(({ pod, status }) => {
+      if (status.phase !== 'Running') return;
+      const seen = Date.parse(pod.metadata.annotations?.['kubernetes.io/config.seen'] ?? '');
+      if (Number.isFinite(seen)) this.metrics.podRunning(pod.metadata.uid, seen, clock.now());
+    });
   }
 
   private fileSource(): FileSource {
@@ -100,7 +109,15 @@ export class Agent {
     await this.pods.start();
     await this.source.start();
     if (this.config.readOnlyPort > 0) {
-      this.server = await startReadOnlyServer({ pods: () => this.pods.list(), events: () => this.events.list(), healthy: () => this.pods.healthy() }, this.config.readOnlyPort, this.config.address);
+      this.server = await startReadOnlyServer({
+        pods: () => this.pods.list(),
+        events: () => this.events.list(),
+        healthy: () => this.pods.healthy(),
+        metrics: async (which) => {
+          const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
+          return { contentType: r.contentType, body: await r.metrics() };
+        },
+      }, this.config.readOnlyPort, this.config.address);
       this.log.info({ address: `${this.config.address}:${this.config.readOnlyPort}` }, 'read-only API listening');
     }
   }

@@ -18,6 +18,8 @@ export class PodCache {
   /** Time of the last successful relist (healthz reports the loop stuck after 3 min). */
   lastRelist = 0;
   lastRelistDurationMs = 0;
+  /** Called after every successful relist with its duration (the PLEG relist metric). */
+  onRelist?: (ms: number) => void;
 
   constructor(
     private readonly runtime: Runtime,
@@ -116,6 +118,7 @@ export class PodCache {
     this.fingerprints = prints;
     this.lastRelist = Date.now();
     this.lastRelistDurationMs = this.lastRelist - started;
+    this.onRelist?.(this.lastRelistDurationMs);
     if (changed.length) this.onChange(changed);
   }
 }

@@ -9,6 +9,8 @@ import type { PodView } from '../pods/manager.js';
 export interface ReadOnlyHandlers {
   pods(): PodView[];
   events(): CoreEvent[];
+  /** Prometheus text for /metrics and /metrics/probes. */
+  metrics(which: 'all' | 'probes'): Promise<{ contentType: string; body: string }>;
   healthy(): boolean;
 }
 
@@ -35,6 +37,13 @@ export function startReadOnlyServer(h: ReadOnlyHandlers, port: number, address: 
     }
     if (url.pathname === '/pods' || url.pathname === '/pods/') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(podList(h.pods())));
+      return;
+    }
+    if (url.pathname === '/metrics' || url.pathname === '/metrics/probes') {
+      h.metrics(url.pathname === '/metrics' ? 'all' : 'probes').then(
+        (m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body),
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message),
+      );
       return;
     }
     if (url.pathname === '/events' || url.pathname === '/events/') {

@@ -189,6 +189,19 @@ describe('probes and hooks on real containers', () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
 
+  it('exports the prober and kubelet metrics dashboards expect', async () => {
+    const probes = await (await fetch(`http://127.0.0.1:${agent.port}/metrics/probes`)).text();
+    const line = probes.split('\n').find((l) => l.startsWith('prober_probe_total{') && l.includes('probe_type="Readiness"') && l.includes(`pod="ready-${agent.nodeName}"`) && l.includes('result="successful"'));
+    expect(line).toMatch(/container="web",.*namespace="default",.*\} [1-9]\d*$/);
+    expect(probes).toMatch(/prober_probe_duration_seconds_bucket\{le="0\.005",probe_type="Readiness"/);
+    const all = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
+    expect(all).toMatch(/^kubelet_running_pods \d+$/m);
+    expect(all).toMatch(/^kubelet_running_containers\{container_state="running"\} \d+$/m);
+    expect(all).toMatch(/^kubelet_pod_start_duration_seconds_count [1-9]\d*$/m);
+    expect(all).toMatch(/^kubelet_pleg_relist_duration_seconds_count [1-9]\d*$/m);
+    expect(all).toMatch(/^process_resident_memory_bytes \d+/m);
+  });
+
   it('kills and restarts a container whose postStart hook fails', async () => {
     agent.write('poststart.yaml', manifest('poststart', `  terminationGracePeriodSeconds: 1
   containers:

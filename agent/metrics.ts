@@ -1,0 +1,76 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProbeMetrics } from '../probes/index.js';
+import type { PodView } from './pods/manager.js';
+
+// kubelet's metric names, as dashboards expect them (REFERENCE.md "Agent HTTP API").
+
+export interface MetricSources {
+  pods(): PodView[];
+  probes: ProbeMetrics;
+}
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  /** Only the prober's series: /metrics/probes. */
+  readonly probeRegistry = new Registry();
+  readonly podStart: Histogram;
+  readonly podStartSLI: Histogram;
+  readonly relist: Histogram;
+  private readonly seenRunning = new Set<string>();
+
+  constructor(src: MetricSources) {
+    collectDefaultMetrics({ register: this.registry });
+    const buckets = [0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600];
+    this.podStart = new Histogram({ name: 'kubelet_pod_start_duration_seconds', help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run', buckets, registers: [this.registry] });
+    this.podStartSLI = new Histogram({ name: 'kubelet_pod_start_sli_duration_seconds', help: 'Duration in seconds to start a pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch', buckets, registers: [this.registry] });
+    this.relist = new Histogram({ name: 'kubelet_pleg_relist_duration_seconds', help: 'Duration in seconds for relisting pods in PLEG.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+    new Gauge({
+      name: 'kubelet_running_pods', help: 'Number of pods that have a running pod sandbox', registers: [this.registry],
+      collect() {
+        this.set(src.pods().filter((v) => v.status.conditions?.some((c) => c.type === 'PodReadyToStartContainers' && c.status === 'True')).length);
+      },
+    });
+    new Gauge({
+      name: 'kubelet_running_containers', help: 'Number of containers currently running', labelNames: ['container_state'], registers: [this.registry],
+      collect() {
+        const counts: Record<string, number> = { running: 0, exited: 0, created: 0, unknown: 0 };
+        for (const v of src.pods()) {
+          for (const c of [...(v.status.initContainerStatuses ?? []), ...(v.status.containerStatuses ?? [])]) {
+            if (c.state.running) counts.running++;
+            else if (c.state.terminated) counts.exited++;
+            else if (c.containerID) counts.created++;
+          }
+        }
+        for (const [k, n] of Object.entries(counts)) this.set({ container_state: k }, n);
+      },
+    });
+    const probeTotal = new Counter({
+      name: 'prober_probe_total', help: 'Cumulative number of a liveness, readiness or startup probe for a container by result.',
+      labelNames: ['probe_type', 'result', 'container', 'pod', 'namespace', 'pod_uid'], registers: [this.registry, this.probeRegistry],
+      collect() {
+        this.reset();
+        for (const t of src.probes.probeTotal()) this.inc({ ...t.labels }, t.value);
+      },
+    });
+    void probeTotal;
+    const probeDuration = new Histogram({
+      name: 'prober_probe_duration_seconds', help: 'Duration in seconds for a probe response.',
+      labelNames: ['probe_type', 'container', 'pod', 'namespace'], registers: [this.registry, this.probeRegistry],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    src.probes.onDuration((l, seconds) => probeDuration.observe({ probe_type: l.probe_type, container: l.container, pod: l.pod, namespace: l.namespace }, seconds));
+  }
+
+  /** Records a pod's start the first time it is seen Running (firstSeen: when the agent first saw it). */
+  podRunning(uid: string, firstSeenMs: number, nowMs: number): void {
+    if (this.seenRunning.has(uid)) return;
+    this.seenRunning.add(uid);
+    const s = Math.max(0, (nowMs - firstSeenMs) / 1000);
+    this.podStart.observe(s);
+    this.podStartSLI.observe(s);
+  }
+
+  forget(uid: string): void {
+    this.seenRunning.delete(uid);
+  }
+}
