@@ -193,7 +193,11 @@ export interface ManagedAgent {
 export class Lifecycle {
   readonly notifier: Notifier;
   private control?: Server;
-  private readonly onHup = () => this.reload();
+  private running = false;
+  private hupWhileStarting = false;
+  // Installed before start (Node's default for SIGHUP is to exit); a SIGHUP that comes while
+  // the agent starts is applied once it has.
+  private readonly onHup = () => (this.running ? this.reload() : (this.hupWhileStarting = true));
 
   constructor(
     private readonly agent: ManagedAgent,
@@ -213,7 +217,12 @@ export class Lifecycle {
       this.log.warn({ file: join(this.rootDir, CORDON_FILE) }, 'node is cordoned (bosun drain): no pod will run until `bosun uncordon`');
       this.agent.setCordoned(true);
     }
-    this.control = await startControlServer(this.agent, this.log);
+    try {
+      this.control = await startControlServer(this.agent, this.log);
+    } catch (err) {
+      // Maintenance commands are not worth refusing to run pods over.
+      this.log.warn({ err: (err as Error).message }, 'control socket unavailable: bosun drain and uncordon will not reach this agent');
+    }
     process.on('SIGHUP', this.onHup);
   }
 
@@ -222,6 +231,8 @@ export class Lifecycle {
     await this.notifier.notify('READY=1', `STATUS=first sync done; ${n} pod(s) observed`);
     const every = this.notifier.startWatchdog(() => this.agent.pods.healthy());
     if (this.notifier.enabled) this.log.info({ watchdogPingMs: every ?? null }, 'told systemd: ready');
+    this.running = true;
+    if (this.hupWhileStarting) this.reload();
   }
 
   stopping(): void {
@@ -269,6 +280,7 @@ interface Reply {
 
 async function startControlServer(agent: ManagedAgent, log: Logger): Promise<Server> {
   const path = join(agent.config.rootDir, CONTROL_SOCKET);
+  if (Buffer.byteLength(path) > 107) throw new Error(`${path}: longer than a unix socket path may be (107 bytes)`);
   // We hold the root-dir lock: a socket file left there is from a dead agent.
   rmSync(path, { force: true });
   const server = createServer((conn) => serveControl(agent, log, conn));
