@@ -96,11 +96,13 @@ describe('bosun drain', () => {
   const ctr = (cmd: string) => `    - name: app\n      image: ${BB}\n      command: ["sh", "-c", ${JSON.stringify(cmd)}]\n`;
   const podOf = (name: string) => `${name}-${agent.nodeName}`;
 
-  it('terminates every pod with its grace period, stays cordoned across a restart, uncordon brings them back', async () => {
-    // One exits on SIGTERM at once; one ignores it and is killed when its 3 s grace runs out.
+  it('terminates every pod with its preStop and grace period, stays cordoned across a restart, uncordon brings them back', async () => {
+    // One exits on SIGTERM at once; one ignores it and is killed when its 3 s grace runs out;
+    // one ignores SIGTERM too but its preStop hook makes it exit 3 (so 3 proves the hook ran).
     agent.write('graceful.yaml', manifest('graceful', `  terminationGracePeriodSeconds: 30\n  containers:\n${ctr('trap "exit 0" TERM; while true; do sleep 1; done')}`));
     agent.write('stubborn.yaml', manifest('stubborn', `  terminationGracePeriodSeconds: 3\n  containers:\n${ctr('trap "" TERM; while true; do sleep 1; done')}`));
-    for (const n of ['graceful', 'stubborn']) await agent.waitPod(n, (p) => p.status?.phase === 'Running', 'Running');
+    agent.write('hooked.yaml', manifest('hooked', `  terminationGracePeriodSeconds: 20\n  containers:\n${ctr('trap "" TERM; while [ ! -f /tmp/stop ]; do sleep 0.2; done; exit 3')}      lifecycle:\n        preStop:\n          exec:\n            command: ["touch", "/tmp/stop"]\n`));
+    for (const n of ['graceful', 'stubborn', 'hooked']) await agent.waitPod(n, (p) => p.status?.phase === 'Running', 'Running');
 
     const deaths: { pod: string; container: string; exitCode: number; at: number }[] = [];
     const events = await docker.getEvents({ filters: { type: ['container'], event: ['die'], label: [`bosun.io/node-name=${agent.nodeName}`] } });
@@ -127,9 +129,10 @@ describe('bosun drain', () => {
       // Grace honoured: the stubborn pod held the drain for its 3 s, then was killed.
       expect(took).toBeGreaterThanOrEqual(3000);
       expect(took).toBeLessThan(25_000);
-      await agent.until(async () => deaths.filter((d) => d.container === 'app').length === 2, 'both app containers to die', 5000);
+      await agent.until(async () => deaths.filter((d) => d.container === 'app').length === 3, 'the app containers to die', 5000);
       expect(deaths.find((d) => d.pod === podOf('graceful') && d.container === 'app')?.exitCode).toBe(0);
       expect(deaths.find((d) => d.pod === podOf('stubborn') && d.container === 'app')?.exitCode).toBe(137);
+      expect(deaths.find((d) => d.pod === podOf('hooked') && d.container === 'app')?.exitCode).toBe(3);
     } finally {
       (events as unknown as { destroy(): void }).destroy();
     }
@@ -145,7 +148,7 @@ describe('bosun drain', () => {
 
     const u = await cli(['uncordon', '--root-dir', root]);
     expect(u).toMatchObject({ code: 0, out: `node/${agent.nodeName} uncordoned\n` });
-    for (const n of ['graceful', 'stubborn']) await agent.waitPod(n, (p) => p.status?.phase === 'Running', 'Running after uncordon');
+    for (const n of ['graceful', 'stubborn', 'hooked']) await agent.waitPod(n, (p) => p.status?.phase === 'Running', 'Running after uncordon');
   });
 
   it('explains what is wrong when no agent runs on that root dir', async () => {
