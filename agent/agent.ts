@@ -17,7 +17,9 @@ import { AgentMetrics } from './metrics.js';
 import type { Logger } from './log.js';
 import { detectNodeIP } from './node.js';
 import { PodManager } from './pods/manager.js';
+import { LogManager } from './logs/index.js';
 import { startReadOnlyServer } from './server/readonly.js';
+import { ServiceProxy } from './services.js';
 import { FileSource } from './sources/file.js';
 
 // Wiring, in the direction of the flow: sources -> pod manager (workers, planner,
@@ -25,11 +27,14 @@ import { FileSource } from './sources/file.js';
 export class Agent {
   readonly pods: PodManager;
   readonly events: EventRecorder;
+  /** Copies container output into the CRI log files under podLogsDir. */
+  readonly logs: LogManager;
   readonly objects = new ObjectStore();
   private source: FileSource;
   private importer: ImageImporter;
   readonly metrics: AgentMetrics;
   private server?: Server;
+  readonly services: ServiceProxy;
   private cordoned = false;
   private lastPods?: Pod[];
 
@@ -41,6 +46,16 @@ export class Agent {
   ) {
     const hostIP = config.nodeIP ?? detectNodeIP();
     this.events = new EventRecorder(clock, config.nodeName);
+    this.services = new ServiceProxy({
+      mode: config.proxyMode,
+      serviceCIDR: config.serviceCIDR,
+      podCIDR: config.podCIDR,
+      bridge: 'bosun0',
+      nodeName: config.nodeName,
+      nodeIP: hostIP,
+      syncPeriodMs: 30_000,
+      minSyncPeriodMs: 1_000,
+    }, log);
     const env: NodeEnv = {
       rootDir: config.rootDir,
       podLogsDir: config.podLogsDir,
@@ -48,14 +63,28 @@ export class Agent {
       hostIP,
       node: nodeAllocatable(config.rootDir),
       dns: { clusterDNS: config.clusterDNS, clusterDomain: config.clusterDomain, host: readResolvConf(config.resolvConf) },
-      serviceEnv: () => ({}),
+      serviceEnv: (ns) => this.services.serviceEnv(ns),
       prepared: new Map(),
+      seccompDefault: config.seccompDefault,
     };
-    this.pods = new PodManager({ runtime, runtimeName: 'docker', log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs });
+    this.pods = new PodManager({
+      runtime, runtimeName: 'docker', log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs,
+      admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls },
+      logs: { flush: (c) => this.logs.flush(c) },
+    });
+    this.logs = new LogManager({
+      runtime,
+      source: this.pods.cache,
+      policy: { maxSize: config.containerLogMaxSize, maxFiles: config.containerLogMaxFiles },
+      containerLogsDir: config.containerLogsDir,
+      log,
+    });
     this.source = this.fileSource();
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
     this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics });
     this.pods.cache.onRelist = (ms) => this.metrics.relist.observe(ms / 1000);
+    // Readiness changes reach the Service endpoints through pod status.
+    this.pods.onStatus(() => this.services.setPods(this.pods.list()));
     this.pods.onStatus(({ pod, status }) => {
       if (status.phase !== 'Running') return;
       const seen = Date.parse(pod.metadata.annotations?.['kubernetes.io/config.seen'] ?? '');
@@ -66,6 +95,7 @@ export class Agent {
   private fileSource(): FileSource {
     return new FileSource(this.config.podManifestPath, this.config.nodeName, this.log, (s) => {
       if (this.objects.replace(s.objects)) this.pods.objectsChanged();
+      this.services.setObjects(s.objects);
       this.lastPods = s.pods;
       this.pods.setDesired(this.cordoned ? [] : s.pods, true);
     }, this.config.fileCheckFrequencyMs);
@@ -107,6 +137,8 @@ export class Agent {
     // The cache is filled before the sources are read: the first sync sees what runs and
     // adopts it instead of starting it again.
     await this.pods.start();
+    this.logs.start();
+    await this.services.start();
     await this.source.start();
     if (this.config.readOnlyPort > 0) {
       this.server = await startReadOnlyServer({
@@ -127,6 +159,9 @@ export class Agent {
     this.importer.stop();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     await this.pods.stop();
+    await this.logs.stop();
+    // The rules stay: Services keep working while the agent is down, as with kube-proxy.
+    await this.services.stop();
     await this.runtime.close();
   }
 }

@@ -8,8 +8,10 @@ import { ConfigError, FLAGS, resolveConfig } from './config.js';
 import { doctorMain } from './doctor/index.js';
 import { acquireRootDirLock, controlMain, Lifecycle, LockError } from './lifecycle.js';
 import { createLogger } from './log.js';
+import { LOGS_USAGE, logsMain, LogsError } from './logs/index.js';
 import type { CoreEvent } from './events.js';
 import { age, podTable, table } from './printers.js';
+import { cleanup as proxyCleanup } from '../netproxy/index.js';
 
 const USAGE = `bosun: a node agent (kubelet and kube-proxy for small fleets)
 
@@ -17,9 +19,11 @@ Usage:
   bosun run [flags]                 run the agent
   bosun get pods [NAME] [-o wide|json|yaml] [-n NAMESPACE] [--server URL]
   bosun get events [-n NAMESPACE] [-o json|yaml]
+${LOGS_USAGE.trimEnd()}
   bosun doctor [--config FILE] [flags of run]   check this host (exit 1 on any FAIL)
   bosun drain [--root-dir DIR]      terminate every pod gracefully and stay cordoned
   bosun uncordon [--root-dir DIR]   let pods run again after a drain
+  bosun proxy cleanup               remove every iptables rule, chain and route of the Service proxy
   bosun version
 
 Flags of run (kubelet's names):
@@ -146,6 +150,15 @@ async function getEvents(server: string, namespace: string | undefined, output: 
 
 class CliError extends Error {}
 
+/** `bosun proxy cleanup`: removes every rule, chain and route the Service proxy made. */
+async function proxy(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: { 'service-cluster-ip-range': { type: 'string' }, 'pod-cidr': { type: 'string' } }, allowPositionals: true, strict: true });
+  if (positionals[0] !== 'cleanup') throw new CliError('usage: bosun proxy cleanup [--service-cluster-ip-range CIDR] [--pod-cidr CIDR]');
+  const problems = await proxyCleanup({ route: { serviceCIDR: values['service-cluster-ip-range'], podCIDR: values['pod-cidr'] } });
+  for (const p of problems) process.stderr.write(`bosun proxy cleanup: ${p}\n`);
+  return problems.length ? 1 : 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
@@ -153,11 +166,15 @@ export async function main(argv: string[]): Promise<number> {
       return run(rest);
     case 'get':
       return get(rest);
+    case 'logs':
+      return logsMain(rest);
     case 'doctor':
       return doctorMain(rest);
     case 'drain':
     case 'uncordon':
       return controlMain(cmd, rest);
+    case 'proxy':
+      return proxy(rest);
     case 'version':
     case '--version':
       process.stdout.write(`bosun v${version()}\n`);
@@ -177,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const msg = err instanceof ConfigError || err instanceof LockError || err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
+    const msg = err instanceof ConfigError || err instanceof LockError || err instanceof LogsError || err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
     process.stderr.write(`bosun: ${msg}\n`);
     process.exit(1);
   },

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
+import { isValidQuantity, parseQuantity } from '../manifests/index.js';
+import { SysctlAllowlist } from './pods/security.js';
 
 // Configuration shaped like KubeletConfiguration (kubelet.config.k8s.io/v1beta1) with the
 // flag names kubelet uses. Precedence: defaults < config file < flags.
@@ -24,7 +26,19 @@ export interface AgentConfig {
   clusterDNS: string[];
   clusterDomain: string;
   podLogsDir: string;
+  /** kubelet's containerLogMaxSize (bytes here; "10Mi" in the file) and containerLogMaxFiles. */
+  containerLogMaxSize: number;
+  containerLogMaxFiles: number;
+  /** Where the `<pod>_<ns>_<container>-<id>.log` symlinks go (kubelet: /var/log/containers). */
+  containerLogsDir: string;
+  /** kubelet's allowedUnsafeSysctls: sysctls (or "prefix*") allowed beyond the safe set. */
+  allowedUnsafeSysctls: string[];
+  /** kubelet's seccompDefault: RuntimeDefault instead of Unconfined for containers that set none. */
+  seccompDefault: boolean;
   resolvConf: string;
+  /** kube-proxy's settings: the Service CIDR routed to the pod bridge, and the proxy mode. */
+  serviceCIDR: string;
+  proxyMode: 'iptables' | 'ipvs' | 'none';
 }
 
 export const DEFAULTS: AgentConfig = {
@@ -42,8 +56,20 @@ export const DEFAULTS: AgentConfig = {
   clusterDNS: [],
   clusterDomain: 'cluster.local',
   podLogsDir: '/var/log/pods',
+  containerLogMaxSize: 10 * 1024 * 1024,
+  containerLogMaxFiles: 5,
+  containerLogsDir: '/var/log/containers',
+  allowedUnsafeSysctls: [],
+  seccompDefault: false,
   resolvConf: '/etc/resolv.conf',
+  serviceCIDR: '10.96.0.0/12',
+  proxyMode: 'iptables',
 };
+
+function proxyMode(v: unknown, field: string): AgentConfig['proxyMode'] {
+  if (v === 'iptables' || v === 'ipvs' || v === 'none') return v;
+  throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: "iptables", "ipvs", "none"`);
+}
 
 function ipList(v: unknown, field: string): string[] {
   const list = Array.isArray(v) ? v.map(String) : String(v).split(',').map((x) => x.trim()).filter(Boolean);
@@ -86,8 +112,42 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   clusterDNS: ['clusterDNS', ipList],
   clusterDomain: ['clusterDomain', String],
   podLogsDir: ['podLogsDir', String],
+  containerLogMaxSize: ['containerLogMaxSize', (v, f) => logMaxSize(v, f)],
+  containerLogMaxFiles: ['containerLogMaxFiles', (v, f) => logMaxFiles(v, f)],
+  containerLogsDir: ['containerLogsDir', String],
+  allowedUnsafeSysctls: ['allowedUnsafeSysctls', (v, f) => sysctlPatterns(v, f)],
+  seccompDefault: ['seccompDefault', (v, f) => bool(v, f)],
   resolvConf: ['resolvConf', String],
+  serviceCIDR: ['serviceCIDR', String],
+  proxyMode: ['proxyMode', proxyMode],
 };
+
+function logMaxSize(v: unknown, field: string): number {
+  if (!isValidQuantity(v) || parseQuantity(v) <= 0) throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(v)}: a positive quantity like "10Mi"`);
+  return Math.floor(parseQuantity(v));
+}
+
+function logMaxFiles(v: unknown, field: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 2) throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(v)}: must be greater than 1`);
+  return n;
+}
+
+function sysctlPatterns(v: unknown, field: string): string[] {
+  const list = Array.isArray(v) ? v.map(String) : String(v).split(',').map((x) => x.trim()).filter(Boolean);
+  try {
+    new SysctlAllowlist(list);
+  } catch (err) {
+    throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(list)}: ${(err as Error).message}`);
+  }
+  return list;
+}
+
+function bool(v: unknown, field: string): boolean {
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(v)}: must be true or false`);
+}
 
 function port(v: unknown, field: string): number {
   const n = Number(v);
@@ -144,6 +204,11 @@ export const FLAGS = {
   'cluster-dns': ['clusterDNS', (v: unknown) => ipList(v, '--cluster-dns')],
   'cluster-domain': ['clusterDomain', String],
   'resolv-conf': ['resolvConf', String],
+  'container-log-max-size': ['containerLogMaxSize', (v: unknown) => logMaxSize(v, '--container-log-max-size')],
+  'container-log-max-files': ['containerLogMaxFiles', (v: unknown) => logMaxFiles(v, '--container-log-max-files')],
+  'allowed-unsafe-sysctls': ['allowedUnsafeSysctls', (v: unknown) => sysctlPatterns(v, '--allowed-unsafe-sysctls')],
+  'service-cluster-ip-range': ['serviceCIDR', String],
+  'proxy-mode': ['proxyMode', (v: unknown) => proxyMode(v, '--proxy-mode')],
 } as const satisfies Record<string, [keyof AgentConfig, (v: unknown) => unknown]>;
 
 export function resolveConfig(flags: Record<string, string | undefined>, configPath?: string): AgentConfig {

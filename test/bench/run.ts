@@ -45,7 +45,7 @@ async function bosun(agent: TestAgent, n: number, round: number): Promise<{ runM
   writeFileSync(`${agent.manifests}/bench.yaml`, docs.join('---\n'));
   await agent.until(async () => {
     const pods = await agent.pods();
-    return pods.length === n && pods.every((p) => p.status?.phase === 'Running');
+    return pods.length === n && pods.every((p) => p.metadata.name.startsWith(`b${round}-`) && p.status?.phase === 'Running');
   }, `${n} pods Running`, 600_000);
   const runMs = performance.now() - t0;
   const t1 = performance.now();

@@ -59,9 +59,15 @@ export class TestAgent {
       '--node-name', this.nodeName,
       '--read-only-port', String(this.port),
       '--file-check-frequency', '2s',
+      // KUBE-* chains are one per host: only the tests about Services program them.
+      ...(extra.includes('--proxy-mode') ? [] : ['--proxy-mode', 'none']),
       ...extra], { stdio: ['ignore', out, out] });
     closeSync(out);
     await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', 30_000);
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
   }
 
   /** SIGKILL: no chance to clean anything up, as after a crash. */
