@@ -36,6 +36,11 @@ export interface PodSandboxConfig {
    * /var/log/pods/<ns>_<name>_<uid>); ContainerConfig.logPath is relative to it.
    */
   logDirectory?: string;
+  /**
+   * CRI's linux.sysctls: set on the sandbox, since the sysctls a pod may set are per
+   * network or IPC namespace, which the sandbox owns and the containers join.
+   */
+  sysctls?: Record<string, string>;
 }
 
 export type SandboxState = 'ready' | 'notready';
@@ -63,6 +68,32 @@ export interface Mount {
   propagation?: 'private' | 'rslave' | 'rshared';
 }
 
+/** CRI v1 SecurityProfile (seccomp). */
+export interface SecurityProfile {
+  profileType: 'RuntimeDefault' | 'Unconfined' | 'Localhost';
+  /** Localhost: absolute path of the profile (JSON) on the node. */
+  localhostRef?: string;
+}
+
+/**
+ * CRI v1 LinuxContainerSecurityContext, the fields bosun uses. Unset fields keep the
+ * runtime's (and the image's) defaults.
+ */
+export interface LinuxContainerSecurityContext {
+  /** Capability names with or without the CAP_ prefix; 'ALL' is all of them. */
+  capabilities?: { addCapabilities?: string[]; dropCapabilities?: string[] };
+  privileged?: boolean;
+  runAsUser?: number;
+  /** The image's user name, when the user is only known by name (CRI run_as_username). */
+  runAsUsername?: string;
+  /** Only with runAsUser or runAsUsername. */
+  runAsGroup?: number;
+  readonlyRootfs?: boolean;
+  supplementalGroups?: number[];
+  noNewPrivs?: boolean;
+  seccomp?: SecurityProfile;
+}
+
 export interface ContainerConfig {
   metadata: ContainerMetadata;
   image: string;
@@ -80,6 +111,7 @@ export interface ContainerConfig {
   tty?: boolean;
   /** Where the runtime should keep this container's log (relative to the sandbox log dir). */
   logPath?: string;
+  linux?: { securityContext?: LinuxContainerSecurityContext };
 }
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';
@@ -100,6 +132,10 @@ export interface ContainerStatus {
   imageRef: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** The container's mounts (CRI's status.mounts): where a termination message file lives. */
+  mounts?: Mount[];
+  /** Absolute path of the container's CRI log file, when it has one (CRI's log_path). */
+  logPath?: string;
 }
 
 export interface ImageInfo {
@@ -107,6 +143,8 @@ export interface ImageInfo {
   repoTags: string[];
   repoDigests: string[];
   size: number;
+  /** The image's USER ("uid", "uid:gid", "name" or "name:group"); only from imageStatus. */
+  user?: string;
 }
 
 export interface ExecResult {
@@ -118,6 +156,23 @@ export interface ExecResult {
 }
 
 export type RuntimeEventType = 'created' | 'started' | 'stopped' | 'deleted';
+
+export type LogStream = 'stdout' | 'stderr';
+
+/** One message of a container's output, as the engine recorded it. */
+export interface LogChunk {
+  stream: LogStream;
+  /** RFC 3339 timestamp with nanoseconds ("2024-05-01T10:00:00.123456789Z"). */
+  timestamp: string;
+  /** The message; it ends with "\n" unless the engine split a longer line (a partial line). */
+  data: Buffer;
+}
+
+export interface LogFollower {
+  /** Resolves when the output ended (the container stopped or was removed) or stop() was called. */
+  done: Promise<void>;
+  stop(): void;
+}
 
 export interface RuntimeEvent {
   /** Container or sandbox id. */
@@ -165,6 +220,15 @@ export interface RuntimeService {
   containerStatus(id: string): Promise<ContainerStatus>;
   listContainers(): Promise<ContainerStatus[]>;
   execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResult>;
+  /**
+   * Follows a container's output from the engine: every message recorded at or after
+   * `since` (a LogChunk timestamp; undefined = from the start), in order, then live output
+   * until the container stops. `onChunk` is called synchronously per message and must not
+   * throw. The agent writes the CRI log files from this (agent/logs); a runtime that writes
+   * them itself (containerd's CRI does) can serve this by reading its own files.
+   * Rejects `done` with NotFound when the container does not exist.
+   */
+  followLogs(id: string, since: string | undefined, onChunk: (c: LogChunk) => void): LogFollower;
 
   /** Engine events for managed containers and sandboxes; the callback must not throw. */
   subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void): () => void;

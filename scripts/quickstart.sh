@@ -21,7 +21,8 @@ cp examples/*.yaml "$MANIFESTS/"
 if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   echo "==> stopping the running agent (its pods keep running)"
   kill "$(cat "$PIDFILE")"
-  for _ in $(seq 50); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.1; done
+  # The new agent refuses to start while the old one holds the root-dir lock: wait for it.
+  for _ in $(seq 600); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.1; done
 fi
 echo "==> starting the agent (log: $LOG)"
 setsid nohup node dist/agent/cli.js run --pod-manifest-path "$MANIFESTS" --log-format text >>"$LOG" 2>&1 </dev/null &

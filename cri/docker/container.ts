@@ -1,13 +1,14 @@
 // App containers: a translation from the CRI container config to Docker's create body
 // (pure, so it can be read against the Pod spec), and the calls that run it.
 
-import { lstat, mkdir, rename, symlink, unlink } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import type Docker from 'dockerode';
 import {
   RuntimeError,
   type ContainerConfig,
   type ContainerStatus,
+  type LinuxContainerSecurityContext,
   type Mount,
   type PodSandboxConfig,
 } from '../runtime.js';
@@ -70,13 +71,72 @@ function toMountSpec(m: Mount): Docker.MountConfig[number] {
   };
 }
 
+/** "net_admin", "CAP_NET_ADMIN" -> "CAP_NET_ADMIN"; "ALL" stays. */
+export function capabilityName(name: string): string {
+  const up = name.trim().toUpperCase();
+  if (up === 'ALL') return up;
+  return up.startsWith('CAP_') ? up : `CAP_${up}`;
+}
+
+/**
+ * Docker's user string: "uid" or "name", with ":gid" when a group is set. A group
+ * without a user keeps the image's user, which only the caller knows: it must pass it.
+ */
+export function dockerUser(sc: LinuxContainerSecurityContext): string | undefined {
+  const user = sc.runAsUser !== undefined ? String(sc.runAsUser) : sc.runAsUsername;
+  if (user === undefined || user === '') {
+    if (sc.runAsGroup !== undefined) throw new RuntimeError('CreateContainerError', `user group "${sc.runAsGroup}" is specified without user`);
+    return undefined;
+  }
+  return sc.runAsGroup !== undefined ? `${user}:${sc.runAsGroup}` : user;
+}
+
+/**
+ * The security context on Docker's HostConfig (what dockershim did). Seccomp: RuntimeDefault
+ * is Docker's default profile (no option), Unconfined is seccomp=unconfined, Localhost is
+ * the profile's JSON, which the engine takes inline (`localhostProfile`, read by the caller).
+ */
+export function securityHostConfig(sc: LinuxContainerSecurityContext | undefined, localhostProfile?: string): Partial<Docker.HostConfig> {
+  if (!sc) return {};
+  const out: Partial<Docker.HostConfig> = {};
+  const add = sc.capabilities?.addCapabilities ?? [];
+  const drop = sc.capabilities?.dropCapabilities ?? [];
+  if (add.length > 0) out.CapAdd = add.map(capabilityName);
+  if (drop.length > 0) out.CapDrop = drop.map(capabilityName);
+  if (sc.privileged) out.Privileged = true;
+  if (sc.readonlyRootfs) out.ReadonlyRootfs = true;
+  if (sc.supplementalGroups && sc.supplementalGroups.length > 0) out.GroupAdd = [...new Set(sc.supplementalGroups)].map(String);
+  const opts: string[] = [];
+  if (sc.noNewPrivs) opts.push('no-new-privileges');
+  // A privileged container runs without seccomp whatever is asked (as in Docker and containerd).
+  if (!sc.privileged && sc.seccomp) {
+    if (sc.seccomp.profileType === 'Unconfined') opts.push('seccomp=unconfined');
+    else if (sc.seccomp.profileType === 'Localhost') {
+      if (localhostProfile === undefined) throw new RuntimeError('CreateContainerError', `seccomp profile ${sc.seccomp.localhostRef ?? '(no path)'} was not read`);
+      opts.push(`seccomp=${localhostProfile}`);
+    }
+  }
+  if (opts.length > 0) out.SecurityOpt = opts;
+  return out;
+}
+
+/**
+ * The engine keeps its own copy of the output (json-file, read back by followLogs, which
+ * the agent turns into the CRI log files). It is a bounded buffer, not the record: the
+ * agent copies it within a second; only output beyond this while the agent is down is lost.
+ */
+export const ENGINE_LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '50m', 'max-file': '2' } };
+
 /** Pure translation of a container config to Docker's create body. */
 export function containerCreateOptions(
   sandboxId: string,
   config: ContainerConfig,
   sandboxConfig: PodSandboxConfig,
+  localhostProfile?: string,
 ): Docker.ContainerCreateOptions & { name: string } {
   const joinSandbox = `container:${sandboxId}`;
+  const sc = config.linux?.securityContext;
+  const user = sc ? dockerUser(sc) : undefined;
   const hostConfig: Docker.HostConfig = {
     // Joining the pause container's network namespace also makes Docker copy its
     // hostname, /etc/hosts and resolv.conf into this container (UTS itself is not joined).
@@ -85,6 +145,8 @@ export function containerCreateOptions(
     PidMode: sandboxConfig.hostPID ? 'host' : sandboxConfig.sharePid ? joinSandbox : '',
     RestartPolicy: { Name: 'no' },
     Binds: config.mounts.filter((m) => !needsMountsApi(m)).map(toBind),
+    LogConfig: ENGINE_LOG_CONFIG,
+    ...securityHostConfig(sc, localhostProfile),
   };
   if (sandboxConfig.hostNetwork) hostConfig.UTSMode = 'host';
   const special = config.mounts.filter(needsMountsApi);
@@ -96,6 +158,7 @@ export function containerCreateOptions(
     ...entrypointAndCmd(config),
     Env: config.envs.map((e) => `${e.key}=${e.value}`),
     ...(config.workingDir ? { WorkingDir: config.workingDir } : {}),
+    ...(user !== undefined ? { User: user } : {}),
     Labels: containerLabels(sandboxId, config, sandboxConfig, resolveLogPath(config, sandboxConfig)),
     Tty: config.tty ?? false,
     OpenStdin: config.stdin ?? false,
@@ -138,6 +201,8 @@ export function statusFromInspect(info: Docker.ContainerInspectInfo): ContainerS
     imageRef: info.Image,
     labels: userLabels,
     annotations,
+    mounts: (info.Mounts ?? []).map((m) => ({ containerPath: m.Destination, hostPath: m.Source, readonly: !m.RW })),
+    ...(labels[LABEL_LOG_PATH] ? { logPath: labels[LABEL_LOG_PATH] } : {}),
   };
 }
 
@@ -156,7 +221,9 @@ export class Containers {
     const ctx = `container ${config.metadata.name} of pod ${md.namespace}/${md.name} (attempt ${config.metadata.attempt})`;
     try {
       await this.checkSandboxReady(sandboxId);
-      return await createContainer(this.docker, containerCreateOptions(sandboxId, config, sandboxConfig));
+      const seccomp = config.linux?.securityContext?.seccomp;
+      const profile = seccomp?.profileType === 'Localhost' && !config.linux?.securityContext?.privileged ? await readProfile(seccomp.localhostRef) : undefined;
+      return await createContainer(this.docker, containerCreateOptions(sandboxId, config, sandboxConfig, profile));
     } catch (err) {
       throw wrapEngineError('CreateContainerError', `creating ${ctx}`, err);
     }
@@ -190,27 +257,6 @@ export class Containers {
       if (isNotFound(err)) throw new RuntimeError('NotFound', `starting container ${id}: not found`, { cause: err });
       throw wrapEngineError('RunContainerError', `starting container ${id}`, err);
     }
-    try {
-      await this.linkLog(id);
-    } catch (err) {
-      await forceRemove(this.docker, id).catch(() => undefined);
-      throw wrapEngineError('RunContainerError', `linking the log of container ${id}`, err);
-    }
-  }
-
-  /**
-   * The engine writes the log under /var/lib/docker (its path is known only once the
-   * container started); the caller's log path becomes a symlink to it, as dockershim did.
-   */
-  private async linkLog(id: string): Promise<void> {
-    const info = await this.docker.getContainer(id).inspect();
-    const want = info.Config.Labels?.[LABEL_LOG_PATH];
-    if (!want || !info.LogPath) return; // no path asked for, or a log driver without a file
-    await mkdir(dirname(want), { recursive: true });
-    const tmp = `${want}.${process.pid}.tmp`;
-    await unlink(tmp).catch(() => undefined);
-    await symlink(info.LogPath, tmp);
-    await rename(tmp, want);
   }
 
   async stop(id: string, timeoutSeconds: number): Promise<void> {
@@ -223,15 +269,8 @@ export class Containers {
 
   async remove(id: string): Promise<void> {
     try {
-      let logPath: string | undefined;
-      try {
-        logPath = (await this.docker.getContainer(id).inspect()).Config.Labels?.[LABEL_LOG_PATH];
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
       await forceRemove(this.docker, id);
       this.cache.delete(id);
-      if (logPath) await unlinkSymlink(logPath);
     } catch (err) {
       throw wrapEngineError(undefined, `removing container ${id}`, err);
     }
@@ -286,11 +325,12 @@ export class Containers {
   }
 }
 
-async function unlinkSymlink(path: string): Promise<void> {
+/** A Localhost seccomp profile, read when the container is created (the engine takes it inline). */
+async function readProfile(path: string | undefined): Promise<string> {
+  if (!path || !isAbsolute(path)) throw new RuntimeError('CreateContainerError', `seccomp profile path ${JSON.stringify(path ?? '')} is not absolute`);
   try {
-    // Only ever remove what we made: a symlink, never a file someone else wrote there.
-    if ((await lstat(path)).isSymbolicLink()) await unlink(path);
-  } catch {
-    // already gone
+    return JSON.stringify(JSON.parse(await readFile(path, 'utf8')));
+  } catch (err) {
+    throw new RuntimeError('CreateContainerError', `reading seccomp profile ${path}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -36,12 +36,15 @@ function toImageInfo(i: {
   RepoTags?: string[] | null;
   RepoDigests?: string[] | null;
   Size: number;
+  Config?: { User?: string } | null;
 }): ImageInfo {
+  const user = i.Config?.User;
   return {
     id: i.Id,
     repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
     repoDigests: (i.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
     size: i.Size,
+    ...(user !== undefined ? { user } : {}),
   };
 }
 

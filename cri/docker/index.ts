@@ -4,6 +4,8 @@ import type {
   ContainerStatus,
   ExecResult,
   ImageInfo,
+  LogChunk,
+  LogFollower,
   PodSandboxConfig,
   PodSandboxStatus,
   Runtime,
@@ -15,6 +17,7 @@ import { engineMessage, wrapEngineError } from './errors.js';
 import { subscribe } from './events.js';
 import { execSync } from './exec.js';
 import { Images } from './image.js';
+import { followLogs } from './logs.js';
 import { ensurePodNetwork } from './network.js';
 import { Sandboxes } from './sandbox.js';
 
@@ -105,6 +108,9 @@ class DockerRuntime implements Runtime {
   }
   execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
     return execSync(this.docker, id, cmd, timeoutMs);
+  }
+  followLogs(id: string, since: string | undefined, onChunk: (c: LogChunk) => void): LogFollower {
+    return followLogs(this.docker, id, since, onChunk);
   }
 
   subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void): () => void {

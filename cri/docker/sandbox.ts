@@ -58,6 +58,8 @@ export function sandboxCreateOptions(
     RestartPolicy: { Name: 'no' },
   };
   if (config.cgroupParent) hostConfig.CgroupParent = config.cgroupParent;
+  // Namespaced sysctls, set in the namespaces the app containers then join.
+  if (config.sysctls && Object.keys(config.sysctls).length > 0) hostConfig.Sysctls = { ...config.sysctls };
   if (config.dns) {
     if (config.dns.servers.length > 0) hostConfig.Dns = config.dns.servers;
     if (config.dns.searches.length > 0) hostConfig.DnsSearch = config.dns.searches;

@@ -1,0 +1,230 @@
+import { mkdirSync } from 'node:fs';
+import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { ContainerStatus as RuntimeContainer, LogChunk, LogFollower, RuntimeService } from '../../cri/index.js';
+import type { Logger } from '../log.js';
+import { formatCriLine } from './format.js';
+import type { RotationPolicy } from './format.js';
+import { CriLogWriter } from './writer.js';
+
+// The container log manager: for every container of this agent that has a log path, copies
+// the engine's record of its output into the CRI log file (`<podLogsDir>/<ns>_<pod>_<uid>/
+// <container>/<restartCount>.log`), rotated by size, with kubelet's symlink in
+// containerLogsDir. It follows the pod cache (every second): a new container gets a
+// copier, a removed one loses its files. Copying resumes after an agent restart from the
+// last line written: nothing is written twice, nothing is lost while the engine still has it.
+
+export interface ContainerSource {
+  uids(): string[];
+  get(uid: string): { containers: RuntimeContainer[] };
+}
+
+export interface LogManagerOptions {
+  runtime: Pick<RuntimeService, 'followLogs'>;
+  source: ContainerSource;
+  policy: RotationPolicy;
+  /** kubelet's /var/log/containers. */
+  containerLogsDir: string;
+  log: Logger;
+  periodMs?: number;
+  now?: () => number;
+}
+
+const POD_NAME = 'io.kubernetes.pod.name';
+const POD_NAMESPACE = 'io.kubernetes.pod.namespace';
+
+/** kubelet's logSymlink: `<pod>_<ns>_<container>-<id>.log`, cut to fit ext4's 255 bytes. */
+export function logSymlinkPath(dir: string, c: Pick<RuntimeContainer, 'id' | 'labels' | 'metadata'>): string {
+  const name = `${c.labels[POD_NAME] ?? ''}_${c.labels[POD_NAMESPACE] ?? ''}_${c.metadata.name}-${c.id}`;
+  return join(dir, `${name.slice(0, 255 - '.log'.length)}.log`);
+}
+
+class Copier {
+  readonly done: Promise<void>;
+  private follower?: LogFollower;
+  private writer?: CriLogWriter;
+  private stopped = false;
+
+  constructor(
+    readonly container: RuntimeContainer,
+    private readonly opts: LogManagerOptions,
+  ) {
+    this.done = this.run();
+  }
+
+  private async run(): Promise<void> {
+    const c = this.container;
+    const path = c.logPath!;
+    await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+    const writer = new CriLogWriter(path, this.opts.policy, (err) => this.opts.log.warn({ err: err.message, container: c.metadata.name }, 'log rotation cleanup failed'), this.opts.now);
+    this.writer = writer;
+    try {
+      await this.link(path);
+      const from = writer.resumePoint();
+      let skip = from?.count ?? 0;
+      let batch = false;
+      const onChunk = (chunk: LogChunk) => {
+        // The engine's `since` includes the instant itself: the lines already written at that
+        // exact timestamp come again first.
+        if (skip > 0 && from && chunk.timestamp === from.timestamp) {
+          skip--;
+          return;
+        }
+        skip = 0;
+        writer.append(formatCriLine(chunk.timestamp, chunk.stream, chunk.data));
+        // One write per burst of messages rather than per message.
+        if (!batch) {
+          batch = true;
+          setImmediate(() => {
+            batch = false;
+            if (!this.stopped) writer.flush();
+          });
+        }
+      };
+      if (this.stopped) return;
+      this.follower = this.opts.runtime.followLogs(c.id, from?.timestamp, onChunk);
+      if (this.stopped) this.follower.stop();
+      await this.follower.done;
+    } finally {
+      writer.close();
+      await writer.settled();
+    }
+  }
+
+  /** /var/log/containers/<pod>_<ns>_<container>-<id>.log -> the pod log file. */
+  private async link(path: string): Promise<void> {
+    const link = logSymlinkPath(this.opts.containerLogsDir, this.container);
+    await mkdir(this.opts.containerLogsDir, { recursive: true, mode: 0o755 });
+    const tmp = `${link}.tmp`;
+    await unlink(tmp).catch(() => undefined);
+    await symlink(path, tmp);
+    await rename(tmp, link);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.follower?.stop();
+  }
+}
+
+export class LogManager {
+  private readonly copiers = new Map<string, Copier>();
+  /** Containers whose output has been copied to the end (exited, copier finished). */
+  private readonly complete = new Map<string, RuntimeContainer>();
+  /** Every container seen with a log path, for cleanup once it is gone. */
+  private readonly known = new Map<string, RuntimeContainer>();
+  private timer?: NodeJS.Timeout;
+  private syncing = false;
+
+  constructor(private readonly opts: LogManagerOptions) {}
+
+  start(): void {
+    mkdirSync(this.opts.containerLogsDir, { recursive: true, mode: 0o755 });
+    this.sync();
+    this.timer = setInterval(() => this.sync(), this.opts.periodMs ?? 1000);
+  }
+
+  /** Stops copying; files stay (the next start resumes them). */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    const all = [...this.copiers.values()];
+    for (const c of all) c.stop();
+    await Promise.all(all.map((c) => c.done.catch(() => undefined)));
+  }
+
+  /** One pass over the cache: start copiers for new containers, clean up removed ones. */
+  sync(): void {
+    if (this.syncing) return;
+    this.syncing = true;
+    try {
+      const seen = new Map<string, RuntimeContainer>();
+      for (const uid of this.opts.source.uids()) {
+        for (const c of this.opts.source.get(uid).containers) if (c.logPath) seen.set(c.id, c);
+      }
+      for (const c of seen.values()) {
+        this.known.set(c.id, c);
+        if (c.state === 'running' || c.state === 'exited') this.ensure(c);
+      }
+      const livePaths = new Set([...seen.values()].map((c) => c.logPath));
+      for (const [id, c] of this.known) {
+        if (seen.has(id)) continue;
+        this.known.delete(id);
+        this.complete.delete(id);
+        void this.removed(c, livePaths.has(c.logPath));
+      }
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /**
+   * Waits until a container's output is in its log file (an exited container's copier has
+   * reached the end), at most timeoutMs. For the termination message fallback.
+   */
+  async flush(c: RuntimeContainer, timeoutMs = 2000): Promise<void> {
+    if (!c.logPath || this.complete.has(c.id)) return;
+    if (this.known.has(c.id)) this.known.set(c.id, c);
+    const copier = this.ensure(c);
+    if (!copier) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([copier.done.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  private ensure(c: RuntimeContainer): Copier | undefined {
+    if (this.complete.has(c.id)) return undefined;
+    let copier = this.copiers.get(c.id);
+    if (copier) return copier;
+    copier = new Copier(c, this.opts);
+    this.copiers.set(c.id, copier);
+    const log = this.opts.log.child({ container: c.metadata.name, pod: `${c.labels[POD_NAMESPACE]}/${c.labels[POD_NAME]}` });
+    copier.done.then(
+      () => {
+        this.copiers.delete(c.id);
+        // The output of an exited container ends with the stream; a running one's stream can
+        // end with an engine restart: the next sync follows it again from the file.
+        const latest = this.known.get(c.id) ?? c;
+        if (latest.state === 'exited') this.complete.set(c.id, latest);
+      },
+      (err: Error) => {
+        this.copiers.delete(c.id);
+        if ((err as { code?: string }).code === 'NotFound') this.complete.set(c.id, c);
+        else log.warn({ err: err.message }, 'copying container output failed; retrying');
+      },
+    );
+    return copier;
+  }
+
+  /** kubelet's removeContainerLog: the log files and the symlink go with the container. */
+  private async removed(c: RuntimeContainer, pathInUse: boolean): Promise<void> {
+    const copier = this.copiers.get(c.id);
+    if (copier) {
+      copier.stop();
+      await copier.done.catch(() => undefined);
+    }
+    await unlinkIfSymlink(logSymlinkPath(this.opts.containerLogsDir, c));
+    if (pathInUse || !c.logPath) return; // another container of the same attempt writes there now
+    const dir = dirname(c.logPath);
+    const base = basename(c.logPath);
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      if (f === base || f.startsWith(`${base}.`)) await rm(join(dir, f), { force: true });
+    }
+    // The container's directory, once empty.
+    await rmdir(dir).catch(() => undefined);
+  }
+}
+
+async function unlinkIfSymlink(path: string): Promise<void> {
+  try {
+    if ((await lstat(path)).isSymbolicLink()) await unlink(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** Removes a pod's log directory (`<podLogsDir>/<ns>_<name>_<uid>`) once the pod is gone. */
+export async function removePodLogs(podLogsDir: string, uid: string): Promise<void> {
+  for (const d of await readdir(podLogsDir).catch(() => [] as string[])) {
+    if (d.endsWith(`_${uid}`)) await rm(join(podLogsDir, d), { recursive: true, force: true });
+  }
+}
