@@ -15,7 +15,12 @@ import { dirname } from 'node:path';
 import { computePodStatus } from './status.js';
 import { PodWorkers } from './workers.js';
 import { ProbeManager } from '../../probes/index.js';
-import type { KillRequest } from './planner.js';
+import type { KillRequest, ObservedPod } from './planner.js';
+import type { AdmissionContext } from './admission.js';
+import { admitPod } from './admission.js';
+import type { LogFlusher } from './termination.js';
+import { TerminationMessages } from './termination.js';
+import { podRef } from '../events.js';
 
 export interface PodManagerOptions {
   runtime: Runtime;
@@ -29,6 +34,10 @@ export interface PodManagerOptions {
   /** Sync tick: every desired pod is re-planned this often (cheap when nothing changes). */
   syncPeriodMs?: number;
   relistPeriodMs?: number;
+  /** What admission checks against (allowedUnsafeSysctls...). */
+  admission?: AdmissionContext;
+  /** The log copier, so a FallbackToLogsOnError message sees the container's last lines. */
+  logs?: LogFlusher;
 }
 
 export interface PodView {
@@ -54,6 +63,10 @@ export class PodManager {
   private readonly kills = new Map<string, Map<string, KillRequest>>();
   private readonly statusListeners = new Set<(view: PodView) => void>();
   private readonly started = Date.now();
+  /** Admission is decided once per pod UID; a refused pod never runs anything. */
+  private readonly admitted = new Set<string>();
+  private readonly rejected = new Map<string, { reason: string; message: string }>();
+  private readonly messages: TerminationMessages;
 
   constructor(private readonly opts: PodManagerOptions) {
     this.deps = {
@@ -66,6 +79,7 @@ export class PodManager {
       now: () => opts.clock.now(),
     };
     this.workers = new PodWorkers((uid) => this.syncOne(uid), opts.log);
+    this.messages = new TerminationMessages(opts.logs);
     this.probes = new ProbeManager({
       runtime: opts.runtime,
       log: opts.log,
@@ -155,6 +169,9 @@ export class PodManager {
       this.statuses.delete(uid);
       this.kills.delete(uid);
       this.probes.removePod(uid);
+      this.admitted.delete(uid);
+      this.rejected.delete(uid);
+      this.messages.forget(uid);
       if (observed.sandboxes.length === 0 && observed.containers.length === 0) {
         await cleanupPodDir(this.deps, uid);
         return;
@@ -169,7 +186,10 @@ export class PodManager {
     let waiting: ReadonlyMap<string, ContainerStateWaiting> = new Map();
     const previous = this.statuses.get(uid);
     const terminal = previous?.phase === 'Succeeded' || previous?.phase === 'Failed';
-    if (this.otherInstanceAlive(pod)) {
+    const rejected = this.admit(pod, observed);
+    if (rejected) {
+      // Refused at admission: nothing of it is created, ever.
+    } else if (this.otherInstanceAlive(pod)) {
       // A static pod whose manifest changed gets a new UID; the old instance must be gone
       // before the new one starts (host ports, names, volumes).
       waiting = new Map(pod.spec.containers.map((c) => [c.name, { reason: 'ContainerCreating', message: 'waiting for the previous instance of this pod to terminate' }]));
@@ -207,6 +227,8 @@ export class PodManager {
       runtimeName: this.opts.runtimeName,
       readiness: (name, id) => this.probes.readiness(uid, name, id),
       started: (name, id) => this.probes.started(uid, name, id),
+      ...(rejected ? { rejected } : {}),
+      messages: await this.messages.collect(pod, now),
     });
     this.statuses.set(uid, status);
     if (JSON.stringify(status) !== JSON.stringify(previous)) for (const l of this.statusListeners) l({ pod, status });
@@ -216,6 +238,36 @@ export class PodManager {
   onStatus(listener: (view: PodView) => void): () => void {
     this.statusListeners.add(listener);
     return () => this.statusListeners.delete(listener);
+  }
+
+  /**
+   * kubelet's canAdmitPod, once per pod: checked against the pods admitted before it that
+   * have not finished. A pod the runtime already runs (adopted after a restart) was admitted
+   * by an earlier life of the agent and is never re-checked.
+   */
+  private admit(pod: Pod, observed: ObservedPod): { reason: string; message: string } | undefined {
+    const uid = pod.metadata.uid;
+    if (this.admitted.has(uid) || this.rejected.has(uid)) return this.rejected.get(uid);
+    const runs = (o: ObservedPod) => o.sandboxes.length > 0 || o.containers.length > 0;
+    if (runs(observed)) {
+      this.admitted.add(uid);
+      return undefined;
+    }
+    const ended = (u: string) => ['Succeeded', 'Failed'].includes(this.statuses.get(u)?.phase ?? '');
+    const others = [...this.desired.values()].filter((p) => {
+      const u = p.metadata.uid;
+      return u !== uid && (this.admitted.has(u) || runs(this.cache.get(u))) && !this.rejected.has(u) && !ended(u);
+    });
+    const r = admitPod(pod, others, this.opts.admission);
+    if (r.ok) {
+      this.admitted.add(uid);
+      return undefined;
+    }
+    const rejection = { reason: r.reason, message: `Pod was rejected: ${r.message}` };
+    this.rejected.set(uid, rejection);
+    this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: uid, reason: r.reason }, rejection.message);
+    this.opts.events.emit(podRef(pod), 'Warning', r.reason, r.message);
+    return rejection;
   }
 
   private otherInstanceAlive(pod: Pod): boolean {

@@ -10,6 +10,9 @@ import type { ObjectLookup } from '../objects/store.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import { containerMounts, planVolumes, podDir } from '../volumes/plan.js';
 import { MountError, resolveMount, setupVolume } from '../volumes/setup.js';
+import { applyFSGroup } from '../volumes/ownership.js';
+import { containerSecurityContext, SecurityError } from './security.js';
+import { terminationMessageMount } from './termination.js';
 import { containerConfig, podHostname } from './translate.js';
 import { Waiting } from './waiting.js';
 
@@ -26,6 +29,8 @@ export interface NodeEnv {
   serviceEnv(namespace: string): Record<string, string>;
   /** Volumes set up per pod, keyed by what they were built from, so an unchanged pod costs nothing. */
   prepared: Map<string, { key: string; plans: VolumePlan[] }>;
+  /** kubelet's seccompDefault: RuntimeDefault for containers that ask for no profile. */
+  seccompDefault?: boolean;
 }
 
 function envContext(env: NodeEnv, pod: Pod, podIP: string): EnvContext {
@@ -48,6 +53,7 @@ export async function prepareVolumes(env: NodeEnv, pod: Pod): Promise<VolumePlan
   for (const p of plans) {
     try {
       await setupVolume(p);
+      await applyFSGroup(pod, p);
     } catch (err) {
       throw new Waiting('ContainerCreating', `MountVolume.SetUp failed for volume "${p.name}" : ${(err as Error).message}`);
     }
@@ -65,14 +71,17 @@ export async function writeHostsFile(env: NodeEnv, pod: Pod, podIP: string): Pro
   await writeFile(hostsPath(env, pod), hostsFile(pod, podIP, podHostname(pod), env.dns.clusterDomain), { mode: 0o644 });
 }
 
-export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container, attempt: number, type: 'init' | 'sidecar' | 'app', podIP: string, plans: VolumePlan[]): Promise<ContainerConfig> {
+/** `imageUser`: the image's USER (from the runtime's imageStatus), for runAsNonRoot. */
+export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container, attempt: number, type: 'init' | 'sidecar' | 'app', podIP: string, plans: VolumePlan[], imageUser?: string): Promise<ContainerConfig> {
   let vars: { key: string; value: string }[];
   let mounts: Mount[];
+  let securityContext: NonNullable<ContainerConfig['linux']>['securityContext'];
   try {
     vars = resolveEnv(pod, c, envContext(env, pod, podIP));
     mounts = await Promise.all(containerMounts(c, plans, vars).map(resolveMount));
+    securityContext = containerSecurityContext(pod, c, { imageUser, seccompDefault: env.seccompDefault, seccompProfileRoot: join(env.rootDir, 'seccomp') });
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof MountError) throw new Waiting('CreateContainerConfigError', err.message);
+    if (err instanceof ConfigError || err instanceof MountError || err instanceof SecurityError) throw new Waiting('CreateContainerConfigError', err.message);
     throw err;
   }
   const covered = new Set(mounts.map((m) => m.containerPath));
@@ -84,6 +93,9 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
   if (command) config.command = command;
   if (args) config.args = args;
   config.logPath = join(c.name, `${attempt}.log`);
+  config.linux = { securityContext };
+  const termination = await terminationMessageMount(env.rootDir, pod, c);
+  if (termination && !covered.has(termination.containerPath)) mounts.push(termination);
   return config;
 }
 

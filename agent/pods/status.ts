@@ -34,22 +34,26 @@ export interface StatusInput {
   started?: (containerName: string, containerId: string) => boolean | undefined;
   /** Set when the agent refused or evicted the pod. */
   rejected?: { reason: string; message: string };
+  /** Termination messages of exited containers by container id (read by termination.ts). */
+  messages?: ReadonlyMap<string, string>;
 }
 
 export function rfc3339(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-function terminatedState(c: RuntimeContainer, runtimeName: string): ContainerState {
+function terminatedState(c: RuntimeContainer, runtimeName: string, messages?: ReadonlyMap<string, string>): ContainerState {
   if (c.state === 'unknown') {
     return { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', containerID: `${runtimeName}://${c.id}` } };
   }
   const reason = c.reason === 'OOMKilled' ? 'OOMKilled' : c.exitCode === 0 ? 'Completed' : 'Error';
+  // The runtime's message, then what the container left (kubelet joins them with ": ").
+  const message = [c.message, messages?.get(c.id)].filter((m) => !!m).join(': ');
   return {
     terminated: {
       exitCode: c.exitCode,
       reason,
-      ...(c.message ? { message: c.message } : {}),
+      ...(message ? { message } : {}),
       startedAt: c.startedAt ? rfc3339(c.startedAt) : undefined,
       finishedAt: c.finishedAt ? rfc3339(c.finishedAt) : undefined,
       containerID: `${runtimeName}://${c.id}`,
@@ -89,7 +93,7 @@ function containerStatus(input: StatusInput, spec: Container, defaultWaiting: st
   base.imageID = latest.imageRef;
   base.containerID = `${runtimeName}://${latest.id}`;
   const prev = previousOf(observed.containers, latest);
-  const prevState = prev && prev.state !== 'running' && prev.state !== 'created' ? terminatedState(prev, runtimeName) : {};
+  const prevState = prev && prev.state !== 'running' && prev.state !== 'created' ? terminatedState(prev, runtimeName, input.messages) : {};
   switch (latest.state) {
     case 'running': {
       base.state = { running: { startedAt: rfc3339(latest.startedAt) } };
@@ -109,9 +113,9 @@ function containerStatus(input: StatusInput, spec: Container, defaultWaiting: st
         // Waiting to restart: the run that just ended becomes lastState, as in kubectl's view
         // of a crash-looping container.
         base.state = { waiting: override };
-        base.lastState = terminatedState(latest, runtimeName);
+        base.lastState = terminatedState(latest, runtimeName, input.messages);
       } else {
-        base.state = terminatedState(latest, runtimeName);
+        base.state = terminatedState(latest, runtimeName, input.messages);
         base.lastState = prevState;
       }
   }

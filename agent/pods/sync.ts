@@ -13,6 +13,7 @@ import { podDNS } from '../dns/dns.js';
 import { podDir } from '../volumes/plan.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import { teardownPodDir } from '../volumes/setup.js';
+import { removePodLogs } from '../logs/manager.js';
 import { L, recordedGrace } from './labels.js';
 import type { NodeEnv } from './prepare.js';
 import { buildContainerConfig, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
@@ -125,7 +126,8 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
   const image = c.image ?? '';
   await ensureImage(deps, c, image, emit);
   const type = s.kind === 'app' ? 'app' : isSidecar(c) ? 'sidecar' : 'init';
-  const config = await buildContainerConfig(deps.env, pod, c, s.attempt, type, podIP, plans);
+  const imageUser = (await deps.runtime.imageStatus(image).catch(() => undefined))?.user;
+  const config = await buildContainerConfig(deps.env, pod, c, s.attempt, type, podIP, plans, imageUser);
   if (s.restart) deps.backoff.next(backoffKey(pod, c));
   let id: string;
   try {
@@ -262,6 +264,7 @@ export async function terminatePod(deps: SyncDeps, uid: string, observed: Observ
 export async function cleanupPodDir(deps: SyncDeps, uid: string): Promise<void> {
   deps.env.prepared.delete(uid);
   await teardownPodDir(podDir(deps.env.rootDir, uid)).catch((err) => deps.log.warn({ err, podUID: uid }, 'pod directory cleanup failed'));
+  await removePodLogs(deps.env.podLogsDir, uid);
 }
 
 async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: string[]): Promise<void> {

@@ -2,6 +2,7 @@ import type { ContainerConfig, PodSandboxConfig, PortMapping } from '../../cri/i
 import type { Container, Pod } from '../../manifests/index.js';
 import { containerAnnotations, containerLabels, podLabels, sandboxAnnotations } from './labels.js';
 import { HOST_NETWORK_LABEL } from './planner.js';
+import { podSysctls } from './security.js';
 
 // The translation layer from the Pod spec to the runtime's sandbox and container configs
 // (podman keeps the same split in pkg/specgen/generate/kube). Pure: no engine calls here.
@@ -9,6 +10,7 @@ import { HOST_NETWORK_LABEL } from './planner.js';
 export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxConfig, 'dns' | 'logDirectory'> = {}): PodSandboxConfig {
   const spec = pod.spec;
   const portMappings: PortMapping[] = [];
+  const sysctls = podSysctls(pod);
   for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
     for (const p of c.ports ?? []) {
       if (!p.hostPort) continue;
@@ -30,6 +32,7 @@ export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxC
     hostPID: !!spec.hostPID,
     hostIPC: !!spec.hostIPC,
     sharePid: !!spec.shareProcessNamespace,
+    ...(sysctls ? { sysctls } : {}),
     ...extra,
   };
 }

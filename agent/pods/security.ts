@@ -1,0 +1,176 @@
+import { join } from 'node:path';
+import type { LinuxContainerSecurityContext, SecurityProfile } from '../../cri/index.js';
+import type { Container, Pod, SeccompProfile, SecurityContext } from '../../manifests/index.js';
+
+// The Pod's securityContext (pod level, then container level: the container wins) to the
+// runtime's LinuxContainerSecurityContext, as kubelet's kuberuntime does
+// (security_context.go determineEffectiveSecurityContext, security_context_others.go
+// verifyRunAsNonRoot, helpers.go getSeccompProfile). Pure: the image's user comes in.
+
+/** The container cannot be configured: the container waits with CreateContainerConfigError. */
+export class SecurityError extends Error {}
+
+export interface SecurityOptions {
+  /** The image's USER ("uid", "uid:gid", "name", "name:group"; empty or undefined: root). */
+  imageUser?: string;
+  /** kubelet's seccompDefault: RuntimeDefault instead of Unconfined when nothing is set. */
+  seccompDefault?: boolean;
+  /** Where Localhost seccomp profiles live (kubelet: <root-dir>/seccomp). */
+  seccompProfileRoot: string;
+}
+
+/** securitycontext.DetermineEffectiveSecurityContext: pod-level fields, overridden per container. */
+export function effectiveSecurityContext(pod: Pod, c: Container): SecurityContext {
+  const p = pod.spec.securityContext ?? {};
+  const sc: SecurityContext = { ...(c.securityContext ?? {}) };
+  if (sc.runAsUser === undefined && p.runAsUser !== undefined) sc.runAsUser = p.runAsUser;
+  if (sc.runAsGroup === undefined && p.runAsGroup !== undefined) sc.runAsGroup = p.runAsGroup;
+  if (sc.runAsNonRoot === undefined && p.runAsNonRoot !== undefined) sc.runAsNonRoot = p.runAsNonRoot;
+  if (sc.seccompProfile === undefined && p.seccompProfile !== undefined) sc.seccompProfile = p.seccompProfile;
+  return sc;
+}
+
+/** The image user's uid, or its name when it is not numeric (dockershim's getUserFromImageUser). */
+export function imageUid(user: string | undefined): { uid?: number; username?: string } {
+  const u = (user ?? '').split(':')[0];
+  // No user: the image runs as root.
+  if (u === '') return { uid: 0 };
+  if (/^\d+$/.test(u)) return { uid: Number(u) };
+  return { username: u };
+}
+
+function podFullName(pod: Pod): string {
+  return `${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
+}
+
+/** runAsNonRoot, with kubelet's messages. */
+export function verifyRunAsNonRoot(pod: Pod, c: Container, sc: SecurityContext, imageUser: string | undefined): void {
+  if (!sc.runAsNonRoot) return;
+  const where = `(pod: "${podFullName(pod)}", container: ${c.name})`;
+  if (sc.runAsUser !== undefined) {
+    if (sc.runAsUser === 0) throw new SecurityError(`container's runAsUser breaks non-root policy ${where}`);
+    return;
+  }
+  const img = imageUid(imageUser);
+  if (img.uid === 0) throw new SecurityError(`container has runAsNonRoot and image will run as root ${where}`);
+  if (img.username !== undefined) {
+    throw new SecurityError(`container has runAsNonRoot and image has non-numeric user (${img.username}), cannot verify user is non-root ${where}`);
+  }
+}
+
+function profile(p: SeccompProfile, root: string): SecurityProfile {
+  if (p.type === 'Localhost') {
+    if (!p.localhostProfile) throw new SecurityError('localhostProfile must be set if seccompProfile type is Localhost.');
+    return { profileType: 'Localhost', localhostRef: join(root, p.localhostProfile) };
+  }
+  return { profileType: p.type };
+}
+
+/** getSeccompProfile: the container's field, else the pod's, else RuntimeDefault or Unconfined. */
+export function seccompProfile(pod: Pod, c: Container, opts: Pick<SecurityOptions, 'seccompDefault' | 'seccompProfileRoot'>): SecurityProfile {
+  const chosen = c.securityContext?.seccompProfile ?? pod.spec.securityContext?.seccompProfile;
+  if (chosen) return profile(chosen, opts.seccompProfileRoot);
+  return { profileType: opts.seccompDefault ? 'RuntimeDefault' : 'Unconfined' };
+}
+
+/**
+ * The runtime's security context for one container. Throws SecurityError when runAsNonRoot
+ * cannot be honoured. When neither runAsUser nor runAsGroup is set the image's USER is left
+ * to the runtime, so an image's "uid:gid" keeps its group.
+ */
+export function containerSecurityContext(pod: Pod, c: Container, opts: SecurityOptions): LinuxContainerSecurityContext {
+  const sc = effectiveSecurityContext(pod, c);
+  verifyRunAsNonRoot(pod, c, sc, opts.imageUser);
+  const out: LinuxContainerSecurityContext = {};
+  if (sc.runAsUser !== undefined) out.runAsUser = sc.runAsUser;
+  if (sc.runAsGroup !== undefined) {
+    out.runAsGroup = sc.runAsGroup;
+    // kubelet fills the user from the image when only the group is set.
+    if (out.runAsUser === undefined) {
+      const img = imageUid(opts.imageUser);
+      if (img.username !== undefined) out.runAsUsername = img.username;
+      else out.runAsUser = img.uid ?? 0;
+    }
+  }
+  const podSc = pod.spec.securityContext ?? {};
+  const groups = [...(podSc.fsGroup !== undefined ? [podSc.fsGroup] : []), ...(podSc.supplementalGroups ?? [])];
+  if (groups.length > 0) out.supplementalGroups = groups;
+  const add = sc.capabilities?.add ?? [];
+  const drop = sc.capabilities?.drop ?? [];
+  if (add.length > 0 || drop.length > 0) out.capabilities = { ...(add.length ? { addCapabilities: add } : {}), ...(drop.length ? { dropCapabilities: drop } : {}) };
+  if (sc.privileged) out.privileged = true;
+  if (sc.readOnlyRootFilesystem) out.readonlyRootfs = true;
+  // AddNoNewPrivileges: only an explicit allowPrivilegeEscalation: false.
+  if (sc.allowPrivilegeEscalation === false) out.noNewPrivs = true;
+  out.seccomp = seccompProfile(pod, c, opts);
+  return out;
+}
+
+// Sysctls (pkg/kubelet/sysctl and component-helpers/node/util/sysctl).
+
+/** The sysctls kubelet allows without configuration (SafeSysctlAllowlist). */
+export const SAFE_SYSCTLS = [
+  'kernel.shm_rmid_forced',
+  'net.ipv4.ip_local_port_range',
+  'net.ipv4.tcp_syncookies',
+  'net.ipv4.ping_group_range',
+  'net.ipv4.ip_unprivileged_port_start',
+  'net.ipv4.ip_local_reserved_ports',
+  'net.ipv4.tcp_keepalive_time',
+  'net.ipv4.tcp_fin_timeout',
+  'net.ipv4.tcp_keepalive_intvl',
+  'net.ipv4.tcp_keepalive_probes',
+];
+
+export type SysctlNamespace = 'IPC' | 'net' | 'uts';
+
+const NAMESPACES: Record<string, SysctlNamespace> = { 'kernel.sem': 'IPC', 'kernel.domainname': 'uts', 'kernel.hostname': 'uts' };
+const PREFIX_NAMESPACES: Record<string, SysctlNamespace> = { 'kernel.shm': 'IPC', 'kernel.msg': 'IPC', 'fs.mqueue.': 'IPC', 'net.': 'net' };
+
+/** "net/ipv4/conf/eth0.100/rp_filter" -> "net.ipv4.conf.eth0/100.rp_filter" (NormalizeName). */
+export function normalizeSysctl(name: string): string {
+  const i = name.search(/[./]/);
+  if (i < 0 || name[i] === '.') return name;
+  return name.replace(/[./]/g, (ch) => (ch === '.' ? '/' : '.'));
+}
+
+/** The kernel namespace a sysctl (or a pattern's prefix) lives in; undefined: not namespaced. */
+export function sysctlNamespace(name: string): SysctlNamespace | undefined {
+  const n = normalizeSysctl(name);
+  if (NAMESPACES[n]) return NAMESPACES[n];
+  for (const [p, ns] of Object.entries(PREFIX_NAMESPACES)) if (n.startsWith(p)) return ns;
+  return undefined;
+}
+
+/** An allowlist from the safe set plus allowedUnsafeSysctls (names, or prefixes ending in "*"). */
+export class SysctlAllowlist {
+  private readonly names = new Map<string, SysctlNamespace>();
+  private readonly prefixes = new Map<string, SysctlNamespace>();
+
+  constructor(unsafe: readonly string[] = []) {
+    for (const pattern of [...SAFE_SYSCTLS, ...unsafe]) {
+      const prefixed = pattern.endsWith('*');
+      const key = normalizeSysctl(prefixed ? pattern.slice(0, -1) : pattern);
+      const ns = sysctlNamespace(key);
+      if (!ns) throw new Error(`the sysctls "${pattern}" are not known to be namespaced`);
+      (prefixed ? this.prefixes : this.names).set(key, ns);
+    }
+  }
+
+  /** undefined when allowed, else kubelet's reason text. */
+  check(name: string, hostNet: boolean, hostIPC: boolean): string | undefined {
+    const n = normalizeSysctl(name);
+    let ns = this.names.get(n);
+    if (ns === undefined) for (const [p, pns] of this.prefixes) if (n.startsWith(p)) ns = pns;
+    if (ns === undefined) return `"${n}" not allowlisted`;
+    if ((ns === 'IPC' && hostIPC) || (ns === 'net' && hostNet)) return `"${n}" not allowed with host ${ns} enabled`;
+    return undefined;
+  }
+}
+
+/** The pod's sysctls for the sandbox (admission has already checked them). */
+export function podSysctls(pod: Pod): Record<string, string> | undefined {
+  const list = pod.spec.securityContext?.sysctls ?? [];
+  if (list.length === 0) return undefined;
+  return Object.fromEntries(list.map((s) => [normalizeSysctl(s.name), s.value]));
+}
