@@ -611,6 +611,7 @@ export function buildProxyState(objects: KubeObject[], opts: BuildStateOptions =
   const errors: ModelError[] = [];
   const services: Service[] = [];
   const slices: EndpointSlice[] = [];
+  const fromEndpoints = new Set<EndpointSlice>();
   const seen = new Set<string>();
   const attempt = (fn: () => void) => {
     try {
@@ -632,12 +633,18 @@ export function buildProxyState(objects: KubeObject[], opts: BuildStateOptions =
         const s = endpointSliceFromObject(obj);
         if (s) slices.push(s);
       } else if (obj.kind === 'Endpoints') {
-        slices.push(endpointSliceFromEndpoints(obj));
+        const s = endpointSliceFromEndpoints(obj);
+        fromEndpoints.add(s);
+        slices.push(s);
       }
     });
   }
   const alloc = allocateNodePorts(services, opts.previousNodePorts);
   errors.push(...alloc.errors);
   const computed = computeEndpointSlices(alloc.services, opts.pods ?? []);
-  return { state: { services: alloc.services, endpointSlices: [...slices, ...computed] }, errors, nodePorts: alloc.allocated };
+  // As upstream's mirroring controller: v1 Endpoints count only for selector-less
+  // Services; a selector's endpoints come from the pods.
+  const withSelector = new Set(alloc.services.filter((s) => s.selector).map((s) => `${s.namespace}/${s.name}`));
+  const manual = slices.filter((s) => !(fromEndpoints.has(s) && withSelector.has(`${s.namespace}/${s.serviceName}`)));
+  return { state: { services: alloc.services, endpointSlices: [...manual, ...computed] }, errors, nodePorts: alloc.allocated };
 }

@@ -80,7 +80,9 @@ export class IptablesExecutor implements IptablesBackend {
   }
 
   async restore(text: string): Promise<void> {
-    const r = await this.run('iptables-restore', [...W, '--noflush', '--counters'], { input: text });
+    // No short timeout: iptables-nft 1.8.9 needs minutes for ~10k Services (its userspace
+    // looks chains up linearly), and a killed restore would leave nothing applied anyway.
+    const r = await this.run('iptables-restore', [...W, '--noflush', '--counters'], { input: text, timeoutMs: 30 * 60_000 });
     if (r.exitCode !== 0) throw new RestoreError(r.stderr.trim(), text);
   }
 
@@ -162,7 +164,7 @@ export async function cleanupIptables(run: Runner = execaRunner): Promise<string
     // Flush all first, in the same transaction, so that references between our chains
     // are gone before any -X.
     const text = [`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
-    const r = await run('iptables-restore', [...W, '--noflush'], { input: text });
+    const r = await run('iptables-restore', [...W, '--noflush'], { input: text, timeoutMs: 30 * 60_000 });
     if (r.exitCode !== 0) problems.push(`removing ${table} chains: ${r.stderr.trim()}`);
   }
   return problems;

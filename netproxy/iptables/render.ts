@@ -97,7 +97,6 @@ const blockKey = (s: ServicePortInfo) => `${s.name}/${s.proto}`;
 
 interface Ctx {
   opts: IptablesOptions;
-  mark: string;
   largeCluster: boolean;
   natServices: string[];
   natNodePorts: string[];
@@ -242,7 +241,6 @@ export function renderIptables(ports: ServicePortInfo[], opts: IptablesOptions =
   const totalEndpoints = ports.reduce((n, s) => n + s.endpoints.length, 0);
   const c: Ctx = {
     opts,
-    mark,
     largeCluster: totalEndpoints > (opts.largeClusterThreshold ?? 1000),
     natServices: [],
     natNodePorts: [],

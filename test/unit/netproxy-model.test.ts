@@ -251,4 +251,12 @@ describe('buildProxyState', () => {
     expect(r.state.endpointSlices.map((s) => s.serviceName)).toEqual(['manual', 'ok']);
     expect(Object.keys(r.nodePorts)).toEqual(['ns1/ok']);
   });
+
+  it('ignores v1 Endpoints of a Service with a selector, as the mirroring controller does', () => {
+    const r = buildProxyState([
+      svcDoc('web', { clusterIP: '10.96.0.7', selector: { app: 'web' }, ports: [{ port: 80 }] }),
+      { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web', namespace: 'ns1' }, subsets: [{ addresses: [{ ip: '10.244.0.9' }], ports: [{ port: 80 }] }] },
+    ]);
+    expect(r.state.endpointSlices).toEqual([]);
+  });
 });
