@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { RuntimeError, type LogChunk, type LogFollower, type LogStream } from '../runtime.js';
-import { isNotFound, wrapEngineError } from './errors.js';
+import { engineMessage, isNotFound, statusCode, wrapEngineError } from './errors.js';
 
 /** "2024-05-01T10:00:00.123456789Z" -> "1714557600.123456789", the form Docker's `since` takes. */
 export function sinceParam(timestamp: string): string {
@@ -101,7 +101,8 @@ export function followLogs(
         ...(since ? { since: sinceParam(since) as unknown as number } : {}),
       })) as unknown as Readable;
     } catch (err) {
-      if (isNotFound(err)) throw new RuntimeError('NotFound', `following the logs of container ${id}: not found`, { cause: err });
+      // A container being removed ("dead or marked for removal") has no more output either.
+      if (isNotFound(err) || statusCode(err) === 409) throw new RuntimeError('NotFound', `following the logs of container ${id}: ${engineMessage(err)}`, { cause: err });
       throw wrapEngineError(undefined, `following the logs of container ${id}`, err);
     }
     if (stopped) {
