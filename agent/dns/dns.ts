@@ -60,6 +60,18 @@ function dedupe(xs: string[]): string[] {
   return [...new Set(xs)];
 }
 
+function aliasLines(pod: Pod): string[] {
+  const aliases = pod.spec.hostAliases ?? [];
+  if (!aliases.length) return [];
+  return ['', '# Entries added by HostAliases.', ...aliases.map((a) => `${a.ip}\t${(a.hostnames ?? []).join('\t')}`)];
+}
+
+/** A host-network pod's hosts file: the node's own, plus the pod's hostAliases (nodeHostsFileContent). */
+export function nodeHostsFile(pod: Pod, nodeHosts: string): string {
+  const lines = aliasLines(pod);
+  return `# Kubernetes-managed hosts file (host network).\n${nodeHosts}${lines.length ? lines.join('\n') + '\n' : ''}`;
+}
+
 export function hostsFile(pod: Pod, podIP: string, hostname: string, clusterDomain: string): string {
   const lines = [
     '# Kubernetes-managed hosts file.',

@@ -1,9 +1,9 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerConfig, Mount } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
 import type { DNSSettings } from '../dns/dns.js';
-import { hostsFile } from '../dns/dns.js';
+import { hostsFile, nodeHostsFile } from '../dns/dns.js';
 import type { EnvContext } from '../env/resolve.js';
 import { ConfigError, expandAll, resolveEnv } from '../env/resolve.js';
 import type { ObjectLookup } from '../objects/store.js';
@@ -67,7 +67,10 @@ export function hostsPath(env: NodeEnv, pod: Pod): string {
 }
 
 export async function writeHostsFile(env: NodeEnv, pod: Pod, podIP: string): Promise<void> {
-  if (pod.spec.hostNetwork) return;
+  if (pod.spec.hostNetwork) {
+    await writeFile(hostsPath(env, pod), nodeHostsFile(pod, await readFile('/etc/hosts', 'utf8').catch(() => '')), { mode: 0o644 });
+    return;
+  }
   await writeFile(hostsPath(env, pod), hostsFile(pod, podIP, podHostname(pod), env.dns.clusterDomain), { mode: 0o644 });
 }
 
@@ -85,7 +88,9 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
     throw err;
   }
   const covered = new Set(mounts.map((m) => m.containerPath));
-  if (!pod.spec.hostNetwork && !covered.has('/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: hostsPath(env, pod), readonly: false });
+  // Host-network pods get the node's hosts file (plus hostAliases), as it is when they start.
+  if (pod.spec.hostNetwork && !covered.has('/etc/hosts')) await writeHostsFile(env, pod, podIP);
+  if (!covered.has('/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: hostsPath(env, pod), readonly: false });
   const config = containerConfig(pod, c, attempt, type, vars);
   config.mounts = mounts;
   const command = expandAll(c.command, vars);

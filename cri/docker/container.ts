@@ -133,6 +133,7 @@ export function containerCreateOptions(
   config: ContainerConfig,
   sandboxConfig: PodSandboxConfig,
   localhostProfile?: string,
+  sandboxResolvConf?: string,
 ): Docker.ContainerCreateOptions & { name: string } {
   const joinSandbox = `container:${sandboxId}`;
   const sc = config.linux?.securityContext;
@@ -144,7 +145,14 @@ export function containerCreateOptions(
     IpcMode: sandboxConfig.hostIPC ? 'host' : joinSandbox,
     PidMode: sandboxConfig.hostPID ? 'host' : sandboxConfig.sharePid ? joinSandbox : '',
     RestartPolicy: { Name: 'no' },
-    Binds: config.mounts.filter((m) => !needsMountsApi(m)).map(toBind),
+    Binds: [
+      ...config.mounts.filter((m) => !needsMountsApi(m)).map(toBind),
+      // With the host's network a container gets the host's resolv.conf from Docker, not the
+      // sandbox's (which holds the pod's DNS config, e.g. ClusterFirstWithHostNet): share it.
+      ...(sandboxConfig.hostNetwork && sandboxResolvConf && !config.mounts.some((m) => m.containerPath === '/etc/resolv.conf')
+        ? [`${sandboxResolvConf}:/etc/resolv.conf`]
+        : []),
+    ],
     LogConfig: ENGINE_LOG_CONFIG,
     ...securityHostConfig(sc, localhostProfile),
   };
@@ -220,10 +228,10 @@ export class Containers {
     const md = sandboxConfig.metadata;
     const ctx = `container ${config.metadata.name} of pod ${md.namespace}/${md.name} (attempt ${config.metadata.attempt})`;
     try {
-      await this.checkSandboxReady(sandboxId);
+      const sandbox = await this.checkSandboxReady(sandboxId);
       const seccomp = config.linux?.securityContext?.seccomp;
       const profile = seccomp?.profileType === 'Localhost' && !config.linux?.securityContext?.privileged ? await readProfile(seccomp.localhostRef) : undefined;
-      return await createContainer(this.docker, containerCreateOptions(sandboxId, config, sandboxConfig, profile));
+      return await createContainer(this.docker, containerCreateOptions(sandboxId, config, sandboxConfig, profile, sandbox.ResolvConfPath || undefined));
     } catch (err) {
       throw wrapEngineError('CreateContainerError', `creating ${ctx}`, err);
     }
@@ -234,7 +242,7 @@ export class Containers {
    * and fails only at start; refusing at create (as containerd's CRI does) gives the
    * caller the real cause and never makes a container that cannot run.
    */
-  private async checkSandboxReady(sandboxId: string): Promise<void> {
+  private async checkSandboxReady(sandboxId: string): Promise<Docker.ContainerInspectInfo> {
     let info: Docker.ContainerInspectInfo;
     try {
       info = await this.docker.getContainer(sandboxId).inspect();
@@ -248,6 +256,7 @@ export class Containers {
     if (!info.State.Running) {
       throw new RuntimeError('CreateContainerError', `sandbox ${sandboxId} is not running (${info.State.Status})`);
     }
+    return info;
   }
 
   async start(id: string): Promise<void> {
