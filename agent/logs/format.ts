@@ -102,17 +102,19 @@ export function rotationStamp(nowMs: number): string {
 }
 
 /**
- * The name for a file rotated now: `<base>.<stamp>`, or `<base>.<stamp>-001`... when a
- * rotation in the same second took it (names sort in rotation order either way).
+ * The name for a file rotated now: `<base>.<stamp>`, or `<base>.<stamp>-001`... after
+ * rotations in the same second, always sorting after every rotated file that exists (a
+ * suffix freed by cleanup is never reused: the newest file must sort last).
  */
-export function rotatedName(base: string, nowMs: number, taken: ReadonlySet<string>): string {
+export function rotatedName(base: string, nowMs: number, taken: Iterable<string>): string {
   const stamp = `${base}.${rotationStamp(nowMs)}`;
-  const free = (n: string) => !taken.has(n) && !taken.has(`${n}.gz`);
-  if (free(stamp)) return stamp;
-  for (let i = 1; ; i++) {
-    const n = `${stamp}-${String(i).padStart(3, '0')}`;
-    if (free(n)) return n;
+  let max = -1;
+  for (const t of taken) {
+    const k = t.replace(/\.gz$/, '');
+    if (k === stamp) max = Math.max(max, 0);
+    else if (k.startsWith(`${stamp}-`) && /^\d{3}$/.test(k.slice(stamp.length + 1))) max = Math.max(max, Number(k.slice(stamp.length + 1)));
   }
+  return max < 0 ? stamp : `${stamp}-${String(max + 1).padStart(3, '0')}`;
 }
 
 /** Rotated files of `base` among directory entries, oldest first. */

@@ -209,8 +209,9 @@ export class LogManager {
     for (const f of await readdir(dir).catch(() => [] as string[])) {
       if (f === base || f.startsWith(`${base}.`)) await rm(join(dir, f), { force: true });
     }
-    // The container's directory, once empty.
+    // The container's directory and the pod's, once empty.
     await rmdir(dir).catch(() => undefined);
+    await rmdir(dirname(dir)).catch(() => undefined);
   }
 }
 
