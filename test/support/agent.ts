@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, unlinkSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, unlinkSync, closeSync, readdirSync, lstatSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,6 +35,32 @@ export async function removeTestContainers(nodeName?: string): Promise<void> {
   await Promise.all(all
     .filter((c) => (nodeName ? c.Labels['bosun.io/node-name'] === nodeName : c.Labels['bosun.io/node-name']?.startsWith(TEST_NODE_PREFIX) && c.Created < old))
     .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  if (!nodeName) removeOldTestLogs();
+}
+
+/**
+ * Pod log directories and /var/log/containers symlinks that test agents of earlier runs left
+ * in the real locations (test agents now keep theirs in their own directory).
+ */
+function removeOldTestLogs(): void {
+  const old = Date.now() - 600_000;
+  for (const dir of ['/var/log/pods', '/var/log/containers']) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (!n.includes(`-${TEST_NODE_PREFIX}`)) continue;
+      const p = join(dir, n);
+      try {
+        if (lstatSync(p).mtimeMs < old) rmSync(p, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
 }
 
 export async function containersOf(nodeName: string, podName?: string): Promise<Docker.ContainerInfo[]> {
@@ -53,6 +79,9 @@ export class TestAgent {
   async start(extra: string[] = []): Promise<void> {
     if (!this.port) this.port = await freePort();
     const out = openSync(this.logFile, 'a');
+    // Container logs stay in the test's directory unless the test brings its own config.
+    const config = join(this.dir, 'logs-config.yaml');
+    if (!extra.includes('--config')) writeFileSync(config, `podLogsDir: ${join(this.dir, 'pod-logs')}\ncontainerLogsDir: ${join(this.dir, 'container-logs')}\n`);
     this.proc = spawn(process.execPath, [CLI, 'run',
       '--pod-manifest-path', this.manifests,
       '--root-dir', join(this.dir, 'root'),
@@ -61,6 +90,7 @@ export class TestAgent {
       '--file-check-frequency', '2s',
       // KUBE-* chains are one per host: only the tests about Services program them.
       ...(extra.includes('--proxy-mode') ? [] : ['--proxy-mode', 'none']),
+      ...(extra.includes('--config') ? [] : ['--config', config]),
       ...extra], { stdio: ['ignore', out, out] });
     closeSync(out);
     await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', 30_000);
