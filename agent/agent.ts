@@ -19,8 +19,11 @@ import { detectNodeIP } from './node.js';
 import { PodManager } from './pods/manager.js';
 import { LogManager } from './logs/index.js';
 import { startReadOnlyServer } from './server/readonly.js';
+import { startKubeletApi, type KubeletApi } from './server/kubelet.js';
 import { ServiceProxy } from './services.js';
 import { FileSource } from './sources/file.js';
+import { HttpSource } from './sources/http.js';
+import { SourceMerger } from './sources/merge.js';
 
 // Wiring, in the direction of the flow: sources -> pod manager (workers, planner,
 // executor, cache) -> status -> local API.
@@ -34,8 +37,12 @@ export class Agent {
   private importer: ImageImporter;
   readonly metrics: AgentMetrics;
   private server?: Server;
+  private api?: KubeletApi;
   readonly services: ServiceProxy;
   private cordoned = false;
+  private readonly merger: SourceMerger;
+  private readonly http?: HttpSource;
+  private reportedConflicts = '';
   private lastPods?: Pod[];
 
   private constructor(
@@ -79,9 +86,16 @@ export class Agent {
       containerLogsDir: config.containerLogsDir,
       log,
     });
+    this.merger = new SourceMerger(config.manifestURL ? ['file', 'http'] : ['file']);
     this.source = this.fileSource();
+    if (config.manifestURL) {
+      this.http = new HttpSource(config.manifestURL, config.manifestURLHeader, config.nodeName, log, (s) => {
+        this.merger.set('http', s);
+        this.applySources();
+      }, config.httpCheckFrequencyMs);
+    }
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
-    this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics });
+    this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics, proxy: this.services });
     this.pods.cache.onRelist = (ms) => this.metrics.relist.observe(ms / 1000);
     // Readiness changes reach the Service endpoints through pod status.
     this.pods.onStatus(() => this.services.setPods(this.pods.list()));
@@ -94,11 +108,21 @@ export class Agent {
 
   private fileSource(): FileSource {
     return new FileSource(this.config.podManifestPath, this.config.nodeName, this.log, (s) => {
-      if (this.objects.replace(s.objects)) this.pods.objectsChanged();
-      this.services.setObjects(s.objects);
-      this.lastPods = s.pods;
-      this.pods.setDesired(this.cordoned ? [] : s.pods, true);
+      this.merger.set('file', s);
+      this.applySources();
     }, this.config.fileCheckFrequencyMs);
+  }
+
+  /** Every source's latest set, merged, becomes the desired pods and the known objects. */
+  private applySources(): void {
+    const m = this.merger.merged();
+    if (this.objects.replace(m.objects)) this.pods.objectsChanged();
+    this.services.setObjects(m.objects);
+    const conflicts = m.conflicts.join('\n');
+    if (conflicts && conflicts !== this.reportedConflicts) this.log.error({ conflicts: m.conflicts }, 'the same pod from two sources');
+    this.reportedConflicts = conflicts;
+    this.lastPods = m.pods;
+    this.pods.setDesired(this.cordoned ? [] : m.pods, this.merger.ready);
   }
 
   /**
@@ -107,7 +131,7 @@ export class Agent {
    */
   setCordoned(on: boolean): void {
     this.cordoned = on;
-    if (this.lastPods) this.pods.setDesired(on ? [] : this.lastPods, true);
+    if (this.lastPods) this.pods.setDesired(on ? [] : this.lastPods, this.merger.ready);
   }
 
   /** SIGHUP (see lifecycle.ts): applies what can change live; the rest waits for a restart. */
@@ -116,6 +140,7 @@ export class Agent {
     if (next.fileCheckFrequencyMs !== this.config.fileCheckFrequencyMs) {
       this.config.fileCheckFrequencyMs = next.fileCheckFrequencyMs;
       this.source.stop();
+    this.http?.stop();
       this.source = this.fileSource();
       void this.source.start();
     }
@@ -140,6 +165,7 @@ export class Agent {
     this.logs.start();
     await this.services.start();
     await this.source.start();
+    await this.http?.start();
     if (this.config.readOnlyPort > 0) {
       this.server = await startReadOnlyServer({
         pods: () => this.pods.list(),
@@ -152,12 +178,22 @@ export class Agent {
       }, this.config.readOnlyPort, this.config.address);
       this.log.info({ address: `${this.config.address}:${this.config.readOnlyPort}` }, 'read-only API listening');
     }
+    // The kubelet port (HTTPS, authenticated) and the healthz port.
+    this.api = await startKubeletApi({
+      config: this.config, log: this.log, runtime: this.runtime, pods: this.pods, events: this.events, hostIP: this.config.nodeIP ?? detectNodeIP(),
+      cordoned: () => this.cordoned,
+      metrics: async (which) => {
+        const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
+        return { contentType: r.contentType, body: await r.metrics() };
+      },
+    });
   }
 
   async stop(): Promise<void> {
     this.source.stop();
     this.importer.stop();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    await this.api?.close();
     await this.pods.stop();
     await this.logs.stop();
     // The rules stay: Services keep working while the agent is down, as with kube-proxy.

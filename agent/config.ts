@@ -3,11 +3,17 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { isValidQuantity, parseQuantity } from '../manifests/index.js';
 import { SysctlAllowlist } from './pods/security.js';
+import { ConfigError } from './config-error.js';
+import type { ResourceConfig } from './resources/config.js';
+import { RESOURCE_DEFAULTS, RESOURCE_FILE_FIELDS, RESOURCE_FLAGS, validateResourceConfig } from './resources/config.js';
+
+export { ConfigError };
 
 // Configuration shaped like KubeletConfiguration (kubelet.config.k8s.io/v1beta1) with the
 // flag names kubelet uses. Precedence: defaults < config file < flags.
 
-export interface AgentConfig {
+/** Resources, cgroups, eviction and image GC: agent/resources/config.ts. */
+export interface AgentConfig extends ResourceConfig {
   podManifestPath: string;
   rootDir: string;
   nodeName: string;
@@ -39,9 +45,28 @@ export interface AgentConfig {
   /** kube-proxy's settings: the Service CIDR routed to the pod bridge, and the proxy mode. */
   serviceCIDR: string;
   proxyMode: 'iptables' | 'ipvs' | 'none';
+  /** kubelet's staticPodURL / staticPodURLHeader / httpCheckFrequency. */
+  manifestURL?: string;
+  manifestURLHeader: Record<string, string>;
+  httpCheckFrequencyMs: number;
+  /** The kubelet API (HTTPS, authenticated) on `address`; 0 disables. */
+  port: number;
+  /** Serving pair; unset: made under <root-dir>/pki on first start. */
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  /** kube-apiserver token file (token,user,uid[,"groups"]); unset: <root-dir>/pki/tokens.csv, made on first start. */
+  tokenAuthFile?: string;
+  /** Client certificates signed by this CA authenticate as CN (user) and O (groups). */
+  clientCAFile?: string;
+  /** Any authenticated user may do everything (kubelet's AlwaysAllow); nothing else without an API server. */
+  authorizationMode: 'AlwaysAllow';
+  /** Plain-HTTP /healthz; 0 disables. */
+  healthzPort: number;
+  healthzBindAddress: string;
 }
 
 export const DEFAULTS: AgentConfig = {
+  ...RESOURCE_DEFAULTS,
   podManifestPath: '/etc/kubernetes/manifests',
   rootDir: '/var/lib/bosun',
   nodeName: hostname().toLowerCase(),
@@ -64,7 +89,57 @@ export const DEFAULTS: AgentConfig = {
   resolvConf: '/etc/resolv.conf',
   serviceCIDR: '10.96.0.0/12',
   proxyMode: 'iptables',
+  manifestURLHeader: {},
+  httpCheckFrequencyMs: 20_000,
+  port: 10250,
+  authorizationMode: 'AlwaysAllow',
+  healthzPort: 10248,
+  healthzBindAddress: '127.0.0.1',
 };
+
+function urlValue(v: unknown, field: string): string {
+  const s = String(v);
+  let ok = false;
+  try {
+    const u = new URL(s);
+    ok = u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ConfigError(`${field}: Invalid value: "${s}": an http:// or https:// URL`);
+  return s;
+}
+
+/** staticPodURLHeader is a map of header -> list of values, as in KubeletConfiguration. */
+function headerMap(v: unknown, field: string): Record<string, string> {
+  if (v == null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${field}: Invalid value: expected a map of header name to values`);
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, Array.isArray(x) ? x.map(String).join(', ') : String(x)]));
+}
+
+/** kubelet's `--manifest-url-header 'a:hello,b:again'`. */
+function headerFlag(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of String(v).split(',')) {
+    const i = pair.indexOf(':');
+    if (i <= 0) throw new ConfigError(`--manifest-url-header: Invalid value: "${pair}": expected key:value[,key:value]`);
+    out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function authorizationMode(v: unknown, field: string): 'AlwaysAllow' {
+  if (v === 'AlwaysAllow') return v;
+  if (v === 'Webhook') throw new ConfigError(`${field}: Unsupported value: "Webhook": needs an API server (SubjectAccessReview); a standalone node supports "AlwaysAllow"`);
+  throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: "AlwaysAllow"`);
+}
+
+/** KubeletConfiguration's authentication block: x509.clientCAFile; anonymous access cannot be turned on. */
+function authentication(v: unknown, field: string): string | undefined {
+  const a = (v ?? {}) as { x509?: { clientCAFile?: unknown }; anonymous?: { enabled?: unknown }; webhook?: { enabled?: unknown } };
+  if (a.anonymous?.enabled === true) throw new ConfigError(`${field}.anonymous.enabled: Invalid value: true: bosun refuses anonymous requests on the kubelet port`);
+  if (a.webhook?.enabled === true) throw new ConfigError(`${field}.webhook.enabled: Invalid value: true: needs an API server (TokenReview)`);
+  return a.x509?.clientCAFile === undefined ? undefined : String(a.x509.clientCAFile);
+}
 
 function proxyMode(v: unknown, field: string): AgentConfig['proxyMode'] {
   if (v === 'iptables' || v === 'ipvs' || v === 'none') return v;
@@ -77,7 +152,6 @@ function ipList(v: unknown, field: string): string[] {
   return list;
 }
 
-export class ConfigError extends Error {}
 
 /** Go-style durations as KubeletConfiguration writes them: "20s", "1m30s", "500ms". */
 export function parseDuration(v: unknown, field: string): number {
@@ -96,6 +170,7 @@ export function parseDuration(v: unknown, field: string): number {
 
 // KubeletConfiguration field -> our field, with a converter.
 const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) => unknown]> = {
+  ...RESOURCE_FILE_FIELDS,
   staticPodPath: ['podManifestPath', String],
   readOnlyPort: ['readOnlyPort', (v, f) => port(v, f)],
   address: ['address', String],
@@ -120,6 +195,16 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   resolvConf: ['resolvConf', String],
   serviceCIDR: ['serviceCIDR', String],
   proxyMode: ['proxyMode', proxyMode],
+  staticPodURL: ['manifestURL', urlValue],
+  staticPodURLHeader: ['manifestURLHeader', headerMap],
+  httpCheckFrequency: ['httpCheckFrequencyMs', parseDuration],
+  port: ['port', (v, f) => port(v, f)],
+  tlsCertFile: ['tlsCertFile', String],
+  tlsPrivateKeyFile: ['tlsPrivateKeyFile', String],
+  authentication: ['clientCAFile', authentication],
+  authorization: ['authorizationMode', (v, f) => authorizationMode((v as { mode?: unknown } | null)?.mode ?? 'AlwaysAllow', `${f}.mode`)],
+  healthzPort: ['healthzPort', (v, f) => port(v, f)],
+  healthzBindAddress: ['healthzBindAddress', String],
 };
 
 function logMaxSize(v: unknown, field: string): number {
@@ -187,6 +272,7 @@ export function loadConfigFile(path: string): Partial<AgentConfig> {
 }
 
 export const FLAGS = {
+  ...RESOURCE_FLAGS,
   'pod-manifest-path': ['podManifestPath', String],
   'root-dir': ['rootDir', String],
   'node-name': ['nodeName', String],
@@ -209,6 +295,17 @@ export const FLAGS = {
   'allowed-unsafe-sysctls': ['allowedUnsafeSysctls', (v: unknown) => sysctlPatterns(v, '--allowed-unsafe-sysctls')],
   'service-cluster-ip-range': ['serviceCIDR', String],
   'proxy-mode': ['proxyMode', (v: unknown) => proxyMode(v, '--proxy-mode')],
+  'manifest-url': ['manifestURL', (v: unknown) => urlValue(v, '--manifest-url')],
+  'manifest-url-header': ['manifestURLHeader', headerFlag],
+  'http-check-frequency': ['httpCheckFrequencyMs', (v: unknown) => parseDuration(v, '--http-check-frequency')],
+  port: ['port', (v: unknown) => port(v, '--port')],
+  'tls-cert-file': ['tlsCertFile', String],
+  'tls-private-key-file': ['tlsPrivateKeyFile', String],
+  'token-auth-file': ['tokenAuthFile', String],
+  'client-ca-file': ['clientCAFile', String],
+  'authorization-mode': ['authorizationMode', (v: unknown) => authorizationMode(v, '--authorization-mode')],
+  'healthz-port': ['healthzPort', (v: unknown) => port(v, '--healthz-port')],
+  'healthz-bind-address': ['healthzBindAddress', String],
 } as const satisfies Record<string, [keyof AgentConfig, (v: unknown) => unknown]>;
 
 export function resolveConfig(flags: Record<string, string | undefined>, configPath?: string): AgentConfig {
@@ -223,6 +320,10 @@ export function resolveConfig(flags: Record<string, string | undefined>, configP
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(cfg.nodeName)) {
     throw new ConfigError(`--node-name: Invalid value: "${cfg.nodeName}": a lowercase RFC 1123 subdomain`);
   }
+  if (!cfg.tlsCertFile !== !cfg.tlsPrivateKeyFile) {
+    throw new ConfigError('--tls-cert-file and --tls-private-key-file: give both or neither');
+  }
+  validateResourceConfig(cfg);
   if (!cfg.containerRuntimeEndpoint.startsWith('unix://')) {
     throw new ConfigError(`--container-runtime-endpoint: Invalid value: "${cfg.containerRuntimeEndpoint}": expected unix:///path/to/socket`);
   }

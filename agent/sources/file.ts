@@ -35,7 +35,7 @@ interface FileEntry {
  * invalid, none of it is applied and the last good version of the file stays in force, so
  * a half-saved edit never stops pods that were fine.
  */
-export function readManifestText(text: string, file: string, nodeName: string, seen: (uid: string) => Date): { pods: Pod[]; objects: KubeObject[]; messages: string[] } {
+export function readManifestText(text: string, file: string, nodeName: string, seen: (uid: string) => Date, source: 'file' | 'http' = 'file'): { pods: Pod[]; objects: KubeObject[]; messages: string[] } {
   const parsed = parseManifests(text, file);
   const messages = parsed.errors.map((e) => e.message);
   const pods: Pod[] = [];
@@ -50,7 +50,7 @@ export function readManifestText(text: string, file: string, nodeName: string, s
       objects.push(p.object);
       continue;
     }
-    const pod = staticPodFromManifest(p.object, { nodeName, source: 'file', path: file, seen: new Date(0) });
+    const pod = staticPodFromManifest(p.object, { nodeName, source, path: file, seen: new Date(0) });
     pod.metadata.annotations = { ...pod.metadata.annotations, [CONFIG_SEEN_ANNOTATION]: formatRFC3339Nano(seen(pod.metadata.uid)) };
     pods.push(pod);
   }

@@ -1,0 +1,48 @@
+import type { KubeObject, Pod } from '../../manifests/index.js';
+
+// One desired set from several sources (kubelet's config.PodConfig, merged mode). A pod
+// name claimed by two sources runs once: the first source in the list wins, and the
+// conflict is reported.
+
+export interface SourceSet {
+  pods: Pod[];
+  objects: KubeObject[];
+}
+
+export class SourceMerger {
+  private sets = new Map<string, SourceSet>();
+
+  constructor(private readonly order: string[]) {}
+
+  set(source: string, s: SourceSet): void {
+    this.sets.set(source, s);
+  }
+
+  /** Every configured source has listed at least once. */
+  get ready(): boolean {
+    return this.order.every((o) => this.sets.has(o));
+  }
+
+  merged(): { pods: Pod[]; objects: KubeObject[]; conflicts: string[] } {
+    const pods: Pod[] = [];
+    const objects: KubeObject[] = [];
+    const conflicts: string[] = [];
+    const owner = new Map<string, string>();
+    for (const source of this.order) {
+      const s = this.sets.get(source);
+      if (!s) continue;
+      for (const p of s.pods) {
+        const key = `${p.metadata.namespace}/${p.metadata.name}`;
+        const first = owner.get(key);
+        if (first) {
+          conflicts.push(`Pod "${key}" from ${source} is ignored: ${first} already defines it`);
+          continue;
+        }
+        owner.set(key, source);
+        pods.push(p);
+      }
+      objects.push(...s.objects);
+    }
+    return { pods, objects, conflicts };
+  }
+}
