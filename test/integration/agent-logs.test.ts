@@ -59,7 +59,8 @@ describe('container logs', () => {
   containers:
     - name: c
       image: ${BB}
-      command: ["sh", "-c", "echo first; echo oops >&2; for i in 1 2 3; do echo line-$i; done; sleep 3600"]
+      # The engine copies stdout and stderr in separate routines: a pause keeps the order.
+      command: ["sh", "-c", "echo first; echo oops >&2; sleep 0.5; for i in 1 2 3; do echo line-$i; done; sleep 3600"]
     - name: quiet
       image: ${BB}
       command: ["sleep", "3600"]
