@@ -12,6 +12,7 @@ import { LOGS_USAGE, logsMain, LogsError } from './logs/index.js';
 import type { CoreEvent } from './events.js';
 import { age, podTable, table } from './printers.js';
 import { cleanup as proxyCleanup } from '../netproxy/index.js';
+import { KUBECONFIG_USAGE, KubeconfigError, kubeconfigMain } from './server/kubeconfig.js';
 
 const USAGE = `bosun: a node agent (kubelet and kube-proxy for small fleets)
 
@@ -20,6 +21,7 @@ Usage:
   bosun get pods [NAME] [-o wide|json|yaml] [-n NAMESPACE] [--server URL]
   bosun get events [-n NAMESPACE] [-o json|yaml]
 ${LOGS_USAGE.trimEnd()}
+${KUBECONFIG_USAGE.trimEnd()}
   bosun doctor [--config FILE] [flags of run]   check this host (exit 1 on any FAIL)
   bosun drain [--root-dir DIR]      terminate every pod gracefully and stay cordoned
   bosun uncordon [--root-dir DIR]   let pods run again after a drain
@@ -32,7 +34,7 @@ Flags of run (kubelet's names):
   --root-dir DIR                    agent state (default /var/lib/bosun)
   --node-name NAME                  node name (default: the host name)
   --read-only-port PORT             read-only API port (default 10255, 0 disables)
-  --address ADDR                    address of the read-only port (default 127.0.0.1)
+  --address ADDR                    address of the kubelet and read-only ports (default 127.0.0.1)
   --pod-cidr CIDR                   pod network (default 10.244.0.0/16)
   --container-runtime-endpoint URL  engine socket (default unix:///var/run/docker.sock)
   --file-check-frequency DURATION   manifest directory re-list period (default 20s)
@@ -41,6 +43,13 @@ Flags of run (kubelet's names):
   --log-format json|text            log format (default json)
   --log-level LEVEL                 trace|debug|info|warn|error (default info)
   --pod-infra-container-image REF   pause image (default localhost/bosun/pause:3.10)
+  --port PORT                       kubelet API, HTTPS and authenticated (default 10250 on --address, 0 disables)
+  --tls-cert-file, --tls-private-key-file FILE   serving pair (default: made under <root-dir>/pki)
+  --token-auth-file FILE            token,user,uid[,"groups"] lines (default: <root-dir>/pki/tokens.csv, made once)
+  --client-ca-file FILE             client certificates signed by it authenticate (CN user, O groups)
+  --authorization-mode AlwaysAllow  any authenticated user may do everything (the only mode without an API server)
+  --healthz-port PORT               plain /healthz (default 10248, 0 disables)
+  --healthz-bind-address ADDR       (default 127.0.0.1)
 `;
 
 export function version(): string {
@@ -170,6 +179,8 @@ export async function main(argv: string[]): Promise<number> {
       return logsMain(rest);
     case 'doctor':
       return doctorMain(rest);
+    case 'kubeconfig':
+      return kubeconfigMain(rest);
     case 'drain':
     case 'uncordon':
       return controlMain(cmd, rest);
@@ -194,7 +205,7 @@ export async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const msg = err instanceof ConfigError || err instanceof LockError || err instanceof LogsError || err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
+    const msg = err instanceof ConfigError || err instanceof LockError || err instanceof LogsError || err instanceof KubeconfigError || err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
     process.stderr.write(`bosun: ${msg}\n`);
     process.exit(1);
   },

@@ -7,6 +7,17 @@ import type { PodView } from './pods/manager.js';
 export interface MetricSources {
   pods(): PodView[];
   probes: ProbeMetrics;
+  /** The Service proxy (agent/services.ts), sampled on each scrape. */
+  proxy?: {
+    metrics(): { syncs: number; lastSyncDurationMs: number } | undefined;
+    takeLatencySamples(): number[];
+  };
+}
+
+/** kube-proxy's network programming buckets: 0.25 s steps, then 1 s, 5 s and 30 s steps up to 5 min. */
+export function programmingBuckets(): number[] {
+  const lin = (start: number, width: number, n: number) => Array.from({ length: n }, (_, i) => start + i * width);
+  return [...lin(0.25, 0.25, 2), ...lin(1, 1, 59), ...lin(60, 5, 12), ...lin(120, 30, 7)];
 }
 
 export class AgentMetrics {
@@ -20,6 +31,8 @@ export class AgentMetrics {
 
   constructor(src: MetricSources) {
     collectDefaultMetrics({ register: this.registry });
+    // Gauges named *_total fail `promtool check metrics`; each has an unsuffixed twin by type.
+    for (const n of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(n);
     const buckets = [0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600];
     this.podStart = new Histogram({ name: 'kubelet_pod_start_duration_seconds', help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run', buckets, registers: [this.registry] });
     this.podStartSLI = new Histogram({ name: 'kubelet_pod_start_sli_duration_seconds', help: 'Duration in seconds to start a pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch', buckets, registers: [this.registry] });
@@ -59,6 +72,35 @@ export class AgentMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     });
     src.probes.onDuration((l, seconds) => probeDuration.observe({ probe_type: l.probe_type, container: l.container, pod: l.pod, namespace: l.namespace }, seconds));
+    if (src.proxy) this.proxyMetrics(src.proxy);
+  }
+
+  /**
+   * kube-proxy's histograms, fed on scrape: each network programming latency the proxier
+   * recorded since the last scrape, and the duration of its last sync when it synced since
+   * (one sample per scrape that saw new syncs: the proxier keeps only its last duration).
+   */
+  private proxyMetrics(proxy: NonNullable<MetricSources['proxy']>): void {
+    let seenSyncs = 0;
+    const sync = new Histogram({
+      name: 'kubeproxy_sync_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds', registers: [this.registry],
+      buckets: Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i),
+      collect() {
+        const m = proxy.metrics();
+        if (m && m.syncs > seenSyncs) {
+          seenSyncs = m.syncs;
+          this.observe(m.lastSyncDurationMs / 1000);
+        }
+      },
+    });
+    void sync;
+    new Histogram({
+      name: 'kubeproxy_network_programming_duration_seconds', help: 'In Cluster Network Programming Latency in seconds', registers: [this.registry],
+      buckets: programmingBuckets(),
+      collect() {
+        for (const ms of proxy.takeLatencySamples()) this.observe(ms / 1000);
+      },
+    });
   }
 
   /** Records a pod's start the first time it is seen Running (firstSeen: when the agent first saw it). */

@@ -2,6 +2,8 @@
 // cri/ talks to a container engine only through this, so that Docker and containerd are
 // interchangeable. Times are milliseconds since the epoch (0 = never).
 
+import type { Duplex, Readable, Writable } from 'node:stream';
+
 export interface PodSandboxMetadata {
   name: string;
   namespace: string;
@@ -244,6 +246,57 @@ export interface ImageService {
   importImage(tarPath: string): Promise<string[]>;
 }
 
-export interface Runtime extends RuntimeService, ImageService {
+/** Which standard streams an interactive exec or attach carries (CRI ExecRequest/AttachRequest). */
+export interface StreamOptions {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** With a TTY, stderr is merged into stdout and only stdout is given. */
+  tty: boolean;
+}
+
+/** An interactive exec or attach in progress. */
+export interface StreamSession {
+  /** Ending it closes the process's stdin. Present when stdin was asked for. */
+  stdin?: Writable;
+  stdout?: Readable;
+  stderr?: Readable;
+  /** Terminal size (TTY only; ignored otherwise). */
+  resize(width: number, height: number): Promise<void>;
+  /**
+   * Exec: the process's exit code once it ends (after its output). Attach: resolves 0 when
+   * the output ends (as kubelet reports attach: no exit code).
+   */
+  exitCode: Promise<number>;
+  /** Frees the engine connection; the process keeps running unless its stdin ending stops it. */
+  close(): void;
+}
+
+/** CPU and memory of a container, read from its cgroup by the engine (CRI ContainerStats). */
+export interface ContainerStats {
+  /** When the sample was taken (ms since the epoch). */
+  timestamp: number;
+  cpuUsageCoreNanoSeconds: number;
+  memoryUsageBytes: number;
+  memoryWorkingSetBytes: number;
+  memoryRssBytes: number;
+  pageFaults: number;
+  majorPageFaults: number;
+  /** Interfaces of the network namespace the container owns (a sandbox), else empty. */
+  networks: { name: string; rxBytes: number; rxErrors: number; txBytes: number; txErrors: number }[];
+  /** Bytes in the container's writable layer, when the engine reports it. */
+  writableLayerBytes?: number;
+}
+
+/** Interactive streams (kubelet's streaming server): exec, attach and port forwarding. */
+export interface StreamingService {
+  exec(id: string, cmd: string[], opts: StreamOptions): Promise<StreamSession>;
+  attach(id: string, opts: StreamOptions): Promise<StreamSession>;
+  /** A TCP connection to `port` in the sandbox's network namespace. */
+  portForward(sandboxId: string, port: number): Promise<Duplex>;
+  containerStats(id: string): Promise<ContainerStats>;
+}
+
+export interface Runtime extends RuntimeService, ImageService, StreamingService {
   close(): Promise<void>;
 }

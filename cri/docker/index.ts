@@ -1,6 +1,8 @@
 import Docker from 'dockerode';
+import type { Duplex } from 'node:stream';
 import type {
   ContainerConfig,
+  ContainerStats,
   ContainerStatus,
   ExecResult,
   ImageInfo,
@@ -10,6 +12,8 @@ import type {
   PodSandboxStatus,
   Runtime,
   RuntimeEvent,
+  StreamOptions,
+  StreamSession,
 } from '../runtime.js';
 import { RuntimeError } from '../runtime.js';
 import { Containers } from './container.js';
@@ -20,6 +24,7 @@ import { Images } from './image.js';
 import { followLogs } from './logs.js';
 import { ensurePodNetwork } from './network.js';
 import { Sandboxes } from './sandbox.js';
+import { attachStream, containerStats, execStream, portForward } from './stream.js';
 
 export interface DockerRuntimeOptions {
   /** Default /var/run/docker.sock. */
@@ -56,7 +61,7 @@ class DockerRuntime implements Runtime {
 
   constructor(
     private readonly docker: Docker,
-    opts: Required<DockerRuntimeOptions>,
+    private readonly opts: Required<DockerRuntimeOptions>,
   ) {
     this.sandboxes = new Sandboxes(docker, { networkName: opts.networkName, pauseImage: opts.pauseImage });
     this.containers = new Containers(docker);
@@ -108,6 +113,18 @@ class DockerRuntime implements Runtime {
   }
   execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
     return execSync(this.docker, id, cmd, timeoutMs);
+  }
+  exec(id: string, cmd: string[], opts: StreamOptions): Promise<StreamSession> {
+    return execStream(this.docker, id, cmd, opts);
+  }
+  attach(id: string, opts: StreamOptions): Promise<StreamSession> {
+    return attachStream(this.docker, id, opts);
+  }
+  portForward(sandboxId: string, port: number): Promise<Duplex> {
+    return portForward(this.docker, sandboxId, port, this.opts.networkName);
+  }
+  containerStats(id: string): Promise<ContainerStats> {
+    return containerStats(this.docker, id);
   }
   followLogs(id: string, since: string | undefined, onChunk: (c: LogChunk) => void): LogFollower {
     return followLogs(this.docker, id, since, onChunk);

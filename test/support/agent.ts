@@ -90,6 +90,9 @@ export class TestAgent {
       '--file-check-frequency', '2s',
       // KUBE-* chains are one per host: only the tests about Services program them.
       ...(extra.includes('--proxy-mode') ? [] : ['--proxy-mode', 'none']),
+      // The kubelet port (10250) and healthz port (10248) are one per host: off unless asked for.
+      ...(extra.includes('--port') ? [] : ['--port', '0']),
+      ...(extra.includes('--healthz-port') ? [] : ['--healthz-port', '0']),
       ...(extra.includes('--config') ? [] : ['--config', config]),
       ...extra], { stdio: ['ignore', out, out] });
     closeSync(out);

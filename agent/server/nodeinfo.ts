@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import { readFile, stat, statfs } from 'node:fs/promises';
+import { cpus, release, totalmem } from 'node:os';
+import { goArch, type NodeFacts } from './api.js';
+
+// What the Node object reports about this machine (kubelet's setNodeStatus functions),
+// read from the host: /etc/machine-id, boot_id, os-release, the kernel, the engine.
+
+const read = (p: string) => readFile(p, 'utf8').then((s) => s.trim(), () => '');
+
+export function osImage(osRelease: string): string {
+  const m = /^PRETTY_NAME=("?)(.*)\1$/m.exec(osRelease);
+  return m ? m[2] : 'Linux';
+}
+
+export interface NodeInfoInput {
+  nodeName: string;
+  address: string;
+  podCIDR: string;
+  rootDir: string;
+  port: number;
+  maxPods: number;
+  startedAt: number;
+  runtimeVersion(): Promise<string>;
+  ready(): boolean;
+  cordoned(): boolean;
+}
+
+export async function nodeFacts(i: NodeInfoInput): Promise<NodeFacts> {
+  const [machineID, bootID, uuid, osRel, rt, fs, rootStat] = await Promise.all([
+    read('/etc/machine-id'),
+    read('/proc/sys/kernel/random/boot_id'),
+    read('/sys/class/dmi/id/product_uuid'),
+    read('/etc/os-release'),
+    i.runtimeVersion().catch(() => 'docker://unknown'),
+    statfs(i.rootDir).catch(() => statfs('/')),
+    stat(i.rootDir).catch(() => undefined),
+  ]);
+  const h = createHash('sha256').update(`${machineID}/${i.nodeName}`).digest('hex');
+  const uid = `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+  const created = rootStat && rootStat.birthtimeMs > 0 ? Math.min(rootStat.birthtimeMs, i.startedAt) : i.startedAt;
+  const ready = i.ready();
+  return {
+    name: i.nodeName,
+    uid,
+    createdAt: new Date(created).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    address: i.address,
+    hostname: i.nodeName,
+    podCIDR: i.podCIDR,
+    unschedulable: i.cordoned(),
+    cpus: cpus().length,
+    memoryBytes: totalmem(),
+    ephemeralBytes: fs.blocks * fs.bsize,
+    maxPods: i.maxPods,
+    machineID,
+    systemUUID: uuid || machineID,
+    bootID,
+    kernelVersion: release(),
+    osImage: osImage(osRel),
+    containerRuntimeVersion: rt,
+    arch: goArch(process.arch),
+    port: i.port,
+    ready,
+    readyMessage: ready ? 'kubelet is posting ready status' : 'PLEG is not healthy: the pod lifecycle loop has not relisted for 3m0s',
+    heartbeat: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
+}

@@ -1,0 +1,456 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { createWebSocketStream, WebSocketServer, type WebSocket } from 'ws';
+import type { Runtime } from '../../cri/index.js';
+import type { Pod } from '../../manifests/index.js';
+import type { CoreEvent } from '../events.js';
+import type { Logger } from '../log.js';
+import type { PodView } from '../pods/manager.js';
+import {
+  apiGroupList, apiResourceList, apiVersions, eventField, eventRow, EVENT_COLUMNS, EVENT_FIELDS, list, matches, namespaceRow, NAMESPACE_COLUMNS, namespaces,
+  nodeRow, NODE_COLUMNS, notFound, parseFieldSelector, parseLabelSelector, podField, podRow, POD_COLUMNS, POD_FIELDS, readOnly, SelectorError, status,
+  table, versionInfo, wantsTable, type IncludeObject, type NodeObject, type Status, type TableRow,
+} from './api.js';
+import type { Authenticator } from './auth.js';
+import { CHANNEL_PROTOCOLS, PORT_FORWARD_PROTOCOL, serveRemoteCommand, serveWebSocketPortForward, SPDY_TUNNEL_PREFIX, pickProtocol, V4, V5 } from './channels.js';
+import type { StatsCollector } from './collect.js';
+import { parseLogQuery, pickLog, streamLog } from './logs.js';
+import { servePortForward } from './portforward.js';
+import { podList } from './readonly.js';
+import { forwardPorts, route, streamOptions, type Route } from './routes.js';
+import { resourceMetrics } from './stats.js';
+
+// The kubelet port: HTTPS, every request authenticated (bearer token or client
+// certificate), kubelet's endpoints and the core-API slice kubectl needs, exec/attach/
+// port-forward over WebSocket (and SPDY for port-forward). Decisions live in routes.ts,
+// api.ts, channels.ts; this file only moves bytes.
+
+export interface SecureServerDeps {
+  nodeName: string;
+  manifestDir: string;
+  podLogsDir: string;
+  log: Logger;
+  runtime: Pick<Runtime, 'exec' | 'attach' | 'portForward' | 'execSync'>;
+  pods(): PodView[];
+  /** Pods the runtime runs, from the pod cache (kubelet's /runningpods). */
+  runningPods(): Pod[];
+  sandboxOf(uid: string): string | undefined;
+  events(): CoreEvent[];
+  healthy(): boolean;
+  metrics(which: 'all' | 'probes'): Promise<{ contentType: string; body: string }>;
+  stats: Pick<StatsCollector, 'summary'>;
+  node(): Promise<NodeObject>;
+  configz(): object;
+}
+
+export interface TlsOptions {
+  cert: Buffer;
+  key: Buffer;
+  /** Client CA: when given, client certificates are asked for and verified against it. */
+  ca?: Buffer;
+}
+
+export interface SecureServer {
+  server: HttpsServer;
+  /** Open exec/attach/port-forward sessions. */
+  sessions(): number;
+  close(): Promise<void>;
+}
+
+const JSON_TYPE = 'application/json';
+
+function send(res: ServerResponse, code: number, body: unknown, contentType = JSON_TYPE): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(code, { 'content-type': contentType, 'cache-control': 'no-cache, private', 'x-content-type-options': 'nosniff' }).end(text);
+}
+
+const sendStatus = (res: ServerResponse, st: Status) => send(res, st.code ?? 500, st);
+
+/** A raw HTTP answer on an upgrade socket (before any WebSocket handshake). */
+function refuseUpgrade(socket: Duplex, st: Status): void {
+  const body = JSON.stringify(st);
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed' }[st.code ?? 500] ?? 'Error';
+  if (!socket.destroyed) socket.end(`HTTP/1.1 ${st.code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+export const UNAUTHORIZED = status(401, 'Unauthorized', 'Unauthorized');
+
+export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth: Authenticator, port: number, address: string): Promise<SecureServer> {
+  const sockets = new Set<Socket>();
+  let openSessions = 0;
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 16 << 20,
+    handleProtocols: (offered, req) => (req as IncomingMessage & { protocol?: string }).protocol ?? false,
+  });
+
+  const authenticate = (req: IncomingMessage) => {
+    const sock = req.socket as TLSSocket;
+    const peer = tls.ca && typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate() : undefined;
+    const hasPeer = !!peer && Object.keys(peer).length > 0;
+    return auth.authenticate(req.headers.authorization, hasPeer ? peer : undefined, !!sock.authorized);
+  };
+
+  const server = createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}) }, (req, res) => {
+    const who = authenticate(req);
+    if (!who.ok) {
+      deps.log.debug({ path: req.url, reason: who.reason }, 'kubelet API: unauthenticated request');
+      sendStatus(res, UNAUTHORIZED);
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const r = route(req.method ?? 'GET', url.pathname);
+    deps.log.debug({ user: who.user.name, method: req.method, path: url.pathname }, 'kubelet API request');
+    handle(r, url, req, res).catch((err: Error) => {
+      deps.log.warn({ err: err.message, path: url.pathname }, 'kubelet API: request failed');
+      sendStatus(res, status(500, 'InternalError', err.message));
+    });
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.on('secureConnection', (s: TLSSocket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.on('tlsClientError', () => undefined);
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined);
+    const who = authenticate(req);
+    if (!who.ok) {
+      refuseUpgrade(socket, UNAUTHORIZED);
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const r = route(req.method ?? 'GET', url.pathname);
+    if (r.kind !== 'stream') {
+      refuseUpgrade(socket, r.kind === 'notFound' ? status(404, 'NotFound', 'the server could not find the requested resource') : status(400, 'BadRequest', 'this endpoint does not take an upgrade'));
+      return;
+    }
+    deps.log.debug({ user: who.user.name, path: url.pathname, upgrade: req.headers.upgrade }, 'kubelet API stream');
+    upgrade(r, url, req, socket, head).catch((err: Error) => refuseUpgrade(socket, status(500, 'InternalError', err.message)));
+  });
+
+  // ---------------------------------------------------------------- targets
+
+  const findPod = (namespace: string, name: string, uid?: string): PodView | undefined =>
+    deps.pods().find((v) => v.pod.metadata.namespace === namespace && v.pod.metadata.name === name && (!uid || v.pod.metadata.uid === uid));
+
+  const runningContainer = (v: PodView, name: string | undefined): { id: string } | Status => {
+    const p = v.pod;
+    const names = [...(p.spec.initContainers ?? []).map((c) => c.name), ...p.spec.containers.map((c) => c.name)];
+    let c = name;
+    if (!c) {
+      const def = p.metadata.annotations?.['kubectl.kubernetes.io/default-container'];
+      if (def && names.includes(def)) c = def;
+      else if (p.spec.containers.length === 1) c = p.spec.containers[0].name;
+      else return status(400, 'BadRequest', `a container name must be specified for pod ${p.metadata.name}, choose one of: [${names.join(' ')}]`);
+    }
+    if (!names.includes(c)) return status(400, 'BadRequest', `container ${c} is not valid for pod ${p.metadata.name}`);
+    const st = [...(v.status.initContainerStatuses ?? []), ...(v.status.containerStatuses ?? [])].find((s) => s.name === c);
+    if (!st?.state.running || !st.containerID) return status(400, 'BadRequest', `container ${c} is not running in pod ${p.metadata.name}`);
+    return { id: st.containerID.replace(/^[a-z]+:\/\//, '') };
+  };
+
+  // ---------------------------------------------------------------- streams
+
+  async function upgrade(r: Extract<Route, { kind: 'stream' }>, url: URL, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const v = findPod(r.namespace, r.pod, r.uid);
+    if (!v) return refuseUpgrade(socket, notFound('pods', r.pod));
+    const isWs = (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+    if (r.stream === 'portforward') {
+      const sandbox = deps.sandboxOf(v.pod.metadata.uid);
+      if (!sandbox) return refuseUpgrade(socket, status(400, 'BadRequest', `pod ${r.pod} has no running sandbox`));
+      const dial = (port: number) => deps.runtime.portForward(sandbox, port);
+      if (!isWs) {
+        // SPDY/3.1 on the upgraded connection (kubectl before 1.31, or with websockets off).
+        if ((req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') return refuseUpgrade(socket, status(400, 'BadRequest', 'unsupported upgrade protocol'));
+        const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((s) => s.trim());
+        if (!versions.includes(PORT_FORWARD_PROTOCOL)) return refuseUpgrade(socket, status(403, 'Forbidden', `no common protocol: ${PORT_FORWARD_PROTOCOL} required`));
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${PORT_FORWARD_PROTOCOL}\r\n\r\n`);
+        track(servePortForward(socket, { dial }, head));
+        return;
+      }
+      const tunnel = pickProtocol(offered, [SPDY_TUNNEL_PREFIX + PORT_FORWARD_PROTOCOL]);
+      if (tunnel) {
+        const ws = await accept(req, socket, head, tunnel);
+        const stream = createWebSocketStream(ws);
+        stream.on('error', () => undefined);
+        track(servePortForward(stream, { dial }));
+        return;
+      }
+      let ports: number[];
+      try {
+        ports = forwardPorts(url.searchParams);
+      } catch (err) {
+        return refuseUpgrade(socket, status(400, 'BadRequest', (err as Error).message));
+      }
+      if (!ports.length) return refuseUpgrade(socket, status(400, 'BadRequest', 'query parameter "ports" is required'));
+      const proto = offered.length ? pickProtocol(offered, CHANNEL_PROTOCOLS) : '';
+      if (proto === undefined) return refuseUpgrade(socket, status(400, 'BadRequest', `no supported WebSocket subprotocol in [${offered.join(', ')}] (supported: ${CHANNEL_PROTOCOLS.join(', ')}, ${SPDY_TUNNEL_PREFIX}${PORT_FORWARD_PROTOCOL})`));
+      const ws = await accept(req, socket, head, proto);
+      openSessions++;
+      await serveWebSocketPortForward(ws, ports, dial).finally(() => openSessions--);
+      return;
+    }
+
+    if (!isWs) return refuseUpgrade(socket, status(400, 'BadRequest', `${r.stream} needs a WebSocket upgrade with subprotocol ${V5} or ${V4} (SPDY is not served for ${r.stream})`));
+    const proto = pickProtocol(offered, CHANNEL_PROTOCOLS);
+    if (!proto) return refuseUpgrade(socket, status(400, 'BadRequest', `no supported WebSocket subprotocol in [${offered.join(', ')}] (supported: ${CHANNEL_PROTOCOLS.join(', ')})`));
+    const o = streamOptions(url.searchParams);
+    const target = runningContainer(v, r.container ?? o.container);
+    if ('kind' in target) return refuseUpgrade(socket, target);
+    if (r.stream === 'exec' && o.command.length === 0) return refuseUpgrade(socket, status(400, 'BadRequest', 'command is required: pass it as command=... query parameters'));
+    if (!o.stdin && !o.stdout && !o.stderr) return refuseUpgrade(socket, status(400, 'BadRequest', 'you must specify at least 1 of stdin, stdout, stderr'));
+    const ws = await accept(req, socket, head, proto);
+    const sopts = { stdin: o.stdin, stdout: o.stdout, stderr: o.stderr && !o.tty, tty: o.tty };
+    openSessions++;
+    await serveRemoteCommand(ws, {
+      protocol: proto,
+      stdin: o.stdin,
+      tty: o.tty,
+      open: () => (r.stream === 'exec' ? deps.runtime.exec(target.id, o.command, sopts) : deps.runtime.attach(target.id, sopts)),
+    }).finally(() => openSessions--);
+  }
+
+  function track(session: { onClose(f: () => void): void }): void {
+    openSessions++;
+    session.onClose(() => openSessions--);
+  }
+
+  function accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string): Promise<WebSocket> {
+    (req as IncomingMessage & { protocol?: string }).protocol = protocol;
+    return new Promise((resolve) => wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => undefined);
+      resolve(ws);
+    }));
+  }
+
+  // ---------------------------------------------------------------- plain requests
+
+  async function handle(r: Route, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const q = url.searchParams;
+    switch (r.kind) {
+      case 'healthz': {
+        if (r.check && !['ping', 'log', 'syncloop'].includes(r.check)) return send(res, 404, `healthz check "${r.check}" not found\n`, 'text/plain');
+        const ok = r.check === 'ping' || r.check === 'log' || deps.healthy();
+        if (!r.check && q.has('verbose')) {
+          return send(res, ok ? 200 : 500, `[+]ping ok\n[+]log ok\n[${ok ? '+' : '-'}]syncloop ${ok ? 'ok' : 'failed: reason withheld'}\nhealthz check ${ok ? 'passed' : 'failed'}\n`, 'text/plain');
+        }
+        return send(res, ok ? 200 : 500, ok ? 'ok' : 'syncloop failed: the pod lifecycle loop has not relisted for 3m0s', 'text/plain');
+      }
+      case 'pods':
+        return send(res, 200, podList(deps.pods()));
+      case 'runningpods':
+        return send(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items: deps.runningPods() });
+      case 'metrics': {
+        if (r.which === 'resource') {
+          let m;
+          try {
+            const { summary, errors } = await deps.stats.summary();
+            m = await resourceMetrics(summary, errors.length > 0 && !(summary as { pods: unknown[] }).pods.length);
+          } catch (err) {
+            deps.log.warn({ err: (err as Error).message }, 'resource metrics');
+            m = await resourceMetrics({}, true);
+          }
+          return send(res, 200, m.body, m.contentType);
+        }
+        const m = await deps.metrics(r.which);
+        return send(res, 200, m.body, m.contentType);
+      }
+      case 'stats': {
+        const { summary } = await deps.stats.summary();
+        if (['true', '1'].includes(q.get('only_cpu_and_memory') ?? '')) {
+          const s = summary as { node: Record<string, unknown>; pods: Record<string, unknown>[] };
+          const keep = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
+          return send(res, 200, {
+            node: keep(s.node, ['nodeName', 'startTime', 'cpu', 'memory', 'systemContainers']),
+            pods: s.pods.map((p) => ({ ...keep(p, ['podRef', 'startTime', 'cpu', 'memory']), containers: (p.containers as Record<string, unknown>[]).map((c) => keep(c, ['name', 'startTime', 'cpu', 'memory'])) })),
+          });
+        }
+        return send(res, 200, summary);
+      }
+      case 'configz':
+        return send(res, 200, { kubeletconfig: deps.configz() });
+      case 'containerLogs':
+        return serveLogs(r.namespace, r.pod, r.container, q, req, res);
+      case 'podLog':
+        return serveLogs(r.namespace, r.pod, undefined, q, req, res);
+      case 'run': {
+        const v = findPod(r.namespace, r.pod, r.uid);
+        if (!v) return sendStatus(res, notFound('pods', r.pod));
+        const target = runningContainer(v, r.container);
+        if ('kind' in target) return sendStatus(res, target);
+        const body = await readBody(req, 64 * 1024);
+        const form = new URLSearchParams(body);
+        const cmd = (q.get('cmd') ?? form.get('cmd') ?? '').trim().split(/\s+/).filter(Boolean);
+        if (!cmd.length) return sendStatus(res, status(400, 'BadRequest', 'cmd is required'));
+        const out = await deps.runtime.execSync(target.id, cmd, 300_000);
+        return send(res, 200, Buffer.concat([out.stdout, out.stderr]).toString('utf8'), 'text/plain; charset=utf-8');
+      }
+      case 'stream':
+        return sendStatus(res, status(400, 'BadRequest', `${r.stream} needs a connection upgrade (WebSocket with ${V5} or ${V4}${r.stream === 'portforward' ? ', or SPDY/3.1' : ''})`));
+      case 'version':
+        return send(res, 200, versionInfo());
+      case 'discovery':
+        return send(res, 200, r.doc === 'api' ? apiVersions(`${req.socket.localAddress}:${req.socket.localPort}`) : r.doc === 'api/v1' ? apiResourceList() : apiGroupList());
+      case 'openapi':
+        return send(res, 404, status(404, 'NotFound', 'the OpenAPI document is not served on a standalone node'));
+      case 'list':
+        return serveList(r.resource, r.namespace, q, req, res);
+      case 'get':
+        return serveGet(r.resource, r.namespace, r.name, q, req, res);
+      case 'write':
+        return sendStatus(res, readOnly(req.method ?? 'POST', deps.manifestDir));
+      case 'badMethod':
+        res.setHeader('allow', r.allow);
+        return sendStatus(res, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
+      case 'notFound':
+        return sendStatus(res, status(404, 'NotFound', 'the server could not find the requested resource'));
+    }
+  }
+
+  async function serveLogs(ns: string, name: string, container: string | undefined, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const lq = parseLogQuery(q);
+    if ('kind' in lq) return sendStatus(res, lq);
+    if (container) lq.container = container;
+    const v = findPod(ns, name);
+    if (!v) return sendStatus(res, notFound('pods', name));
+    const pick = pickLog(v.pod, v.status, lq, deps.podLogsDir);
+    if ('kind' in pick) return sendStatus(res, pick);
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-cache, private', 'x-content-type-options': 'nosniff' });
+    res.flushHeaders();
+    const ac = new AbortController();
+    const onClose = () => ac.abort();
+    res.once('close', onClose);
+    const uid = v.pod.metadata.uid;
+    const running = () => {
+      const now = deps.pods().find((p) => p.pod.metadata.uid === uid);
+      const st = [...(now?.status.initContainerStatuses ?? []), ...(now?.status.containerStatuses ?? [])].find((s) => s.name === pick.container);
+      return !!st && st.restartCount === pick.attempt && !!st.state.running;
+    };
+    try {
+      await streamLog(pick.path, lq, res, running, ac.signal);
+    } finally {
+      res.off('close', onClose);
+      res.end();
+    }
+  }
+
+  function selectors(q: URLSearchParams, fields: string[], resource: string) {
+    const ls = q.get('labelSelector');
+    const fs = q.get('fieldSelector');
+    return { labels: ls ? parseLabelSelector(ls) : [], fields: fs ? parseFieldSelector(fs, fields, resource) : [] };
+  }
+
+  async function objects(resource: 'pods' | 'events' | 'nodes' | 'namespaces', namespace: string | undefined): Promise<{ items: { metadata: { name?: string; namespace?: string; labels?: Record<string, string> } }[]; row: (o: never, now: number, inc: IncludeObject) => TableRow; columns: typeof POD_COLUMNS; kind: string; fields: string[]; field: (o: never, k: string) => string | undefined }> {
+    const inNs = <T extends { metadata: { namespace?: string } }>(xs: T[]) => (namespace ? xs.filter((x) => x.metadata.namespace === namespace) : xs);
+    switch (resource) {
+      case 'pods': {
+        const pods = inNs(deps.pods().map(({ pod, status: st }) => ({ ...pod, status: st }))).sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+        return { items: pods, row: podRow as never, columns: POD_COLUMNS, kind: 'Pod', fields: POD_FIELDS, field: podField as never };
+      }
+      case 'events':
+        return { items: inNs(deps.events()), row: eventRow as never, columns: EVENT_COLUMNS, kind: 'Event', fields: EVENT_FIELDS, field: eventField as never };
+      case 'nodes':
+        return { items: [await deps.node()], row: nodeRow as never, columns: NODE_COLUMNS, kind: 'Node', fields: ['metadata.name'], field: ((n: NodeObject, k: string) => (k === 'metadata.name' ? n.metadata.name : undefined)) as never };
+      case 'namespaces': {
+        const created = (await deps.node()).metadata.creationTimestamp;
+        return { items: namespaces(deps.pods().map((v) => v.pod), created), row: namespaceRow as never, columns: NAMESPACE_COLUMNS, kind: 'Namespace', fields: ['metadata.name', 'status.phase'], field: ((n: { metadata: { name: string } }, k: string) => (k === 'metadata.name' ? n.metadata.name : k === 'status.phase' ? 'Active' : undefined)) as never };
+      }
+    }
+  }
+
+  async function serveList(resource: 'pods' | 'events' | 'nodes' | 'namespaces', namespace: string | undefined, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (['true', '1'].includes(q.get('watch') ?? '')) return sendStatus(res, status(405, 'MethodNotAllowed', 'watch is not served on a standalone node: poll instead'));
+    const o = await objects(resource, namespace);
+    let sel;
+    try {
+      sel = selectors(q, o.fields, resource);
+    } catch (err) {
+      if (err instanceof SelectorError) return sendStatus(res, status(400, 'BadRequest', err.message));
+      throw err;
+    }
+    const items = o.items.filter((x) => matches(sel.labels, (k) => x.metadata.labels?.[k]) && matches(sel.fields, (k) => o.field(x as never, k)));
+    const tv = wantsTable(req.headers.accept);
+    if (tv) {
+      const now = Date.now();
+      const inc = (q.get('includeObject') as IncludeObject | null) ?? 'Metadata';
+      return send(res, 200, table(o.columns, items.map((x) => o.row(x as never, now, inc)), tv), `application/json;as=Table;v=${tv};g=meta.k8s.io`);
+    }
+    return send(res, 200, list(o.kind, items));
+  }
+
+  async function serveGet(resource: 'pods' | 'events' | 'nodes' | 'namespaces', namespace: string | undefined, name: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const o = await objects(resource, namespace);
+    const x = o.items.find((i) => i.metadata.name === name);
+    if (!x) return sendStatus(res, notFound(resource, name));
+    const tv = wantsTable(req.headers.accept);
+    if (tv) {
+      const inc = (q.get('includeObject') as IncludeObject | null) ?? 'Metadata';
+      return send(res, 200, table(o.columns, [o.row(x as never, Date.now(), inc)], tv), `application/json;as=Table;v=${tv};g=meta.k8s.io`);
+    }
+    return send(res, 200, x);
+  }
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve({
+        server,
+        sessions: () => openSessions,
+        close: () => new Promise<void>((r) => {
+          server.close(() => r());
+          for (const c of wss.clients) c.terminate();
+          for (const s of sockets) s.destroy();
+        }),
+      });
+    });
+  });
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > max) {
+        reject(new Error('request body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+/** kubelet's healthz port: plain HTTP /healthz on 127.0.0.1:10248, nothing else. */
+export function startHealthzServer(healthy: () => boolean, port: number, address: string): Promise<HttpServer> {
+  const server = createHttpServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== '/healthz' && path !== '/healthz/syncloop' && path !== '/healthz/ping') return send(res, 404, '404 page not found\n', 'text/plain');
+    const ok = path === '/healthz/ping' || healthy();
+    send(res, ok ? 200 : 500, ok ? 'ok' : 'syncloop failed', 'text/plain');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
