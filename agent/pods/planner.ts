@@ -16,6 +16,8 @@ export interface ObservedPod {
 /** Read-only view of the crash back-off, keyed per container spec (kubelet's stable key). */
 export interface BackoffView {
   isInBackOffSince(key: string, eventTime: number): boolean;
+  /** Still backing off since the last recorded failure (a start that failed left no container). */
+  isInBackOffSinceUpdate(key: string): boolean;
   get(key: string): number;
 }
 
@@ -174,7 +176,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     const c = apps[index];
     const st = latestByName(observed.containers, c.name);
     if (!st) {
-      actions.containersToStart.push({ kind: 'app', index, attempt: 0, restart: false });
+      if (!gateByBackoff(pod, c, backoff, actions)) actions.containersToStart.push({ kind: 'app', index, attempt: 0, restart: false });
       continue;
     }
     const inSandbox = st.podSandboxId === sandbox.id;
@@ -221,7 +223,7 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
     const c = inits[index];
     const st = latestByName(observed.containers, c.name, sandboxId);
     if (!st) {
-      actions.containersToStart.push({ kind: 'init', index, attempt: nextAttempt(observed, c.name), restart: false });
+      if (!gateByBackoff(pod, c, backoff, actions)) actions.containersToStart.push({ kind: 'init', index, attempt: nextAttempt(observed, c.name), restart: false });
       return false;
     }
     if (st.state === 'created' || st.state === 'unknown') {
@@ -260,6 +262,18 @@ function planRestart(pod: Pod, c: Container, st: RuntimeContainer, kind: 'init' 
     return;
   }
   actions.containersToStart.push({ kind, index, attempt: st.metadata.attempt + 1, restart: true });
+}
+
+/**
+ * A container whose last start failed left nothing behind (the runtime removes it), so
+ * there is no finish time to measure the back-off from: the failure itself is the event.
+ * Without this, a bad image entrypoint would be retried every sync tick.
+ */
+function gateByBackoff(pod: Pod, c: Container, backoff: BackoffView, actions: PodActions): boolean {
+  const key = backoffKey(pod, c);
+  if (!backoff.isInBackOffSinceUpdate(key)) return false;
+  actions.backoffs.push({ name: c.name, reason: 'CrashLoopBackOff', message: backoffMessage(backoff.get(key), pod, c) });
+  return true;
 }
 
 function succeeded(st: RuntimeContainer | undefined): boolean {

@@ -4,7 +4,7 @@ import { Backoff } from '../../agent/pods/backoff.js';
 import { backoffKey, computePodActions } from '../../agent/pods/planner.js';
 import { ctr, exited, pod, running, sandbox } from '../support/fixtures.js';
 
-const noBackoff = { isInBackOffSince: () => false, get: () => 0 };
+const noBackoff = { isInBackOffSince: () => false, isInBackOffSinceUpdate: () => false, get: () => 0 };
 
 describe('computePodActions', () => {
   it('creates a sandbox and starts every app container for a new pod', () => {
@@ -91,6 +91,17 @@ describe('computePodActions', () => {
     clock.advance(1_000);
     a = computePodActions(p, obs, b);
     expect(a.containersToStart).toEqual([{ kind: 'app', index: 0, attempt: 3, restart: true }]);
+  });
+
+  it('backs off a container whose failed start left nothing behind', () => {
+    const clock = new FakeClock();
+    const b = new Backoff(clock);
+    const p = pod({ containers: [ctr('a')] });
+    b.next(backoffKey(p, ctr('a')));
+    const obs = { sandboxes: [sandbox('s1')], containers: [] };
+    expect(computePodActions(p, obs, b).backoffs.map((x) => x.name)).toEqual(['a']);
+    clock.advance(10_000);
+    expect(computePodActions(p, obs, b).containersToStart).toEqual([{ kind: 'app', index: 0, attempt: 0, restart: false }]);
   });
 
   it('releases the sandbox of a pod that has finished and never brings it back under Never', () => {
