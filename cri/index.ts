@@ -1,4 +1,4 @@
 // The cri folder's public surface: the runtime interface and its implementations.
 
 export * from './runtime.js';
-export { createDockerRuntime, DOCKER_DEFAULTS, type DockerRuntimeOptions } from './docker/index.js';
+export { createDockerRuntime, DOCKER_DEFAULTS, probeDockerOomScore, type DockerRuntimeOptions, type OomProbeResult } from './docker/index.js';

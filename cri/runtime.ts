@@ -96,6 +96,23 @@ export interface LinuxContainerSecurityContext {
   seccomp?: SecurityProfile;
 }
 
+/**
+ * CRI v1 LinuxContainerResources (the fields bosun sets). Unset fields keep the runtime's
+ * defaults. `pidsLimit` is bosun's own: CRI has none (kubelet limits pids on the pod cgroup
+ * only); the Docker runtime sets it on the container as well.
+ */
+export interface LinuxContainerResources {
+  cpuPeriod?: number;
+  /** 0 = no CFS quota. */
+  cpuQuota?: number;
+  cpuShares?: number;
+  memoryLimitInBytes?: number;
+  /** Memory plus swap; equal to memoryLimitInBytes when swap is off. */
+  memorySwapLimitInBytes?: number;
+  oomScoreAdj?: number;
+  pidsLimit?: number;
+}
+
 export interface ContainerConfig {
   metadata: ContainerMetadata;
   image: string;
@@ -113,7 +130,7 @@ export interface ContainerConfig {
   tty?: boolean;
   /** Where the runtime should keep this container's log (relative to the sandbox log dir). */
   logPath?: string;
-  linux?: { securityContext?: LinuxContainerSecurityContext };
+  linux?: { securityContext?: LinuxContainerSecurityContext; resources?: LinuxContainerResources };
 }
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';
@@ -205,8 +222,26 @@ export class RuntimeError extends Error {
   }
 }
 
+/** CRI v1 RuntimeConfigResponse: what the kubelet must agree with (its cgroup driver). */
+export interface RuntimeConfig {
+  linux: { cgroupDriver: 'systemd' | 'cgroupfs' };
+}
+
+/** CRI v1 FilesystemUsage: one filesystem holding runtime data (ImageFsInfo). */
+export interface FilesystemUsage {
+  /** The directory the runtime keeps its data in (its mount point is what is measured). */
+  mountpoint: string;
+  usedBytes: number;
+  capacityBytes: number;
+  availableBytes: number;
+  inodesUsed: number;
+  inodesFree: number;
+  inodesTotal: number;
+}
+
 export interface RuntimeService {
   version(): Promise<{ runtimeName: string; runtimeVersion: string; runtimeApiVersion: string }>;
+  runtimeConfig(): Promise<RuntimeConfig>;
 
   runPodSandbox(config: PodSandboxConfig): Promise<string>;
   stopPodSandbox(id: string): Promise<void>;
@@ -244,6 +279,8 @@ export interface ImageService {
   removeImage(ref: string): Promise<void>;
   /** Loads an image archive (docker save / OCI tar) from the node's disk. */
   importImage(tarPath: string): Promise<string[]>;
+  /** The filesystem(s) images and writable layers live on (the image filesystem). */
+  imageFsInfo(): Promise<FilesystemUsage[]>;
 }
 
 /** Which standard streams an interactive exec or attach carries (CRI ExecRequest/AttachRequest). */

@@ -8,6 +8,7 @@ import {
   RuntimeError,
   type ContainerConfig,
   type ContainerStatus,
+  type LinuxContainerResources,
   type LinuxContainerSecurityContext,
   type Mount,
   type PodSandboxConfig,
@@ -121,6 +122,25 @@ export function securityHostConfig(sc: LinuxContainerSecurityContext | undefined
 }
 
 /**
+ * CRI LinuxContainerResources on Docker's HostConfig (what dockershim did). A quota of 0 is
+ * no quota. `minOomScoreAdj` is the lowest score this host lets the runtime set (a host
+ * without CAP_SYS_RESOURCE cannot lower scores below 0; runc then fails the start with an
+ * opaque pipe error): lower scores are raised to it, keeping the order between pods.
+ */
+export function resourcesHostConfig(r: LinuxContainerResources | undefined, minOomScoreAdj = -1000): Partial<Docker.HostConfig> {
+  if (!r) return {};
+  const out: Partial<Docker.HostConfig> = {};
+  if (r.cpuShares) out.CpuShares = r.cpuShares;
+  if (r.cpuPeriod) out.CpuPeriod = r.cpuPeriod;
+  if (r.cpuQuota) out.CpuQuota = r.cpuQuota;
+  if (r.memoryLimitInBytes) out.Memory = r.memoryLimitInBytes;
+  if (r.memorySwapLimitInBytes) out.MemorySwap = r.memorySwapLimitInBytes;
+  if (r.pidsLimit) out.PidsLimit = r.pidsLimit;
+  if (r.oomScoreAdj !== undefined) out.OomScoreAdj = Math.max(minOomScoreAdj, r.oomScoreAdj);
+  return out;
+}
+
+/**
  * The engine keeps its own copy of the output (json-file, read back by followLogs, which
  * the agent turns into the CRI log files). It is a bounded buffer, not the record: the
  * agent copies it within a second; only output beyond this while the agent is down is lost.
@@ -134,6 +154,7 @@ export function containerCreateOptions(
   sandboxConfig: PodSandboxConfig,
   localhostProfile?: string,
   sandboxResolvConf?: string,
+  opts: { minOomScoreAdj?: number } = {},
 ): Docker.ContainerCreateOptions & { name: string } {
   const joinSandbox = `container:${sandboxId}`;
   const sc = config.linux?.securityContext;
@@ -155,6 +176,7 @@ export function containerCreateOptions(
     ],
     LogConfig: ENGINE_LOG_CONFIG,
     ...securityHostConfig(sc, localhostProfile),
+    ...resourcesHostConfig(config.linux?.resources, opts.minOomScoreAdj),
   };
   if (sandboxConfig.hostNetwork) hostConfig.UTSMode = 'host';
   const special = config.mounts.filter(needsMountsApi);
@@ -222,7 +244,10 @@ export class Containers {
    */
   private readonly cache = new Map<string, { dockerState: string; status: ContainerStatus }>();
 
-  constructor(private readonly docker: Docker) {}
+  constructor(
+    private readonly docker: Docker,
+    private readonly minOomScoreAdj = -1000,
+  ) {}
 
   async create(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
     const md = sandboxConfig.metadata;
@@ -231,7 +256,7 @@ export class Containers {
       const sandbox = await this.checkSandboxReady(sandboxId);
       const seccomp = config.linux?.securityContext?.seccomp;
       const profile = seccomp?.profileType === 'Localhost' && !config.linux?.securityContext?.privileged ? await readProfile(seccomp.localhostRef) : undefined;
-      return await createContainer(this.docker, containerCreateOptions(sandboxId, config, sandboxConfig, profile, sandbox.ResolvConfPath || undefined));
+      return await createContainer(this.docker, containerCreateOptions(sandboxId, config, sandboxConfig, profile, sandbox.ResolvConfPath || undefined, { minOomScoreAdj: this.minOomScoreAdj }));
     } catch (err) {
       throw wrapEngineError('CreateContainerError', `creating ${ctx}`, err);
     }

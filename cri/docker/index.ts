@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type {
   ContainerConfig,
@@ -10,7 +11,9 @@ import type {
   LogFollower,
   PodSandboxConfig,
   PodSandboxStatus,
+  FilesystemUsage,
   Runtime,
+  RuntimeConfig,
   RuntimeEvent,
   StreamOptions,
   StreamSession,
@@ -23,6 +26,7 @@ import { execSync } from './exec.js';
 import { Images } from './image.js';
 import { followLogs } from './logs.js';
 import { ensurePodNetwork } from './network.js';
+import { probeMinOomScoreAdj, type OomProbeResult } from './oom.js';
 import { Sandboxes } from './sandbox.js';
 import { attachStream, containerStats, execStream, portForward } from './stream.js';
 
@@ -39,6 +43,11 @@ export interface DockerRuntimeOptions {
   pauseImage?: string;
   /** Default 60000. */
   pullTimeoutMs?: number;
+  /**
+   * The lowest oom_score_adj containers may get; unset: probed once per engine (see
+   * probeDockerOomScore).
+   */
+  minOomScoreAdj?: number;
 }
 
 export const DOCKER_DEFAULTS = {
@@ -48,7 +57,7 @@ export const DOCKER_DEFAULTS = {
   bridgeName: 'bosun0',
   pauseImage: 'localhost/bosun/pause:3.10',
   pullTimeoutMs: 60_000,
-} as const satisfies Required<DockerRuntimeOptions>;
+} as const satisfies Required<Omit<DockerRuntimeOptions, 'minOomScoreAdj'>>;
 
 /** A hung engine must not hang the agent's startup. */
 const PING_TIMEOUT_MS = 10_000;
@@ -63,8 +72,8 @@ class DockerRuntime implements Runtime {
     private readonly docker: Docker,
     private readonly opts: Required<DockerRuntimeOptions>,
   ) {
-    this.sandboxes = new Sandboxes(docker, { networkName: opts.networkName, pauseImage: opts.pauseImage });
-    this.containers = new Containers(docker);
+    this.sandboxes = new Sandboxes(docker, { networkName: opts.networkName, pauseImage: opts.pauseImage, minOomScoreAdj: opts.minOomScoreAdj });
+    this.containers = new Containers(docker, opts.minOomScoreAdj);
     this.images = new Images(docker, opts.pullTimeoutMs);
   }
 
@@ -74,6 +83,35 @@ class DockerRuntime implements Runtime {
       return { runtimeName: 'docker', runtimeVersion: v.Version, runtimeApiVersion: v.ApiVersion };
     } catch (err) {
       throw wrapEngineError(undefined, 'Docker version', err);
+    }
+  }
+
+  async runtimeConfig(): Promise<RuntimeConfig> {
+    const info = await this.info();
+    return { linux: { cgroupDriver: info.CgroupDriver === 'systemd' ? 'systemd' : 'cgroupfs' } };
+  }
+
+  /** The engine's data root: images and writable layers (overlay2) live there. */
+  async imageFsInfo(): Promise<FilesystemUsage[]> {
+    const root = (await this.info()).DockerRootDir || '/var/lib/docker';
+    const s = await statfs(root);
+    const capacity = s.blocks * s.bsize;
+    return [{
+      mountpoint: root,
+      capacityBytes: capacity,
+      availableBytes: s.bavail * s.bsize,
+      usedBytes: capacity - s.bfree * s.bsize,
+      inodesTotal: s.files,
+      inodesFree: s.ffree,
+      inodesUsed: s.files - s.ffree,
+    }];
+  }
+
+  private async info(): Promise<{ CgroupDriver?: string; DockerRootDir?: string }> {
+    try {
+      return (await this.docker.info()) as { CgroupDriver?: string; DockerRootDir?: string };
+    } catch (err) {
+      throw wrapEngineError(undefined, 'Docker info', err);
     }
   }
 
@@ -173,6 +211,7 @@ export async function createDockerRuntime(options: DockerRuntimeOptions = {}): P
     bridgeName: options.bridgeName ?? DOCKER_DEFAULTS.bridgeName,
     pauseImage: options.pauseImage ?? DOCKER_DEFAULTS.pauseImage,
     pullTimeoutMs: options.pullTimeoutMs ?? DOCKER_DEFAULTS.pullTimeoutMs,
+    minOomScoreAdj: options.minOomScoreAdj ?? -1000,
   };
   const docker = new Docker({ socketPath: opts.socketPath });
   try {
@@ -191,5 +230,16 @@ export async function createDockerRuntime(options: DockerRuntimeOptions = {}): P
     );
   }
   await ensurePodNetwork(docker, opts);
+  if (options.minOomScoreAdj === undefined) opts.minOomScoreAdj = (await probeMinOomScoreAdj(docker, opts.socketPath, opts.pauseImage)).minOomScoreAdj;
   return new DockerRuntime(docker, opts);
 }
+
+/**
+ * Whether this engine's runc may lower oom_score_adj (see cri/docker/oom.ts); probed once
+ * per socket and shared with createDockerRuntime.
+ */
+export function probeDockerOomScore(socketPath: string = DOCKER_DEFAULTS.socketPath, pauseImage: string = DOCKER_DEFAULTS.pauseImage): Promise<OomProbeResult> {
+  return probeMinOomScoreAdj(new Docker({ socketPath }), socketPath, pauseImage);
+}
+
+export type { OomProbeResult };

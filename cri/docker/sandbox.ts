@@ -27,7 +27,13 @@ import {
 export interface SandboxOptions {
   networkName: string;
   pauseImage: string;
+  /** The lowest oom_score_adj the host lets the runtime set (see resourcesHostConfig). */
+  minOomScoreAdj?: number;
 }
+
+/** dockershim's sandbox resources: the fewest cpu shares, and the pause container killed last. */
+const SANDBOX_CPU_SHARES = 2;
+const SANDBOX_OOM_SCORE_ADJ = -998;
 
 /** dockershim's grace for the pause container, which exits on SIGTERM at once anyway. */
 const SANDBOX_STOP_GRACE_SECONDS = 10;
@@ -56,6 +62,8 @@ export function sandboxCreateOptions(
     PidMode: config.hostPID ? 'host' : '',
     PortBindings: bindings,
     RestartPolicy: { Name: 'no' },
+    CpuShares: SANDBOX_CPU_SHARES,
+    OomScoreAdj: Math.max(opts.minOomScoreAdj ?? -1000, SANDBOX_OOM_SCORE_ADJ),
   };
   if (config.cgroupParent) hostConfig.CgroupParent = config.cgroupParent;
   // Namespaced sysctls, set in the namespaces the app containers then join.
