@@ -1,13 +1,12 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Runtime } from '../cri/index.js';
-import { createDockerRuntime } from '../cri/index.js';
+import { createDockerRuntime, probeDockerOomScore } from '../cri/index.js';
 import type { Pod } from '../manifests/index.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { AgentConfig } from './config.js';
-import { readFileSync, statfsSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { parseResolvConf } from './dns/dns.js';
 import { EventRecorder } from './events.js';
 import { ObjectStore } from './objects/store.js';
@@ -17,6 +16,7 @@ import { AgentMetrics } from './metrics.js';
 import type { Logger } from './log.js';
 import { detectNodeIP } from './node.js';
 import { PodManager } from './pods/manager.js';
+import { ResourceManager } from './resources/index.js';
 import { LogManager } from './logs/index.js';
 import { startReadOnlyServer } from './server/readonly.js';
 import { startKubeletApi, type KubeletApi } from './server/kubelet.js';
@@ -50,6 +50,8 @@ export class Agent {
     readonly runtime: Runtime,
     private readonly log: Logger,
     clock: Clock,
+    /** Pod cgroups, node allocatable, eviction, image GC; nodeStatus() for the node object. */
+    readonly resources: ResourceManager,
   ) {
     const hostIP = config.nodeIP ?? detectNodeIP();
     this.events = new EventRecorder(clock, config.nodeName);
@@ -68,15 +70,18 @@ export class Agent {
       podLogsDir: config.podLogsDir,
       objects: this.objects,
       hostIP,
-      node: nodeAllocatable(config.rootDir),
+      // What resourceFieldRef reports for a limit a container did not set.
+      node: { cpuMilli: resources.node.allocatable.cpuMilli, memoryBytes: resources.node.allocatable.memory, ephemeralBytes: resources.node.allocatable.ephemeralStorage },
       dns: { clusterDNS: config.clusterDNS, clusterDomain: config.clusterDomain, host: readResolvConf(config.resolvConf) },
       serviceEnv: (ns) => this.services.serviceEnv(ns),
       prepared: new Map(),
       seccompDefault: config.seccompDefault,
+      ...resources.nodeEnv(),
     };
     this.pods = new PodManager({
       runtime, runtimeName: 'docker', log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs,
       admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls },
+      admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, ...resources.admissionContext() }),
       logs: { flush: (c) => this.logs.flush(c) },
     });
     this.logs = new LogManager({
@@ -147,12 +152,25 @@ export class Agent {
   }
 
   static async create(config: AgentConfig, log: Logger, clock: Clock = systemClock): Promise<Agent> {
+    const socketPath = config.containerRuntimeEndpoint.replace(/^unix:\/\//, '');
+    // Said once, here: pods still start, Guaranteed ones and sandboxes with a score of 0.
+    const oom = await probeDockerOomScore(socketPath, config.pauseImage).catch(() => undefined);
+    if (oom && oom.minOomScoreAdj > -1000) {
+      log.warn({ minOomScoreAdj: oom.minOomScoreAdj, engineError: oom.reason }, 'this host does not let the runtime lower oom_score_adj (no CAP_SYS_RESOURCE): negative scores (Guaranteed -997, pause -998) are raised to 0, below Burstable (>= 3) and BestEffort (1000)');
+    }
     const runtime = await createDockerRuntime({
-      socketPath: config.containerRuntimeEndpoint.replace(/^unix:\/\//, ''),
+      socketPath,
       podCIDR: config.podCIDR,
       pauseImage: config.pauseImage,
+      ...(oom ? { minOomScoreAdj: oom.minOomScoreAdj } : {}),
     });
-    return new Agent(config, runtime, log, clock);
+    try {
+      const resources = await ResourceManager.create({ config, runtime, log, clock });
+      return new Agent(config, runtime, log, clock, resources);
+    } catch (err) {
+      await runtime.close();
+      throw err;
+    }
   }
 
   async start(): Promise<void> {
@@ -162,6 +180,7 @@ export class Agent {
     // The cache is filled before the sources are read: the first sync sees what runs and
     // adopts it instead of starting it again.
     await this.pods.start();
+    this.resources.start(this.pods);
     this.logs.start();
     await this.services.start();
     await this.source.start();
@@ -194,6 +213,7 @@ export class Agent {
     this.importer.stop();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     await this.api?.close();
+    await this.resources.stop();
     await this.pods.stop();
     await this.logs.stop();
     // The rules stay: Services keep working while the agent is down, as with kube-proxy.
@@ -208,16 +228,4 @@ function readResolvConf(path: string): { servers: string[]; searches: string[]; 
   } catch {
     return { servers: [], searches: [], options: [] };
   }
-}
-
-/** What resourceFieldRef reports for a limit a container did not set. */
-function nodeAllocatable(rootDir: string): NodeEnv['node'] {
-  let ephemeralBytes = 0;
-  try {
-    const s = statfsSync(rootDir.startsWith('/') ? '/' : '.');
-    ephemeralBytes = s.blocks * s.bsize;
-  } catch {
-    // unknown
-  }
-  return { cpuMilli: cpus().length * 1000, memoryBytes: totalmem(), ephemeralBytes };
 }

@@ -1,4 +1,8 @@
 import type { Pod } from '../../manifests/index.js';
+import { podRequests } from '../resources/compute.js';
+import { pressureAdmission } from '../resources/eviction.js';
+import type { NodeAmounts } from '../resources/node.js';
+import type { NodeConditionType } from '../resources/thresholds.js';
 import { SysctlAllowlist } from './security.js';
 
 // Pod admission (kubelet's admit handlers, pkg/kubelet/lifecycle/predicate.go and
@@ -14,6 +18,10 @@ export type AdmitResult = { ok: true } | { ok: false; reason: string; message: s
 export interface AdmissionContext {
   /** allowedUnsafeSysctls from the config: names, or prefixes ending in "*". */
   allowedUnsafeSysctls?: readonly string[];
+  /** Node allocatable: pods whose requests do not fit are refused (OutOfcpu, OutOfmemory, OutOfpods). */
+  allocatable?: NodeAmounts;
+  /** Pressure conditions the eviction manager reports now. */
+  nodeConditions?: ReadonlySet<NodeConditionType>;
 }
 
 type Check = (pod: Pod, others: readonly Pod[], ctx: AdmissionContext) => AdmitResult;
@@ -67,8 +75,48 @@ function nodePorts(pod: Pod, others: readonly Pod[]): AdmitResult {
   return OK;
 }
 
-/** In kubelet's order: the sysctl allowlist handler comes before the predicate handler. */
-export const CHECKS: readonly Check[] = [sysctls, nodePorts];
+/** The eviction manager's admit handler: no BestEffort pod under memory pressure, no pod under other pressure. */
+function pressure(pod: Pod, _others: readonly Pod[], ctx: AdmissionContext): AdmitResult {
+  const r = ctx.nodeConditions ? pressureAdmission(pod, ctx.nodeConditions) : undefined;
+  return r ? { ok: false, ...r } : OK;
+}
+
+/**
+ * The noderesources Fits predicate of generalFilter: the pod count against maxPods, then each
+ * requested resource against allocatable minus what the admitted pods request. The first
+ * insufficient resource is the reason (OutOf<resource>), with InsufficientResourceError's message.
+ */
+function resources(pod: Pod, others: readonly Pod[], ctx: AdmissionContext): AdmitResult {
+  const a = ctx.allocatable;
+  if (!a) return OK;
+  const insufficient = (name: string, requested: number, used: number, capacity: number): AdmitResult => ({
+    ok: false,
+    reason: `OutOf${name}`,
+    message: `Node didn't have enough resource: ${name}, requested: ${requested}, used: ${used}, capacity: ${capacity}`,
+  });
+  if (others.length + 1 > a.pods) return insufficient('pods', 1, others.length, a.pods);
+  const req = podRequests(pod);
+  if (req.cpuMilli === 0 && req.memory === 0 && req.ephemeralStorage === 0) return OK;
+  const used = { cpuMilli: 0, memory: 0, ephemeralStorage: 0 };
+  for (const o of others) {
+    const r = podRequests(o);
+    used.cpuMilli += r.cpuMilli;
+    used.memory += r.memory;
+    used.ephemeralStorage += r.ephemeralStorage;
+  }
+  if (req.cpuMilli > 0 && req.cpuMilli > a.cpuMilli - used.cpuMilli) return insufficient('cpu', req.cpuMilli, used.cpuMilli, a.cpuMilli);
+  if (req.memory > 0 && req.memory > a.memory - used.memory) return insufficient('memory', req.memory, used.memory, a.memory);
+  if (req.ephemeralStorage > 0 && req.ephemeralStorage > a.ephemeralStorage - used.ephemeralStorage) {
+    return insufficient('ephemeral-storage', req.ephemeralStorage, used.ephemeralStorage, a.ephemeralStorage);
+  }
+  return OK;
+}
+
+/**
+ * In kubelet's order: the eviction manager's handler, the sysctl allowlist, then the
+ * predicate handler (resources before host ports, as generalFilter runs them).
+ */
+export const CHECKS: readonly Check[] = [pressure, sysctls, resources, nodePorts];
 
 /**
  * Decides whether `pod` may run here, given the other pods this agent has admitted and

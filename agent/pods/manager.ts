@@ -36,6 +36,8 @@ export interface PodManagerOptions {
   relistPeriodMs?: number;
   /** What admission checks against (allowedUnsafeSysctls...). */
   admission?: AdmissionContext;
+  /** Asked at each admission instead of `admission`, for what changes (allocatable, node pressure). */
+  admissionContext?: () => AdmissionContext;
   /** The log copier, so a FallbackToLogsOnError message sees the container's last lines. */
   logs?: LogFlusher;
 }
@@ -66,6 +68,10 @@ export class PodManager {
   /** Admission is decided once per pod UID; a refused pod never runs anything. */
   private readonly admitted = new Set<string>();
   private readonly rejected = new Map<string, { reason: string; message: string }>();
+  /** Pods the eviction manager evicted: stopped, Failed with reason Evicted. */
+  private readonly evicted = new Map<string, { reason: string; message: string; graceSeconds: number; tag?: string }>();
+  /** Evicted static pods to start again as new: their old containers go first. */
+  private readonly restarting = new Set<string>();
   private readonly messages: TerminationMessages;
 
   constructor(private readonly opts: PodManagerOptions) {
@@ -163,9 +169,11 @@ export class PodManager {
 
   private async syncOne(uid: string): Promise<void> {
     const pod = this.desired.get(uid);
-    const observed = this.cache.get(uid);
+    let observed = this.cache.get(uid);
     if (!pod) {
       if (!this.sourcesReady) return;
+      this.evicted.delete(uid);
+      this.restarting.delete(uid);
       this.statuses.delete(uid);
       this.kills.delete(uid);
       this.probes.removePod(uid);
@@ -183,11 +191,24 @@ export class PodManager {
       return;
     }
 
+    if (this.restarting.delete(uid)) {
+      // An evicted static pod comes back as a new instance: what the last one left goes.
+      await terminatePod(this.deps, uid, observed, 0);
+      await this.cache.relist();
+      observed = this.cache.get(uid);
+    }
     let waiting: ReadonlyMap<string, ContainerStateWaiting> = new Map();
     const previous = this.statuses.get(uid);
     const terminal = previous?.phase === 'Succeeded' || previous?.phase === 'Failed';
-    const rejected = this.admit(pod, observed);
-    if (rejected) {
+    const evicted = this.evicted.get(uid);
+    const rejected = evicted ? { reason: evicted.reason, message: evicted.message } : this.admit(pod, observed);
+    if (evicted) {
+      // Evicted: everything stops within the eviction's grace; the dead containers stay.
+      if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running')) {
+        await stopAll(this.deps, observed, evicted.graceSeconds, pod);
+        await this.cache.relist();
+      }
+    } else if (rejected) {
       // Refused at admission: nothing of it is created, ever.
     } else if (this.otherInstanceAlive(pod)) {
       // A static pod whose manifest changed gets a new UID; the old instance must be gone
@@ -258,7 +279,7 @@ export class PodManager {
       const u = p.metadata.uid;
       return u !== uid && (this.admitted.has(u) || runs(this.cache.get(u))) && !this.rejected.has(u) && !ended(u);
     });
-    const r = admitPod(pod, others, this.opts.admission);
+    const r = admitPod(pod, others, this.opts.admissionContext?.() ?? this.opts.admission);
     if (r.ok) {
       this.admitted.add(uid);
       return undefined;
@@ -268,6 +289,52 @@ export class PodManager {
     this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: uid, reason: r.reason }, rejection.message);
     this.opts.events.emit(podRef(pod), 'Warning', r.reason, r.message);
     return rejection;
+  }
+
+  /**
+   * The eviction manager's kill (killPodFunc): the pod's containers are stopped within
+   * `graceSeconds` and it ends Failed, reason Evicted, with `message`. Resolves once nothing
+   * of it runs. `tag` is kept for readmitEvicted.
+   */
+  async evict(uid: string, e: { message: string; graceSeconds: number; tag?: string }): Promise<void> {
+    const pod = this.desired.get(uid);
+    if (!pod || this.evicted.has(uid)) return;
+    this.evicted.set(uid, { reason: 'Evicted', message: e.message, graceSeconds: e.graceSeconds, ...(e.tag ? { tag: e.tag } : {}) });
+    this.opts.events.emit(podRef(pod), 'Warning', 'Evicted', e.message);
+    this.workers.dispatch(uid);
+    const deadline = Date.now() + (e.graceSeconds + 30) * 1000;
+    const alive = () => { const o = this.cache.get(uid); return o.containers.some((c) => c.state === 'running') || o.sandboxes.some((s) => s.state === 'ready'); };
+    while (Date.now() < deadline && (alive() || this.workers.busy(uid))) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /** UIDs of evicted pods, with their tags. */
+  evictedPods(): { uid: string; tag?: string }[] {
+    return [...this.evicted].map(([uid, e]) => ({ uid, ...(e.tag ? { tag: e.tag } : {}) }));
+  }
+
+  /**
+   * Static pods evicted for which `pick` holds are started again (upstream never evicts
+   * static pods; bosun, whose pods are nearly all static, evicts them and brings them back
+   * once the pressure that evicted them is gone): admitted anew, as a pod never seen.
+   */
+  readmitEvicted(pick: (e: { uid: string; tag?: string }) => boolean): string[] {
+    const out: string[] = [];
+    for (const [uid, e] of this.evicted) {
+      const pod = this.desired.get(uid);
+      const source = pod?.metadata.annotations?.['kubernetes.io/config.source'];
+      if (!pod || source === 'api' || !pick({ uid, ...(e.tag ? { tag: e.tag } : {}) })) continue;
+      this.evicted.delete(uid);
+      this.admitted.delete(uid);
+      this.rejected.delete(uid);
+      this.statuses.delete(uid);
+      this.kills.delete(uid);
+      this.restarting.add(uid);
+      this.deps.backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`);
+      this.opts.log.info({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: uid }, 'pressure is gone: starting the evicted static pod again');
+      this.workers.dispatch(uid);
+      out.push(uid);
+    }
+    return out;
   }
 
   private otherInstanceAlive(pod: Pod): boolean {

@@ -63,7 +63,7 @@ export interface PodActions {
   containersToKill: ContainerToKill[];
   /** In start order: at most one plain init container, then sidecars, then app containers. */
   containersToStart: ContainerToStart[];
-  /** Exited containers beyond the newest two per name, and those of dead sandboxes. */
+  /** Exited containers beyond the newest one per name, and those of dead sandboxes. */
   containersToRemove: string[];
   sandboxesToRemove: string[];
   backoffs: WaitingInBackoff[];
@@ -289,9 +289,9 @@ function nextAttempt(observed: ObservedPod, name: string): number {
 export const HOST_NETWORK_LABEL = 'bosun.io/host-network';
 
 /**
- * Dead containers kept: the newest two per name in the current sandbox (the current one and
- * the one `logs --previous` reads); everything in sandboxes that are not the newest, once
- * exited, and the stopped sandboxes themselves.
+ * Dead containers kept: the newest one per name (kubelet's container GC with
+ * MaxPerPodContainer 1: what `logs --previous` reads, or the last run while it waits to
+ * restart); the older ones go, and so do the stopped sandboxes that are not the newest.
  */
 function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefined, actions: PodActions): void {
   const byName = new Map<string, RuntimeContainer[]>();
@@ -303,7 +303,7 @@ function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefine
   }
   for (const list of byName.values()) {
     list.sort((a, b) => b.metadata.attempt - a.metadata.attempt || b.createdAt - a.createdAt);
-    for (const c of list.slice(2)) actions.containersToRemove.push(c.id);
+    for (const c of list.slice(1)) actions.containersToRemove.push(c.id);
   }
   for (const s of observed.sandboxes) {
     if (s === newest || s.state === 'ready') continue;

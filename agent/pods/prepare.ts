@@ -11,6 +11,8 @@ import type { VolumePlan } from '../volumes/plan.js';
 import { containerMounts, planVolumes, podDir } from '../volumes/plan.js';
 import { MountError, resolveMount, setupVolume } from '../volumes/setup.js';
 import { applyFSGroup } from '../volumes/ownership.js';
+import type { ContainerResourceOptions, PodCgroupsLike } from '../resources/index.js';
+import { containerResources } from '../resources/index.js';
 import { containerSecurityContext, SecurityError } from './security.js';
 import { terminationMessageMount } from './termination.js';
 import { containerConfig, podHostname } from './translate.js';
@@ -31,6 +33,10 @@ export interface NodeEnv {
   prepared: Map<string, { key: string; plans: VolumePlan[] }>;
   /** kubelet's seccompDefault: RuntimeDefault for containers that ask for no profile. */
   seccompDefault?: boolean;
+  /** Container resources (cpu shares and quota, memory and pids limits, OOM score); unset: none set. */
+  resources?: ContainerResourceOptions;
+  /** Pod cgroups (cgroupsPerQOS); unset: containers go where the engine puts them. */
+  cgroups?: PodCgroupsLike;
 }
 
 function envContext(env: NodeEnv, pod: Pod, podIP: string): EnvContext {
@@ -98,7 +104,7 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
   if (command) config.command = command;
   if (args) config.args = args;
   config.logPath = join(c.name, `${attempt}.log`);
-  config.linux = { securityContext };
+  config.linux = { securityContext, ...(env.resources ? { resources: containerResources(pod, c, env.resources) } : {}) };
   const termination = await terminationMessageMount(env.rootDir, pod, c);
   if (termination && !covered.has(termination.containerPath)) mounts.push(termination);
   return config;

@@ -35,7 +35,9 @@ export function qosClass(pod: Pod): QOSClass {
       const req = requests.get(r);
       if (req !== undefined && req !== limits.get(r)) return 'Burstable';
     }
-    return 'Guaranteed';
+    // Limits without requests count as Guaranteed only once requests are defaulted from
+    // them (the API server and the static pod source do that): upstream compares the counts.
+    if (requests.size === limits.size) return 'Guaranteed';
   }
   return 'Burstable';
 }

@@ -68,6 +68,8 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
 
   if (!actions.createSandbox && actions.killPod) return { actions, waiting };
   const starting = actions.containersToStart.length > 0 || actions.createSandbox;
+  // The pod's cgroup exists, with its limits, before anything of the pod is made in it.
+  const cgroupParent = deps.env.cgroups ? (starting ? await deps.env.cgroups.ensurePod(pod) : deps.env.cgroups.parentFor(pod)) : undefined;
   let plans: VolumePlan[] = [];
   // Every sync, not only before a start: this is how ConfigMap and Secret edits reach the
   // volumes of running containers (it costs nothing while the objects are unchanged).
@@ -89,7 +91,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   if (actions.createSandbox) {
     try {
       const dns = podDNS(pod, deps.env.dns);
-      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt, { ...(dns ? { dns } : {}), logDirectory: podLogDirectory(deps.env, pod) }));
+      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt, { ...(dns ? { dns } : {}), logDirectory: podLogDirectory(deps.env, pod), ...(cgroupParent ? { cgroupParent } : {}) }));
       podIP = pod.spec.hostNetwork ? deps.env.hostIP : (await deps.runtime.podSandboxStatus(sandboxId)).ip ?? '';
       await writeHostsFile(deps.env, pod, podIP);
       log.info({ sandbox: sandboxId.slice(0, 12), attempt: actions.attempt, podIP }, 'created pod sandbox');
@@ -106,7 +108,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   for (const s of actions.containersToStart) {
     const c = s.kind === 'init' ? pod.spec.initContainers![s.index] : pod.spec.containers[s.index];
     try {
-      await startContainer(deps, pod, c, s, sandboxId, podIP, plans);
+      await startContainer(deps, pod, c, s, sandboxId, podIP, plans, cgroupParent);
       log.info({ container: c.name, attempt: s.attempt }, 'started container');
     } catch (err) {
       const w = err instanceof Waiting ? err : new Waiting('RunContainerError', (err as Error).message);
@@ -120,7 +122,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   return { actions, waiting };
 }
 
-async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string, podIP: string, plans: VolumePlan[]): Promise<void> {
+async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string, podIP: string, plans: VolumePlan[], cgroupParent?: string): Promise<void> {
   const init = s.kind === 'init';
   const emit = (type: 'Normal' | 'Warning', reason: string, message: string) => deps.events.emit(podRef(pod), type, reason, message, c.name, init);
   const image = c.image ?? '';
@@ -131,7 +133,7 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
   if (s.restart) deps.backoff.next(backoffKey(pod, c));
   let id: string;
   try {
-    id = await deps.runtime.createContainer(sandboxId, config, sandboxConfig(pod, 0, { logDirectory: podLogDirectory(deps.env, pod) }));
+    id = await deps.runtime.createContainer(sandboxId, config, sandboxConfig(pod, 0, { logDirectory: podLogDirectory(deps.env, pod), ...(cgroupParent ? { cgroupParent } : {}) }));
     emit('Normal', 'Created', `Created container ${c.name}`);
   } catch (err) {
     throw new Waiting('CreateContainerError', (err as Error).message);
@@ -260,8 +262,9 @@ export async function terminatePod(deps: SyncDeps, uid: string, observed: Observ
   await cleanupPodDir(deps, uid);
 }
 
-/** Releases the pod's volumes (tmpfs included) and data directory. */
+/** Releases the pod's cgroup (its containers are gone by now), volumes (tmpfs included) and data directory. */
 export async function cleanupPodDir(deps: SyncDeps, uid: string): Promise<void> {
+  await deps.env.cgroups?.removePod(uid);
   deps.env.prepared.delete(uid);
   await teardownPodDir(podDir(deps.env.rootDir, uid)).catch((err) => deps.log.warn({ err, podUID: uid }, 'pod directory cleanup failed'));
   await removePodLogs(deps.env.podLogsDir, uid);

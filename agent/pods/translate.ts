@@ -7,7 +7,7 @@ import { podSysctls } from './security.js';
 // The translation layer from the Pod spec to the runtime's sandbox and container configs
 // (podman keeps the same split in pkg/specgen/generate/kube). Pure: no engine calls here.
 
-export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxConfig, 'dns' | 'logDirectory'> = {}): PodSandboxConfig {
+export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxConfig, 'dns' | 'logDirectory' | 'cgroupParent'> = {}): PodSandboxConfig {
   const spec = pod.spec;
   const portMappings: PortMapping[] = [];
   const sysctls = podSysctls(pod);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import type { Pod, PodList } from '../../manifests/index.js';
+import { removeTestCgroups } from './cgroups.js';
 
 // Runs the built `bosun` CLI as a child process against the real Docker engine, with its
 // own manifest directory, root dir, port and node name (the agent only ever touches
@@ -35,7 +36,10 @@ export async function removeTestContainers(nodeName?: string): Promise<void> {
   await Promise.all(all
     .filter((c) => (nodeName ? c.Labels['bosun.io/node-name'] === nodeName : c.Labels['bosun.io/node-name']?.startsWith(TEST_NODE_PREFIX) && c.Created < old))
     .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  if (!nodeName) removeOldTestLogs();
+  if (!nodeName) {
+    removeOldTestLogs();
+    await removeTestCgroups();
+  }
 }
 
 /**
@@ -73,6 +77,8 @@ export class TestAgent {
   readonly dir = mkdtempSync(join(tmpdir(), 'bosun-e2e-'));
   readonly manifests = join(this.dir, 'manifests');
   readonly logFile = join(this.dir, 'agent.log');
+  /** Its own cgroup root: kubepods and the pod cgroups go under /<node name>, removed by destroy(). */
+  readonly cgroupRoot = '/' + this.nodeName;
   port = 0;
   private proc?: ChildProcess;
 
@@ -94,6 +100,7 @@ export class TestAgent {
       ...(extra.includes('--port') ? [] : ['--port', '0']),
       ...(extra.includes('--healthz-port') ? [] : ['--healthz-port', '0']),
       ...(extra.includes('--config') ? [] : ['--config', config]),
+      ...(extra.includes('--cgroup-root') ? [] : ['--cgroup-root', this.cgroupRoot]),
       ...extra], { stdio: ['ignore', out, out] });
     closeSync(out);
     await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', 30_000);
@@ -124,6 +131,7 @@ export class TestAgent {
   async destroy(): Promise<void> {
     await this.kill9();
     await removeTestContainers(this.nodeName);
+    await removeTestCgroups(this.cgroupRoot.slice(1));
     rmSync(this.dir, { recursive: true, force: true });
   }
 

@@ -134,11 +134,14 @@ describe('computePodActions', () => {
     expect(a.containersToStart).toEqual([{ kind: 'app', index: 0, attempt: 1, restart: false }]);
   });
 
-  it('keeps the newest two dead containers per name and removes older ones', () => {
+  it('keeps the newest dead container per name (for logs and --previous) and removes older ones', () => {
     const p = pod({ containers: [ctr('a')] });
     const cs = [0, 1, 2, 3].map((n) => exited(p, ctr('a'), `c${n}`, 1, { attempt: n }));
     const a = computePodActions(p, { sandboxes: [sandbox('s1')], containers: cs }, noBackoff);
-    expect(a.containersToRemove.sort()).toEqual(['c0', 'c1']);
+    expect(a.containersToRemove.sort()).toEqual(['c0', 'c1', 'c2']);
+    // With the container running again, the newest dead one is what --previous reads.
+    const b = computePodActions(p, { sandboxes: [sandbox('s1')], containers: [...cs, running(p, ctr('a'), 'c4', { attempt: 4 })] }, noBackoff);
+    expect(b.containersToRemove.sort()).toEqual(['c0', 'c1', 'c2']);
   });
 
   it('kills a second ready sandbox and starts over', () => {
