@@ -8,8 +8,8 @@
 #
 # Usage: scripts/setup-host.sh [--quiet] [--containerd]
 #   --quiet       print only warnings and errors
-#   --containerd  also set up a CRI-enabled containerd (not yet supported:
-#                 prints a note and exits 0 after the Docker setup)
+#   --containerd  also set up bosun's own CRI-enabled containerd (socket
+#                 /run/bosun-containerd/containerd.sock, see the section below)
 #
 # Environment (defaults suit a normal host; the overrides exist to exercise
 # the engine-start path against a second, private dockerd):
@@ -283,8 +283,165 @@ else
 fi
 
 # ---------------------------------------------------------------- containerd
+# A containerd of bosun's own, with the CRI plugin, beside (never instead of) the
+# Docker engine's containerd at /run/containerd/containerd.sock: its own config, root,
+# state, socket and CNI network (10.245.0.0/16 on bosun-cni0; Docker's pod network is
+# 10.244.0.0/16 on bosun0). The local images are imported into its k8s.io namespace.
+#   BOSUN_CONTAINERD_SOCK     its socket (/run/bosun-containerd/containerd.sock)
+#   BOSUN_CONTAINERD_TIMEOUT  seconds to wait for it (30)
+CTD_SOCK="${BOSUN_CONTAINERD_SOCK:-/run/bosun-containerd/containerd.sock}"
+CTD_TIMEOUT="${BOSUN_CONTAINERD_TIMEOUT:-30}"
+CTD_ETC=/etc/bosun/containerd
+CTD_ROOT=/var/lib/bosun-containerd
+CTD_STATE=/run/bosun-containerd/state
+CTD_LOG=/var/log/bosun-containerd.log
+CTD_POD_CIDR=10.245.0.0/16
+CTD_BRIDGE=bosun-cni0
+
+ctd_ping() { [ -S "$CTD_SOCK" ] && timeout 5 ctr -a "$CTD_SOCK" version >/dev/null 2>&1; }
+
+# write_if_changed FILE: stdin to FILE unless it already holds exactly that.
+write_if_changed() {
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; return 1; fi
+  mv -f "$tmp" "$1"
+}
+
+setup_containerd() {
+  local need=() changed=0 pid waited=0
+  command -v containerd >/dev/null 2>&1 || need+=(containerd)
+  [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+  if [ "${#need[@]}" -gt 0 ]; then
+    log "containerd: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      ADDED_POLICY=1
+    fi
+    local apt_rc=0
+    { apt-get update -q >/tmp/bosun-apt.log 2>&1 &&
+      apt-get install -y -q --no-install-recommends "${need[@]}" >>/tmp/bosun-apt.log 2>&1; } || apt_rc=$?
+    if [ "$ADDED_POLICY" = 1 ]; then rm -f /usr/sbin/policy-rc.d; ADDED_POLICY=0; fi
+    if [ "$apt_rc" != 0 ]; then
+      tail -n 30 /tmp/bosun-apt.log >&2 || true
+      die "apt-get failed (exit $apt_rc), full log in /tmp/bosun-apt.log"
+    fi
+    hash -r
+  fi
+  log "containerd: $(containerd --version | awk '{print $3}')"
+
+  mkdir -p "$CTD_ETC/cni" "$CTD_ROOT" "$CTD_STATE" "$(dirname "$CTD_SOCK")"
+  write_if_changed "$CTD_ETC/config.toml" <<TOML && changed=1
+# Written by bosun's scripts/setup-host.sh --containerd; rewritten on change.
+version = 2
+root = "$CTD_ROOT"
+state = "$CTD_STATE"
+
+[grpc]
+  address = "$CTD_SOCK"
+
+[ttrpc]
+  address = "$CTD_SOCK.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  disable_apparmor = true
+  restrict_oom_score_adj = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$CTD_ETC/cni"
+    max_conf_num = 1
+TOML
+  write_if_changed "$CTD_ETC/cni/10-bosun.conflist" <<JSON && changed=1
+{
+  "cniVersion": "0.4.0",
+  "name": "bosun-cni",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$CTD_BRIDGE",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "$CTD_POD_CIDR" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }],
+        "dataDir": "$CTD_ROOT/cni-ipam"
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } }
+  ]
+}
+JSON
+
+  pid=$(cat "$CTD_STATE/../containerd.pid" 2>/dev/null || true)
+  if ctd_ping && [ "$changed" = 1 ] && [ -n "$pid" ] && alive "$pid"; then
+    log "containerd: config changed, restarting pid $pid (containers keep running)"
+    kill "$pid"
+    while alive "$pid" && [ "$waited" -lt 20 ]; do sleep 0.5; waited=$((waited + 1)); done
+  fi
+  if ctd_ping; then
+    log "containerd: running ($CTD_SOCK)"
+  else
+    if [ "$(stat -c %s "$CTD_LOG" 2>/dev/null || echo 0)" -gt 20000000 ]; then mv -f "$CTD_LOG" "$CTD_LOG.1"; fi
+    echo "==== setup-host: starting containerd at $(date -u +%FT%TZ) ====" >>"$CTD_LOG"
+    setsid nohup containerd --config "$CTD_ETC/config.toml" >>"$CTD_LOG" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$CTD_STATE/../containerd.pid"
+    log "containerd: started, pid $pid (log: $CTD_LOG)"
+    waited=0
+    until ctd_ping; do
+      if ! alive "$pid" || [ "$waited" -ge $((CTD_TIMEOUT * 2)) ]; then
+        echo "setup-host: ---- last lines of $CTD_LOG ----" >&2
+        tail -n 30 "$CTD_LOG" >&2 || true
+        die "containerd did not answer on $CTD_SOCK"
+      fi
+      sleep 0.5
+      waited=$((waited + 1))
+    done
+  fi
+
+  # Images: docker save | ctr import, when the image in containerd is not the one
+  # Docker has (a marker per image holds the Docker image id that was imported).
+  mkdir -p "$CTD_ROOT/bosun-imported"
+  local img id marker
+  for img in $(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^localhost/bosun/' | sort -u); do
+    id=$(docker image inspect -f '{{.Id}}' "$img")
+    marker="$CTD_ROOT/bosun-imported/$(printf '%s' "$img" | tr '/:' '__')"
+    if [ "$(cat "$marker" 2>/dev/null || true)" = "$id" ] &&
+      ctr -a "$CTD_SOCK" -n k8s.io images ls -q "name==$img" 2>/dev/null | grep -qx "$img"; then
+      log "containerd image $img: up to date"
+      continue
+    fi
+    docker save "$img" | ctr -a "$CTD_SOCK" -n k8s.io images import - >/dev/null ||
+      die "importing $img into containerd failed"
+    echo "$id" >"$marker"
+    log "containerd image $img: imported"
+  done
+}
+
 if [ "$WANT_CONTAINERD" = 1 ]; then
-  log "--containerd: not yet supported, Docker setup only"
+  setup_containerd
 fi
 
 log "done in $(( ($(date +%s%N) - START) / 1000000 )) ms"
