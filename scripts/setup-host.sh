@@ -66,8 +66,6 @@ pkg_installed() {
 
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-# promtool (Debian's prometheus package) checks the agent's /metrics in the tests.
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 for p in iptables conntrack busybox-static gcc libc6-dev curl ca-certificates iproute2 procps; do
   pkg_installed "$p" || missing+=("$p")
 done
@@ -360,7 +358,7 @@ state = "$CTD_STATE"
   stream_server_port = "0"
   enable_selinux = false
   disable_apparmor = true
-  restrict_oom_score_adj = false
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
