@@ -66,6 +66,8 @@ pkg_installed() {
 
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+# promtool (Debian's prometheus package) checks the agent's /metrics in the tests.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 for p in iptables conntrack busybox-static gcc libc6-dev curl ca-certificates iproute2 procps; do
   pkg_installed "$p" || missing+=("$p")
 done
