@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { Runtime } from '../cri/index.js';
-import { createDockerRuntime, probeDockerOomScore } from '../cri/index.js';
+import { createRuntime, isDockerEndpoint, probeDockerOomScore } from '../cri/index.js';
 import type { Pod } from '../manifests/index.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
@@ -52,6 +52,8 @@ export class Agent {
     clock: Clock,
     /** Pod cgroups, node allocatable, eviction, image GC; nodeStatus() for the node object. */
     readonly resources: ResourceManager,
+    /** Status containerIDs are `<runtimeName>://<id>` (docker, containerd). */
+    runtimeName = 'docker',
   ) {
     const hostIP = config.nodeIP ?? detectNodeIP();
     this.events = new EventRecorder(clock, config.nodeName);
@@ -79,7 +81,7 @@ export class Agent {
       ...resources.nodeEnv(),
     };
     this.pods = new PodManager({
-      runtime, runtimeName: 'docker', log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs,
+      runtime, runtimeName, log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs,
       admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls },
       admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, ...resources.admissionContext() }),
       logs: { flush: (c) => this.logs.flush(c) },
@@ -154,19 +156,19 @@ export class Agent {
   static async create(config: AgentConfig, log: Logger, clock: Clock = systemClock): Promise<Agent> {
     const socketPath = config.containerRuntimeEndpoint.replace(/^unix:\/\//, '');
     // Said once, here: pods still start, Guaranteed ones and sandboxes with a score of 0.
-    const oom = await probeDockerOomScore(socketPath, config.pauseImage).catch(() => undefined);
+    const docker = isDockerEndpoint(config.containerRuntimeEndpoint);
+    const oom = docker ? await probeDockerOomScore(socketPath, config.pauseImage).catch(() => undefined) : undefined;
     if (oom && oom.minOomScoreAdj > -1000) {
       log.warn({ minOomScoreAdj: oom.minOomScoreAdj, engineError: oom.reason }, 'this host does not let the runtime lower oom_score_adj (no CAP_SYS_RESOURCE): negative scores (Guaranteed -997, pause -998) are raised to 0, below Burstable (>= 3) and BestEffort (1000)');
     }
-    const runtime = await createDockerRuntime({
-      socketPath,
+    const runtime = await createRuntime(config.containerRuntimeEndpoint, {
       podCIDR: config.podCIDR,
       pauseImage: config.pauseImage,
       ...(oom ? { minOomScoreAdj: oom.minOomScoreAdj } : {}),
     });
     try {
       const resources = await ResourceManager.create({ config, runtime, log, clock });
-      return new Agent(config, runtime, log, clock, resources);
+      return new Agent(config, runtime, log, clock, resources, docker ? 'docker' : 'containerd');
     } catch (err) {
       await runtime.close();
       throw err;
