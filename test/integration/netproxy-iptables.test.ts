@@ -161,8 +161,9 @@ describe('iptables proxy on the real kernel', () => {
     const programmedMs = Date.now() - t0;
     const seen = await countAnswers(IP.web, 80, 60);
     expect([...seen.keys()].sort()).toEqual(['b1', 'b2']);
-    expect(programmedMs).toBeLessThan(1_500);
-    expect(proxier!.metrics().lastNetworkProgrammingLatencyMs).toBeLessThan(1_500);
+    // minSyncPeriod (200 ms) plus one partial sync, with slack for a loaded shared host.
+    expect(programmedMs).toBeLessThan(3_000);
+    expect(proxier!.metrics().lastNetworkProgrammingLatencyMs).toBeLessThan(3_000);
     // b3's endpoint chains are gone from the kernel, not just unreferenced.
     const nat = await iptablesSave('nat');
     expect(nat).not.toContain(`--to-destination ${backends[2]!.ip}:8080`);
