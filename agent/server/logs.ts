@@ -64,8 +64,13 @@ export function pickLog(pod: Pod, st: PodStatus, q: LogQuery, podLogsDir: string
   const dir = findPodLogDir(podLogsDir, pod.metadata.namespace, name, pod.metadata.uid);
   const attempts = dir ? logAttempts(join(dir, container)) : [];
   const cs = [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? [])].find((s) => s.name === container);
+  // As kubelet reads the status: the current run is the status's container (in a crash
+  // back-off, the run that just ended), previous is lastState's run: the one before the
+  // running one, or in a back-off that same last run.
   const current = cs && attempts.includes(cs.restartCount) ? cs.restartCount : attempts[0];
-  const attempt = q.previous ? attempts.find((a) => current !== undefined && a < current) : current;
+  let previous: number | undefined = attempts[1];
+  if (cs) previous = !cs.lastState.terminated ? undefined : cs.state.running ? attempts.find((a) => a < cs.restartCount) : attempts[0];
+  const attempt = q.previous ? previous : current;
   if (attempt === undefined || !dir) {
     if (q.previous) return status(400, 'BadRequest', `previous terminated container "${container}" in pod "${name}" not found`);
     return status(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ${cs?.state.waiting?.reason ?? 'ContainerCreating'}`);
