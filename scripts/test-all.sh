@@ -3,4 +3,4 @@
 # (the README's test command). Runs as root; see scripts/setup-host.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-./scripts/setup-host.sh && npm ci && npm test
+./scripts/setup-host.sh --containerd && npm ci && npm test

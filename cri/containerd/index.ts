@@ -66,6 +66,14 @@ export interface ContainerdRuntimeOptions {
 /** Internal annotation: the agent's log directory of a sandbox (stripped from statuses). */
 const ANN_LOG_DIR = 'io.bosun.containerd/log-directory';
 const POD_UID = 'io.kubernetes.pod.uid';
+const CONTAINER_NAME = 'io.kubernetes.container.name';
+
+/** The labels kubelet (and the Docker runtime) put on every sandbox and container. */
+const podLabels = (c: PodSandboxConfig): Record<string, string> => ({
+  'io.kubernetes.pod.name': c.metadata.name,
+  'io.kubernetes.pod.namespace': c.metadata.namespace,
+  [POD_UID]: c.metadata.uid,
+});
 
 const stripInternal = (a: Record<string, string>): Record<string, string> => {
   const { [ANN_LOG_DIR]: _, ...rest } = a;
@@ -126,7 +134,8 @@ class ContainerdRuntime implements Runtime {
       annotations[ANN_LOG_DIR] = config.logDirectory;
       await mkdir(logDir, { recursive: true, mode: 0o755 });
     }
-    const r = await this.rt('RunPodSandbox', new Writer().message(1, sandboxConfigW(config, logDir, annotations)));
+    const labeled = { ...config, labels: { ...podLabels(config), ...config.labels } };
+    const r = await this.rt('RunPodSandbox', new Writer().message(1, sandboxConfigW(labeled, logDir, annotations)));
     return r.string(1);
   }
 
@@ -180,7 +189,7 @@ class ContainerdRuntime implements Runtime {
     const logDir = sandboxConfig.logDirectory ? this.privatePath(sandboxConfig.logDirectory) : undefined;
     const req = new Writer()
       .string(1, sandboxId)
-      .message(2, containerConfigW(config, sandboxConfig))
+      .message(2, containerConfigW({ ...config, labels: { ...podLabels(sandboxConfig), [CONTAINER_NAME]: config.metadata.name, ...config.labels } }, sandboxConfig))
       .message(3, sandboxConfigW(sandboxConfig, logDir, sbAnnotations));
     try {
       const id = (await this.rt('CreateContainer', req)).string(1);
@@ -347,7 +356,12 @@ class ContainerdRuntime implements Runtime {
             if (!before && n.state !== 'created') onEvent({ id, type: 'created', ...(n.podUid ? { podUid: n.podUid } : {}) });
             onEvent({ id, type: n.state as RuntimeEvent['type'], ...(n.podUid ? { podUid: n.podUid } : {}) });
           }
-          for (const [id, b] of known) if (!now.has(id)) onEvent({ id, type: 'deleted', ...(b.podUid ? { podUid: b.podUid } : {}) });
+          for (const [id, b] of known) {
+            if (now.has(id)) continue;
+            // Stopped and removed between two lists: the stop is reported too, as Docker does.
+            if (b.state !== 'stopped') onEvent({ id, type: 'stopped', ...(b.podUid ? { podUid: b.podUid } : {}) });
+            onEvent({ id, type: 'deleted', ...(b.podUid ? { podUid: b.podUid } : {}) });
+          }
         }
         known = now;
       } catch (err) {

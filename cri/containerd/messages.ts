@@ -47,7 +47,8 @@ function namespaceOptionsW(c: Pick<PodSandboxConfig, 'hostNetwork' | 'hostPID' |
  * an unprivileged sandbox; the sandbox config has no such flag in bosun's interface).
  */
 export function sandboxConfigW(c: PodSandboxConfig, logDirectory: string | undefined, annotations: Record<string, string>): Writer {
-  const w = new Writer().message(1, metadataW(c.metadata)).string(2, c.hostname).string(3, logDirectory);
+  // A host-network sandbox keeps the node's hostname (runc cannot set one without a UTS namespace).
+  const w = new Writer().message(1, metadataW(c.metadata)).string(2, c.hostNetwork ? '' : c.hostname).string(3, logDirectory);
   if (c.dns) w.message(4, new Writer().strings(1, c.dns.servers).strings(2, c.dns.searches).strings(3, c.dns.options));
   for (const p of c.portMappings) {
     w.message(5, new Writer().int(1, PROTOCOL[p.protocol]).int(2, p.containerPort).int(3, p.hostPort).string(4, p.hostIp));
