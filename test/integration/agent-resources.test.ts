@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeDockerOomScore } from '../../cri/index.js';
 import type { Pod } from '../../manifests/index.js';
@@ -205,5 +207,22 @@ ${limit}`;
     expect(unlimited).toBeGreaterThan(limited * 4);
     agent.remove('limited.yaml');
     agent.remove('unlimited.yaml');
+  });
+});
+
+describe('cgroup driver', () => {
+  it('refuses to start when --cgroup-driver is not the engine\'s, saying how to fix it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-driver-'));
+    try {
+      const r = spawnSync(process.execPath, [resolve('dist/agent/cli.js'), 'run', '--cgroup-driver', 'systemd', '--root-dir', join(dir, 'root'),
+        '--pod-manifest-path', join(dir, 'manifests'), '--node-name', `${agent.nodeName}-driver`, '--read-only-port', '0', '--port', '0', '--healthz-port', '0', '--proxy-mode', 'none'],
+      { encoding: 'utf8', timeout: 60_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('bosun: misconfiguration: kubelet cgroup driver: "systemd" is different from docker cgroup driver: "cgroupfs"');
+      expect(r.stderr).toContain('--cgroup-driver cgroupfs');
+      expect(r.stderr).not.toMatch(/\n\s+at /); // a message, not a stack
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
