@@ -24,6 +24,7 @@ import { ServiceProxy } from './services.js';
 import { FileSource } from './sources/file.js';
 import { HttpSource } from './sources/http.js';
 import { SourceMerger } from './sources/merge.js';
+import { ApiServerSource } from './apiserver/index.js';
 
 // Wiring, in the direction of the flow: sources -> pod manager (workers, planner,
 // executor, cache) -> status -> local API.
@@ -44,6 +45,8 @@ export class Agent {
   private readonly http?: HttpSource;
   private reportedConflicts = '';
   private lastPods?: Pod[];
+  /** Set with --kubeconfig: the API server as a pod source, the Node, its Lease, status, events. */
+  readonly apiserver?: ApiServerSource;
 
   private constructor(
     readonly config: AgentConfig,
@@ -93,7 +96,28 @@ export class Agent {
       containerLogsDir: config.containerLogsDir,
       log,
     });
-    this.merger = new SourceMerger(config.manifestURL ? ['file', 'http'] : ['file']);
+    this.merger = new SourceMerger(['file', ...(config.manifestURL ? ['http'] : []), ...(config.kubeconfig ? ['api'] : [])]);
+    if (config.kubeconfig) {
+      const api = new ApiServerSource({
+        kubeconfig: config.kubeconfig, nodeName: config.nodeName, rootDir: config.rootDir, log,
+        labels: config.nodeLabels, taints: config.registerWithTaints,
+        nodeInfo: {
+          nodeName: config.nodeName, address: hostIP, podCIDR: config.podCIDR, rootDir: config.rootDir, port: config.port, maxPods: config.maxPods, startedAt: Date.now(),
+          runtimeVersion: async () => { const v = await runtime.version(); return `${v.runtimeName}://${v.runtimeVersion}`; },
+          ready: () => this.pods.healthy(),
+          cordoned: () => this.cordoned,
+        },
+        resources: () => resources.nodeStatus(),
+        stopped: (uid) => this.pods.stopped(uid),
+        onUpdate: (s) => {
+          this.merger.set('api', s);
+          this.applySources();
+        },
+      });
+      this.apiserver = api;
+      this.pods.onStatus(({ pod, status }) => api.status(pod, status));
+      this.events.subscribe((e) => api.event(e));
+    }
     this.source = this.fileSource();
     if (config.manifestURL) {
       this.http = new HttpSource(config.manifestURL, config.manifestURLHeader, config.nodeName, log, (s) => {
@@ -129,6 +153,7 @@ export class Agent {
     if (conflicts && conflicts !== this.reportedConflicts) this.log.error({ conflicts: m.conflicts }, 'the same pod from two sources');
     this.reportedConflicts = conflicts;
     this.lastPods = m.pods;
+    this.apiserver?.setDesired(m.pods);
     this.pods.setDesired(this.cordoned ? [] : m.pods, this.merger.ready);
   }
 
@@ -187,6 +212,7 @@ export class Agent {
     await this.services.start();
     await this.source.start();
     await this.http?.start();
+    await this.apiserver?.start();
     if (this.config.readOnlyPort > 0) {
       this.server = await startReadOnlyServer({
         pods: () => this.pods.list(),
@@ -212,6 +238,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.source.stop();
+    await this.apiserver?.stop();
     this.importer.stop();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     await this.api?.close();

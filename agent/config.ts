@@ -63,6 +63,11 @@ export interface AgentConfig extends ResourceConfig {
   /** Plain-HTTP /healthz; 0 disables. */
   healthzPort: number;
   healthzBindAddress: string;
+  /** The API server to join (kubelet's --kubeconfig); unset: standalone. */
+  kubeconfig?: string;
+  /** --node-labels and --register-with-taints, for the Node object. */
+  nodeLabels: Record<string, string>;
+  registerWithTaints: { key: string; value?: string; effect: string }[];
 }
 
 export const DEFAULTS: AgentConfig = {
@@ -95,6 +100,8 @@ export const DEFAULTS: AgentConfig = {
   authorizationMode: 'AlwaysAllow',
   healthzPort: 10248,
   healthzBindAddress: '127.0.0.1',
+  nodeLabels: {},
+  registerWithTaints: [],
 };
 
 function urlValue(v: unknown, field: string): string {
@@ -205,7 +212,31 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   authorization: ['authorizationMode', (v, f) => authorizationMode((v as { mode?: unknown } | null)?.mode ?? 'AlwaysAllow', `${f}.mode`)],
   healthzPort: ['healthzPort', (v, f) => port(v, f)],
   healthzBindAddress: ['healthzBindAddress', String],
+  nodeLabels: ['nodeLabels', (v, f) => nodeLabels(v, f)],
+  registerWithTaints: ['registerWithTaints', (v, f) => taints(v, f)],
 };
+
+/** `a=b,c=d` or a map (config file). */
+function nodeLabels(v: unknown, field: string): Record<string, string> {
+  if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]));
+  const out: Record<string, string> = {};
+  for (const kv of String(v).split(',').map((x) => x.trim()).filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new ConfigError(`${field}: Invalid value: "${kv}": expected key=value`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** `key=value:Effect,key:Effect` or a list of taints (config file). */
+function taints(v: unknown, field: string): AgentConfig['registerWithTaints'] {
+  if (Array.isArray(v)) return v.map((t) => ({ key: String((t as { key: unknown }).key), ...((t as { value?: unknown }).value !== undefined ? { value: String((t as { value: unknown }).value) } : {}), effect: String((t as { effect: unknown }).effect) }));
+  return String(v).split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
+    const m = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t);
+    if (!m) throw new ConfigError(`${field}: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
+    return { key: m[1], ...(m[2] !== undefined ? { value: m[2] } : {}), effect: m[3] };
+  });
+}
 
 function logMaxSize(v: unknown, field: string): number {
   if (!isValidQuantity(v) || parseQuantity(v) <= 0) throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(v)}: a positive quantity like "10Mi"`);
@@ -306,6 +337,9 @@ export const FLAGS = {
   'authorization-mode': ['authorizationMode', (v: unknown) => authorizationMode(v, '--authorization-mode')],
   'healthz-port': ['healthzPort', (v: unknown) => port(v, '--healthz-port')],
   'healthz-bind-address': ['healthzBindAddress', String],
+  kubeconfig: ['kubeconfig', String],
+  'node-labels': ['nodeLabels', (v: unknown) => nodeLabels(v, '--node-labels')],
+  'register-with-taints': ['registerWithTaints', (v: unknown) => taints(v, '--register-with-taints')],
 } as const satisfies Record<string, [keyof AgentConfig, (v: unknown) => unknown]>;
 
 export function resolveConfig(flags: Record<string, string | undefined>, configPath?: string): AgentConfig {

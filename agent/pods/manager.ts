@@ -158,6 +158,12 @@ export class PodManager {
     return this.workers.idle();
   }
 
+  /** Nothing of the pod runs: no ready sandbox, no running container, no work under way. */
+  stopped(uid: string): boolean {
+    const o = this.cache.get(uid);
+    return !this.workers.busy(uid) && !o.sandboxes.some((s) => s.state === 'ready') && !o.containers.some((c) => c.state === 'running' || c.state === 'created');
+  }
+
   healthy(now = Date.now()): boolean {
     return now - this.cache.lastRelist < 3 * 60_000;
   }
@@ -210,6 +216,13 @@ export class PodManager {
       }
     } else if (rejected) {
       // Refused at admission: nothing of it is created, ever.
+    } else if (pod.metadata.deletionTimestamp) {
+      // Deleted through the API server: stopped within the deletion's grace period; it stays
+      // desired (its status shows how it ended) until the source removes it.
+      if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running' || c.state === 'created')) {
+        await stopAll(this.deps, observed, pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30, pod);
+        await this.cache.relist();
+      }
     } else if (this.otherInstanceAlive(pod)) {
       // A static pod whose manifest changed gets a new UID; the old instance must be gone
       // before the new one starts (host ports, names, volumes).

@@ -1,0 +1,105 @@
+import type { KubeObject, Pod, PodStatus } from '../../manifests/index.js';
+import type { CoreEvent } from '../events.js';
+import type { Logger } from '../log.js';
+import type { NodeInfoInput } from '../server/nodeinfo.js';
+import { ApiClient } from './client.js';
+import { EventPoster } from './events.js';
+import { loadKubeconfig } from './kubeconfig.js';
+import { NodeHeartbeat, type PressureStatus, type Taint } from './node.js';
+import { ApiPods } from './pods.js';
+import { Reflector, type KObj } from './reflector.js';
+
+// The API server as the agent's third pod source (kubelet with --kubeconfig): the Node and
+// its Lease, the pods bound to this node, their status, mirror pods for static pods, events,
+// and the ConfigMaps, Secrets, Services and EndpointSlices the node's pods and its proxy use.
+// An API server that is away never stops a pod: every part keeps its last known state and
+// reconnects with back-off and jitter.
+
+export { ApiClient, ApiRequestError } from './client.js';
+export { loadKubeconfig, KubeconfigLoadError, type RestConfig } from './kubeconfig.js';
+export { parseLabels, parseTaints, type Taint } from './node.js';
+export { Reflector, type KObj } from './reflector.js';
+export { checkpointPath } from './pods.js';
+
+export interface ApiServerSourceOptions {
+  kubeconfig: string;
+  nodeName: string;
+  rootDir: string;
+  log: Logger;
+  labels: Record<string, string>;
+  taints: Taint[];
+  nodeInfo: NodeInfoInput;
+  resources?: () => PressureStatus;
+  /** The API's pods and objects: the "api" entry of the source merger. */
+  onUpdate: (s: { pods: Pod[]; objects: KubeObject[] }) => void;
+  stopped: (uid: string) => boolean;
+}
+
+const OBJECTS: { path: string; kind: string; apiVersion: string }[] = [
+  { path: '/api/v1/configmaps', kind: 'ConfigMap', apiVersion: 'v1' },
+  { path: '/api/v1/secrets', kind: 'Secret', apiVersion: 'v1' },
+  { path: '/api/v1/services', kind: 'Service', apiVersion: 'v1' },
+  { path: '/apis/discovery.k8s.io/v1/endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1' },
+];
+
+export class ApiServerSource {
+  readonly client: ApiClient;
+  readonly node: NodeHeartbeat;
+  readonly pods: ApiPods;
+  readonly events: EventPoster;
+  private readonly objectReflectors: Reflector[];
+  private objectSets = new Map<string, KObj[]>();
+  private podSet: Pod[] = [];
+
+  constructor(private readonly o: ApiServerSourceOptions) {
+    this.client = new ApiClient(loadKubeconfig(o.kubeconfig), `bosun/v1.31.0-bosun (linux) kubelet/${o.nodeName}`);
+    this.node = new NodeHeartbeat({ client: this.client, log: o.log, info: o.nodeInfo, labels: o.labels, taints: o.taints, ...(o.resources ? { resources: o.resources } : {}) });
+    this.pods = new ApiPods({
+      client: this.client, log: o.log, nodeName: o.nodeName, rootDir: o.rootDir, stopped: o.stopped,
+      onPods: (pods) => {
+        this.podSet = pods;
+        this.emit();
+      },
+    });
+    this.events = new EventPoster(this.client, o.log);
+    this.objectReflectors = OBJECTS.map((x) => new Reflector({
+      client: this.client, path: x.path, kind: x.kind, apiVersion: x.apiVersion, log: o.log,
+      onChange: (items) => {
+        this.objectSets.set(x.kind, [...items.values()]);
+        this.emit();
+      },
+    }));
+  }
+
+  private emit(): void {
+    if (!this.pods.ready) return;
+    this.o.onUpdate({ pods: this.podSet, objects: [...this.objectSets.values()].flat() as KubeObject[] });
+  }
+
+  async start(): Promise<void> {
+    this.node.start();
+    await this.pods.start();
+    this.events.start();
+    for (const r of this.objectReflectors) r.start();
+  }
+
+  async stop(): Promise<void> {
+    this.node.stop();
+    this.events.stop();
+    await Promise.all([this.pods.stop(), ...this.objectReflectors.map((r) => r.stop())]);
+    this.client.close();
+  }
+
+  status(pod: Pod, status: PodStatus): void {
+    this.pods.status(pod, status);
+  }
+
+  event(e: CoreEvent): void {
+    this.events.add(e);
+  }
+
+  /** The merged desired set: its static pods get mirror pods. */
+  setDesired(pods: Pod[]): void {
+    this.pods.setStaticPods(pods);
+  }
+}

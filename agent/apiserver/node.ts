@@ -1,0 +1,189 @@
+import type { Logger } from '../log.js';
+import { nodeObject, type NodeObject } from '../server/api.js';
+import { nodeFacts, type NodeInfoInput } from '../server/nodeinfo.js';
+import { ApiRequestError, type ApiClient } from './client.js';
+
+// The node's side of the heartbeat (kubelet's registerWithAPIServer, updateNodeStatus and the
+// node lease controller): the Node object is created once (or reconciled when it exists),
+// its status is patched every 10 s when it changed and at least every 5 minutes, and the
+// Lease kube-node-lease/<node> is renewed every 10 s with a 40 s duration.
+
+export interface Taint { key: string; value?: string; effect: string }
+
+export interface PressureStatus {
+  capacity: Record<string, string>;
+  allocatable: Record<string, string>;
+  conditions: { type: string; status: string; lastHeartbeatTime: string; lastTransitionTime: string; reason: string; message: string }[];
+}
+
+export interface NodeHeartbeatOptions {
+  client: ApiClient;
+  log: Logger;
+  info: NodeInfoInput;
+  labels: Record<string, string>;
+  taints: Taint[];
+  /** Capacity, allocatable and the pressure conditions (agent/resources). */
+  resources?: () => PressureStatus;
+  statusPeriodMs?: number;
+  statusForceMs?: number;
+  leasePeriodMs?: number;
+  leaseDurationSeconds?: number;
+}
+
+const now3339 = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/** Parses --register-with-taints: key=value:Effect,key:Effect. */
+export function parseTaints(s: string): Taint[] {
+  return s.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
+    const m = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t);
+    if (!m) throw new Error(`--register-with-taints: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
+    return { key: m[1], ...(m[2] !== undefined ? { value: m[2] } : {}), effect: m[3] };
+  });
+}
+
+/** Parses --node-labels: key=value,key=value. */
+export function parseLabels(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error(`--node-labels: Invalid value: "${kv}": expected key=value`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** Conditions and fields without the heartbeat times: what "changed" compares. */
+function comparable(status: Record<string, unknown>): string {
+  const conds = ((status.conditions ?? []) as { lastHeartbeatTime?: string }[]).map(({ lastHeartbeatTime: _h, ...c }) => c);
+  return JSON.stringify({ ...status, conditions: conds });
+}
+
+export class NodeHeartbeat {
+  private timers: NodeJS.Timeout[] = [];
+  private registered = false;
+  private lastSent = '';
+  private lastSentAt = 0;
+  private leaseRV?: string;
+  private nodeUID?: string;
+  private previousConditions = new Map<string, { status: string; lastTransitionTime: string }>();
+  readonly stats = { leaseRenewals: 0, statusPatches: 0, errors: 0 };
+  private reported = '';
+
+  constructor(private readonly o: NodeHeartbeatOptions) {}
+
+  start(): void {
+    void this.tick();
+    this.timers.push(setInterval(() => void this.tick(), this.o.statusPeriodMs ?? 10_000));
+    this.timers.push(setInterval(() => void this.renewLease(), this.o.leasePeriodMs ?? 10_000));
+  }
+
+  stop(): void {
+    this.timers.forEach((t) => clearInterval(t));
+  }
+
+  private problem(what: string, err: unknown): void {
+    this.stats.errors++;
+    const msg = `${what}: ${(err as Error).message}`;
+    if (msg !== this.reported) this.o.log.warn({ component: 'node-status' }, msg);
+    this.reported = msg;
+  }
+
+  /** The Node object as this agent sees the machine now. */
+  async desired(): Promise<NodeObject> {
+    const f = await nodeFacts(this.o.info);
+    const n = nodeObject(f);
+    delete (n.metadata.annotations as Record<string, string>)['bosun.io/standalone'];
+    Object.assign(n.metadata.labels, this.o.labels);
+    if (this.o.taints.length) n.spec.taints = [...(n.spec.taints ?? []), ...this.o.taints];
+    const st = n.status as { capacity: Record<string, string>; allocatable: Record<string, string>; conditions: PressureStatus['conditions'] };
+    const r = this.o.resources?.();
+    if (r) {
+      st.capacity = r.capacity;
+      st.allocatable = r.allocatable;
+      st.conditions = [...r.conditions, ...st.conditions.filter((c) => c.type === 'Ready')];
+    }
+    for (const c of st.conditions) {
+      const prev = this.previousConditions.get(c.type);
+      c.lastTransitionTime = prev && prev.status === c.status ? prev.lastTransitionTime : c.lastHeartbeatTime;
+      this.previousConditions.set(c.type, { status: c.status, lastTransitionTime: c.lastTransitionTime });
+    }
+    return n;
+  }
+
+  async tick(): Promise<void> {
+    try {
+      const n = await this.desired();
+      if (!this.registered) await this.register(n);
+      const cmp = comparable(n.status);
+      if (cmp === this.lastSent && Date.now() - this.lastSentAt < (this.o.statusForceMs ?? 300_000)) return;
+      await this.o.client.request('PATCH', `/api/v1/nodes/${n.metadata.name}/status`, { status: n.status }, 'application/strategic-merge-patch+json');
+      this.stats.statusPatches++;
+      this.lastSent = cmp;
+      this.lastSentAt = Date.now();
+      if (this.reported) this.o.log.info({ component: 'node-status' }, 'node status reaching the API server again');
+      this.reported = '';
+    } catch (err) {
+      if (err instanceof ApiRequestError && err.code === 404) this.registered = false; // the Node was deleted: register again
+      this.problem('node status', err);
+    }
+  }
+
+  private async register(n: NodeObject): Promise<void> {
+    const body = { apiVersion: 'v1', kind: 'Node', metadata: { name: n.metadata.name, labels: n.metadata.labels, annotations: n.metadata.annotations }, spec: n.spec };
+    try {
+      const created = await this.o.client.request<{ metadata: { uid: string } }>('POST', '/api/v1/nodes', body);
+      this.nodeUID = created.metadata.uid;
+      this.o.log.info({ node: n.metadata.name }, 'node registered with the API server');
+    } catch (err) {
+      if (!(err instanceof ApiRequestError && err.code === 409)) throw err;
+      // Already there (an earlier life of this agent): our labels and taints are reconciled.
+      const cur = await this.o.client.request<{ metadata: { uid: string }; spec?: { taints?: Taint[] } }>('GET', `/api/v1/nodes/${n.metadata.name}`);
+      this.nodeUID = cur.metadata.uid;
+      const taints = [...(cur.spec?.taints ?? []).filter((t) => !this.o.taints.some((x) => x.key === t.key && x.effect === t.effect)), ...this.o.taints];
+      await this.o.client.request('PATCH', `/api/v1/nodes/${n.metadata.name}`, { metadata: { labels: n.metadata.labels }, spec: { taints } }, 'application/merge-patch+json');
+    }
+    this.registered = true;
+    void this.renewLease();
+  }
+
+  async renewLease(): Promise<void> {
+    if (!this.registered) return;
+    const name = this.o.info.nodeName;
+    const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`;
+    const spec = { holderIdentity: name, leaseDurationSeconds: this.o.leaseDurationSeconds ?? 40, renewTime: now3339() };
+    try {
+      if (this.leaseRV) {
+        try {
+          const l = await this.o.client.request<{ metadata: { resourceVersion: string } }>('PUT', path, {
+            apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease', resourceVersion: this.leaseRV, ownerReferences: this.owner() }, spec,
+          });
+          this.leaseRV = l.metadata.resourceVersion;
+          this.stats.leaseRenewals++;
+          return;
+        } catch (err) {
+          if (!(err instanceof ApiRequestError) || (err.code !== 409 && err.code !== 404)) throw err;
+          this.leaseRV = undefined; // someone else wrote it, or it went: read it again
+        }
+      }
+      let cur: { metadata: { resourceVersion: string }; spec?: Record<string, unknown> } | undefined;
+      try {
+        cur = await this.o.client.request('GET', path);
+      } catch (err) {
+        if (!(err instanceof ApiRequestError && err.code === 404)) throw err;
+      }
+      const l = cur
+        ? await this.o.client.request<{ metadata: { resourceVersion: string } }>('PUT', path, { ...cur, spec: { ...cur.spec, ...spec } })
+        : await this.o.client.request<{ metadata: { resourceVersion: string } }>('POST', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases`, {
+          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease', ownerReferences: this.owner() }, spec: { ...spec, acquireTime: spec.renewTime },
+        });
+      this.leaseRV = l.metadata.resourceVersion;
+      this.stats.leaseRenewals++;
+    } catch (err) {
+      this.problem('node lease', err);
+    }
+  }
+
+  private owner(): unknown[] {
+    return this.nodeUID ? [{ apiVersion: 'v1', kind: 'Node', name: this.o.info.nodeName, uid: this.nodeUID }] : [];
+  }
+}

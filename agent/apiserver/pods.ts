@@ -1,0 +1,319 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KubeObject, Pod, PodStatus } from '../../manifests/index.js';
+import { applyPodDefaults, CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION, formatRFC3339Nano } from '../../manifests/index.js';
+import type { Logger } from '../log.js';
+import { ApiRequestError, type ApiClient } from './client.js';
+import { Reflector, type KObj } from './reflector.js';
+
+// Pods assigned to this node by the API server: list + watch spec.nodeName=<node> (a
+// Reflector), turned into desired pods (source "api", name and UID kept as given), saved to a
+// checkpoint for starts without the API server; their status written back to pods/<name>/status
+// when it changes (coalesced per pod, retried until it lands); pods deleted through the API
+// (deletionTimestamp) removed with grace period 0 once the agent has stopped them; and a
+// mirror pod kept in the API for each static pod.
+
+export interface ApiPodsOptions {
+  client: ApiClient;
+  log: Logger;
+  nodeName: string;
+  rootDir: string;
+  /** The API pods changed (or came from the checkpoint). */
+  onPods: (pods: Pod[]) => void;
+  /** True when nothing of the pod runs any more (its containers are stopped). */
+  stopped: (uid: string) => boolean;
+  /** How long to wait for the first list before the checkpoint is used. */
+  checkpointAfterMs?: number;
+}
+
+interface StatusEntry {
+  namespace: string;
+  name: string;
+  uid: string;
+  status: PodStatus;
+  static: boolean;
+}
+
+export function checkpointPath(rootDir: string): string {
+  return join(rootDir, 'checkpoints', 'api-pods.json');
+}
+
+function stripForCompare(o: KObj): string {
+  const { resourceVersion: _rv, managedFields: _mf, ...meta } = o.metadata as Record<string, unknown>;
+  return JSON.stringify({ meta, spec: o.spec });
+}
+
+export class ApiPods {
+  readonly reflector: Reflector;
+  private desired = new Map<string, { cmp: string; pod: Pod }>();
+  private seen = new Map<string, Date>();
+  private mirrors = new Map<string, KObj>();
+  private apiPods = new Map<string, KObj>();
+  private staticPods: Pod[] = [];
+  private statuses = new Map<string, StatusEntry>();
+  /** Last status written, by the UID of the object it was written to. */
+  private sent = new Map<string, string>();
+  private deleting = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private checkpointTimer?: NodeJS.Timeout;
+  private work = Promise.resolve();
+  private workQueued = false;
+  private stopped = false;
+  /** Set once pods were handed on (from a list or the checkpoint). */
+  ready = false;
+  fromCheckpoint = false;
+  readonly stats = { statusPatches: 0, statusConflicts: 0, mirrorCreates: 0, mirrorDeletes: 0, deletes: 0 };
+  private reported = new Map<string, string>();
+
+  constructor(private readonly o: ApiPodsOptions) {
+    this.reflector = new Reflector({
+      client: o.client, path: '/api/v1/pods', kind: 'Pod', apiVersion: 'v1', fieldSelector: `spec.nodeName=${o.nodeName}`, log: o.log,
+      onChange: (items) => this.changed(items),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.reflector.start();
+    this.checkpointTimer = setTimeout(() => void this.useCheckpoint(), this.o.checkpointAfterMs ?? 3000);
+    this.timer = setInterval(() => this.kick(), 2000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearTimeout(this.checkpointTimer);
+    await this.reflector.stop();
+    await this.work;
+  }
+
+  /** The API server could not be listed in time: the last known set keeps the pods running. */
+  private async useCheckpoint(): Promise<void> {
+    if (this.reflector.listed || this.stopped) return;
+    let pods: Pod[];
+    try {
+      pods = (JSON.parse(await readFile(checkpointPath(this.o.rootDir), 'utf8')) as { pods: Pod[] }).pods;
+    } catch {
+      return; // no checkpoint: nothing was assigned before, or this is the first start
+    }
+    if (this.reflector.listed) return;
+    this.o.log.warn({ pods: pods.length }, 'API server not reachable: running the pods of the checkpoint until it answers');
+    this.fromCheckpoint = true;
+    this.ready = true;
+    for (const p of pods) this.desired.set(p.metadata.uid, { cmp: '', pod: p });
+    this.o.onPods(pods);
+  }
+
+  private changed(items: ReadonlyMap<string, KObj>): void {
+    const next = new Map<string, { cmp: string; pod: Pod }>();
+    this.mirrors.clear();
+    this.apiPods.clear();
+    for (const o of items.values()) {
+      if (o.metadata.annotations && (o.metadata.annotations as Record<string, string>)[CONFIG_MIRROR_ANNOTATION] !== undefined) {
+        this.mirrors.set(`${o.metadata.namespace}/${o.metadata.name}`, o);
+        continue;
+      }
+      const uid = o.metadata.uid ?? '';
+      this.apiPods.set(uid, o);
+      const cmp = stripForCompare(o);
+      const prev = this.desired.get(uid);
+      if (prev && prev.cmp === cmp) {
+        next.set(uid, prev);
+        continue;
+      }
+      next.set(uid, { cmp, pod: this.toPod(o) });
+    }
+    for (const uid of this.seen.keys()) if (!next.has(uid)) this.seen.delete(uid);
+    this.desired = next;
+    this.fromCheckpoint = false;
+    this.ready = true;
+    const pods = [...next.values()].map((x) => x.pod);
+    this.o.onPods(pods);
+    this.saveCheckpoint(pods);
+    this.kick();
+  }
+
+  private toPod(o: KObj): Pod {
+    const { status: _s, ...rest } = o;
+    const pod = applyPodDefaults(rest as KubeObject);
+    pod.metadata.uid = o.metadata.uid ?? pod.metadata.uid;
+    let seen = this.seen.get(pod.metadata.uid);
+    if (!seen) this.seen.set(pod.metadata.uid, (seen = new Date()));
+    pod.metadata.annotations = { ...pod.metadata.annotations, [CONFIG_SOURCE_ANNOTATION]: 'api', [CONFIG_SEEN_ANNOTATION]: formatRFC3339Nano(seen) };
+    delete (pod.metadata as { managedFields?: unknown }).managedFields;
+    return pod;
+  }
+
+  private saveCheckpoint(pods: Pod[]): void {
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = setTimeout(() => {
+      const file = checkpointPath(this.o.rootDir);
+      void (async () => {
+        await mkdir(join(this.o.rootDir, 'checkpoints'), { recursive: true });
+        await writeFile(`${file}.tmp`, JSON.stringify({ savedAt: new Date().toISOString(), pods }));
+        await rename(`${file}.tmp`, file);
+      })().catch((err: Error) => this.o.log.warn({ err: err.message }, 'pod checkpoint not saved'));
+    }, 200);
+  }
+
+  /** Every status change of a pod the agent runs (PodManager.onStatus). */
+  status(pod: Pod, status: PodStatus): void {
+    const source = pod.metadata.annotations?.[CONFIG_SOURCE_ANNOTATION];
+    if (source !== 'api' && source !== 'file' && source !== 'http') return;
+    this.statuses.set(pod.metadata.uid, { namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid, status, static: source !== 'api' });
+    this.kick();
+  }
+
+  /** The static pods of the merged set: each gets a mirror pod. */
+  setStaticPods(pods: Pod[]): void {
+    this.staticPods = pods.filter((p) => p.metadata.annotations?.[CONFIG_SOURCE_ANNOTATION] !== 'api');
+    const live = new Set(this.staticPods.map((p) => p.metadata.uid));
+    for (const [uid, e] of this.statuses) if (e.static && !live.has(uid)) this.statuses.delete(uid);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.workQueued || this.stopped) return;
+    this.workQueued = true;
+    this.work = this.work.then(async () => {
+      this.workQueued = false;
+      if (this.stopped) return;
+      await this.syncMirrors();
+      await this.writeStatuses();
+      await this.finishDeletions();
+    }).catch((err: Error) => this.problem('api', err));
+  }
+
+  private problem(what: string, err: unknown): void {
+    const msg = (err as Error).message;
+    if (this.reported.get(what) !== msg) this.o.log.warn({ component: 'apiserver' }, `${what}: ${msg}`);
+    this.reported.set(what, msg);
+  }
+
+  private ok(what: string): void {
+    if (this.reported.get(what)) this.o.log.info({ component: 'apiserver' }, `${what}: working again`);
+    this.reported.delete(what);
+  }
+
+  private async writeStatuses(): Promise<void> {
+    for (const [uid, e] of this.statuses) {
+      if (this.stopped) return;
+      let target: { name: string; uid: string } | undefined;
+      if (e.static) {
+        const m = this.mirrors.get(`${e.namespace}/${e.name}`);
+        if (m && !m.metadata.deletionTimestamp) target = { name: m.metadata.name, uid: m.metadata.uid ?? '' };
+      } else {
+        const p = this.apiPods.get(uid);
+        if (!p) {
+          this.statuses.delete(uid);
+          continue;
+        }
+        target = { name: e.name, uid };
+      }
+      if (!target) continue;
+      const body = JSON.stringify({ metadata: { uid: target.uid }, status: e.status });
+      if (this.sent.get(target.uid) === body) continue;
+      try {
+        await this.patchStatus(e.namespace, target.name, body);
+        this.sent.set(target.uid, body);
+        this.stats.statusPatches++;
+        this.ok('pod status');
+      } catch (err) {
+        if (err instanceof ApiRequestError && (err.code === 404 || err.code === 409)) {
+          // Gone, or replaced by another pod of the same name: its own status comes with it.
+          this.sent.set(target.uid, body);
+          continue;
+        }
+        this.problem('pod status', err);
+        return; // the API server is not answering: the periodic kick retries, nothing is lost
+      }
+    }
+    for (const uid of this.sent.keys()) if (!this.apiPods.has(uid) && ![...this.mirrors.values()].some((m) => m.metadata.uid === uid)) this.sent.delete(uid);
+  }
+
+  /** A status patch; a conflict is retried after reading the pod again (up to 5 times). */
+  private async patchStatus(namespace: string, name: string, body: string): Promise<void> {
+    const path = `/api/v1/namespaces/${namespace}/pods/${name}/status`;
+    for (let i = 0; ; i++) {
+      try {
+        await this.o.client.request('PATCH', path, body, 'application/strategic-merge-patch+json');
+        return;
+      } catch (err) {
+        if (!(err instanceof ApiRequestError && err.code === 409) || i >= 4) throw err;
+        this.stats.statusConflicts++;
+        const cur = await this.o.client.request<KObj>('GET', `/api/v1/namespaces/${namespace}/pods/${name}`);
+        if (cur.metadata.uid !== (JSON.parse(body) as { metadata: { uid: string } }).metadata.uid) throw err;
+      }
+    }
+  }
+
+  /** Pods deleted through the API and stopped here are removed for good (grace period 0). */
+  private async finishDeletions(): Promise<void> {
+    for (const [uid, o] of this.apiPods) {
+      if (!o.metadata.deletionTimestamp || this.deleting.has(uid) || this.stopped) continue;
+      if (!this.o.stopped(uid)) continue;
+      // The final status first, so that whoever watches sees how the containers ended.
+      const e = this.statuses.get(uid);
+      if (e && this.sent.get(uid) !== JSON.stringify({ metadata: { uid }, status: e.status })) continue;
+      this.deleting.add(uid);
+      try {
+        await this.o.client.request('DELETE', `/api/v1/namespaces/${o.metadata.namespace}/pods/${o.metadata.name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } });
+        this.stats.deletes++;
+        this.o.log.info({ pod: `${o.metadata.namespace}/${o.metadata.name}`, podUID: uid }, 'pod deleted from the API server after it stopped');
+      } catch (err) {
+        if (!(err instanceof ApiRequestError && (err.code === 404 || err.code === 409))) this.problem('pod deletion', err);
+      } finally {
+        this.deleting.delete(uid);
+      }
+    }
+  }
+
+  private mirrorOf(p: Pod): Record<string, unknown> {
+    const hash = p.metadata.annotations?.[CONFIG_HASH_ANNOTATION] ?? p.metadata.uid;
+    return {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: {
+        name: p.metadata.name, namespace: p.metadata.namespace, labels: p.metadata.labels ?? {},
+        annotations: { ...p.metadata.annotations, [CONFIG_MIRROR_ANNOTATION]: hash },
+      },
+      spec: { ...p.spec, nodeName: this.o.nodeName },
+    };
+  }
+
+  /** One mirror pod per static pod: created when missing, replaced when edited or deleted, removed when its static pod goes. */
+  private async syncMirrors(): Promise<void> {
+    if (!this.reflector.listed) return;
+    const want = new Map(this.staticPods.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]));
+    try {
+      for (const [key, p] of want) {
+        const m = this.mirrors.get(key);
+        const hash = p.metadata.annotations?.[CONFIG_HASH_ANNOTATION] ?? p.metadata.uid;
+        const images = (s: unknown) => JSON.stringify(((s as { containers?: { image?: string }[] })?.containers ?? []).map((c) => c.image));
+        const same = m && !m.metadata.deletionTimestamp && (m.metadata.annotations as Record<string, string> | undefined)?.[CONFIG_MIRROR_ANNOTATION] === hash && images(m.spec) === images(p.spec);
+        if (same) continue;
+        if (m) await this.deleteMirror(m);
+        try {
+          const created = await this.o.client.request<KObj>('POST', `/api/v1/namespaces/${p.metadata.namespace}/pods`, this.mirrorOf(p));
+          this.mirrors.set(key, created);
+          this.stats.mirrorCreates++;
+        } catch (err) {
+          if (!(err instanceof ApiRequestError && err.code === 409)) throw err;
+          // A pod of that name that is not our mirror (or one not seen yet): the next change sorts it out.
+        }
+      }
+      for (const [key, m] of this.mirrors) if (!want.has(key) && !m.metadata.deletionTimestamp) await this.deleteMirror(m);
+      this.ok('mirror pods');
+    } catch (err) {
+      this.problem('mirror pods', err);
+    }
+  }
+
+  private async deleteMirror(m: KObj): Promise<void> {
+    try {
+      await this.o.client.request('DELETE', `/api/v1/namespaces/${m.metadata.namespace}/pods/${m.metadata.name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: m.metadata.uid } });
+      this.stats.mirrorDeletes++;
+    } catch (err) {
+      if (!(err instanceof ApiRequestError && (err.code === 404 || err.code === 409))) throw err;
+    }
+    this.mirrors.delete(`${m.metadata.namespace}/${m.metadata.name}`);
+  }
+}
