@@ -1,7 +1,8 @@
 import type { KubeObject } from '../manifests/index.js';
 import type { PodInfo, Service } from '../netproxy/index.js';
+import { createHash } from 'node:crypto';
 import {
-  buildProxyState, checkServiceCidr, enableHairpin, ensureServiceCidrRoute, hostRoutes, ipvsAvailable, Proxier,
+  buildProxyState, checkServiceCidr, enableHairpin, ensureServiceCidrRoute, hostRoutes, ipvsAvailable, parseCidr, Proxier,
 } from '../netproxy/index.js';
 import type { Logger } from './log.js';
 import type { PodView } from './pods/manager.js';
@@ -60,6 +61,49 @@ export function serviceEnv(services: Service[], namespace: string): Record<strin
   return env;
 }
 
+/**
+ * Without an API server nobody allocates cluster IPs, so a Service written without one gets
+ * a stable address from the Service CIDR: a hash of namespace/name, probing past addresses
+ * taken by Services that name theirs. The first address (.1, `kubernetes`) is never given out.
+ */
+export function assignClusterIPs(objects: KubeObject[], serviceCIDR: string): KubeObject[] {
+  const cidr = parseCidr(serviceCIDR);
+  if (!cidr) return objects;
+  const size = 2 ** (32 - cidr.bits);
+  const taken = new Set<number>();
+  const wants = (o: KubeObject) => {
+    const spec = (o.spec ?? {}) as { clusterIP?: string; type?: string };
+    return o.kind === 'Service' && !spec.clusterIP && spec.type !== 'ExternalName';
+  };
+  for (const o of objects) {
+    const ip = (o.spec as { clusterIP?: string } | undefined)?.clusterIP;
+    if (o.kind === 'Service' && ip && ip !== 'None') taken.add(ipToInt(ip));
+  }
+  return objects.map((o) => {
+    if (!wants(o) || size < 4) return o;
+    const key = `${o.metadata?.namespace || 'default'}/${o.metadata?.name ?? ''}`;
+    // Usable offsets: 2 .. size-2 (not the network, .1, or the broadcast address).
+    const usable = size - 3;
+    const start = createHash('sha256').update(key).digest().readUInt32BE(0) % usable;
+    for (let i = 0; i < usable; i++) {
+      const ip = cidr.base + 2 + ((start + i) % usable);
+      if (taken.has(ip)) continue;
+      taken.add(ip);
+      return { ...o, spec: { ...(o.spec as object), clusterIP: intToIp(ip) } };
+    }
+    return o; // the CIDR is full: the model reports the Service as needing a clusterIP
+
+  });
+}
+
+function ipToInt(ip: string): number {
+  return ip.split('.').reduce((a, b) => ((a << 8) | Number(b)) >>> 0, 0);
+}
+
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+}
+
 export class ServiceProxy {
   private objects: KubeObject[] = [];
   private pods: PodInfo[] = [];
@@ -103,7 +147,7 @@ export class ServiceProxy {
   }
 
   setObjects(objects: KubeObject[]): void {
-    this.objects = objects.filter((o) => o.kind === 'Service' || o.kind === 'Endpoints' || o.kind === 'EndpointSlice');
+    this.objects = assignClusterIPs(objects.filter((o) => o.kind === 'Service' || o.kind === 'Endpoints' || o.kind === 'EndpointSlice'), this.opts.serviceCIDR);
     this.rebuild();
   }
 
