@@ -128,6 +128,7 @@ export class Agent {
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
     this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics, proxy: this.services });
     this.pods.cache.onRelist = (ms) => this.metrics.relist.observe(ms / 1000);
+    resources.onEviction = (signal) => this.metrics.evictions.inc({ eviction_signal: signal });
     // Readiness changes reach the Service endpoints through pod status.
     this.pods.onStatus(() => this.services.setPods(this.pods.list()));
     this.pods.onStatus(({ pod, status }) => {

@@ -27,6 +27,8 @@ export class AgentMetrics {
   readonly podStart: Histogram;
   readonly podStartSLI: Histogram;
   readonly relist: Histogram;
+  /** kubelet_evictions{eviction_signal}: pods the eviction manager evicted. */
+  readonly evictions: Counter;
   private readonly seenRunning = new Set<string>();
 
   constructor(src: MetricSources) {
@@ -37,6 +39,7 @@ export class AgentMetrics {
     this.podStart = new Histogram({ name: 'kubelet_pod_start_duration_seconds', help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run', buckets, registers: [this.registry] });
     this.podStartSLI = new Histogram({ name: 'kubelet_pod_start_sli_duration_seconds', help: 'Duration in seconds to start a pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch', buckets, registers: [this.registry] });
     this.relist = new Histogram({ name: 'kubelet_pleg_relist_duration_seconds', help: 'Duration in seconds for relisting pods in PLEG.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+    this.evictions = new Counter({ name: 'kubelet_evictions', help: 'Cumulative number of pod evictions by eviction signal', labelNames: ['eviction_signal'], registers: [this.registry] });
     new Gauge({
       name: 'kubelet_running_pods', help: 'Number of pods that have a running pod sandbox', registers: [this.registry],
       collect() {

@@ -51,6 +51,8 @@ export class ResourceManager {
   readonly eviction: EvictionManager;
   readonly imageGC: ImageGC;
   private pods?: PodSide;
+  /** Called with the signal of every eviction (the kubelet_evictions metric). */
+  onEviction?: (signal: Signal) => void;
   private timers: NodeJS.Timeout[] = [];
   private conditionsSeen: NodeCondition[] = [];
 
@@ -82,7 +84,11 @@ export class ResourceManager {
       podStats: (pod, signal) => this.podStats(pod, signal),
       podRequest: (pod, signal) => (signal === 'memory.available' ? podRequests(pod).memory : signal === 'nodefs.available' || signal === 'imagefs.available' ? podRequests(pod).ephemeralStorage : 0),
       reclaim: (signal) => this.reclaim(signal),
-      evict: (pod, e) => this.pods ? this.pods.evict(pod.metadata.uid, { message: e.message, graceSeconds: e.graceSeconds, tag: SIGNAL_CONDITION[e.signal] }) : Promise.resolve(),
+      evict: async (pod, e) => {
+        if (!this.pods) return;
+        this.onEviction?.(e.signal);
+        await this.pods.evict(pod.metadata.uid, { message: e.message, graceSeconds: e.graceSeconds, tag: SIGNAL_CONDITION[e.signal] });
+      },
       onConditions: (next) => {
         // A static pod evicted for a condition comes back once that condition is gone.
         this.pods?.readmitEvicted((e) => !!e.tag && !next.has(e.tag as NodeConditionType));

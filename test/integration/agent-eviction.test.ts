@@ -110,6 +110,8 @@ describe('eviction under memory pressure', () => {
       expect(await containersOf(agent.nodeName, `${n}-${agent.nodeName}`).then((l) => l.filter((c) => c.State === 'running'))).toEqual([]);
     }
     console.log(`evicted in order ${evictionOrder(agent).join(', ')}; message: ${evicted.gu!.status!.message}`);
+    const metrics = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
+    expect(metrics).toContain('kubelet_evictions{eviction_signal="memory.available"} 3');
     agent.write('late.yaml', manifest('late', BESTEFFORT));
     const late = await failed(agent, 'late', 'Evicted');
     expect(late.status!.message).toBe('Pod was rejected: The node had condition: [MemoryPressure]. ');
