@@ -2,12 +2,14 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../config-error.js';
 
 // --kubeconfig: the current context's cluster (server, CA or insecure-skip-tls-verify) and
 // user (token, tokenFile, client certificate and key, or an exec credential plugin), as
 // client-go's clientcmd reads them. Relative file paths are relative to the kubeconfig.
 
-export class KubeconfigLoadError extends Error {}
+/** A ConfigError: the CLI reports it as one line, like any other bad setting. */
+export class KubeconfigLoadError extends ConfigError {}
 
 export interface ExecConfig {
   command: string;

@@ -64,6 +64,8 @@ export class NodeHeartbeat {
   private lastSent = '';
   private lastSentAt = 0;
   private leaseRV?: string;
+  /** The Lease's spec as last written (acquireTime kept across renewals). */
+  private leaseSpec: Record<string, unknown> = {};
   private nodeUID?: string;
   private previousConditions = new Map<string, { status: string; lastTransitionTime: string }>();
   readonly stats = { leaseRenewals: 0, statusPatches: 0, errors: 0 };
@@ -154,10 +156,11 @@ export class NodeHeartbeat {
     try {
       if (this.leaseRV) {
         try {
-          const l = await this.o.client.request<{ metadata: { resourceVersion: string } }>('PUT', path, {
-            apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease', resourceVersion: this.leaseRV, ownerReferences: this.owner() }, spec,
+          const l = await this.o.client.request<{ metadata: { resourceVersion: string }; spec?: Record<string, unknown> }>('PUT', path, {
+            apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease', resourceVersion: this.leaseRV, ownerReferences: this.owner() }, spec: { ...this.leaseSpec, ...spec },
           });
           this.leaseRV = l.metadata.resourceVersion;
+          this.leaseSpec = l.spec ?? this.leaseSpec;
           this.stats.leaseRenewals++;
           return;
         } catch (err) {
@@ -172,11 +175,12 @@ export class NodeHeartbeat {
         if (!(err instanceof ApiRequestError && err.code === 404)) throw err;
       }
       const l = cur
-        ? await this.o.client.request<{ metadata: { resourceVersion: string } }>('PUT', path, { ...cur, spec: { ...cur.spec, ...spec } })
-        : await this.o.client.request<{ metadata: { resourceVersion: string } }>('POST', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases`, {
+        ? await this.o.client.request<{ metadata: { resourceVersion: string }; spec?: Record<string, unknown> }>('PUT', path, { ...cur, spec: { ...cur.spec, ...spec } })
+        : await this.o.client.request<{ metadata: { resourceVersion: string }; spec?: Record<string, unknown> }>('POST', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases`, {
           apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease', ownerReferences: this.owner() }, spec: { ...spec, acquireTime: spec.renewTime },
         });
       this.leaseRV = l.metadata.resourceVersion;
+      this.leaseSpec = l.spec ?? {};
       this.stats.leaseRenewals++;
     } catch (err) {
       this.problem('node lease', err);

@@ -161,7 +161,7 @@ describe('Node and Lease', () => {
       expect(st.addresses.map((a) => a.type)).toEqual(['InternalIP', 'Hostname']);
       expect(Object.keys(st.capacity).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory', 'pods']);
       const l = server.get('leases', 'kube-node-lease', 'hb-node')!;
-      expect(l.spec).toMatchObject({ holderIdentity: 'hb-node', leaseDurationSeconds: 40 });
+      expect(l.spec).toMatchObject({ holderIdentity: 'hb-node', leaseDurationSeconds: 40, acquireTime: expect.any(String), renewTime: expect.any(String) });
       expect((l.metadata as { ownerReferences?: { kind: string }[] }).ownerReferences?.[0]?.kind).toBe('Node');
       // Unchanged status is not written again (the heartbeat is the Lease).
       const patches = hb.stats.statusPatches;
