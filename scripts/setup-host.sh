@@ -293,7 +293,8 @@ fi
 #   BOSUN_CONTAINERD_TIMEOUT  seconds to wait for it (30)
 CTD_SOCK="${BOSUN_CONTAINERD_SOCK:-/run/bosun-containerd/containerd.sock}"
 CTD_TIMEOUT="${BOSUN_CONTAINERD_TIMEOUT:-30}"
-CTD_ETC=/etc/bosun/containerd
+# Not under /etc/bosun: that directory belongs to install.sh, whose --uninstall removes it.
+CTD_ETC=/etc/bosun-containerd
 CTD_ROOT=/var/lib/bosun-containerd
 CTD_STATE=/run/bosun-containerd/state
 CTD_LOG=/var/log/bosun-containerd.log
@@ -335,6 +336,8 @@ setup_containerd() {
   fi
   log "containerd: $(containerd --version | awk '{print $3}')"
 
+  # Earlier versions kept this config in /etc/bosun/containerd.
+  if [ -d /etc/bosun/containerd ]; then rm -rf /etc/bosun/containerd; rmdir /etc/bosun 2>/dev/null || true; fi
   mkdir -p "$CTD_ETC/cni" "$CTD_ROOT" "$CTD_STATE" "$(dirname "$CTD_SOCK")"
   write_if_changed "$CTD_ETC/config.toml" <<TOML && changed=1
 # Written by bosun's scripts/setup-host.sh --containerd; rewritten on change.
