@@ -32,7 +32,10 @@ const SYSTEMD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 const DIRS = ['/etc/kubernetes/manifests', '/var/lib/bosun', '/var/log/pods'];
 const existedBefore = new Set(DIRS.filter((d) => existsSync(d)));
 const foreign = !existsSync(MARKER) && INSTALLED.some((p) => existsSync(p));
-if (foreign) console.warn('install-service: skipped, bosun is installed on this machine (no test marker); uninstall it first');
+const found = INSTALLED.filter((p) => existsSync(p));
+// In CI a skip would hide a missing test: fail and name what is in the way.
+if (foreign && process.env.CI) throw new Error(`install-service: bosun looks installed on this machine (${found.join(', ')}) and this test did not install it; uninstall it first`);
+if (foreign) console.warn(`install-service: skipped, bosun is installed on this machine (${found.join(', ')}; no test marker); uninstall it first`);
 const havePython = spawnSync('python3', ['--version']).status === 0;
 
 const rand = Math.random().toString(36).slice(2, 8);
