@@ -216,7 +216,7 @@ export class PodManager {
       }
     } else if (rejected) {
       // Refused at admission: nothing of it is created, ever.
-    } else if (pod.metadata.deletionTimestamp) {
+    } else if (pod.metadata.deletionTimestamp && pod.metadata.annotations?.['kubernetes.io/config.source'] === 'api') {
       // Deleted through the API server: stopped within the deletion's grace period; it stays
       // desired (its status shows how it ended) until the source removes it.
       if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running' || c.state === 'created')) {
