@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiRequestError, loadKubeconfig, Reflector, type KObj } from '../../agent/apiserver/index.js';
 import { NodeHeartbeat } from '../../agent/apiserver/node.js';
+import { EventPoster } from '../../agent/apiserver/events.js';
+import { ApiServerSource } from '../../agent/apiserver/index.js';
+import type { CoreEvent } from '../../agent/events.js';
+import type { KubeObject, Pod } from '../../manifests/index.js';
 import { silentLogger } from '../../agent/log.js';
 import { TestApiServer } from '../support/apiserver/index.js';
 
@@ -169,6 +173,56 @@ describe('Node and Lease', () => {
       expect(hb.stats.statusPatches).toBe(patches);
     } finally {
       hb.stop();
+    }
+  });
+});
+
+describe('objects and events', () => {
+  it('hands on ConfigMaps, Secrets, Services and EndpointSlices with their kinds, and the node\'s pods as api pods', async () => {
+    let last: { pods: Pod[]; objects: KubeObject[] } | undefined;
+    const src = new ApiServerSource({
+      kubeconfig: join(dir, 'kubeconfig'), nodeName: 'objnode', rootDir: join(dir, 'root'), log: silentLogger, labels: {}, taints: [],
+      nodeInfo: { nodeName: 'objnode', address: '127.0.0.1', podCIDR: '10.244.0.0/16', rootDir: dir, port: 0, maxPods: 110, startedAt: Date.now(), runtimeVersion: async () => 'docker://20.10.24', ready: () => true, cordoned: () => false },
+      onUpdate: (s) => (last = s), stopped: () => true,
+    });
+    server.create('configmaps', { metadata: { name: 'cm1', namespace: 'default' }, data: { a: 'b' } });
+    server.create('services', { metadata: { name: 'svc1', namespace: 'default' }, spec: { clusterIP: '10.96.0.50', ports: [{ port: 80, protocol: 'TCP' }] } });
+    server.create('pods', pod('objpod', 'objnode'));
+    await src.start();
+    try {
+      await until(() => !!last && last.pods.length === 1 && last.objects.some((o) => o.kind === 'Service'), 'first set');
+      server.create('secrets', { metadata: { name: 's1', namespace: 'default' }, data: { p: Buffer.from('x').toString('base64') } });
+      server.create('endpointslices', { metadata: { name: 'svc1-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'svc1' } }, addressType: 'IPv4', endpoints: [{ addresses: ['10.244.0.9'] }] });
+      await until(() => ['ConfigMap', 'Secret', 'Service', 'EndpointSlice'].every((k) => last!.objects.some((o) => o.kind === k)), 'all kinds');
+      const p = last!.pods[0];
+      expect(p.metadata.name).toBe('objpod');
+      expect(p.metadata.uid).toBe(server.get('pods', 'default', 'objpod')!.metadata.uid);
+      expect(p.metadata.annotations?.['kubernetes.io/config.source']).toBe('api');
+      expect(p.status).toBeUndefined();
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it('posts events at the configured rate, and a repeated event as a count patch', async () => {
+    const poster = new EventPoster(client, silentLogger, 4, 2);
+    poster.start();
+    try {
+      const ev = (i: number, count = 1): CoreEvent => ({
+        apiVersion: 'v1', kind: 'Event', metadata: { name: `p.${i}`, namespace: 'default', uid: `u${i}`, creationTimestamp: '2024-01-01T00:00:00Z' },
+        involvedObject: { apiVersion: 'v1', kind: 'Pod', name: 'p', namespace: 'default', uid: 'pu' }, reason: 'Started', message: `m${i}`,
+        source: { component: 'kubelet', host: 'n' }, firstTimestamp: '2024-01-01T00:00:00Z', lastTimestamp: '2024-01-01T00:00:00Z', count, type: 'Normal', reportingComponent: 'kubelet', reportingInstance: 'n',
+      });
+      const t0 = Date.now();
+      for (let i = 0; i < 10; i++) poster.add(ev(i));
+      await until(() => poster.stats.posted === 10, 'all posted', 10_000);
+      // Burst 2, then 4 per second: 8 more take about 2 s.
+      expect(Date.now() - t0).toBeGreaterThan(1500);
+      poster.add(ev(3, 5));
+      await until(() => poster.stats.patched === 1, 'patched');
+      expect((server.get('events', 'default', 'p.3') as { count?: number }).count).toBe(5);
+    } finally {
+      poster.stop();
     }
   });
 });
