@@ -149,7 +149,8 @@ export class ApiPods {
       const file = checkpointPath(this.o.rootDir);
       void (async () => {
         await mkdir(join(this.o.rootDir, 'checkpoints'), { recursive: true });
-        await writeFile(`${file}.tmp`, JSON.stringify({ savedAt: new Date().toISOString(), pods }));
+        // Pod specs may carry env values: readable by root only.
+        await writeFile(`${file}.tmp`, JSON.stringify({ savedAt: new Date().toISOString(), pods }), { mode: 0o600 });
         await rename(`${file}.tmp`, file);
       })().catch((err: Error) => this.o.log.warn({ err: err.message }, 'pod checkpoint not saved'));
     }, 200);
