@@ -19,9 +19,9 @@ const run = promisify(execFile);
 const BB = 'localhost/bosun/busybox:1';
 const PAUSE = 'localhost/bosun/pause:3.10';
 const SIZES = (process.env.BOSUN_BENCH_SIZES ?? '1,10,30,110').split(',').map(Number);
-const ROUNDS = Number(process.env.BOSUN_BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BOSUN_BENCH_ROUNDS ?? 3);
 /** Rounds for the sizes of 100 pods and more (each round of 110 pods takes minutes). */
-const BIG_ROUNDS = Number(process.env.BOSUN_BENCH_BIG_ROUNDS ?? 1);
+const BIG_ROUNDS = Number(process.env.BOSUN_BENCH_BIG_ROUNDS ?? 3);
 const IDLE_MS = Number(process.env.BOSUN_BENCH_IDLE_MS ?? 30_000);
 const PERIOD = Number(process.env.BOSUN_BENCH_PROBE_PERIOD ?? 2);
 const RESTART_PODS = 3;
@@ -36,7 +36,11 @@ const podmanEnv = { ...process.env, CONTAINERS_CONF: PODMAN_CONF };
 
 const log = (s: string) => process.stderr.write(`[suite ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
+const median = (xs: number[]) => {
+  const v = [...xs].sort((a, b) => a - b);
+  const h = Math.floor(v.length / 2);
+  return !v.length ? NaN : v.length % 2 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
+};
 
 async function podman(...args: string[]): Promise<string> {
   const { stdout } = await run('podman', args, { env: podmanEnv, maxBuffer: 64 << 20 });
@@ -199,6 +203,16 @@ function rssKiB(pid: number): number {
   }
 }
 
+/** Proportional set size: shared pages (the same binary in 220 monitors) counted once overall. */
+function pssKiB(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Pids whose command line mentions one of these container ids, among processes named `comm`. */
 function monitorPids(comm: RegExp, ids: string[]): number[] {
   const want = new Set(ids);
@@ -216,14 +230,14 @@ function monitorPids(comm: RegExp, ids: string[]): number[] {
   return out;
 }
 
-interface Idle { cpuCores: number; rssMiB: number; processes: number }
+interface Idle { cpuCores: number; rssMiB: number; pssMiB: number; processes: number }
 
 async function idle(pids: number[]): Promise<Idle> {
   const t0 = pids.reduce((a, p) => a + cpuTicks(p), 0);
   const s0 = performance.now();
   await sleep(IDLE_MS);
   const cpu = (pids.reduce((a, p) => a + cpuTicks(p), 0) - t0) / 100 / ((performance.now() - s0) / 1000);
-  return { cpuCores: cpu, rssMiB: pids.reduce((a, p) => a + rssKiB(p), 0) / 1024, processes: pids.length };
+  return { cpuCores: cpu, rssMiB: pids.reduce((a, p) => a + rssKiB(p), 0) / 1024, pssMiB: pids.reduce((a, p) => a + pssKiB(p), 0) / 1024, processes: pids.length };
 }
 
 // ---------------------------------------------------------------- restart reaction
@@ -377,10 +391,10 @@ function markdown(r: Results): string {
   ];
   if (r.idle110) {
     const i = r.idle110;
-    lines.push(`Idle with 110 pods (${IDLE_MS / 1000} s window):`, '', '| | CPU (cores) | RSS (MiB) | processes |', '|---|---|---|---|',
-      `| bosun agent (/proc/<pid>; 110 readiness probes every ${PERIOD} s) | ${i.bosunAgent.cpuCores.toFixed(3)} | ${i.bosunAgent.rssMiB.toFixed(0)} | 1 |`,
-      `| Docker's containerd-shims of bosun's 220 containers (for comparison with conmon) | ${i.bosunDockerShims.cpuCores.toFixed(3)} | ${i.bosunDockerShims.rssMiB.toFixed(0)} | ${i.bosunDockerShims.processes} |`,
-      `| podman: no daemon; conmon processes of its 220 containers (its resident cost) | ${i.podmanConmon.cpuCores.toFixed(3)} | ${i.podmanConmon.rssMiB.toFixed(0)} | ${i.podmanConmon.processes} |`, '');
+    lines.push(`Idle with 110 pods (${IDLE_MS / 1000} s window):`, '', '| | CPU (cores) | RSS, summed (MiB) | PSS, summed (MiB) | processes |', '|---|---|---|---|---|',
+      `| bosun agent (/proc/<pid>; 110 readiness probes every ${PERIOD} s) | ${i.bosunAgent.cpuCores.toFixed(3)} | ${i.bosunAgent.rssMiB.toFixed(0)} | ${i.bosunAgent.pssMiB.toFixed(0)} | 1 |`,
+      `| Docker's containerd-shims of bosun's 220 containers (for comparison with conmon) | ${i.bosunDockerShims.cpuCores.toFixed(3)} | ${i.bosunDockerShims.rssMiB.toFixed(0)} | ${i.bosunDockerShims.pssMiB.toFixed(0)} | ${i.bosunDockerShims.processes} |`,
+      `| podman: no daemon; conmon processes of its 220 containers (its resident cost) | ${i.podmanConmon.cpuCores.toFixed(3)} | ${i.podmanConmon.rssMiB.toFixed(0)} | ${i.podmanConmon.pssMiB.toFixed(0)} | ${i.podmanConmon.processes} |`, '');
   }
   const rs = r.restart;
   lines.push(`Reaction from a container's exit to its restart starting (engine events: \`die\` -> next \`start\`; ${RESTART_PODS} pods, \`sh -c "sleep 3; exit 1"\`, restartPolicy Always; median, all samples in ms):`, '',
@@ -453,14 +467,14 @@ async function main(): Promise<void> {
               const ids = (await docker.listContainers({ filters: { label: [`bosun.io/node-name=${agent.nodeName}`] } })).map((c) => c.Id);
               log(`idle: bosun with ${pod.length} pods (${ids.length} containers)`);
               const [agentIdle, shims] = await Promise.all([idle([agent.pid!]), idle(monitorPids(/^containerd-shim/, ids))]);
-              idle110 = { bosunAgent: agentIdle, bosunDockerShims: shims, podmanConmon: { cpuCores: NaN, rssMiB: NaN, processes: 0 } };
+              idle110 = { bosunAgent: agentIdle, bosunDockerShims: shims, podmanConmon: { cpuCores: NaN, rssMiB: NaN, pssMiB: NaN, processes: 0 } };
             }
             t.teardownMs = await t.teardown();
             b.push({ runMs: t.runMs, readyMs: t.readyMs, teardownMs: t.teardownMs });
           } else {
             const t = await podmanPlay(n, r);
             if (n >= 100 && idle110 && !idle110.podmanConmon.processes) {
-              const ids = (await podman('ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.PodName}}')).split('\n')
+              const ids = (await podman('ps', '-a', '--no-trunc', '--pod', '--format', '{{.ID}} {{.PodName}}')).split('\n')
                 .map((l) => l.split(' ')).filter(([, pod]) => pod?.startsWith(PREFIX)).map(([id]) => id!);
               log(`idle: podman with ${n} pods (${ids.length} containers)`);
               idle110.podmanConmon = await idle(monitorPids(/^conmon$/, ids));
@@ -499,7 +513,8 @@ async function main(): Promise<void> {
   ratios.push({ group: 'bosun/podman', label: 'exit -> restart start', value: median(restart.bosun) / median(restart.podman) });
   const i = idle110 as Results['idle110'];
   if (i && i.podmanConmon.processes) {
-    ratios.push({ group: 'bosun/podman', label: 'idle 110 pods: RSS (agent+shims / conmons)', value: (i.bosunAgent.rssMiB + i.bosunDockerShims.rssMiB) / i.podmanConmon.rssMiB });
+    ratios.push({ group: 'bosun/podman', label: 'idle 110: agent RSS / conmons RSS', value: i.bosunAgent.rssMiB / i.podmanConmon.rssMiB });
+    ratios.push({ group: 'bosun/podman', label: 'idle 110: agent+shims PSS / conmons PSS', value: (i.bosunAgent.pssMiB + i.bosunDockerShims.pssMiB) / i.podmanConmon.pssMiB });
   }
   const results: Results = {
     machine: mach,
@@ -510,10 +525,10 @@ async function main(): Promise<void> {
     ratios,
     notes: [
       'podman kube play ignores readinessProbe (it has no readiness): its Ready column is n/a, and only Running is compared with it.',
-      'podman has no daemon: its idle cost is the conmon processes (one per container, infra included), labelled as such; bosun\'s figure is the agent process alone, with Docker\'s per-container containerd-shims given beside it for the like-for-like comparison (dockerd and containerd themselves are not counted).',
+      'podman has no daemon: its idle cost is the conmon processes (one per container, infra included), labelled as such (summed RSS counts the shared conmon binary once per process: PSS is the fairer sum); bosun\'s figure is the agent process alone, with Docker\'s per-container containerd-shims given beside it for the like-for-like comparison (dockerd and containerd themselves are not counted).',
       `Floor: the same pause + httpd containers created straight through the Docker API (no probes); its Ready is the time until the same GET the readiness probe makes answers 200 (polled every 100 ms). bosun\'s Ready depends on the probe period (${PERIOD} s): a probe that runs before httpd listens waits one period.`,
       `podman ${String(mach.podman).replace('podman version ', '')} has no \`kube play --infra-image\`: the infra image is set with infra_image in a containers.conf of the suite's own (CONTAINERS_CONF). Images were loaded with \`docker save | podman load\`; no pull (imagePullPolicy IfNotPresent). Default network (netavark bridge).`,
-      `110 pods: ${BIG_ROUNDS} round (1, 10, 30 pods: median of ${ROUNDS}), to keep the suite within ~15 minutes on this machine.`,
+      `Rounds: median of ${ROUNDS} for 1, 10, 30 pods and of ${BIG_ROUNDS} for 110 pods (the idle window is taken once, in the first round), to keep the suite within ~15 minutes on this machine; the order of the three sides rotates each round.`,
       'Restart: bosun replaces the exited container with a new one (as kubelet); Docker and podman restart the same container in place. bosun\'s first restart has no back-off, as kubelet\'s.',
     ],
   };
