@@ -151,7 +151,9 @@ export function containerStatusR(r: Reader, podSandboxId: string): ContainerStat
     state: STATES[r.int(3)] ?? 'unknown',
     createdAt: nsToMs(r.int(4)),
     startedAt: nsToMs(r.int(5)),
-    finishedAt: nsToMs(r.int(6)),
+    // A process that exits at once can be stamped finished a few ms before started (the two
+    // come from different places in containerd): never report a run that ends before it begins.
+    finishedAt: r.int(6) > 0 ? Math.max(nsToMs(r.int(6)), nsToMs(r.int(5))) : 0,
     exitCode: r.int32(7),
     ...(reason ? { reason } : {}),
     ...(message ? { message } : {}),
