@@ -1,8 +1,9 @@
 import type { KubeObject } from '../manifests/index.js';
-import type { PodInfo, Service } from '../netproxy/index.js';
+import type { PodInfo, ProxyState, Service } from '../netproxy/index.js';
 import { createHash } from 'node:crypto';
 import {
-  buildProxyState, checkServiceCidr, enableHairpin, ensureServiceCidrRoute, hostRoutes, ipvsAvailable, parseCidr, Proxier,
+  buildProxyState, checkServiceCidr, enableHairpin, ensureServiceCidrRoute, hostRoutes, IpvsExecutor, ipvsAvailable, parseCidr, Proxier,
+  renderIpvs, servicePorts,
 } from '../netproxy/index.js';
 import type { Logger } from './log.js';
 import type { PodView } from './pods/manager.js';
@@ -111,6 +112,10 @@ export class ServiceProxy {
   private services: Service[] = [];
   private reported = '';
   private readonly proxier?: Proxier;
+  private ipvs?: IpvsExecutor;
+  private ipvsTimer?: NodeJS.Timeout;
+  private ipvsSoon?: NodeJS.Timeout;
+  private state?: ProxyState;
 
   constructor(private readonly opts: ServicesOptions, private readonly log: Logger) {
     if (opts.mode === 'iptables') {
@@ -129,21 +134,30 @@ export class ServiceProxy {
     if (this.opts.mode === 'none') return;
     if (this.opts.mode === 'ipvs') {
       const a = await ipvsAvailable();
-      throw new Error(a.ok
-        ? 'proxy mode ipvs: the IPVS ruleset is planned and unit-tested, but programming it from the agent is not wired yet; use --proxy-mode iptables'
-        : `proxy mode ipvs is not available on this node: ${a.reason}; use --proxy-mode iptables`);
+      if (!a.ok) throw new Error(`proxy mode ipvs is not available on this node: ${a.reason}; use --proxy-mode iptables`);
+      this.ipvs = new IpvsExecutor();
+      this.ipvsTimer = setInterval(() => this.applyIpvs(), this.opts.syncPeriodMs);
     }
     checkServiceCidr(this.opts.serviceCIDR, this.opts.podCIDR, await hostRoutes(), this.opts.bridge);
     // A cluster IP without rules must never leave the machine: route the CIDR to the bridge.
     await ensureServiceCidrRoute({ serviceCIDR: this.opts.serviceCIDR, podCIDR: this.opts.podCIDR, bridge: this.opts.bridge });
     const problems = await enableHairpin({ bridge: this.opts.bridge });
     for (const p of problems) this.log.warn({ component: 'proxy' }, p);
-    this.proxier!.start();
+    this.proxier?.start();
     this.rebuild();
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.ipvsTimer);
+    clearTimeout(this.ipvsSoon);
     await this.proxier?.stop();
+  }
+
+  /** IPVS mode: a full apply of the plan, at most once a second (kube-proxy's minSyncPeriod). */
+  private applyIpvs(): void {
+    if (!this.ipvs || !this.state) return;
+    const plan = renderIpvs(servicePorts(this.state, { nodeName: this.opts.nodeName }), { nodeIPs: [this.opts.nodeIP], clusterCIDR: this.opts.podCIDR });
+    this.ipvs.apply(plan).catch((err: Error) => this.log.error({ component: 'proxy', mode: 'ipvs' }, err.message));
   }
 
   setObjects(objects: KubeObject[]): void {
@@ -179,7 +193,14 @@ export class ServiceProxy {
       this.reported = text;
       for (const e of r.errors) this.log.error({ component: 'proxy' }, e.message);
     }
+    this.state = r.state;
     this.proxier?.update(r.state);
+    if (this.ipvs && !this.ipvsSoon) {
+      this.ipvsSoon = setTimeout(() => {
+        this.ipvsSoon = undefined;
+        this.applyIpvs();
+      }, this.opts.minSyncPeriodMs);
+    }
   }
 }
 

@@ -24,6 +24,7 @@ export {
   IPVS_DUMMY_LINK, SCHEDULERS, addressChanges, renderIpvs,
 } from './ipvs/render.js';
 export { type IpvsAvailability, type IpvsCheckOptions, IPVS_MODULES, ipvsAvailable } from './ipvs/available.js';
+export { IpvsExecutor } from './ipvs/executor.js';
 
 export interface CleanupOptions {
   runner?: Runner;
