@@ -5,7 +5,7 @@ import { isValidQuantity, parseQuantity } from '../manifests/index.js';
 import { SysctlAllowlist } from './pods/security.js';
 import { ConfigError } from './config-error.js';
 import type { ResourceConfig } from './resources/config.js';
-import { RESOURCE_DEFAULTS, RESOURCE_FILE_FIELDS, RESOURCE_FLAGS, validateResourceConfig } from './resources/config.js';
+import { duration, RESOURCE_DEFAULTS, RESOURCE_FILE_FIELDS, RESOURCE_FLAGS, validateResourceConfig } from './resources/config.js';
 
 export { ConfigError };
 
@@ -161,19 +161,7 @@ function ipList(v: unknown, field: string): string[] {
 
 
 /** Go-style durations as KubeletConfiguration writes them: "20s", "1m30s", "500ms". */
-export function parseDuration(v: unknown, field: string): number {
-  if (typeof v === 'number') return v * 1000;
-  const s = String(v).trim();
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = '';
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-    consumed += m[0];
-  }
-  if (!s || consumed !== s) throw new ConfigError(`${field}: Invalid value: "${s}": a duration like "20s", "1m" or "500ms"`);
-  return total;
-}
+export const parseDuration = duration;
 
 // KubeletConfiguration field -> our field, with a converter.
 const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) => unknown]> = {
