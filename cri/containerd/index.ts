@@ -34,6 +34,7 @@ import {
 } from '../runtime.js';
 import { CriCallError, CriClient } from './client.js';
 import { followCriLog } from './logs.js';
+import { openStream } from './stream.js';
 import {
   containerConfigW,
   containerItemR,
@@ -290,11 +291,16 @@ class ContainerdRuntime implements Runtime {
     }
   }
 
-  exec(_id: string, _cmd: string[], _opts: StreamOptions): Promise<StreamSession> {
-    return Promise.reject(new RuntimeError('Unavailable', 'interactive exec is not implemented on containerd yet (CRI Exec streaming URL)'));
+  async exec(id: string, cmd: string[], opts: StreamOptions): Promise<StreamSession> {
+    // ExecRequest: container_id 1, cmd 2, tty 3, stdin 4, stdout 5, stderr 6.
+    const r = await this.rt('Exec', new Writer().string(1, id).strings(2, cmd).int(3, opts.tty).int(4, opts.stdin).int(5, opts.stdout).int(6, opts.stderr && !opts.tty));
+    return openStream(r.string(1), opts, true);
   }
-  attach(_id: string, _opts: StreamOptions): Promise<StreamSession> {
-    return Promise.reject(new RuntimeError('Unavailable', 'attach is not implemented on containerd yet (CRI Attach streaming URL)'));
+
+  async attach(id: string, opts: StreamOptions): Promise<StreamSession> {
+    // AttachRequest: container_id 1, stdin 2, tty 3, stdout 4, stderr 5.
+    const r = await this.rt('Attach', new Writer().string(1, id).int(2, opts.stdin).int(3, opts.tty).int(4, opts.stdout).int(5, opts.stderr && !opts.tty));
+    return openStream(r.string(1), opts, false);
   }
 
   /** A TCP connection to the sandbox's IP (pods are reachable from the node over bosun-cni0). */

@@ -145,6 +145,23 @@ describe.each(KINDS)('%s runtime', (kind) => {
     expect((await rt.execSync(app, ['sh', '-c', 'touch /host-etc/x'], 5000)).exitCode).not.toBe(0);
   });
 
+  test('exec streams stdin, stdout and stderr and reports the exit code', async () => {
+    const sb = await runSandbox();
+    const app = await runContainer(sb, 'app', SLEEPER);
+    const s = await rt.exec(app, ['sh', '-c', 'read x; echo "got $x"; echo err >&2; exit 5'], { stdin: true, stdout: true, stderr: true, tty: false });
+    const read = (r?: NodeJS.ReadableStream) => new Promise<string>((res) => {
+      let t = '';
+      r?.on('data', (b: Buffer) => (t += b.toString()));
+      r?.on('end', () => res(t));
+    });
+    const [out, err] = [read(s.stdout), read(s.stderr)];
+    s.stdin!.write('hello\n');
+    expect(await s.exitCode).toBe(5);
+    s.close();
+    expect(await out).toBe('got hello\n');
+    expect(await err).toBe('err\n');
+  });
+
   test('execSync separates stdout and stderr, reports the exit code, and stops on timeout', async () => {
     const sb = await runSandbox();
     const app = await runContainer(sb, 'app', SLEEPER);
