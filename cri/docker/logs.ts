@@ -109,11 +109,7 @@ export function followLogs(
       stream.destroy();
       return;
     }
-    let last = '';
-    const emit = (s: LogStream, timestamp: string, data: Buffer) => {
-      last = timestamp;
-      onChunk({ stream: s, timestamp, data: Buffer.from(data) });
-    };
+    const emit = (s: LogStream, timestamp: string, data: Buffer) => onChunk({ stream: s, timestamp, data: Buffer.from(data) });
     let feed: (b: Buffer) => void;
     let end = () => undefined as void;
     if (tty) {
@@ -142,16 +138,6 @@ export function followLogs(
       s.once('close', () => resolve());
       s.once('error', (err) => (stopped ? resolve() : reject(wrapEngineError(undefined, `following the logs of container ${id}`, err))));
     });
-    if (stopped || tty) return;
-    // The engine's log driver writes a last line without a newline only when it closes,
-    // which can be just after the follow stream ended: read once more what came after.
-    const tail = (await c.logs({ follow: false, stdout: true, stderr: true, timestamps: true, ...(last ? { since: sinceParam(last) as unknown as number } : {}) }).catch(() => undefined)) as unknown as Buffer | undefined;
-    if (!tail || stopped) return;
-    const seenAt = last;
-    new Demuxer((type, payload) => {
-      const m = type === 3 ? undefined : splitTimestamp(payload);
-      if (m && (!seenAt || tsNanos(m.timestamp) > tsNanos(seenAt))) emit(type === 2 ? 'stderr' : 'stdout', m.timestamp, m.data);
-    }).push(Buffer.isBuffer(tail) ? tail : Buffer.from(String(tail)));
   })();
   return {
     done,
@@ -162,9 +148,3 @@ export function followLogs(
   };
 }
 
-/** RFC3339Nano as nanoseconds: fractions have variable length, so strings do not compare. */
-function tsNanos(ts: string): bigint {
-  const m = /^(.*?)(?:\.(\d{1,9}))?Z$/.exec(ts);
-  if (!m) return 0n;
-  return BigInt(Date.parse(`${m[1]}Z`)) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
-}

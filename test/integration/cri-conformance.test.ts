@@ -177,6 +177,9 @@ describe.each(KINDS)('%s runtime', (kind) => {
     const sb = await runSandbox({ logDirectory: `/tmp/bosun-conformance-${runId}/pod` });
     const id = await runContainer(sb, 'logger', { command: ['sh', '-c', 'echo one; echo two >&2; echo three; printf end; exit 3'], logPath: 'logger/0.log' });
     expect((await rt.containerStatus(id)).logPath).toBe(`/tmp/bosun-conformance-${runId}/pod/logger/0.log`);
+    // The engine writes a last line without a newline when its log driver closes, which it
+    // does before reporting the exit; a follow that starts earlier can end just before it.
+    await waitFor('the logger to exit', async () => ((await rt.containerStatus(id)).state === 'exited' ? true : undefined));
     const chunks: { stream: string; timestamp: string; data: string }[] = [];
     await rt.followLogs(id, undefined, (c) => chunks.push({ stream: c.stream, timestamp: c.timestamp, data: c.data.toString() })).done;
     expect(chunks.filter((c) => c.stream === 'stderr').map((c) => c.data)).toEqual(['two\n']);
