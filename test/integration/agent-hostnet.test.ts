@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, freePort, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 
@@ -9,15 +7,10 @@ import { containersOf, freePort, manifest, removeTestContainers, TestAgent } fro
 // node, with conflicts refused at admission. Traffic goes only to this machine's own
 // addresses. Needs root and a running Docker engine.
 
-const run = promisify(execFile);
 const agent = new TestAgent();
 const BB = 'localhost/bosun/busybox:1';
 
-async function execIn(pod: string, ctr: string, cmd: string[]): Promise<string> {
-  const c = (await containersOf(agent.nodeName, `${pod}-${agent.nodeName}`)).find((x) => x.Labels['io.kubernetes.container.name'] === ctr && x.State === 'running');
-  if (!c) throw new Error(`no running container ${ctr} in ${pod}`);
-  return (await run('docker', ['exec', c.Id, ...cmd])).stdout;
-}
+const execIn = (pod: string, ctr: string, cmd: string[]) => agent.execIn(pod, ctr, cmd);
 
 const httpd = (port: number, text: string) => `["sh", "-c", "mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p ${port} -h /www"]`;
 

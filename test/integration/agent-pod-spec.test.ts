@@ -1,25 +1,18 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containersOf, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 
 // The rest of the pod spec on real containers: config objects from the manifest directory,
 // env sources, volumes (read back from inside the container), the managed DNS files.
 // Needs root and a running Docker engine.
 
-const run = promisify(execFile);
 const agent = new TestAgent();
 const hostDir = mkdtempSync(join(tmpdir(), 'bosun-hostpath-'));
 const BB = 'localhost/bosun/busybox:1';
 
-async function execIn(pod: string, ctr: string, cmd: string[]): Promise<string> {
-  const c = (await containersOf(agent.nodeName, `${pod}-${agent.nodeName}`)).find((x) => x.Labels['io.kubernetes.container.name'] === ctr && x.State === 'running');
-  if (!c) throw new Error(`no running container ${ctr} in ${pod}`);
-  return (await run('docker', ['exec', c.Id, ...cmd])).stdout;
-}
+const execIn = (pod: string, ctr: string, cmd: string[]) => agent.execIn(pod, ctr, cmd);
 
 const configMap = (data: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n${data}`;
 const secret = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: app-secret\ndata:\n  password: ${Buffer.from('s3cr3t').toString('base64')}\n`;

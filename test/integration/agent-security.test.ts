@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { randomId, TEST_NAME_PREFIX } from '../support/docker-test-env.js';
@@ -11,17 +9,12 @@ import { randomId, TEST_NAME_PREFIX } from '../support/docker-test-env.js';
 // runAsNonRoot and sysctl admission refusals with kubelet's messages.
 // Needs root and a running Docker engine.
 
-const run = promisify(execFile);
 const agent = new TestAgent();
 const BB = 'localhost/bosun/busybox:1';
 /** busybox with USER nobody, for the non-numeric image user case; removed afterwards. */
 const NOBODY_IMAGE = `localhost/${TEST_NAME_PREFIX}${randomId()}/busybox-nobody:1`;
 
-async function execIn(pod: string, ctr: string, cmd: string[]): Promise<string> {
-  const c = (await containersOf(agent.nodeName, `${pod}-${agent.nodeName}`)).find((x) => x.Labels['io.kubernetes.container.name'] === ctr && x.State === 'running');
-  if (!c) throw new Error(`no running container ${ctr} in ${pod}`);
-  return (await run('docker', ['exec', c.Id, ...cmd])).stdout;
-}
+const execIn = (pod: string, ctr: string, cmd: string[]) => agent.execIn(pod, ctr, cmd);
 
 async function status(pod: string, ctr: string): Promise<Record<string, string>> {
   const text = await execIn(pod, ctr, ['cat', '/proc/1/status']);

@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Pod, PodList } from '../../manifests/index.js';
 import { removeTestCgroups } from './cgroups.js';
 
@@ -11,6 +13,7 @@ import { removeTestCgroups } from './cgroups.js';
 // own manifest directory, root dir, port and node name (the agent only ever touches
 // containers labelled with its node name, so it cannot harm anything else on the engine).
 
+const execFileP = promisify(execFile);
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const CLI = resolve('dist/agent/cli.js');
 export const TEST_NODE_PREFIX = 'bosun-test-';
@@ -149,6 +152,13 @@ export class TestAgent {
     } catch {
       return '';
     }
+  }
+
+  /** Runs a command in a running container of one of this agent's pods (by manifest name). */
+  async execIn(pod: string, ctr: string, cmd: string[]): Promise<string> {
+    const c = (await containersOf(this.nodeName, `${pod}-${this.nodeName}`)).find((x) => x.Labels['io.kubernetes.container.name'] === ctr && x.State === 'running');
+    if (!c) throw new Error(`no running container ${ctr} in ${pod}`);
+    return (await execFileP('docker', ['exec', c.Id, ...cmd])).stdout;
   }
 
   async pods(): Promise<Pod[]> {
