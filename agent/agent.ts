@@ -42,7 +42,7 @@ export class Agent {
   readonly services: ServiceProxy;
   private cordoned = false;
   private readonly merger: SourceMerger;
-  private readonly http?: HttpSource;
+  private http?: HttpSource;
   private reportedConflicts = '';
   private lastPods?: Pod[];
   /** Set with --kubeconfig: the API server as a pod source, the Node, its Lease, status, events. */
@@ -119,12 +119,7 @@ export class Agent {
       this.events.subscribe((e) => api.event(e));
     }
     this.source = this.fileSource();
-    if (config.manifestURL) {
-      this.http = new HttpSource(config.manifestURL, config.manifestURLHeader, config.nodeName, log, (s) => {
-        this.merger.set('http', s);
-        this.applySources();
-      }, config.httpCheckFrequencyMs);
-    }
+    this.http = this.httpSource();
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
     this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics, proxy: this.services });
     this.pods.cache.onRelist = (ms) => this.metrics.relist.observe(ms / 1000);
@@ -143,6 +138,15 @@ export class Agent {
       this.merger.set('file', s);
       this.applySources();
     }, this.config.fileCheckFrequencyMs);
+  }
+
+  private httpSource(): HttpSource | undefined {
+    const c = this.config;
+    if (!c.manifestURL) return undefined;
+    return new HttpSource(c.manifestURL, c.manifestURLHeader, c.nodeName, this.log, (s) => {
+      this.merger.set('http', s);
+      this.applySources();
+    }, c.httpCheckFrequencyMs);
   }
 
   /** Every source's latest set, merged, becomes the desired pods and the known objects. */
@@ -173,9 +177,16 @@ export class Agent {
     if (next.fileCheckFrequencyMs !== this.config.fileCheckFrequencyMs) {
       this.config.fileCheckFrequencyMs = next.fileCheckFrequencyMs;
       this.source.stop();
-    this.http?.stop();
       this.source = this.fileSource();
       void this.source.start();
+    }
+    if (next.httpCheckFrequencyMs !== this.config.httpCheckFrequencyMs) {
+      this.config.httpCheckFrequencyMs = next.httpCheckFrequencyMs;
+      if (this.http) {
+        this.http.stop();
+        this.http = this.httpSource();
+        void this.http?.start();
+      }
     }
   }
 
@@ -239,6 +250,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.source.stop();
+    this.http?.stop();
     await this.apiserver?.stop();
     this.importer.stop();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));

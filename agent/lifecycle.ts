@@ -168,7 +168,7 @@ export class Notifier {
 // ---------------------------------------------------------------- SIGHUP reload
 
 /** Settings SIGHUP applies to a running agent; every other one is read at start only. */
-export const LIVE_SETTINGS: readonly (keyof AgentConfig)[] = ['logLevel', 'fileCheckFrequencyMs'];
+export const LIVE_SETTINGS: readonly (keyof AgentConfig)[] = ['logLevel', 'fileCheckFrequencyMs', 'httpCheckFrequencyMs'];
 
 export function diffConfig(running: AgentConfig, next: AgentConfig): { live: string[]; restart: string[] } {
   const keys = new Set([...Object.keys(running), ...Object.keys(next)] as (keyof AgentConfig)[]);

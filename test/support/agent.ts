@@ -75,6 +75,12 @@ export async function containersOf(nodeName: string, podName?: string): Promise<
   return docker.listContainers({ all: true, filters: { label: filters } });
 }
 
+/** Whether the --config file among `extra` sets `key` at its top level. */
+function configSets(extra: string[], key: string): boolean {
+  const i = extra.indexOf('--config');
+  return i >= 0 && new RegExp(`^${key}:`, 'm').test(readFileSync(extra[i + 1]!, 'utf8'));
+}
+
 export class TestAgent {
   readonly nodeName = TEST_NODE_PREFIX + Math.random().toString(36).slice(2, 8);
   readonly dir = mkdtempSync(join(tmpdir(), 'bosun-e2e-'));
@@ -96,7 +102,8 @@ export class TestAgent {
       '--root-dir', join(this.dir, 'root'),
       '--node-name', this.nodeName,
       '--read-only-port', String(this.port),
-      '--file-check-frequency', '2s',
+      // A config file of the test's that sets fileCheckFrequency keeps it (flags win over the file).
+      ...(configSets(extra, 'fileCheckFrequency') ? [] : ['--file-check-frequency', '2s']),
       // KUBE-* chains are one per host: only the tests about Services program them.
       ...(extra.includes('--proxy-mode') ? [] : ['--proxy-mode', 'none']),
       // The kubelet port (10250) and healthz port (10248) are one per host: off unless asked for.
