@@ -36,6 +36,12 @@ export function cgroupDriver(f: Facts): CheckResult {
   const d = f.engine.cgroupDriver;
   if (f.engine.error || !d) return warn('cgroup driver', 'unknown: the engine did not answer', 'fix the engine first');
   const detail = `${d} (engine reports cgroup v${f.engine.cgroupVersion ?? '?'})`;
+  // bosun refuses to start with another driver than the engine's: say so before it does.
+  const mine = f.engine.configuredCgroupDriver;
+  if (mine && mine !== d) {
+    return fail('cgroup driver', `bosun is configured with ${mine}, the engine uses ${d}: bosun will refuse to start`,
+      `set cgroupDriver: ${d} in the config file (or --cgroup-driver ${d}), or switch the engine to ${mine} ("exec-opts": ["native.cgroupdriver=${mine}"] in /etc/docker/daemon.json, then restart docker)`);
+  }
   // Two managers of one cgroup tree (systemd and the engine's cgroupfs) is what kubeadm warns about.
   if (f.systemd && d === 'cgroupfs') return warn('cgroup driver', `${detail} while systemd is PID 1`, 'set "exec-opts": ["native.cgroupdriver=systemd"] in /etc/docker/daemon.json and restart docker');
   return pass('cgroup driver', detail);

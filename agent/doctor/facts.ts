@@ -10,6 +10,8 @@ export interface EngineFacts {
   apiVersion?: string;
   cgroupDriver?: string;
   cgroupVersion?: string;
+  /** The driver bosun is configured with (cgroupDriver / --cgroup-driver): it must be the engine's. */
+  configuredCgroupDriver?: string;
 }
 
 export interface Listener {

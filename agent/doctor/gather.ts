@@ -17,6 +17,7 @@ export interface DoctorTarget {
   readOnlyPort: number;
   containerRuntimeEndpoint: string;
   pauseImage: string;
+  cgroupDriver: string;
 }
 
 interface Run {
@@ -55,11 +56,11 @@ async function engineFacts(t: DoctorTarget): Promise<Pick<Facts, 'engine' | 'pau
       present = (err as { statusCode?: number }).statusCode === 404 ? false : undefined;
     }
     return {
-      engine: { endpoint, version: v.Version, apiVersion: v.ApiVersion, cgroupDriver: info.CgroupDriver, cgroupVersion: info.CgroupVersion },
+      engine: { endpoint, version: v.Version, apiVersion: v.ApiVersion, cgroupDriver: info.CgroupDriver, cgroupVersion: info.CgroupVersion, configuredCgroupDriver: t.cgroupDriver },
       pauseImage: { ref: t.pauseImage, present },
     };
   } catch (err) {
-    return { engine: { endpoint, error: (err as Error).message }, pauseImage: { ref: t.pauseImage } };
+    return { engine: { endpoint, error: (err as Error).message, configuredCgroupDriver: t.cgroupDriver }, pauseImage: { ref: t.pauseImage } };
   }
 }
 

@@ -76,6 +76,17 @@ describe('bosun doctor checks', () => {
     expect(check(f, 'cgroup driver').status).toBe('PASS');
   });
 
+  it('cgroup driver: bosun configured with another driver than the engine\'s fails, naming both fixes', () => {
+    const f = healthy();
+    f.engine.configuredCgroupDriver = 'cgroupfs';
+    const r = check(f, 'cgroup driver');
+    expect(r).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('configured with cgroupfs, the engine uses systemd') });
+    expect(r.fix).toContain('cgroupDriver: systemd');
+    expect(r.fix).toContain('native.cgroupdriver=cgroupfs');
+    f.engine.configuredCgroupDriver = 'systemd';
+    expect(check(f, 'cgroup driver').status).toBe('PASS');
+  });
+
   it('cgroups: v2 needs cpu, memory, pids; v1 (hybrid) works with a warning', () => {
     const f = healthy();
     f.cgroup.v2 = ['cpu', 'pids'];
