@@ -234,7 +234,7 @@ export class PodManager {
         await this.cache.relist();
       }
     } else {
-      const result = await syncPod(this.deps, pod, observed, this.kills.get(uid));
+      const result = await syncPod(this.deps, pod, observed, this.kills.get(uid), (name, id) => this.probes.started(uid, name, id));
       waiting = result.waiting;
       const a = result.actions;
       if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length) {

@@ -7,7 +7,7 @@ import type { EventSink } from '../events.js';
 import { podRef } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Backoff } from './backoff.js';
-import type { ContainerToStart, KillRequest, ObservedPod, PodActions } from './planner.js';
+import type { ContainerToStart, KillRequest, ObservedPod, PodActions, StartedView } from './planner.js';
 import { backoffKey, computePodActions } from './planner.js';
 import { podDNS } from '../dns/dns.js';
 import { podDir } from '../volumes/plan.js';
@@ -39,8 +39,8 @@ export interface SyncResult {
   waiting: Map<string, ContainerStateWaiting>;
 }
 
-export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map()): Promise<SyncResult> {
-  const actions = computePodActions(pod, observed, deps.backoff, kills);
+export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map(), started?: StartedView): Promise<SyncResult> {
+  const actions = computePodActions(pod, observed, deps.backoff, kills, started);
   const waiting = new Map<string, ContainerStateWaiting>();
   const ref = podRef(pod);
   for (const b of actions.backoffs) {
