@@ -230,7 +230,7 @@ export class PodManager {
     } else if (terminal) {
       // Finished for good: nothing starts again, and whatever still runs is released.
       if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running')) {
-        await stopAll(this.deps, observed, pod.spec.terminationGracePeriodSeconds ?? 30);
+        await stopAll(this.deps, observed, pod.spec.terminationGracePeriodSeconds ?? 30, pod);
         await this.cache.relist();
       }
     } else {
