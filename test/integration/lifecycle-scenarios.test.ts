@@ -43,6 +43,8 @@
 // | grace 0 still gives 2 s (issue 13 item 4)   | (minimumGracePeriodInSeconds; "2 second minimum grace for the SIGKILL" in the PreStop tests)     |
 // | activeDeadlineSeconds (item 6)              | test/e2e/common/node/pods.go: should fail to run ... activeDeadlineSeconds (DeadlineExceeded)    |
 // | nodeSelector at admission (item 6)          | kubelet admission of static pods (lifecycle/predicate.go NodeAffinity)                           |
+// | adopted containers keep ready (item 7)      | Not Change Container Status: should not affect pod status when pod has startupProbe and         |
+// |                                             | readinessProbe (agent killed -9 and started again)                                               |
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,6 +56,10 @@ import { CONTAINERD_ENDPOINT, containerdAvailable, type RuntimeKind } from '../s
 
 const BB = 'localhost/bosun/busybox:1';
 const containerdUp = await containerdAvailable();
+// Generous: several agents and engines share two cores here, and a loaded engine takes
+// seconds to create a container. What is asserted is order and outcome, never speed.
+const WAIT = 150_000;
+const SLOW = { timeout: 200_000 };
 
 // ---- what a container does, and the log it leaves ---------------------------------------
 
@@ -95,7 +101,7 @@ const c = (name: string, b: Behaviour, extra: Partial<Container> = {}): Containe
 });
 const sidecar = (name: string, b: Behaviour, extra: Partial<Container> = {}): Container => c(name, b, { restartPolicy: 'Always', ...extra });
 // Upstream probes every 10 s with the default threshold; every second needs room for the start delay.
-const startupProbe = { exec: { command: ['test', '-f', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 30 };
+const startupProbe = { exec: { command: ['test', '-f', '/tmp/started'] }, periodSeconds: 1, timeoutSeconds: 10, failureThreshold: 60 };
 
 interface Line { t: number; name: string; event: string; index: number }
 
@@ -255,8 +261,8 @@ describe.each([
     for (const code of [0, 1]) {
       drop(`restartable-init-container-exit-${code}-continuously`, {
         restartPolicy: 'Never',
-        initContainers: [sidecar('restartable-init-1', { delay: 2, exitCode: code }), c('init-1', { delay: 2 })],
-        containers: [c('regular-1', { delay: 16 })],
+        initContainers: [sidecar('restartable-init-1', { delay: 5, exitCode: code }), c('init-1', { delay: 5 })],
+        containers: [c('regular-1', { delay: 20 })],
       });
     }
     drop('init-container-fails-before-restartable-init-starts', {
@@ -266,7 +272,7 @@ describe.each([
     });
     drop('restartable-init-container-fails-before-init-container', {
       restartPolicy: 'Never',
-      initContainers: [sidecar('restartable-init-1', { delay: 5, exitCode: 1 }), c('init-1', { delay: 1, exitCode: 1 })],
+      initContainers: [sidecar('restartable-init-1', { delay: 10, exitCode: 1 }), c('init-1', { delay: 1, exitCode: 1 })],
       containers: [c('regular-1', { delay: 600 })],
     });
     drop('init-container-fails-before-restartable-init-always', {
@@ -319,6 +325,10 @@ describe.each([
       activeDeadlineSeconds: 4,
       containers: [c('regular-1', { delay: 600 })],
     });
+    const probe = { exec: { command: ['true'] }, initialDelaySeconds: 1, periodSeconds: 2, timeoutSeconds: 10, failureThreshold: 10 };
+    drop('pod-with-startup-and-readiness-probe', {
+      containers: [c('container', { delay: 3600 }, { startupProbe: probe, readinessProbe: probe })],
+    });
     drop('node-selector-mismatch', {
       nodeSelector: { 'kubernetes.io/hostname': 'some-other-node' },
       containers: [c('regular-1', { delay: 600 })],
@@ -339,9 +349,9 @@ describe.each([
     }
   }, 120_000);
 
-  describe.skipIf(!up)('init containers, restartPolicy=Never', () => {
+  describe.skipIf(!up)('init containers, restartPolicy=Never', SLOW, () => {
     it('launches init containers serially before a regular container', async () => {
-      const p = await agent.waitPod('initcontainer-test-pod', ended, 'finished', 90_000);
+      const p = await agent.waitPod('initcontainer-test-pod', ended, 'finished', WAIT);
       expect(phase(p)).toBe('Succeeded');
       const name = 'initcontainer-test-pod';
       expectLog(name, (o) => o.startsBefore('init-1', 'init-2') && o.exitsBeforeStart('init-1', 'init-2'), 'init-1 then init-2');
@@ -353,7 +363,7 @@ describe.each([
     });
 
     it('does not launch regular containers if an init container fails', async () => {
-      const p = await agent.waitPod('initcontainer-test-pod-failure', ended, 'failed', 90_000);
+      const p = await agent.waitPod('initcontainer-test-pod-failure', ended, 'failed', WAIT);
       expect(phase(p)).toBe('Failed');
       expect(p.status!.conditions!.find((x) => x.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PodFailed' });
       expectLog('initcontainer-test-pod-failure', (o) => o.starts('init-1') && o.exits('init-1') && !o.starts('regular-1'), 'init-1 ran, regular-1 never');
@@ -361,31 +371,31 @@ describe.each([
 
     it('runs the init container to completion before the postStart hook of the regular container', async () => {
       const name = 'initcontainer-test-pod-with-post-start';
-      expect(phase(await agent.waitPod(name, ended, 'finished', 90_000))).toBe('Succeeded');
+      expect(phase(await agent.waitPod(name, ended, 'finished', WAIT))).toBe('Succeeded');
       expectLog(name, (o) => o.startsBefore('init-1', 'PostStart-regular-1') && o.exitsBeforeStart('init-1', 'PostStart-regular-1'), 'init-1 before PostStart');
       expectLog(name, (o) => o.runTogether('regular-1', 'PostStart-regular-1'), 'regular-1 and its PostStart together');
     });
 
     it('does not launch the second container before the postStart hook of the first completed', async () => {
       const name = 'post-start-blocks-second-container';
-      expect(phase(await agent.waitPod(name, ended, 'finished', 90_000))).toBe('Succeeded');
+      expect(phase(await agent.waitPod(name, ended, 'finished', WAIT))).toBe('Succeeded');
       expectLog(name, (o) => o.startsBefore('PostStart-regular-1', 'regular-2') && o.exitsBeforeStart('PostStart-regular-1', 'regular-2'), 'PostStart before regular-2');
     });
 
     it('does not restart init containers when the regular container restarts (restartPolicy=Always)', async () => {
       const name = 'initcontainer-restart-regular';
       // Upstream waits for 3 restarts; the back-off (10 s, 20 s) makes 2 the affordable proof.
-      const p = await agent.waitPod(name, (p) => (appStatus(p, 'regular-1')?.restartCount ?? 0) >= 2, 'regular-1 restarted twice', 90_000);
+      const p = await agent.waitPod(name, (p) => (appStatus(p, 'regular-1')?.restartCount ?? 0) >= 2, 'regular-1 restarted twice', WAIT);
       expect(p.status!.initContainerStatuses!.map((s) => s.restartCount)).toEqual([0, 0, 0]);
       expectLog(name, (o) => o.startsBefore('init-1', 'init-2') && o.startsBefore('init-2', 'init-3') && o.startsBefore('init-3', 'regular-1'), 'init order');
       expectLog(name, (o) => ['init-1', 'init-2', 'init-3'].every((n) => o.count(n, 'Starting') === 1) && o.count('regular-1', 'Starting') >= 2, 'only regular-1 restarted');
     });
   });
 
-  describe.skipIf(!up)('restartable init containers (sidecars)', () => {
+  describe.skipIf(!up)('restartable init containers (sidecars)', SLOW, () => {
     it('three init containers and two restartable init containers, restartPolicy=Never', async () => {
       const name = 'restartable-init-containers-start-serially';
-      const p = await agent.waitPod(name, ended, 'finished', 90_000);
+      const p = await agent.waitPod(name, ended, 'finished', WAIT);
       expect(phase(p)).toBe('Succeeded');
       expectLog(name, (o) => o.startsBefore('init-1', 'restartable-init-1') && o.exitsBeforeStart('init-1', 'restartable-init-1'), 'init-1 completes before restartable-init-1');
       expectLog(name, (o) => o.runTogether('restartable-init-1', 'init-2') && o.startsBefore('restartable-init-1', 'init-2'), 'restartable-init-1 and init-2 together');
@@ -400,7 +410,7 @@ describe.each([
       ['Never', 'restartable-init-container-run-continuously'],
       ['OnFailure', 'restartable-init-container-run-continuously-onfailure'],
     ])('a restartable init container that runs continuously completes the pod (restartPolicy=%s)', async (_policy, name) => {
-      const p = await agent.waitPod(name, ended, 'finished', 90_000);
+      const p = await agent.waitPod(name, ended, 'finished', WAIT);
       expect(phase(p)).toBe('Succeeded');
       expect(initStatus(p, 'restartable-init-1')!.restartCount).toBe(0);
       expectLog(name, (o) => o.count('restartable-init-1', 'Starting') === 1 && o.exits('regular-1'), 'sidecar not restarted, regular ran to completion');
@@ -410,7 +420,7 @@ describe.each([
 
     it('a restartable init container that runs continuously keeps the pod running (restartPolicy=Always)', async () => {
       const name = 'restartable-init-container-run-continuously-always';
-      const p = await agent.waitPod(name, (p) => (appStatus(p, 'regular-1')?.restartCount ?? 0) >= 2, 'regular-1 restarted twice', 90_000);
+      const p = await agent.waitPod(name, (p) => (appStatus(p, 'regular-1')?.restartCount ?? 0) >= 2, 'regular-1 restarted twice', WAIT);
       expect(phase(p)).toBe('Running');
       expect(initStatus(p, 'restartable-init-1')!.restartCount).toBe(0);
       expectLog(name, (o) => o.count('restartable-init-1', 'Starting') === 1 && o.count('regular-1', 'Starting') >= 2, 'sidecar kept, regular restarted');
@@ -418,7 +428,7 @@ describe.each([
 
     it.each([0, 1])('a restartable init container that exits %i continuously is restarted before and after the regular container started, and the pod completes', async (code) => {
       const name = `restartable-init-container-exit-${code}-continuously`;
-      const p = await agent.waitPod(name, ended, 'finished', 120_000);
+      const p = await agent.waitPod(name, ended, 'finished', WAIT);
       expect(phase(p)).toBe('Succeeded');
       expectLog(name, (o) => o.startsBefore('restartable-init-1', 'regular-1'), 'sidecar started before regular-1');
       expectLog(name, (o) => o.startsBefore('regular-1', 'restartable-init-1'), 'sidecar restarted after regular-1 started');
@@ -427,14 +437,14 @@ describe.each([
 
     it('an init container before a restartable init container fails: Failed, the sidecar never starts (restartPolicy=Never)', async () => {
       const name = 'init-container-fails-before-restartable-init-starts';
-      const p = await agent.waitPod(name, ended, 'failed', 90_000);
+      const p = await agent.waitPod(name, ended, 'failed', WAIT);
       expect(phase(p)).toBe('Failed');
       expectLog(name, (o) => o.exits('init-1') && !o.starts('restartable-init-1'), 'init-1 failed, sidecar never started');
     });
 
     it('an init container after a restartable init container fails: Failed, both ran together (restartPolicy=Never)', async () => {
       const name = 'restartable-init-container-fails-before-init-container';
-      const p = await agent.waitPod(name, ended, 'failed', 90_000);
+      const p = await agent.waitPod(name, ended, 'failed', WAIT);
       expect(phase(p)).toBe('Failed');
       expectLog(name, (o) => o.exits('init-1') && o.runTogether('restartable-init-1', 'init-1'), 'init-1 failed beside the sidecar');
       expectLog(name, (o) => !o.starts('regular-1'), 'regular-1 never started');
@@ -442,14 +452,14 @@ describe.each([
 
     it('an init container before a restartable init container keeps failing: Pending, restarted, the sidecar never starts (restartPolicy=Always)', async () => {
       const name = 'init-container-fails-before-restartable-init-always';
-      const p = await agent.waitPod(name, (p) => (initStatus(p, 'init-1')?.restartCount ?? 0) >= 2, 'init-1 restarted', 90_000);
+      const p = await agent.waitPod(name, (p) => (initStatus(p, 'init-1')?.restartCount ?? 0) >= 2, 'init-1 restarted', WAIT);
       expect(phase(p)).toBe('Pending');
       expectLog(name, (o) => o.count('init-1', 'Starting') >= 2 && !o.starts('restartable-init-1'), 'init-1 restarted, sidecar never started');
     });
 
     it('launches restartable init containers serially considering the startup probe', async () => {
       const name = 'restartable-init-containers-startup-probes';
-      const p = await agent.waitPod(name, ended, 'finished', 90_000);
+      const p = await agent.waitPod(name, ended, 'finished', WAIT);
       expect(phase(p)).toBe('Succeeded');
       expectLog(name, (o) => o.startsBefore('restartable-init-1', 'restartable-init-2'), 'restartable-init-2 waits for the startup probe of restartable-init-1');
       expectLog(name, (o) => o.startsBefore('restartable-init-2', 'regular-1'), 'regular-1 waits for the startup probe of restartable-init-2');
@@ -458,7 +468,7 @@ describe.each([
     it('calls the preStop hook and does not launch the next container if the startup probe of a restartable init container fails', async () => {
       const name = 'restartable-init-container-failed-startup';
       // Upstream waits for 2 restarts; with the back-off, 1 shows the same.
-      const p = await agent.waitPod(name, (p) => (initStatus(p, 'restartable-init-1')?.restartCount ?? 0) >= 1, 'sidecar restarted', 90_000);
+      const p = await agent.waitPod(name, (p) => (initStatus(p, 'restartable-init-1')?.restartCount ?? 0) >= 1, 'sidecar restarted', WAIT);
       expect(phase(p)).toBe('Pending');
       expectLog(name, (o) => o.runTogether('restartable-init-1', 'PreStop-restartable-init-1') && o.exits('restartable-init-1'), 'preStop ran while the sidecar ran, then it exited');
       expectLog(name, (o) => !o.starts('regular-1'), 'regular-1 never started');
@@ -466,7 +476,7 @@ describe.each([
 
     it('terminates sidecars in reverse order after all main containers have exited', async () => {
       const name = 'serialize-termination';
-      const p = await agent.waitPod(name, ended, 'finished', 90_000);
+      const p = await agent.waitPod(name, ended, 'finished', WAIT);
       expect(phase(p)).toBe('Succeeded');
       expect(p.status!.initContainerStatuses!.map((s) => [s.name, s.state.terminated?.exitCode, s.state.terminated?.reason])).toEqual(
         [1, 2, 3].map((i) => [`restartable-init-${i}`, 0, 'Completed']));
@@ -477,7 +487,7 @@ describe.each([
 
     it('calls sidecar preStop hooks simultaneously', async () => {
       const name = 'serialize-termination-simul-prestop';
-      const p = await agent.waitPod(name, ended, 'finished', 90_000);
+      const p = await agent.waitPod(name, ended, 'finished', WAIT);
       expect(phase(p)).toBe('Succeeded');
       expectLog(name, (o) => [1, 2, 3].every((i) => o.exitsBefore('regular-1', `restartable-init-${i}`)), 'the main container exits first');
       expectLog(name, (o) => o.exitsBefore('restartable-init-3', 'restartable-init-2') && o.exitsBefore('restartable-init-2', 'restartable-init-1'), 'sidecars exit in reverse order');
@@ -488,23 +498,25 @@ describe.each([
 
     it('does not hang in termination if terminated during initialization', async () => {
       const name = 'dont-hang-if-terminated-in-init';
-      await agent.waitPod(name, (p) => !!initStatus(p, 'start-init')?.started && !!initStatus(p, 'start-init')?.state.running, 'start-init running', 60_000);
+      await agent.waitPod(name, (p) => !!initStatus(p, 'start-init')?.started && !!initStatus(p, 'start-init')?.state.running, 'start-init running', WAIT);
       const t0 = Date.now();
       agent.remove(`${name}.json`);
       await agent.until(async () => (await agent.pod(name)) === undefined, 'pod gone', 60_000);
       await agent.until(async () => (kind === 'docker'
         ? (await containersOf(agent.nodeName, `${name}-${agent.nodeName}`)).length === 0
-        : (await rt!.listContainers()).every((x) => x.labels['io.kubernetes.pod.name'] !== `${name}-${agent.nodeName}`)), 'containers removed', 60_000);
-      // grace 3 + the agent's file check period (2 s) + a 3 s buffer, as upstream allows.
-      expect((Date.now() - t0) / 1000).toBeLessThan(3 + 2 + 3);
+        : (await rt!.listContainers()).every((x) => x.labels['io.kubernetes.pod.name'] !== `${name}-${agent.nodeName}`)), 'containers removed', WAIT);
+      // Upstream allows grace 3 + 3 s; here the file check period (2 s) comes on top, and a
+      // loaded shared engine needs room: the point is that nothing waits for sidecars that
+      // never started (that would take their 5 s TERM handlers, in turn).
+      expect((Date.now() - t0) / 1000).toBeLessThan(3 + 2 + 10);
       expectLog(name, (o) => [1, 2, 3].every((i) => !o.starts(`restartable-init-${i}`)), 'no sidecar ever started');
     });
   });
 
-  describe.skipIf(!up)('termination and admission details', () => {
+  describe.skipIf(!up)('termination and admission details', SLOW, () => {
     it('gives a container 2 s after the stop signal even with terminationGracePeriodSeconds 0', async () => {
       const name = 'grace-zero';
-      await agent.waitPod(name, (p) => !!appStatus(p, 'regular-1')?.state.running, 'running', 60_000);
+      await agent.waitPod(name, (p) => !!appStatus(p, 'regular-1')?.state.running, 'running', WAIT);
       await agent.until(async () => output(name).count('regular-1', 'Started') === 1, 'Started logged', 10_000);
       agent.remove(`${name}.json`);
       await agent.until(async () => (await agent.pod(name)) === undefined, 'pod gone', 60_000);
@@ -513,13 +525,34 @@ describe.each([
     });
 
     it('fails a pod past its activeDeadlineSeconds with DeadlineExceeded', async () => {
-      const p = await agent.waitPod('active-deadline', ended, 'failed', 60_000);
+      const p = await agent.waitPod('active-deadline', ended, 'failed', WAIT);
       expect(p.status).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
       await agent.until(async () => !(await agent.pod('active-deadline'))!.status!.containerStatuses![0].state.running, 'container stopped', 30_000);
     });
 
+    it('keeps an adopted container started and ready across an agent restart', async () => {
+      const name = 'pod-with-startup-and-readiness-probe';
+      const ok = (p: Pod) => p.status?.containerStatuses?.every((s) => s.ready && s.started && s.restartCount === 0) === true;
+      await agent.waitPod(name, (p) => phase(p) === 'Running' && ok(p), 'Ready', WAIT);
+      await agent.kill9();
+      await agent.start(kind === 'containerd' ? ['--container-runtime-endpoint', CONTAINERD_ENDPOINT] : []);
+      // Every status served after the restart that lists the container shows it started and ready.
+      const seen: string[] = [];
+      const end = Date.now() + 5_000;
+      while (Date.now() < end) {
+        const p = await agent.pod(name);
+        if (p?.status?.containerStatuses?.length) {
+          seen.push(`${phase(p)} ready=${p.status.containerStatuses[0].ready} started=${p.status.containerStatuses[0].started}`);
+          expect(phase(p), seen.join('\n')).toBe('Running');
+          expect(ok(p), seen.join('\n')).toBe(true);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(seen.length).toBeGreaterThan(10);
+    });
+
     it('refuses a static pod whose nodeSelector does not match the node (NodeAffinity)', async () => {
-      const p = await agent.waitPod('node-selector-mismatch', ended, 'rejected', 60_000);
+      const p = await agent.waitPod('node-selector-mismatch', ended, 'rejected', WAIT);
       expect(p.status).toMatchObject({ phase: 'Failed', reason: 'NodeAffinity' });
       expect(output('node-selector-mismatch').lines).toEqual([]);
     });
