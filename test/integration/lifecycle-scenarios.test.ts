@@ -40,6 +40,9 @@
 // | sidecars stop in reverse order              | should terminate sidecars in reverse order after all main containers have exited                |
 // | sidecar preStop hooks at once               | should call sidecar container PreStop hook simultaneously                                       |
 // | sidecars killed during initialization       | should not hang in termination if terminated during initialization (manifest removed, grace 3)  |
+// | init_container.go (test/e2e/common/node)    | should invoke init containers on a RestartNever pod; ... on a RestartAlways pod; should not     |
+// |                                             | start app containers if init containers fail on a RestartAlways pod; should not start app       |
+// |                                             | containers and fail the pod if init containers fail on a RestartNever pod                       |
 // | grace 0 still gives 2 s (issue 13 item 4)   | (minimumGracePeriodInSeconds; "2 second minimum grace for the SIGKILL" in the PreStop tests)     |
 // | activeDeadlineSeconds (item 6)              | test/e2e/common/node/pods.go: should fail to run ... activeDeadlineSeconds (DeadlineExceeded)    |
 // | nodeSelector at admission (item 6)          | kubelet admission of static pods (lifecycle/predicate.go NodeAffinity)                           |
@@ -262,7 +265,8 @@ describe.each([
       drop(`restartable-init-container-exit-${code}-continuously`, {
         restartPolicy: 'Never',
         initContainers: [sidecar('restartable-init-1', { delay: 5, exitCode: code }), c('init-1', { delay: 5 })],
-        containers: [c('regular-1', { delay: 20 })],
+        // Long enough for the sidecar to exit and come back through its back-off meanwhile.
+        containers: [c('regular-1', { delay: 45 })],
       });
     }
     drop('init-container-fails-before-restartable-init-starts', {
@@ -272,7 +276,8 @@ describe.each([
     });
     drop('restartable-init-container-fails-before-init-container', {
       restartPolicy: 'Never',
-      initContainers: [sidecar('restartable-init-1', { delay: 10, exitCode: 1 }), c('init-1', { delay: 1, exitCode: 1 })],
+      // Upstream's sidecar exits after 5 s; a loaded engine can take that long to start init-1.
+      initContainers: [sidecar('restartable-init-1', { delay: 30, exitCode: 1 }), c('init-1', { delay: 1, exitCode: 1 })],
       containers: [c('regular-1', { delay: 600 })],
     });
     drop('init-container-fails-before-restartable-init-always', {
@@ -324,6 +329,25 @@ describe.each([
       restartPolicy: 'Never',
       activeDeadlineSeconds: 4,
       containers: [c('regular-1', { delay: 600 })],
+    });
+    const cmd = (name: string, command: string[]): Container => ({ name, image: BB, imagePullPolicy: 'Never', command });
+    drop('pod-init-restartnever', {
+      restartPolicy: 'Never',
+      initContainers: [cmd('init1', ['/bin/true']), cmd('init2', ['/bin/true'])],
+      containers: [cmd('run1', ['/bin/true'])],
+    });
+    drop('pod-init-restartalways', {
+      initContainers: [cmd('init1', ['/bin/true']), cmd('init2', ['/bin/true'])],
+      containers: [cmd('run1', ['sleep', '3600'])],
+    });
+    drop('pod-init-fails-restartalways', {
+      initContainers: [cmd('init1', ['/bin/false']), cmd('init2', ['/bin/true'])],
+      containers: [cmd('run1', ['sleep', '3600'])],
+    });
+    drop('pod-init-fails-restartnever', {
+      restartPolicy: 'Never',
+      initContainers: [cmd('init1', ['/bin/true']), cmd('init2', ['/bin/false'])],
+      containers: [cmd('run1', ['/bin/true'])],
     });
     const probe = { exec: { command: ['true'] }, initialDelaySeconds: 1, periodSeconds: 2, timeoutSeconds: 10, failureThreshold: 10 };
     drop('pod-with-startup-and-readiness-probe', {
@@ -389,6 +413,47 @@ describe.each([
       expect(p.status!.initContainerStatuses!.map((s) => s.restartCount)).toEqual([0, 0, 0]);
       expectLog(name, (o) => o.startsBefore('init-1', 'init-2') && o.startsBefore('init-2', 'init-3') && o.startsBefore('init-3', 'regular-1'), 'init order');
       expectLog(name, (o) => ['init-1', 'init-2', 'init-3'].every((n) => o.count(n, 'Starting') === 1) && o.count('regular-1', 'Starting') >= 2, 'only regular-1 restarted');
+    });
+  });
+
+  describe.skipIf(!up)('InitContainer conformance (test/e2e/common/node/init_container.go)', SLOW, () => {
+    const initialized = (p: Pod) => p.status!.conditions!.find((x) => x.type === 'Initialized')!;
+    const initsDone = (p: Pod) => {
+      expect(p.status!.initContainerStatuses).toHaveLength(2);
+      for (const s of p.status!.initContainerStatuses!) {
+        expect(s.ready, s.name).toBe(true);
+        expect(s.state.terminated?.exitCode, s.name).toBe(0);
+      }
+    };
+
+    it('invokes init containers on a RestartNever pod', async () => {
+      const p = await agent.waitPod('pod-init-restartnever', ended, 'completed', WAIT);
+      expect(phase(p)).toBe('Succeeded');
+      expect(initialized(p).status).toBe('True');
+      initsDone(p);
+    });
+
+    it('invokes init containers on a RestartAlways pod', async () => {
+      const p = await agent.waitPod('pod-init-restartalways', (p) => phase(p) === 'Running', 'Running', WAIT);
+      expect(initialized(p).status).toBe('True');
+      initsDone(p);
+    });
+
+    it('does not start app containers if init containers fail on a RestartAlways pod', async () => {
+      // Upstream waits for 3 restarts of init1; the back-off (10 s, 20 s, 40 s) makes 2 the affordable proof.
+      const p = await agent.waitPod('pod-init-fails-restartalways', (p) => (initStatus(p, 'init1')?.restartCount ?? 0) >= 2, 'init1 restarted twice', WAIT);
+      expect(phase(p)).toBe('Pending');
+      expect(initialized(p)).toMatchObject({ status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [init1 init2]' });
+      expect(initStatus(p, 'init2')!.state.waiting?.reason).toBe('PodInitializing');
+      expect(appStatus(p, 'run1')!.state.waiting?.reason).toBe('PodInitializing');
+    });
+
+    it('does not start app containers and fails the pod if init containers fail on a RestartNever pod', async () => {
+      const p = await agent.waitPod('pod-init-fails-restartnever', ended, 'failed', WAIT);
+      expect(phase(p)).toBe('Failed');
+      expect(initialized(p)).toMatchObject({ status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [init2]' });
+      expect(initStatus(p, 'init2')!.state.terminated?.exitCode).not.toBe(0);
+      expect(appStatus(p, 'run1')!.state.waiting).toBeDefined();
     });
   });
 
