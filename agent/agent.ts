@@ -18,6 +18,7 @@ import { detectNodeIP } from './node.js';
 import { PodManager } from './pods/manager.js';
 import { ResourceManager } from './resources/index.js';
 import { LogManager } from './logs/index.js';
+import { goArch, standardNodeLabels } from './server/api.js';
 import { startReadOnlyServer } from './server/readonly.js';
 import { startKubeletApi, type KubeletApi } from './server/kubelet.js';
 import { ServiceProxy } from './services.js';
@@ -83,10 +84,12 @@ export class Agent {
       seccompDefault: config.seccompDefault,
       ...resources.nodeEnv(),
     };
+    // What nodeSelector and required node affinity are checked against at admission.
+    const node = { name: config.nodeName, labels: { ...standardNodeLabels(config.nodeName, goArch(process.arch)), ...config.nodeLabels } };
     this.pods = new PodManager({
       runtime, runtimeName, log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs,
-      admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls },
-      admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, ...resources.admissionContext() }),
+      admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls, node },
+      admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, node, ...resources.admissionContext() }),
       logs: { flush: (c) => this.logs.flush(c) },
     });
     this.logs = new LogManager({

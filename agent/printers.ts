@@ -2,9 +2,26 @@ import type { Pod } from '../manifests/index.js';
 
 // `bosun get pods` prints what `kubectl get pods` prints, column for column.
 
+/**
+ * kubectl's READY column: sidecars (init containers with restartPolicy Always) count in the
+ * total, and as ready once started and ready, up to the first init container still holding
+ * the pod; app containers count when running and ready.
+ */
 export function podReadyCount(p: Pod): string {
-  const st = p.status?.containerStatuses ?? [];
-  return `${st.filter((s) => s.ready).length}/${p.spec.containers.length}`;
+  const inits = p.spec.initContainers ?? [];
+  const sidecar = (name: string) => inits.some((c) => c.name === name && c.restartPolicy === 'Always');
+  const total = p.spec.containers.length + inits.filter((c) => c.restartPolicy === 'Always').length;
+  let ready = 0;
+  for (const c of p.status?.initContainerStatuses ?? []) {
+    if (c.state.terminated && c.state.terminated.exitCode === 0) continue;
+    if (sidecar(c.name) && c.started) {
+      if (c.ready) ready++;
+      continue;
+    }
+    break;
+  }
+  ready += (p.status?.containerStatuses ?? []).filter((s) => s.ready && s.state.running).length;
+  return `${ready}/${total}`;
 }
 
 /** kubectl's STATUS column (printers/internalversion printPod, simplified faithfully). */

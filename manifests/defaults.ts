@@ -114,6 +114,8 @@ export function applyPodDefaults(pod: KubeObject | Pod): Pod {
   const spec = child(out, 'spec') ?? (out.spec = {});
   setString(spec, 'restartPolicy', 'Always');
   spec.terminationGracePeriodSeconds ??= 30;
+  // The API server stores a negative grace period as 1 (pod strategy, since 1.27).
+  if (typeof spec.terminationGracePeriodSeconds === 'number' && spec.terminationGracePeriodSeconds < 0) spec.terminationGracePeriodSeconds = 1;
   setString(spec, 'dnsPolicy', 'ClusterFirst');
   setString(spec, 'schedulerName', 'default-scheduler');
   spec.securityContext ??= {};

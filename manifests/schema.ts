@@ -337,7 +337,8 @@ export const podSpec = obj({
   containers: req(arr(container)),
   ephemeralContainers: arr(ephemeralContainer),
   restartPolicy: str({ enum: ['Always', 'OnFailure', 'Never'] }),
-  terminationGracePeriodSeconds: int({ min: 0 }),
+  // Negative is accepted and stored as 1 (defaults.ts), as the API server does.
+  terminationGracePeriodSeconds: int(),
   activeDeadlineSeconds: int({ min: 1, max: 2147483647 }),
   dnsPolicy: str({ enum: ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'] }),
   nodeSelector: mapOf(str()),

@@ -287,6 +287,13 @@ export class ProbeManager {
     w.onHold = false;
     w.done = false;
     w.jitter = r.adopted;
+    if (r.adopted && w.kind !== 'liveness') {
+      // A container found running after an agent restart keeps what it had reached (kubelet
+      // since 1.35): started, and ready until its readiness probe fails again. No result
+      // survives the restart, so "ready before" is assumed, not remembered.
+      w.state = 'Success';
+      if (w.kind === 'startup') w.done = true;
+    }
     return w.kind !== 'liveness';
   }
 

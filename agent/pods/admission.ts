@@ -22,6 +22,8 @@ export interface AdmissionContext {
   allocatable?: NodeAmounts;
   /** Pressure conditions the eviction manager reports now. */
   nodeConditions?: ReadonlySet<NodeConditionType>;
+  /** This node's name and labels: nodeSelector and required node affinity are matched against them. */
+  node?: { name: string; labels: Readonly<Record<string, string>> };
 }
 
 type Check = (pod: Pod, others: readonly Pod[], ctx: AdmissionContext) => AdmitResult;
@@ -112,11 +114,56 @@ function resources(pod: Pod, others: readonly Pod[], ctx: AdmissionContext): Adm
   return OK;
 }
 
+interface Requirement { key: string; operator: string; values?: string[] }
+interface Term { matchExpressions?: Requirement[]; matchFields?: Requirement[] }
+
+/** One node selector requirement (component-helpers nodeaffinity): In, NotIn, Exists, DoesNotExist, Gt, Lt. */
+function requirementMatches(r: Requirement, value: string | undefined): boolean {
+  const values = r.values ?? [];
+  switch (r.operator) {
+    case 'In': return value !== undefined && values.includes(value);
+    case 'NotIn': return value === undefined || !values.includes(value);
+    case 'Exists': return value !== undefined;
+    case 'DoesNotExist': return value === undefined;
+    case 'Gt':
+    case 'Lt': {
+      // Both sides must be integers; anything else matches nothing.
+      if (value === undefined || values.length !== 1 || !/^-?\d+$/.test(value) || !/^-?\d+$/.test(values[0])) return false;
+      return r.operator === 'Gt' ? BigInt(value) > BigInt(values[0]) : BigInt(value) < BigInt(values[0]);
+    }
+    default: return false;
+  }
+}
+
+/** A term matches when all of its requirements do; a term with none matches nothing. */
+function termMatches(t: Term, node: { name: string; labels: Readonly<Record<string, string>> }): boolean {
+  const exprs = t.matchExpressions ?? [];
+  const fields = t.matchFields ?? [];
+  if (exprs.length === 0 && fields.length === 0) return false;
+  return exprs.every((r) => requirementMatches(r, node.labels[r.key])) &&
+    fields.every((r) => r.key === 'metadata.name' && requirementMatches(r, node.name));
+}
+
+/** The pod's nodeSelector and required node affinity against this node (the scheduler's RequiredNodeAffinity). */
+export function nodeAffinityMatches(pod: Pod, node: { name: string; labels: Readonly<Record<string, string>> }): boolean {
+  for (const [k, v] of Object.entries(pod.spec.nodeSelector ?? {})) if (node.labels[k] !== v) return false;
+  const required = (pod.spec.affinity as { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: Term[] } } } | undefined)
+    ?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (!required) return true;
+  return (required.nodeSelectorTerms ?? []).some((t) => termMatches(t, node));
+}
+
+/** The NodeAffinity predicate of generalFilter: static pods are checked too. */
+function nodeAffinity(pod: Pod, _others: readonly Pod[], ctx: AdmissionContext): AdmitResult {
+  if (!ctx.node || nodeAffinityMatches(pod, ctx.node)) return OK;
+  return { ok: false, reason: 'NodeAffinity', message: "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector" };
+}
+
 /**
  * In kubelet's order: the eviction manager's handler, the sysctl allowlist, then the
- * predicate handler (resources before host ports, as generalFilter runs them).
+ * predicate handler (resources, node affinity, host ports, as generalFilter runs them).
  */
-export const CHECKS: readonly Check[] = [pressure, sysctls, resources, nodePorts];
+export const CHECKS: readonly Check[] = [pressure, sysctls, resources, nodeAffinity, nodePorts];
 
 /**
  * Decides whether `pod` may run here, given the other pods this agent has admitted and

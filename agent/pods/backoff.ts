@@ -89,3 +89,22 @@ export class Backoff {
     return now - e.lastUpdate > 2 * this.opts.maxMs;
   }
 }
+
+/**
+ * Go's time.Duration.String for a whole number of milliseconds, as kubelet's messages print
+ * durations: `10s`, `2m40s`, `5m0s`, `1h0m0s`, `1.5s`, `500ms`.
+ */
+export function formatGoDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  const sign = ms < 0 ? '-' : '';
+  let rest = Math.abs(Math.round(ms));
+  if (rest < 1000) return `${sign}${rest}ms`;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = (rest / 1000).toFixed(3).replace(/\.?0+$/, '');
+  if (h > 0) return `${sign}${h}h${m}m${s}s`;
+  if (m > 0) return `${sign}${m}m${s}s`;
+  return `${sign}${s}s`;
+}

@@ -13,6 +13,8 @@ import { podDir } from '../volumes/plan.js';
 import { readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { computePodStatus } from './status.js';
+import { pastActiveDeadline } from './deadline.js';
+import { podGraceSeconds } from './killorder.js';
 import { PodWorkers } from './workers.js';
 import { ProbeManager } from '../../probes/index.js';
 import type { KillRequest, ObservedPod } from './planner.js';
@@ -206,6 +208,12 @@ export class PodManager {
     let waiting: ReadonlyMap<string, ContainerStateWaiting> = new Map();
     const previous = this.statuses.get(uid);
     const terminal = previous?.phase === 'Succeeded' || previous?.phase === 'Failed';
+    const overdue = terminal || this.evicted.has(uid) ? undefined : pastActiveDeadline(pod, previous?.startTime, this.opts.clock.now());
+    if (overdue) {
+      // Killed like an eviction (with the pod's own grace) and never started again.
+      this.evicted.set(uid, { ...overdue, graceSeconds: podGraceSeconds(pod) });
+      this.opts.events.emit(podRef(pod), 'Normal', overdue.reason, overdue.message);
+    }
     const evicted = this.evicted.get(uid);
     const rejected = evicted ? { reason: evicted.reason, message: evicted.message } : this.admit(pod, observed);
     if (evicted) {
@@ -230,11 +238,11 @@ export class PodManager {
     } else if (terminal) {
       // Finished for good: nothing starts again, and whatever still runs is released.
       if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running')) {
-        await stopAll(this.deps, observed, pod.spec.terminationGracePeriodSeconds ?? 30);
+        await stopAll(this.deps, observed, pod.spec.terminationGracePeriodSeconds ?? 30, pod);
         await this.cache.relist();
       }
     } else {
-      const result = await syncPod(this.deps, pod, observed, this.kills.get(uid));
+      const result = await syncPod(this.deps, pod, observed, this.kills.get(uid), (name, id) => this.probes.started(uid, name, id));
       waiting = result.waiting;
       const a = result.actions;
       if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length) {
@@ -263,6 +271,8 @@ export class PodManager {
       started: (name, id) => this.probes.started(uid, name, id),
       ...(rejected ? { rejected } : {}),
       messages: await this.messages.collect(pod, now),
+      // A deleted pod with nothing left running is over (an API pod then ends Succeeded or Failed).
+      terminal: !!pod.metadata.deletionTimestamp && running.length === 0 && !sandbox,
     });
     this.statuses.set(uid, status);
     if (JSON.stringify(status) !== JSON.stringify(previous)) for (const l of this.statusListeners) l({ pod, status });

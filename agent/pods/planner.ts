@@ -1,6 +1,7 @@
 import type { ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
 import type { Container, Pod, RestartPolicy } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
+import { formatGoDuration } from './backoff.js';
 import { containerHash, L } from './labels.js';
 
 // The decision half of a pod sync, after kubelet's computePodActions: a pure function from
@@ -20,6 +21,9 @@ export interface BackoffView {
   isInBackOffSinceUpdate(key: string): boolean;
   get(key: string): number;
 }
+
+/** Startup probe results: undefined when the container has no startup probe. */
+export type StartedView = (containerName: string, containerId: string) => boolean | undefined;
 
 export interface ContainerToKill {
   id: string;
@@ -99,10 +103,10 @@ function sandboxUsable(pod: Pod, s: PodSandboxStatus | undefined): boolean {
 }
 
 function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
-  return `back-off ${Math.round(delayMs / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
+  return `back-off ${formatGoDuration(delayMs)} restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
 }
 
-export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map()): PodActions {
+export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map(), started: StartedView = () => undefined): PodActions {
   const actions: PodActions = {
     killPod: false,
     createSandbox: false,
@@ -138,7 +142,10 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     const toStart = apps
       .map((c, index) => ({ c, index }))
       .filter(({ c }) => !(policy === 'OnFailure' && succeeded(latestByName(observed.containers, c.name))));
-    if (newest && toStart.length === 0 && inits.length === 0) {
+    // Nothing left to run, and initialization already led to app containers: a new sandbox
+    // would only run the init containers again (kubelet: hasAnyRegularContainerCreated).
+    const initialized = inits.length === 0 || apps.some((c) => latestByName(observed.containers, c.name));
+    if (newest && toStart.length === 0 && initialized) {
       actions.killPod = readySandboxes.length > 0;
       return actions;
     }
@@ -164,18 +171,21 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     }
   }
 
-  let keepRunning = 0;
-  const initDone = planInit(pod, observed, sandbox.id, backoff, kills, actions, () => keepRunning++);
+  const initDone = planInit(pod, observed, sandbox.id, backoff, kills, started, actions);
   if (actions.initFailed) {
     actions.killPod = true;
     return actions;
   }
   if (!initDone) return actions;
 
+  // App containers only: sidecars never keep a pod alive on their own.
+  let keepRunning = 0;
+  let appPending = 0;
   for (let index = 0; index < apps.length; index++) {
     const c = apps[index];
     const st = latestByName(observed.containers, c.name);
     if (!st) {
+      appPending++;
       if (!gateByBackoff(pod, c, backoff, actions)) actions.containersToStart.push({ kind: 'app', index, attempt: 0, restart: false });
       continue;
     }
@@ -189,6 +199,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
       } else if (st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c)) {
         actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` });
         actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
+        appPending++;
       } else {
         keepRunning++;
       }
@@ -198,61 +209,113 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
       // Created but never started (the agent died between create and start), or lost.
       actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Container ${c.name} is in state ${st.state}, it will be re-created` });
       actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
+      appPending++;
       continue;
     }
-    if (!inSandbox && st.state === 'running') continue; // killed above; restarted next sync
+    if (!inSandbox && st.state === 'running') {
+      keepRunning++; // killed above; restarted next sync
+      continue;
+    }
     if (!shouldRestart(policy, st.exitCode)) continue;
+    appPending++;
     planRestart(pod, c, st, 'app', index, backoff, actions);
   }
 
-  if (keepRunning === 0 && actions.containersToStart.length === 0 && actions.backoffs.length === 0) {
-    // Nothing runs and nothing will: the pod has finished, release its sandbox.
-    actions.killPod = sandbox.state === 'ready';
+  if (keepRunning === 0 && appPending === 0) {
+    // Every app container has finished for good: the pod is done. Its sidecars are stopped
+    // with it and none of them starts again (kubelet: KillPod, InitContainersToStart = nil).
+    actions.containersToStart = [];
+    actions.containersToKill = [];
+    actions.backoffs = [];
+    actions.killPod = sandbox.state === 'ready' || observed.containers.some((c) => c.state === 'running' || c.state === 'created');
   }
   return actions;
 }
 
 /**
- * Walks the init containers in order. Returns true when every plain init container has
- * succeeded and every sidecar has started, so that app containers may run.
+ * kubelet's computeInitContainerActions. Returns true once the pod is initialized: every
+ * plain init container exited 0 and every sidecar started (its startup probe passed, or it
+ * runs and has none), or app containers were already created in this sandbox. The walk goes
+ * from the last init container back, so that the newest one that ran decides what is next
+ * even when the runtime lost the records of earlier ones; once the pod is initialized only
+ * sidecars are kept running (restarted when they exit or their spec changed).
  */
-function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest>, actions: PodActions, countRunning: () => void): boolean {
+function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest>, started: StartedView, actions: PodActions): boolean {
   const inits = pod.spec.initContainers ?? [];
+  if (inits.length === 0) return true;
   const policy = pod.spec.restartPolicy ?? 'Always';
-  for (let index = 0; index < inits.length; index++) {
+  const inSandbox = (name: string) => latestByName(observed.containers, name, sandboxId);
+  let initialized = pod.spec.containers.some((c) => inSandbox(c.name) !== undefined);
+  let seen = initialized;
+  // Collected last to first; started in spec order.
+  const starts: ContainerToStart[] = [];
+  const startNew = (index: number) => {
     const c = inits[index];
-    const st = latestByName(observed.containers, c.name, sandboxId);
+    if (!gateByBackoff(pod, c, backoff, actions)) starts.push({ kind: 'init', index, attempt: nextAttempt(observed, c.name), restart: false });
+  };
+  const restart = (index: number, st: RuntimeContainer) => {
+    const before = actions.containersToStart.length;
+    planRestart(pod, inits[index], st, 'init', index, backoff, actions);
+    starts.push(...actions.containersToStart.splice(before));
+  };
+  for (let index = inits.length - 1; index >= 0; index--) {
+    const c = inits[index];
+    const sidecar = isSidecar(c);
+    const st = inSandbox(c.name);
     if (!st) {
-      if (!gateByBackoff(pod, c, backoff, actions)) actions.containersToStart.push({ kind: 'init', index, attempt: nextAttempt(observed, c.name), restart: false });
-      return false;
-    }
-    if (st.state === 'created' || st.state === 'unknown') {
-      actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Init container ${c.name} is in state ${st.state}, it will be re-created` });
-      actions.containersToStart.push({ kind: 'init', index, attempt: st.metadata.attempt + 1, restart: false });
-      return false;
-    }
-    if (isSidecar(c)) {
-      if (st.state === 'running') {
-        const kill = kills.get(st.id);
-        if (kill) actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
-        countRunning();
-        continue;
-      }
-      // An exited sidecar restarts whatever the pod's policy; the next init containers
-      // need not wait for it once it has started before.
-      planRestart(pod, c, st, 'init', index, backoff, actions);
+      // A sidecar whose record is gone after later ones ran is started again.
+      if (seen && sidecar) startNew(index);
       continue;
     }
-    if (st.state === 'running') return false;
-    if (st.exitCode === 0) continue;
-    if (policy === 'Never') {
-      actions.initFailed = true;
-      return false;
+    if (seen && !sidecar) continue;
+    // Nothing after this one has run yet: it is the newest, and decides what comes next.
+    const newest = !seen;
+    seen = true;
+    if (st.state === 'created' || st.state === 'unknown') {
+      actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Init container ${c.name} is in state ${st.state}, it will be re-created` });
+      starts.push({ kind: 'init', index, attempt: st.metadata.attempt + 1, restart: false });
+      continue;
     }
-    planRestart(pod, c, st, 'init', index, backoff, actions);
-    return false;
+    if (st.state === 'running') {
+      if (!sidecar) continue; // wait for it to finish
+      // A sidecar with a startup probe holds back what follows until the probe passes.
+      const kill = kills.get(st.id);
+      if (c.startupProbe && started(c.name, st.id) !== true) {
+        if (kill) actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
+        continue;
+      }
+      if (index === inits.length - 1) initialized = true;
+      else if (newest) startNew(index + 1);
+      if (st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c)) {
+        actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Init container ${c.name} definition changed, will be restarted` });
+        starts.push({ kind: 'init', index, attempt: st.metadata.attempt + 1, restart: false });
+        continue;
+      }
+      // A failed liveness probe: killed now, restarted through the back-off next sync.
+      if (kill) actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
+      continue;
+    }
+    // Exited.
+    if (sidecar) {
+      // Restarted whatever the pod's policy; what follows waits until it runs again.
+      restart(index, st);
+      continue;
+    }
+    if (st.exitCode !== 0) {
+      if (policy === 'Never') {
+        actions.initFailed = true;
+        actions.containersToStart = [];
+        return false;
+      }
+      restart(index, st);
+      continue;
+    }
+    if (index === inits.length - 1) initialized = true;
+    else if (newest) startNew(index + 1);
   }
-  return true;
+  if (!seen) startNew(0);
+  actions.containersToStart.push(...starts.reverse());
+  return initialized;
 }
 
 function planRestart(pod: Pod, c: Container, st: RuntimeContainer, kind: 'init' | 'app', index: number, backoff: BackoffView, actions: PodActions): void {

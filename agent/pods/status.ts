@@ -36,6 +36,8 @@ export interface StatusInput {
   rejected?: { reason: string; message: string };
   /** Termination messages of exited containers by container id (read by termination.ts). */
   messages?: ReadonlyMap<string, string>;
+  /** Nothing of the pod will run again (an API pod deleted and stopped): see podPhase. */
+  terminal?: boolean;
 }
 
 export function rfc3339(ms: number): string {
@@ -71,7 +73,9 @@ function previousOf(containers: RuntimeContainer[], latest: RuntimeContainer): R
   return best;
 }
 
-function containerStatus(input: StatusInput, spec: Container, defaultWaiting: string): ContainerStatus {
+type Kind = 'init' | 'sidecar' | 'app';
+
+function containerStatus(input: StatusInput, spec: Container, defaultWaiting: string, kind: Kind): ContainerStatus {
   const { observed, runtimeName } = input;
   const latest = latestByName(observed.containers, spec.name);
   const override = input.waiting.get(spec.name);
@@ -100,8 +104,9 @@ function containerStatus(input: StatusInput, spec: Container, defaultWaiting: st
       base.lastState = prevState;
       const started = input.started?.(spec.name, latest.id);
       base.started = started ?? true;
+      // A plain init container is ready only once it has exited 0; a running one never is.
       const ready = input.readiness?.(spec.name, latest.id);
-      base.ready = base.started && (ready ?? true);
+      base.ready = kind !== 'init' && base.started && (ready ?? true);
       break;
     }
     case 'created':
@@ -117,47 +122,63 @@ function containerStatus(input: StatusInput, spec: Container, defaultWaiting: st
       } else {
         base.state = terminatedState(latest, runtimeName, input.messages);
         base.lastState = prevState;
+        base.ready = kind === 'init' && latest.state === 'exited' && latest.exitCode === 0;
       }
   }
   return base;
 }
 
-export function initContainersDone(pod: Pod, observed: ObservedPod): { done: boolean; failed: boolean; pending: string[] } {
-  const sandbox = [...observed.sandboxes].sort((a, b) => b.metadata.attempt - a.metadata.attempt)[0];
-  const pending: string[] = [];
-  let failed = false;
-  for (const c of pod.spec.initContainers ?? []) {
-    const st = sandbox ? latestByName(observed.containers, c.name, sandbox.id) : undefined;
-    if (isSidecar(c)) {
-      if (!st || (st.state !== 'running' && st.state !== 'exited')) pending.push(c.name);
-      continue;
-    }
-    if (!st || st.state !== 'exited' || st.exitCode !== 0) {
-      pending.push(c.name);
-      if (st && st.state === 'exited' && st.exitCode !== 0) failed = true;
-    }
-  }
-  return { done: pending.length === 0, failed, pending };
-}
-
-/** kubelet's getPhase, over app containers, with init containers gating Pending. */
-export function podPhase(pod: Pod, init: { done: boolean; failed: boolean }, statuses: ContainerStatus[]): PodPhase {
+/**
+ * kubelet's getPhase (kubelet_pods.go). Plain init containers that run or wait hold the pod
+ * Pending; a failed one under restartPolicy Never fails it. Sidecars count as running
+ * containers, but only one that has not started yet holds the pod Pending (and only before
+ * an app container of the current sandbox started), and exited sidecars are ignored, so a
+ * pod whose app containers all finished is Running while its sidecars stop and then ends.
+ * `terminal` is the pod worker's verdict that nothing will run again (an API pod that was
+ * deleted): its stopped containers then end it whatever the restart policy.
+ */
+export function podPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus[], podHasInitialized: boolean, terminal = false): PodPhase {
   const policy = pod.spec.restartPolicy ?? 'Always';
-  if (!init.done) return init.failed && policy === 'Never' ? 'Failed' : 'Pending';
-  let running = 0, waiting = 0, stopped = 0, succeeded = 0;
-  for (const s of statuses) {
+  const specs = pod.spec.initContainers ?? [];
+  let pendingInit = 0, pendingSidecars = 0, failedInit = 0;
+  let unknown = 0, running = 0, waiting = 0, stopped = 0, succeeded = 0;
+  specs.forEach((c, i) => {
+    const s = init[i];
+    if (!s) {
+      if (isSidecar(c)) unknown++;
+      else pendingInit++;
+      return;
+    }
+    if (isSidecar(c)) {
+      if (s.state.running) {
+        if (!s.started) pendingSidecars++;
+        running++;
+      } else if (s.state.waiting && !s.lastState.terminated) {
+        pendingSidecars++;
+        waiting++;
+      }
+      return;
+    }
+    if (s.state.running) pendingInit++;
+    else if (s.state.terminated) {
+      if (s.state.terminated.exitCode !== 0) failedInit++;
+    } else if (s.lastState.terminated) {
+      if (s.lastState.terminated.exitCode !== 0) failedInit++;
+    } else pendingInit++;
+  });
+  for (const s of app) {
     if (s.state.running) running++;
     else if (s.state.terminated) {
       stopped++;
       if (s.state.terminated.exitCode === 0) succeeded++;
-    } else if (s.state.waiting) {
-      if (s.lastState.terminated) stopped++;
-      else waiting++;
-    }
+    } else if (s.lastState.terminated) stopped++;
+    else waiting++;
   }
-  if (waiting > 0) return 'Pending';
-  if (running > 0) return 'Running';
-  if (stopped > 0) {
+  if (failedInit > 0 && policy === 'Never') return 'Failed';
+  if (pendingInit > 0 || (pendingSidecars > 0 && !podHasInitialized) || waiting > 0) return 'Pending';
+  if (running > 0 && unknown === 0) return 'Running';
+  if (running === 0 && stopped > 0 && unknown === 0) {
+    if (terminal && !isStatic(pod)) return stopped === succeeded ? 'Succeeded' : 'Failed';
     if (policy === 'Always') return 'Running';
     if (stopped === succeeded) return 'Succeeded';
     if (policy === 'Never') return 'Failed';
@@ -166,44 +187,89 @@ export function podPhase(pod: Pod, init: { done: boolean; failed: boolean }, sta
   return 'Pending';
 }
 
-function condition(type: string, ok: boolean, now: number, previous: PodStatus | undefined, reason?: string, message?: string): PodCondition {
-  const status = ok ? 'True' : 'False';
-  const prev = previous?.conditions?.find((c) => c.type === type);
-  const c: PodCondition = {
+function isStatic(pod: Pod): boolean {
+  const source = pod.metadata.annotations?.['kubernetes.io/config.source'];
+  return source !== undefined && source !== 'api';
+}
+
+/** Conditions kubelet computes; any other condition in the pod's status belongs to someone else and is kept. */
+const KUBELET_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers']);
+
+interface Cond { ok: boolean; reason?: string; message?: string }
+
+/** status/generate.go GenerateContainersReadyCondition: sidecars count as much as app containers. */
+function containersReady(pod: Pod, init: ContainerStatus[], app: ContainerStatus[], phase: PodPhase): Cond {
+  if (phase === 'Succeeded') return { ok: false, reason: 'PodCompleted' };
+  if (phase === 'Failed') return { ok: false, reason: 'PodFailed' };
+  const sidecars = init.filter((_, i) => isSidecar((pod.spec.initContainers ?? [])[i]));
+  const unready = [...sidecars, ...app].filter((s) => !s.ready).map((s) => s.name);
+  if (unready.length) return { ok: false, reason: 'ContainersNotReady', message: `containers with unready status: [${unready.join(' ')}]` };
+  return { ok: true };
+}
+
+/** GeneratePodReadyCondition: ContainersReady, then every readiness gate's condition True. */
+function podReady(pod: Pod, cr: Cond, conditions: readonly PodCondition[]): Cond {
+  if (!cr.ok) return cr;
+  const unready: string[] = [];
+  for (const g of pod.spec.readinessGates ?? []) {
+    const c = conditions.find((x) => x.type === g.conditionType);
+    if (!c) unready.push(`corresponding condition of pod readiness gate "${g.conditionType}" does not exist.`);
+    else if (c.status !== 'True') unready.push(`the status of pod readiness gate "${g.conditionType}" is not "True", but ${c.status}`);
+  }
+  if (unready.length) return { ok: false, reason: 'ReadinessGatesNotReady', message: unready.join(', ') };
+  return { ok: true };
+}
+
+/** GeneratePodInitializedCondition: plain init containers exited 0, sidecars started. */
+function initialized(pod: Pod, init: ContainerStatus[], app: ContainerStatus[], phase: PodPhase): Cond {
+  if (phase === 'Succeeded') return { ok: true, reason: 'PodCompleted' };
+  // An app container that ran means the pod was initialized, even while a sidecar restarts.
+  if (app.some((s) => s.state.running || s.state.terminated)) return { ok: true };
+  const incomplete = (pod.spec.initContainers ?? []).filter((c, i) => (isSidecar(c) ? !init[i]?.started : !init[i]?.ready)).map((c) => c.name);
+  if (incomplete.length) return { ok: false, reason: 'ContainersNotInitialized', message: `containers with incomplete status: [${incomplete.join(' ')}]` };
+  return { ok: true };
+}
+
+function condition(type: string, c: Cond, now: number, previous: PodStatus | undefined): PodCondition {
+  const status = c.ok ? 'True' : 'False';
+  const prev = previous?.conditions?.find((x) => x.type === type);
+  const out: PodCondition = {
     type,
     status,
     lastProbeTime: null,
     lastTransitionTime: prev && prev.status === status && prev.lastTransitionTime ? prev.lastTransitionTime : rfc3339(now),
   };
-  if (!ok && reason) {
-    c.reason = reason;
-    if (message) c.message = message;
-  }
-  return c;
+  if (c.reason) out.reason = c.reason;
+  if (c.message) out.message = c.message;
+  return out;
 }
 
 export function computePodStatus(input: StatusInput): PodStatus {
   const { pod, observed, now, previous } = input;
   const sandbox = [...observed.sandboxes].sort((a, b) => b.metadata.attempt - a.metadata.attempt)[0];
-  const init = initContainersDone(pod, observed);
-  const initStatuses = (pod.spec.initContainers ?? []).map((c) => containerStatus(input, c, 'PodInitializing'));
-  const appStatuses = pod.spec.containers.map((c) => containerStatus(input, c, init.done ? 'ContainerCreating' : 'PodInitializing'));
+  const inits = pod.spec.initContainers ?? [];
+  const initStatuses = inits.map((c) => containerStatus(input, c, 'PodInitializing', isSidecar(c) ? 'sidecar' : 'init'));
+  // An app container created in the current sandbox: initialization happened there (kubelet's
+  // HasAnyActiveRegularContainerStarted; a reboot's new sandbox runs its init containers again).
+  const podHasInitialized = !!sandbox && pod.spec.containers.some((c) => observed.containers.some((x) => x.metadata.name === c.name && x.podSandboxId === sandbox.id));
+  const initDone = initStatuses.every((s, i) => (isSidecar(inits[i]) ? s.started : s.ready)) || podHasInitialized;
+  const appStatuses = pod.spec.containers.map((c) => containerStatus(input, c, initDone ? 'ContainerCreating' : 'PodInitializing', 'app'));
 
-  let phase: PodPhase = podPhase(pod, init, appStatuses);
+  let phase: PodPhase = podPhase(pod, initStatuses, appStatuses, podHasInitialized, input.terminal);
   // A pod that reached an end never comes back (kubelet keeps terminal phases terminal).
   if (previous?.phase === 'Succeeded' || previous?.phase === 'Failed') phase = previous.phase;
   if (input.rejected) phase = 'Failed';
 
-  const unready = appStatuses.filter((s) => !s.ready).map((s) => s.name);
-  const containersReady = unready.length === 0;
-  const completed = phase === 'Succeeded';
+  const others = (pod.status?.conditions ?? []).filter((c) => !KUBELET_CONDITIONS.has(c.type));
+  const cr = containersReady(pod, initStatuses, appStatuses, phase);
   const sandboxReady = !!sandbox && sandbox.state === 'ready' && (!!sandbox.ip || !!pod.spec.hostNetwork);
   const conditions: PodCondition[] = [
-    condition('PodReadyToStartContainers', sandboxReady, now, previous),
-    condition('Initialized', init.done, now, previous, 'ContainersNotInitialized', `containers with incomplete status: [${init.pending.join(' ')}]`),
-    condition('Ready', containersReady, now, previous, completed ? 'PodCompleted' : 'ContainersNotReady', completed ? undefined : `containers with unready status: [${unready.join(' ')}]`),
-    condition('ContainersReady', containersReady, now, previous, completed ? 'PodCompleted' : 'ContainersNotReady', completed ? undefined : `containers with unready status: [${unready.join(' ')}]`),
-    condition('PodScheduled', true, now, previous),
+    condition('PodReadyToStartContainers', { ok: sandboxReady }, now, previous),
+    condition('Initialized', initialized(pod, initStatuses, appStatuses, phase), now, previous),
+    condition('Ready', podReady(pod, cr, others), now, previous),
+    condition('ContainersReady', cr, now, previous),
+    condition('PodScheduled', { ok: true }, now, previous),
+    ...others,
   ];
 
   const podIP = pod.spec.hostNetwork ? input.hostIP : sandbox?.ip ?? previous?.podIP;

@@ -7,7 +7,7 @@ import type { EventSink } from '../events.js';
 import { podRef } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Backoff } from './backoff.js';
-import type { ContainerToStart, KillRequest, ObservedPod, PodActions } from './planner.js';
+import type { ContainerToStart, KillRequest, ObservedPod, PodActions, StartedView } from './planner.js';
 import { backoffKey, computePodActions } from './planner.js';
 import { podDNS } from '../dns/dns.js';
 import { podDir } from '../volumes/plan.js';
@@ -15,6 +15,7 @@ import type { VolumePlan } from '../volumes/plan.js';
 import { teardownPodDir } from '../volumes/setup.js';
 import { removePodLogs } from '../logs/manager.js';
 import { L, recordedGrace } from './labels.js';
+import { podGraceSeconds, stopSignalGrace, terminationOrder } from './killorder.js';
 import type { NodeEnv } from './prepare.js';
 import { buildContainerConfig, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
 import { sandboxConfig } from './translate.js';
@@ -39,15 +40,15 @@ export interface SyncResult {
   waiting: Map<string, ContainerStateWaiting>;
 }
 
-export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map()): Promise<SyncResult> {
-  const actions = computePodActions(pod, observed, deps.backoff, kills);
+export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map(), started?: StartedView): Promise<SyncResult> {
+  const actions = computePodActions(pod, observed, deps.backoff, kills, started);
   const waiting = new Map<string, ContainerStateWaiting>();
   const ref = podRef(pod);
   for (const b of actions.backoffs) {
     waiting.set(b.name, { reason: b.reason, message: b.message });
     deps.events.emit(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${b.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, b.name);
   }
-  const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
+  const grace = podGraceSeconds(pod);
   const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
 
   if (actions.killPod) {
@@ -195,17 +196,29 @@ async function ensureImage(deps: SyncDeps, c: Container, image: string, emit: (t
 }
 
 /**
- * Stops every running container of the pod, app containers first and then init
- * containers and sidecars (upstream stops sidecars after the containers they serve), then
- * the sandboxes. Each stop gets the full grace period: the runtime sends the stop signal
- * and kills after it.
+ * Stops every running container of the pod within one grace budget, in kubelet's order
+ * (killorder.ts): all kills start at once, sidecars send their stop signal only after the
+ * app containers and the sidecars after them have exited. Then the sandboxes.
  */
 export async function stopAll(deps: SyncDeps, observed: ObservedPod, graceSeconds: number, pod?: Pod): Promise<void> {
   const running = observed.containers.filter((c) => c.state === 'running' || c.state === 'created');
   const podIP = observed.sandboxes.find((s) => s.state === 'ready')?.ip;
-  const stop = (c: RuntimeContainer) => killContainer(deps, c, graceSeconds, { pod, podIP, message: `Stopping container ${c.metadata.name}` });
-  await Promise.all(running.filter((c) => !isInitType(c)).map(stop));
-  await Promise.all(running.filter(isInitType).map(stop));
+  const order = terminationOrder(pod, running);
+  const exited = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  for (const c of running) {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    exited.set(c.id, { promise, resolve });
+  }
+  await Promise.all(running.map(async (c) => {
+    const prereqs = (order.get(c.id) ?? []).map((id) => exited.get(id)!.promise);
+    const waitForTurn = prereqs.length ? () => Promise.all(prereqs).then(() => undefined) : undefined;
+    try {
+      await killContainer(deps, c, graceSeconds, { pod, podIP, message: `Stopping container ${c.metadata.name}`, waitForTurn });
+    } finally {
+      exited.get(c.id)!.resolve();
+    }
+  }));
   await Promise.all(observed.sandboxes.filter((s) => s.state === 'ready').map((s) => deps.runtime.stopPodSandbox(s.id)));
 }
 
@@ -216,11 +229,11 @@ function isInitType(c: RuntimeContainer): boolean {
 
 /**
  * Kills one container as kubelet's killContainer does: the Killing event, the preStop hook
- * inside the grace budget, then the stop signal with what is left of the grace period (at
- * least 2 s after a preStop), then SIGKILL. The hook's handler comes from the spec, or from
- * the container's annotations when the spec is gone.
+ * inside the grace budget, then (for a sidecar) its turn, then the stop signal with what is
+ * left of the budget but never less than 2 s, then SIGKILL. The hook's handler comes from the
+ * spec, or from the container's annotations when the spec is gone.
  */
-export async function killContainer(deps: SyncDeps, c: RuntimeContainer, graceSeconds: number, o: { pod?: Pod; podIP?: string; message: string }): Promise<void> {
+export async function killContainer(deps: SyncDeps, c: RuntimeContainer, graceSeconds: number, o: { pod?: Pod; podIP?: string; message: string; waitForTurn?: () => Promise<void> }): Promise<void> {
   const ref = { name: c.labels[L.podName] ?? '', namespace: c.labels[L.podNamespace] ?? '', uid: c.labels[L.podUid] ?? '' };
   const name = c.metadata.name;
   if (c.state !== 'running') {
@@ -228,21 +241,26 @@ export async function killContainer(deps: SyncDeps, c: RuntimeContainer, graceSe
     return;
   }
   deps.events.emit(ref, 'Normal', 'Killing', o.message, name, isInitType(c));
-  let grace = graceSeconds;
+  const started = deps.now();
+  const budget = graceSeconds < 0 ? 1 : graceSeconds;
+  const left = () => budget - (deps.now() - started) / 1000;
   const spec = [...(o.pod?.spec.initContainers ?? []), ...(o.pod?.spec.containers ?? [])].find((x) => x.name === name);
   const preStop = spec ? spec.lifecycle?.preStop : parseJSON<LifecycleHandler>(c.annotations[L.preStop]);
-  if (preStop && grace > 0) {
+  if (preStop && budget > 0) {
     const container: Container = spec ?? { name, ports: parseJSON(c.annotations[L.ports]) ?? [] };
     const pod: Pod = o.pod ?? { apiVersion: 'v1', kind: 'Pod', metadata: { ...ref }, spec: { containers: [container] } };
-    const started = deps.now();
-    const r = await runHook(preStop, { pod, container, containerId: c.id, podIP: o.podIP }, { runtime: deps.runtime }, { timeoutMs: grace * 1000 });
+    const r = await runHook(preStop, { pod, container, containerId: c.id, podIP: o.podIP }, { runtime: deps.runtime }, { timeoutMs: budget * 1000 });
     if (!r.ok) {
       deps.events.emit(ref, 'Warning', 'FailedPreStopHook', r.message, name, isInitType(c));
       deps.log.warn({ pod: `${ref.namespace}/${ref.name}`, container: name }, r.message);
     }
-    grace = Math.max(2, Math.ceil(grace - (deps.now() - started) / 1000));
   }
-  await deps.runtime.stopContainer(c.id, grace).catch((err) => deps.log.warn({ err, container: name }, 'stop failed'));
+  if (o.waitForTurn && left() > 0) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([o.waitForTurn(), new Promise<void>((r) => (timer = setTimeout(r, left() * 1000)))]);
+    clearTimeout(timer);
+  }
+  await deps.runtime.stopContainer(c.id, stopSignalGrace(left())).catch((err) => deps.log.warn({ err, container: name }, 'stop failed'));
 }
 
 function parseJSON<T>(s: string | undefined): T | undefined {

@@ -348,6 +348,17 @@ export interface NodeObject {
   status: Record<string, unknown>;
 }
 
+/** The labels kubelet puts on its Node (what nodeSelector and node affinity see). */
+export function standardNodeLabels(hostname: string, arch: string): Record<string, string> {
+  return {
+    'beta.kubernetes.io/arch': arch,
+    'beta.kubernetes.io/os': 'linux',
+    'kubernetes.io/arch': arch,
+    'kubernetes.io/hostname': hostname,
+    'kubernetes.io/os': 'linux',
+  };
+}
+
 export function nodeObject(f: NodeFacts): NodeObject {
   const ki = (b: number) => `${Math.floor(b / 1024)}Ki`;
   const resources = { cpu: String(f.cpus), memory: ki(f.memoryBytes), pods: String(f.maxPods), 'ephemeral-storage': ki(f.ephemeralBytes) };
@@ -360,13 +371,7 @@ export function nodeObject(f: NodeFacts): NodeObject {
       uid: f.uid,
       creationTimestamp: f.createdAt,
       resourceVersion: '1',
-      labels: {
-        'beta.kubernetes.io/arch': f.arch,
-        'beta.kubernetes.io/os': 'linux',
-        'kubernetes.io/arch': f.arch,
-        'kubernetes.io/hostname': f.hostname,
-        'kubernetes.io/os': 'linux',
-      },
+      labels: standardNodeLabels(f.hostname, f.arch),
       annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'bosun.io/standalone': 'true' },
     },
     spec: {

@@ -213,6 +213,7 @@ describe('probes and hooks on real containers', () => {
           exec: { command: ["sh", "-c", "exit 7"] }
 `));
     await agent.until(async () => (await events('poststart')).some((e) => e.reason === 'FailedPostStartHook'), 'FailedPostStartHook event', 30_000);
-    await agent.waitPod('poststart', (p) => (p.status?.containerStatuses?.[0].restartCount ?? 0) >= 1, 'restarted', 30_000);
+    // The kill leaves the 2 s minimum after the stop signal, then the 10 s crash back-off runs.
+    await agent.waitPod('poststart', (p) => (p.status?.containerStatuses?.[0].restartCount ?? 0) >= 1, 'restarted', 60_000);
   });
 });

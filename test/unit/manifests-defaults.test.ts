@@ -102,6 +102,14 @@ describe('applyPodDefaults', () => {
     expect(pod.spec.containers[0]!.imagePullPolicy).toBe('Never');
   });
 
+  it('stores a negative grace period as 1, as the API server does', () => {
+    const pod = applyPodDefaults({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' },
+      spec: { containers: [{ name: 'c', image: 'busybox' }], terminationGracePeriodSeconds: -5 },
+    });
+    expect(pod.spec.terminationGracePeriodSeconds).toBe(1);
+  });
+
   it('uses the container port as host port with hostNetwork', () => {
     const pod = applyPodDefaults({
       apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' },

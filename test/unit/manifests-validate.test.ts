@@ -417,8 +417,8 @@ describe('validatePod', () => {
     });
 
     it('checks grace periods and deadlines', () => {
-      expect(errorsOf((p) => { p.spec.terminationGracePeriodSeconds = -1; }))
-        .toEqual(['spec.terminationGracePeriodSeconds: Invalid value: -1: must be greater than or equal to 0']);
+      // Accepted, and stored as 1 (manifests-defaults.test.ts), as the API server does.
+      expect(errorsOf((p) => { p.spec.terminationGracePeriodSeconds = -1; })).toEqual([]);
       expect(errorsOf((p) => { p.spec.terminationGracePeriodSeconds = 0; })).toEqual([]);
       expect(errorsOf((p) => { p.spec.activeDeadlineSeconds = 0; }))
         .toEqual(['spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and 2147483647, inclusive']);

@@ -294,16 +294,24 @@ describe('scheduling', () => {
     expect(prober.calls.at(-1)).toMatchObject({ container: 'app', containerId: 'c2', at: t0 + 20 * S });
   });
 
-  it('spreads only the startup probe of an adopted container; the gated probes follow it at once', async () => {
+  it('keeps an adopted container started and ready, and spreads its first readiness probe', async () => {
     const pod = probedPod([app({ startupProbe: exec({ periodSeconds: 10 }), readinessProbe: exec({ periodSeconds: 10 }) })]);
     randomValue = 0.6;
     const t0 = timers.now();
+    prober.set('readiness', 'Failure');
     m.update(pod, undefined, [run('c1', { adopted: true, startedAt: t0 - 60 * S })]);
+    // What it had before the agent restarted, without waiting for a probe (kubelet since 1.35).
+    expect(started()).toBe(true);
+    expect(ready()).toBe(true);
     await timers.advance(6 * S);
-    expect(prober.calls.map((c) => [c.kind, c.at - t0])).toEqual([
-      ['startup', 6 * S],
-      ['readiness', 6 * S],
-    ]);
+    // The startup probe passed long ago and is not run again; readiness is probed and corrects.
+    expect(prober.calls.map((c) => [c.kind, c.at - t0])).toEqual([['readiness', 6 * S]]);
+    await timers.advance(20 * S);
+    expect(ready()).toBe(false);
+    // A new container starts over: not started, not ready.
+    m.update(pod, undefined, [run('c2')]);
+    expect(started('c2')).toBe(false);
+    expect(ready('c2')).toBe(false);
   });
 
   it('keeps the jitter within one period', async () => {

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import type { ContainerStatus as RuntimeContainer, Runtime } from '../../cri/index.js';
+import { podGraceSeconds, stopSignalGrace, terminationOrder } from '../../agent/pods/killorder.js';
+import type { SyncDeps } from '../../agent/pods/sync.js';
+import { stopAll } from '../../agent/pods/sync.js';
+import { L } from '../../agent/pods/labels.js';
+import { ctr, pod, running, sandbox } from '../support/fixtures.js';
+
+// Termination in kubelet's order and budget (issue 13, items 3 and 4): app containers
+// first, sidecars after them in reverse order, one grace budget, at least 2 s after every
+// stop signal.
+
+const side = (name: string) => ctr(name, { restartPolicy: 'Always' });
+
+describe('terminationOrder', () => {
+  const p = pod({ initContainers: [ctr('i1'), side('s1'), side('s2'), side('s3')], containers: [ctr('a'), ctr('b')] });
+  const rc = (name: string, id: string) => running(p, name.startsWith('s') ? side(name) : ctr(name), id);
+
+  it('makes each sidecar wait for every app container and for the sidecars after it', () => {
+    const order = terminationOrder(p, [rc('a', 'A'), rc('b', 'B'), rc('s1', 'S1'), rc('s2', 'S2'), rc('s3', 'S3')]);
+    expect(order.get('A')).toEqual([]);
+    expect(order.get('B')).toEqual([]);
+    expect(order.get('S3')).toEqual(['A', 'B']);
+    expect(order.get('S2')).toEqual(['A', 'B', 'S3']);
+    expect(order.get('S1')).toEqual(['A', 'B', 'S2', 'S3']);
+  });
+
+  it('waits only for containers that run, and never makes a plain init container wait', () => {
+    const order = terminationOrder(p, [rc('i1', 'I1'), rc('s1', 'S1')]);
+    expect(order.get('I1')).toEqual([]);
+    expect(order.get('S1')).toEqual([]);
+  });
+
+  it('tells an orphan sidecar from its annotations when the spec is gone', () => {
+    const orphan = { ...rc('s1', 'S1'), annotations: { [L.containerType]: 'sidecar' } };
+    const app = { ...rc('a', 'A'), annotations: { [L.containerType]: 'app' } };
+    expect(terminationOrder(undefined, [orphan, app]).get('S1')).toEqual(['A']);
+  });
+});
+
+describe('grace periods', () => {
+  it('takes the deletion grace, then the pod grace, and turns a negative one into 1', () => {
+    const p = pod({ containers: [ctr('a')], terminationGracePeriodSeconds: 7 });
+    expect(podGraceSeconds(p)).toBe(7);
+    expect(podGraceSeconds({ ...p, metadata: { ...p.metadata, deletionGracePeriodSeconds: 3 } })).toBe(3);
+    expect(podGraceSeconds(p, 0)).toBe(0);
+    expect(podGraceSeconds(p, -4)).toBe(1);
+    expect(podGraceSeconds(pod({ containers: [ctr('a')], terminationGracePeriodSeconds: undefined }))).toBe(30);
+  });
+
+  it('leaves at least 2 s after the stop signal', () => {
+    expect(stopSignalGrace(0)).toBe(2);
+    expect(stopSignalGrace(1)).toBe(2);
+    expect(stopSignalGrace(-3)).toBe(2);
+    expect(stopSignalGrace(4.2)).toBe(5);
+  });
+});
+
+/** Records stops: each container takes `exitMs` to exit once signalled. */
+function recorder(exitMs: number) {
+  const t0 = Date.now();
+  const calls: { id: string; grace: number; at: number; done?: number }[] = [];
+  const runtime = {
+    stopContainer: async (id: string, grace: number) => {
+      const call: { id: string; grace: number; at: number; done?: number } = { id, grace, at: Date.now() - t0 };
+      calls.push(call);
+      await new Promise((r) => setTimeout(r, exitMs));
+      call.done = Date.now() - t0;
+    },
+    stopPodSandbox: async () => undefined,
+  } as unknown as Runtime;
+  const events = { emit: () => undefined };
+  const log = { warn: () => undefined, info: () => undefined, child: () => log };
+  const deps = { runtime, events, log, now: () => Date.now() } as unknown as SyncDeps;
+  return { deps, calls };
+}
+
+describe('stopAll', () => {
+  const p = pod({ initContainers: [side('s1'), side('s2'), side('s3')], containers: [ctr('a')], terminationGracePeriodSeconds: 30 });
+  const cs: RuntimeContainer[] = [running(p, ctr('a'), 'A'), running(p, side('s1'), 'S1'), running(p, side('s2'), 'S2'), running(p, side('s3'), 'S3')];
+
+  it('signals the app container first, then the sidecars in reverse order, inside one budget', async () => {
+    const { deps, calls } = recorder(50);
+    await stopAll(deps, { sandboxes: [sandbox('s1')], containers: cs }, 30, p);
+    expect(calls.map((c) => c.id)).toEqual(['A', 'S3', 'S2', 'S1']);
+    for (let i = 1; i < calls.length; i++) expect(calls[i].at).toBeGreaterThanOrEqual(calls[i - 1].done!);
+    // What is left of the one budget, not a fresh 30 s for each.
+    for (const c of calls) expect(c.grace).toBeLessThanOrEqual(30);
+  });
+
+  it('gives every stop signal 2 s even with a grace period of 0, and does not wait for turns', async () => {
+    const { deps, calls } = recorder(10);
+    await stopAll(deps, { sandboxes: [sandbox('s1')], containers: cs }, 0, p);
+    expect(calls.map((c) => c.grace)).toEqual([2, 2, 2, 2]);
+    expect(Math.max(...calls.map((c) => c.at))).toBeLessThan(10);
+  });
+});
