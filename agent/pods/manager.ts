@@ -21,6 +21,8 @@ import { admitPod } from './admission.js';
 import type { LogFlusher } from './termination.js';
 import { TerminationMessages } from './termination.js';
 import { podRef } from '../events.js';
+import type { RuntimeHealth } from '../runtime/health.js';
+import { REMOVAL_RETRY, RetryGate, SANDBOX_RETRY } from './retry.js';
 
 export interface PodManagerOptions {
   runtime: Runtime;
@@ -40,6 +42,12 @@ export interface PodManagerOptions {
   admissionContext?: () => AdmissionContext;
   /** The log copier, so a FallbackToLogsOnError message sees the container's last lines. */
   logs?: LogFlusher;
+  /**
+   * The container engine's health (agent/runtime/health.ts): while it is down no pod is
+   * synced, so nothing is started or killed; when it is back, the pods are relisted and
+   * planned as after an agent restart.
+   */
+  health?: RuntimeHealth;
 }
 
 export interface PodView {
@@ -83,8 +91,13 @@ export class PodManager {
       events: opts.events,
       env: opts.env,
       now: () => opts.clock.now(),
+      ...(opts.health ? { health: opts.health } : {}),
+      retry: { sandbox: new RetryGate(opts.clock, SANDBOX_RETRY), removal: new RetryGate(opts.clock, REMOVAL_RETRY) },
     };
-    this.workers = new PodWorkers((uid) => this.syncOne(uid), opts.log);
+    // A sync cut short because the engine went away is not a failed sync: the health says it once.
+    this.workers = new PodWorkers((uid) => this.syncOne(uid).catch((err: unknown) => {
+      if (!opts.health?.failed(err, 'pod sync')) throw err;
+    }), opts.log);
     this.messages = new TerminationMessages(opts.logs);
     this.probes = new ProbeManager({
       runtime: opts.runtime,
@@ -100,6 +113,11 @@ export class PodManager {
     // Readiness and startup results change the pod's status (and so its Service endpoints).
     this.probes.onChange((uid) => this.workers.dispatch(uid));
     this.cache = new PodCache(opts.runtime, opts.log, (uids) => uids.forEach((u) => this.workers.dispatch(u)), opts.nodeName, opts.relistPeriodMs);
+    if (opts.health) {
+      this.cache.health = opts.health;
+      // Back from an engine restart: what runs now is read afresh, then every pod is planned.
+      opts.health.onUp(() => void this.cache.relist().then(() => this.dispatchAll()));
+    }
   }
 
   async start(): Promise<void> {
@@ -174,6 +192,9 @@ export class PodManager {
   }
 
   private async syncOne(uid: string): Promise<void> {
+    // kubelet's syncLoop skips pod synchronization while the runtime is down: nothing is
+    // created in an engine that is shutting down or still starting.
+    if (this.opts.health && !this.opts.health.ready()) return;
     const pod = this.desired.get(uid);
     let observed = this.cache.get(uid);
     if (!pod) {
@@ -187,6 +208,8 @@ export class PodManager {
       this.rejected.delete(uid);
       this.messages.forget(uid);
       if (observed.sandboxes.length === 0 && observed.containers.length === 0) {
+        this.deps.retry?.sandbox.forget(uid);
+        this.deps.retry?.removal.forget(uid);
         await cleanupPodDir(this.deps, uid);
         return;
       }

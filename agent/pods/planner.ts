@@ -98,7 +98,7 @@ function sandboxUsable(pod: Pod, s: PodSandboxStatus | undefined): boolean {
   return pod.spec.hostNetwork ? true : !!s.ip;
 }
 
-function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
+export function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
   return `back-off ${Math.round(delayMs / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
 }
 

@@ -168,11 +168,11 @@ class DockerRuntime implements Runtime {
     return followLogs(this.docker, id, since, onChunk);
   }
 
-  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void): () => void {
+  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void): () => void {
     const unsubscribe = subscribe(this.docker, onEvent, (err) => {
       this.unsubscribers.delete(unsubscribe);
       onError(err);
-    });
+    }, onReady);
     this.unsubscribers.add(unsubscribe);
     return () => {
       this.unsubscribers.delete(unsubscribe);
