@@ -68,7 +68,7 @@ export class Agent {
       mode: config.proxyMode,
       serviceCIDR: config.serviceCIDR,
       podCIDR: config.podCIDR,
-      bridge: 'bosun0',
+      bridge: config.podBridge,
       nodeName: config.nodeName,
       nodeIP: hostIP,
       syncPeriodMs: 30_000,
@@ -144,10 +144,11 @@ export class Agent {
     });
   }
 
-  /** kubelet's runtime error for the node's Ready condition and /healthz, undefined while the engine is up. */
-  runtimeDown(): string | undefined {
+  /** kubelet's runtime error for the node's Ready condition (with the last error for /healthz), undefined while the engine is up. */
+  runtimeDown(detail = false): string | undefined {
     const c = this.health.condition();
-    return c.ready ? undefined : c.message;
+    if (c.ready) return undefined;
+    return detail ? `${c.message} (${c.detail})` : c.message;
   }
 
   private fileSource(): FileSource {
@@ -201,6 +202,7 @@ export class Agent {
     }
     const runtime = await createRuntime(config.containerRuntimeEndpoint, {
       podCIDR: config.podCIDR,
+      bridgeName: config.podBridge,
       pauseImage: config.pauseImage,
       ...(oom ? { minOomScoreAdj: oom.minOomScoreAdj } : {}),
     });
@@ -232,7 +234,7 @@ export class Agent {
         pods: () => this.pods.list(),
         events: () => this.events.list(),
         healthy: () => this.pods.healthy(),
-        runtimeDown: () => this.runtimeDown(),
+        runtimeDown: () => this.runtimeDown(true),
         metrics: async (which) => {
           const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
           return { contentType: r.contentType, body: await r.metrics() };
@@ -244,7 +246,7 @@ export class Agent {
     this.api = await startKubeletApi({
       config: this.config, log: this.log, runtime: this.runtime, pods: this.pods, events: this.events, hostIP: this.config.nodeIP ?? detectNodeIP(),
       cordoned: () => this.cordoned,
-      runtimeDown: () => this.runtimeDown(),
+      runtimeDown: (detail) => this.runtimeDown(detail),
       metrics: async (which) => {
         const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
         return { contentType: r.contentType, body: await r.metrics() };

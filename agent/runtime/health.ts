@@ -29,8 +29,10 @@ export interface RuntimeHealthOptions {
 
 export interface RuntimeCondition {
   ready: boolean;
-  /** Why not, in kubelet's words plus the last error seen; empty while ready. */
+  /** Why not, in kubelet's words ("container runtime is down"); empty while ready. */
   message: string;
+  /** The last error that said so (for /healthz and the logs); empty while ready. */
+  detail: string;
   /** When the state last changed (ms since the epoch). */
   since: number;
 }
@@ -92,7 +94,7 @@ export class RuntimeHealth {
   }
 
   condition(): RuntimeCondition {
-    return { ready: this.up, message: this.up ? '' : `${RUNTIME_DOWN}: ${this.lastError}`, since: this.since };
+    return { ready: this.up, message: this.up ? '' : RUNTIME_DOWN, detail: this.up ? '' : this.lastError, since: this.since };
   }
 
   /** Engine events (the pod cache's hint to relist sooner), from the one stream this module keeps open. */
