@@ -100,6 +100,7 @@ export class Agent {
       policy: { maxSize: config.containerLogMaxSize, maxFiles: config.containerLogMaxFiles },
       containerLogsDir: config.containerLogsDir,
       log,
+      paused: () => !this.health.ready(),
     });
     this.merger = new SourceMerger(['file', ...(config.manifestURL ? ['http'] : []), ...(config.kubeconfig ? ['api'] : [])]);
     if (config.kubeconfig) {

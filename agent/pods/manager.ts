@@ -193,12 +193,14 @@ export class PodManager {
 
   private async syncOne(uid: string): Promise<void> {
     // kubelet's syncLoop skips pod synchronization while the runtime is down: nothing is
-    // created in an engine that is shutting down or still starting.
-    if (this.opts.health && !this.opts.health.ready()) return;
+    // created in an engine that is shutting down or still starting, nothing is stopped.
+    // The status still follows the probes (kubelet's prober writes readiness straight to
+    // its status manager).
+    const paused = !!this.opts.health && !this.opts.health.ready();
     const pod = this.desired.get(uid);
     let observed = this.cache.get(uid);
     if (!pod) {
-      if (!this.sourcesReady) return;
+      if (!this.sourcesReady || paused) return;
       this.evicted.delete(uid);
       this.restarting.delete(uid);
       this.statuses.delete(uid);
@@ -220,7 +222,7 @@ export class PodManager {
       return;
     }
 
-    if (this.restarting.delete(uid)) {
+    if (!paused && this.restarting.delete(uid)) {
       // An evicted static pod comes back as a new instance: what the last one left goes.
       await terminatePod(this.deps, uid, observed, 0);
       await this.cache.relist();
@@ -231,7 +233,9 @@ export class PodManager {
     const terminal = previous?.phase === 'Succeeded' || previous?.phase === 'Failed';
     const evicted = this.evicted.get(uid);
     const rejected = evicted ? { reason: evicted.reason, message: evicted.message } : this.admit(pod, observed);
-    if (evicted) {
+    if (paused) {
+      // The engine is away: only the status below is brought up to date.
+    } else if (evicted) {
       // Evicted: everything stops within the eviction's grace; the dead containers stay.
       if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running')) {
         await stopAll(this.deps, observed, evicted.graceSeconds, pod);

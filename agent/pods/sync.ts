@@ -58,6 +58,12 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
   const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
 
+  if (actions.createSandbox && deps.retry?.sandbox.waiting(pod.metadata.uid, 'sandbox')) {
+    // kubelet's pod worker waits backOffPeriod after a failed sandbox creation before it
+    // syncs the pod again (kill and create alike).
+    for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
+    return { actions, waiting };
+  }
   if (actions.killPod) {
     log.info({ createSandbox: actions.createSandbox }, 'killing pod containers');
     if (actions.createSandbox) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
@@ -96,11 +102,6 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
 
   let sandboxId = actions.sandboxId;
   let podIP = [...observed.sandboxes].find((s) => s.id === sandboxId)?.ip ?? '';
-  if (actions.createSandbox && deps.retry?.sandbox.waiting(pod.metadata.uid, 'sandbox')) {
-    // kubelet's pod worker waits backOffPeriod after a failed sandbox creation.
-    for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
-    return { actions, waiting };
-  }
   if (actions.createSandbox) {
     try {
       const dns = podDNS(pod, deps.env.dns);
