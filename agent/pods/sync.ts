@@ -161,7 +161,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
  * run, in any sandbox, is still inside its back-off; else the start is recorded in the
  * back-off (a planner restart records it in startContainer) and undefined is returned.
  */
-function crashBackoff(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, observed: ObservedPod): string | undefined {
+export function crashBackoff(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, observed: ObservedPod): string | undefined {
   if (s.restart) return undefined;
   const prev = latestByName(observed.containers.filter((x) => x.state === 'exited'), c.name);
   if (!prev) return undefined;
