@@ -49,3 +49,19 @@ describe('a new sandbox keeps the crash back-off', () => {
     expect(crashBackoff(d, p, c, s, { sandboxes: [], containers: [] })).toBeUndefined();
   });
 });
+
+describe('containers an engine shutdown cut short', () => {
+  it('are removed once the pod has a newer sandbox; the newest sandbox\'s are left to the start path', () => {
+    const c = ctr('app');
+    const p = pod({ containers: [c] });
+    // Sandbox s1 was made while dockerd was stopping; its app container was created, never started.
+    const orphan = { ...exited(p, c, 'c-orphan', 0, { attempt: 1, sandboxId: 's1' }), state: 'created' as const, finishedAt: 0 };
+    const ran = exited(p, c, 'c-ran', 137, { attempt: 0, sandboxId: 's0' });
+    const a = computePodActions(p, { sandboxes: [sandbox('s2', 2), sandbox('s1', 1, 'notready'), sandbox('s0', 0, 'notready')], containers: [orphan, ran] }, new Backoff(new FakeClock()));
+    expect(a.containersToRemove).toContain('c-orphan');
+    expect(a.containersToRemove).not.toContain('c-ran');
+    const inNewest = { ...orphan, id: 'c-new', podSandboxId: 's2' };
+    const b = computePodActions(p, { sandboxes: [sandbox('s2', 2)], containers: [inNewest] }, new Backoff(new FakeClock()));
+    expect(b.containersToRemove).not.toContain('c-new');
+  });
+});
