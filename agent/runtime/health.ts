@@ -20,7 +20,11 @@ export interface RuntimeHealthOptions {
   runtime: Pick<RuntimeService, 'version' | 'listPodSandboxes' | 'listContainers' | 'subscribe'>;
   log: Logger;
   clock: Clock;
-  /** First probe after the engine went away, doubling to maxDelayMs (kubelet's sync loop: 100 ms to 5 s). */
+  /**
+   * First probe after the engine went away, doubling to maxDelayMs (kubelet's sync loop backs
+   * off from 100 ms to 5 s and checks the runtime every 5 s; 2 s here: a probe is one version
+   * call and two lists, and pods wait for it after every engine restart).
+   */
   initialDelayMs?: number;
   maxDelayMs?: number;
   /** A probe that takes longer than this failed: a hung engine is not an engine that is up. */
@@ -67,7 +71,7 @@ export class RuntimeHealth {
   constructor(private readonly opts: RuntimeHealthOptions) {
     this.since = opts.clock.now();
     this.initialDelayMs = opts.initialDelayMs ?? 100;
-    this.maxDelayMs = opts.maxDelayMs ?? 5_000;
+    this.maxDelayMs = opts.maxDelayMs ?? 2_000;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 10_000;
   }
 

@@ -162,8 +162,9 @@ function restartScenario(kind: EngineKind): void {
         await sleep(5_000);
         const awayMs = Date.now() - stopAt;
         const awayLines = h.linesSince(offset);
-        // A few lines in all (the runtime went away; syncs cut short), not a retry loop.
-        expect(awayLines.length, awayLines.join('\n')).toBeLessThanOrEqual(Math.max(10, (3 * awayMs) / 1000));
+        // A few lines in all (the runtime went away, a sync cut short), not a retry loop:
+        // before, this was about 150 lines in 6 s.
+        expect(awayLines.length, awayLines.join('\n')).toBeLessThanOrEqual(Math.max(5, awayMs / 1000));
         expect(h.agentAlive()).toBe(true);
 
         await engine.start();
