@@ -26,6 +26,7 @@ import { FileSource } from './sources/file.js';
 import { HttpSource } from './sources/http.js';
 import { SourceMerger } from './sources/merge.js';
 import { ApiServerSource } from './apiserver/index.js';
+import { RuntimeHealth } from './runtime/health.js';
 
 // Wiring, in the direction of the flow: sources -> pod manager (workers, planner,
 // executor, cache) -> status -> local API.
@@ -48,6 +49,8 @@ export class Agent {
   private lastPods?: Pod[];
   /** Set with --kubeconfig: the API server as a pod source, the Node, its Lease, status, events. */
   readonly apiserver?: ApiServerSource;
+  /** Whether the container engine answers: no pod is synced while it does not. */
+  readonly health: RuntimeHealth;
 
   private constructor(
     readonly config: AgentConfig,
@@ -60,12 +63,13 @@ export class Agent {
     runtimeName = 'docker',
   ) {
     const hostIP = config.nodeIP ?? detectNodeIP();
+    this.health = new RuntimeHealth({ runtime, log, clock });
     this.events = new EventRecorder(clock, config.nodeName);
     this.services = new ServiceProxy({
       mode: config.proxyMode,
       serviceCIDR: config.serviceCIDR,
       podCIDR: config.podCIDR,
-      bridge: 'bosun0',
+      bridge: config.podBridge,
       nodeName: config.nodeName,
       nodeIP: hostIP,
       syncPeriodMs: 30_000,
@@ -91,6 +95,7 @@ export class Agent {
       admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls, node },
       admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, node, ...resources.admissionContext() }),
       logs: { flush: (c) => this.logs.flush(c) },
+      health: this.health,
     });
     this.logs = new LogManager({
       runtime,
@@ -98,6 +103,7 @@ export class Agent {
       policy: { maxSize: config.containerLogMaxSize, maxFiles: config.containerLogMaxFiles },
       containerLogsDir: config.containerLogsDir,
       log,
+      paused: () => !this.health.ready(),
     });
     this.merger = new SourceMerger(['file', ...(config.manifestURL ? ['http'] : []), ...(config.kubeconfig ? ['api'] : [])]);
     if (config.kubeconfig) {
@@ -108,6 +114,7 @@ export class Agent {
           nodeName: config.nodeName, address: hostIP, podCIDR: config.podCIDR, rootDir: config.rootDir, port: config.port, maxPods: config.maxPods, startedAt: Date.now(),
           runtimeVersion: async () => { const v = await runtime.version(); return `${v.runtimeName}://${v.runtimeVersion}`; },
           ready: () => this.pods.healthy(),
+          runtimeDown: () => this.runtimeDown(),
           cordoned: () => this.cordoned,
         },
         resources: () => resources.nodeStatus(),
@@ -124,7 +131,7 @@ export class Agent {
     this.source = this.fileSource();
     this.http = this.httpSource();
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
-    this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics, proxy: this.services });
+    this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics, proxy: this.services, runtime: this.health });
     this.pods.cache.onRelist = (ms) => this.metrics.relist.observe(ms / 1000);
     resources.onEviction = (signal) => this.metrics.evictions.inc({ eviction_signal: signal });
     // Readiness changes reach the Service endpoints through pod status.
@@ -134,6 +141,13 @@ export class Agent {
       const seen = Date.parse(pod.metadata.annotations?.['kubernetes.io/config.seen'] ?? '');
       if (Number.isFinite(seen)) this.metrics.podRunning(pod.metadata.uid, seen, clock.now());
     });
+  }
+
+  /** kubelet's runtime error for the node's Ready condition (with the last error for /healthz), undefined while the engine is up. */
+  runtimeDown(detail = false): string | undefined {
+    const c = this.health.condition();
+    if (c.ready) return undefined;
+    return detail ? `${c.message} (${c.detail})` : c.message;
   }
 
   private fileSource(): FileSource {
@@ -203,6 +217,7 @@ export class Agent {
     }
     const runtime = await createRuntime(config.containerRuntimeEndpoint, {
       podCIDR: config.podCIDR,
+      bridgeName: config.podBridge,
       pauseImage: config.pauseImage,
       ...(oom ? { minOomScoreAdj: oom.minOomScoreAdj } : {}),
     });
@@ -219,6 +234,7 @@ export class Agent {
     const v = await this.runtime.version();
     this.log.info({ node: this.config.nodeName, runtime: `${v.runtimeName} ${v.runtimeVersion}`, manifests: this.config.podManifestPath }, 'bosun starting');
     await this.importer.start();
+    await this.health.start();
     // The cache is filled before the sources are read: the first sync sees what runs and
     // adopts it instead of starting it again.
     await this.pods.start();
@@ -233,6 +249,7 @@ export class Agent {
         pods: () => this.pods.list(),
         events: () => this.events.list(),
         healthy: () => this.pods.healthy(),
+        runtimeDown: () => this.runtimeDown(true),
         metrics: async (which) => {
           const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
           return { contentType: r.contentType, body: await r.metrics() };
@@ -244,6 +261,7 @@ export class Agent {
     this.api = await startKubeletApi({
       config: this.config, log: this.log, runtime: this.runtime, pods: this.pods, events: this.events, hostIP: this.config.nodeIP ?? detectNodeIP(),
       cordoned: () => this.cordoned,
+      runtimeDown: (detail) => this.runtimeDown(detail),
       metrics: async (which) => {
         const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
         return { contentType: r.contentType, body: await r.metrics() };
@@ -260,6 +278,7 @@ export class Agent {
     await this.api?.close();
     await this.resources.stop();
     await this.pods.stop();
+    this.health.stop();
     await this.logs.stop();
     // The rules stay: Services keep working while the agent is down, as with kube-proxy.
     await this.services.stop();

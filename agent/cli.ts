@@ -36,7 +36,9 @@ Flags of run (kubelet's names):
   --read-only-port PORT             read-only API port (default 10255, 0 disables)
   --address ADDR                    address of the kubelet and read-only ports (default 127.0.0.1)
   --pod-cidr CIDR                   pod network (default 10.244.0.0/16)
-  --container-runtime-endpoint URL  engine socket (default unix:///var/run/docker.sock)
+  --pod-bridge NAME                 Linux bridge of the Docker pod network (default bosun0)
+  --container-runtime-endpoint URL  engine socket (default unix:///var/run/docker.sock;
+                                    any socket named docker.sock is a Docker engine)
   --file-check-frequency DURATION   manifest directory re-list period (default 20s)
   --sync-frequency DURATION         pod sync tick (default 1s)
   --node-ip IP                      the node's address (default: the default route's)

@@ -21,6 +21,11 @@ export interface AgentConfig extends ResourceConfig {
   /** Address the read-only port binds to. */
   address: string;
   podCIDR: string;
+  /**
+   * The Linux bridge of the Docker pod network (bosun's own; kubelet leaves the network to
+   * CNI). A second Docker engine on the same host needs a bridge of its own.
+   */
+  podBridge: string;
   containerRuntimeEndpoint: string;
   fileCheckFrequencyMs: number;
   syncFrequencyMs: number;
@@ -78,6 +83,7 @@ export const DEFAULTS: AgentConfig = {
   readOnlyPort: 10255,
   address: '127.0.0.1',
   podCIDR: '10.244.0.0/16',
+  podBridge: 'bosun0',
   containerRuntimeEndpoint: 'unix:///var/run/docker.sock',
   fileCheckFrequencyMs: 20_000,
   syncFrequencyMs: 1_000,
@@ -170,6 +176,7 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   readOnlyPort: ['readOnlyPort', (v, f) => port(v, f)],
   address: ['address', String],
   podCIDR: ['podCIDR', String],
+  podBridge: ['podBridge', String],
   containerRuntimeEndpoint: ['containerRuntimeEndpoint', String],
   fileCheckFrequency: ['fileCheckFrequencyMs', parseDuration],
   syncFrequency: ['syncFrequencyMs', parseDuration],
@@ -299,6 +306,7 @@ export const FLAGS = {
   'read-only-port': ['readOnlyPort', (v: unknown) => port(v, '--read-only-port')],
   address: ['address', String],
   'pod-cidr': ['podCIDR', String],
+  'pod-bridge': ['podBridge', String],
   'container-runtime-endpoint': ['containerRuntimeEndpoint', String],
   'file-check-frequency': ['fileCheckFrequencyMs', (v: unknown) => parseDuration(v, '--file-check-frequency')],
   'sync-frequency': ['syncFrequencyMs', (v: unknown) => parseDuration(v, '--sync-frequency')],
@@ -346,6 +354,10 @@ export function resolveConfig(flags: Record<string, string | undefined>, configP
     throw new ConfigError('--tls-cert-file and --tls-private-key-file: give both or neither');
   }
   validateResourceConfig(cfg);
+  // A Linux interface name: at most 15 bytes, no slash or space (dev_valid_name).
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(cfg.podBridge)) {
+    throw new ConfigError(`--pod-bridge: Invalid value: "${cfg.podBridge}": an interface name of 1 to 15 letters, digits, '-', '_' or '.'`);
+  }
   if (!cfg.containerRuntimeEndpoint.startsWith('unix://')) {
     throw new ConfigError(`--container-runtime-endpoint: Invalid value: "${cfg.containerRuntimeEndpoint}": expected unix:///path/to/socket`);
   }

@@ -12,6 +12,8 @@ export interface MetricSources {
     metrics(): { syncs: number; lastSyncDurationMs: number } | undefined;
     takeLatencySamples(): number[];
   };
+  /** The container engine's health (agent/runtime/health.ts). */
+  runtime?: { ready(): boolean; onChange(listener: (c: { ready: boolean }) => void): unknown };
 }
 
 /** kube-proxy's network programming buckets: 0.25 s steps, then 1 s, 5 s and 30 s steps up to 5 min. */
@@ -76,6 +78,13 @@ export class AgentMetrics {
     });
     src.probes.onDuration((l, seconds) => probeDuration.observe({ probe_type: l.probe_type, container: l.container, pod: l.pod, namespace: l.namespace }, seconds));
     if (src.proxy) this.proxyMetrics(src.proxy);
+    const rt = src.runtime;
+    if (rt) {
+      // bosun's own: kubelet shows the same only as the node's Ready condition.
+      new Gauge({ name: 'bosun_container_runtime_ready', help: 'Whether the container runtime answers (1) or is down (0); pods are neither started nor stopped while it is down.', registers: [this.registry], collect() { this.set(rt.ready() ? 1 : 0); } });
+      const downs = new Counter({ name: 'bosun_container_runtime_down_total', help: 'How many times the container runtime went away since the agent started.', registers: [this.registry] });
+      rt.onChange((c) => { if (!c.ready) downs.inc(); });
+    }
   }
 
   /**

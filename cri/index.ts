@@ -8,12 +8,13 @@ import { createContainerdRuntime } from './containerd/index.js';
 import { createDockerRuntime, DOCKER_DEFAULTS, type DockerRuntimeOptions } from './docker/index.js';
 import type { Runtime } from './runtime.js';
 
-/** The Docker engine's endpoint; any other endpoint is a CRI runtime (containerd). */
+/** The Docker engine's endpoint; any socket not named docker.sock is a CRI runtime (containerd). */
 export const DOCKER_ENDPOINT = `unix://${DOCKER_DEFAULTS.socketPath}`;
 
 export function isDockerEndpoint(endpoint: string): boolean {
   const path = endpoint.replace(/^unix:\/\//, '');
-  return path === DOCKER_DEFAULTS.socketPath || path === '/run/docker.sock';
+  // A second engine (dockerd -H unix:///run/other/docker.sock) is Docker too.
+  return path === DOCKER_DEFAULTS.socketPath || path.endsWith('/docker.sock');
 }
 
 /**

@@ -267,8 +267,12 @@ export interface RuntimeService {
    */
   followLogs(id: string, since: string | undefined, onChunk: (c: LogChunk) => void): LogFollower;
 
-  /** Engine events for managed containers and sandboxes; the callback must not throw. */
-  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void): () => void;
+  /**
+   * Engine events for managed containers and sandboxes; the callbacks must not throw.
+   * `onReady` is called once the stream is open (events from then on are seen), so that a
+   * caller can tell an engine that is back from one that only accepts connections.
+   */
+  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void): () => void;
 }
 
 export interface ImageService {

@@ -28,6 +28,8 @@ export interface LogManagerOptions {
   log: Logger;
   periodMs?: number;
   now?: () => number;
+  /** True while the container engine is away: no follower is (re)started until it is back. */
+  paused?: () => boolean;
 }
 
 const POD_NAME = 'io.kubernetes.pod.name';
@@ -134,7 +136,7 @@ export class LogManager {
 
   /** One pass over the cache: start copiers for new containers, clean up removed ones. */
   sync(): void {
-    if (this.syncing) return;
+    if (this.syncing || this.opts.paused?.()) return;
     this.syncing = true;
     try {
       const seen = new Map<string, RuntimeContainer>();
@@ -188,7 +190,10 @@ export class LogManager {
       },
       (err: Error) => {
         this.copiers.delete(c.id);
-        if ((err as { code?: string }).code === 'NotFound') this.complete.set(c.id, c);
+        const code = (err as { code?: string }).code;
+        if (code === 'NotFound') this.complete.set(c.id, c);
+        // The engine went away (the runtime's health says so once): followed again once it is back.
+        else if (code === 'Unavailable' || this.opts.paused?.()) return;
         else log.warn({ err: err.message }, 'copying container output failed; retrying');
       },
     );

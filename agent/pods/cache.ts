@@ -1,4 +1,4 @@
-import type { ContainerStatus as RuntimeContainer, PodSandboxStatus, Runtime } from '../../cri/index.js';
+import type { ContainerStatus as RuntimeContainer, PodSandboxStatus, Runtime, RuntimeEvent } from '../../cri/index.js';
 import type { Logger } from '../log.js';
 import type { ObservedPod } from './planner.js';
 import { L, podUidOf } from './labels.js';
@@ -20,6 +20,13 @@ export class PodCache {
   lastRelistDurationMs = 0;
   /** Called after every successful relist with its duration (the PLEG relist metric). */
   onRelist?: (ms: number) => void;
+  /**
+   * The runtime's health (agent/runtime/health.ts), when the agent keeps one: engine events
+   * come through it, no relist is tried while the engine is away (it probes the engine
+   * itself), and a relist that fails because the engine went away is reported to it instead
+   * of being logged every second.
+   */
+  health?: { ready(): boolean; failed(err: unknown, what: string): boolean; subscribe(onEvent: (e: RuntimeEvent) => void): () => void };
 
   constructor(
     private readonly runtime: Runtime,
@@ -39,7 +46,8 @@ export class PodCache {
 
   async start(): Promise<void> {
     await this.relist();
-    this.subscribe(1000);
+    if (this.health) this.unsubscribe = this.health.subscribe(() => this.relistSoon());
+    else this.subscribe(1000);
     this.timer = setInterval(() => void this.relist(), this.periodMs);
   }
 
@@ -53,16 +61,18 @@ export class PodCache {
   private subscribe(retryMs: number): void {
     if (this.stopped) return;
     this.unsubscribe = this.runtime.subscribe(
-      () => {
-        // Coalesce a burst of events into one relist.
-        if (!this.soon) this.soon = setTimeout(() => { this.soon = undefined; void this.relist(); }, 20);
-      },
+      () => this.relistSoon(),
       (err) => {
         this.log.warn({ err: err.message }, 'runtime event stream ended; relying on relist until it is back');
         this.unsubscribe?.();
         setTimeout(() => this.subscribe(Math.min(retryMs * 2, 30_000)), retryMs).unref();
       },
     );
+  }
+
+  /** Coalesces a burst of events into one relist. */
+  private relistSoon(): void {
+    if (!this.soon) this.soon = setTimeout(() => { this.soon = undefined; void this.relist(); }, 20);
   }
 
   /** Serialized: a relist requested while one runs is done once more right after it. */
@@ -82,13 +92,14 @@ export class PodCache {
   }
 
   private async relistOnce(): Promise<void> {
+    if (this.health && !this.health.ready()) return;
     const started = Date.now();
     let sandboxes: PodSandboxStatus[];
     let containers: RuntimeContainer[];
     try {
       [sandboxes, containers] = await Promise.all([this.runtime.listPodSandboxes(), this.runtime.listContainers()]);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'relist failed');
+      if (!this.health?.failed(err, 'relist')) this.log.warn({ err: (err as Error).message }, 'relist failed');
       return;
     }
     const next = new Map<string, ObservedPod>();

@@ -23,6 +23,8 @@ import { admitPod } from './admission.js';
 import type { LogFlusher } from './termination.js';
 import { TerminationMessages } from './termination.js';
 import { podRef } from '../events.js';
+import type { RuntimeHealth } from '../runtime/health.js';
+import { REMOVAL_RETRY, RetryGate, SANDBOX_RETRY } from './retry.js';
 
 export interface PodManagerOptions {
   runtime: Runtime;
@@ -42,6 +44,12 @@ export interface PodManagerOptions {
   admissionContext?: () => AdmissionContext;
   /** The log copier, so a FallbackToLogsOnError message sees the container's last lines. */
   logs?: LogFlusher;
+  /**
+   * The container engine's health (agent/runtime/health.ts): while it is down no pod is
+   * synced, so nothing is started or killed; when it is back, the pods are relisted and
+   * planned as after an agent restart.
+   */
+  health?: RuntimeHealth;
 }
 
 export interface PodView {
@@ -85,8 +93,13 @@ export class PodManager {
       events: opts.events,
       env: opts.env,
       now: () => opts.clock.now(),
+      ...(opts.health ? { health: opts.health } : {}),
+      retry: { sandbox: new RetryGate(opts.clock, SANDBOX_RETRY), removal: new RetryGate(opts.clock, REMOVAL_RETRY) },
     };
-    this.workers = new PodWorkers((uid) => this.syncOne(uid), opts.log);
+    // A sync cut short because the engine went away is not a failed sync: the health says it once.
+    this.workers = new PodWorkers((uid) => this.syncOne(uid).catch((err: unknown) => {
+      if (!opts.health?.failed(err, 'pod sync')) throw err;
+    }), opts.log);
     this.messages = new TerminationMessages(opts.logs);
     this.probes = new ProbeManager({
       runtime: opts.runtime,
@@ -102,6 +115,11 @@ export class PodManager {
     // Readiness and startup results change the pod's status (and so its Service endpoints).
     this.probes.onChange((uid) => this.workers.dispatch(uid));
     this.cache = new PodCache(opts.runtime, opts.log, (uids) => uids.forEach((u) => this.workers.dispatch(u)), opts.nodeName, opts.relistPeriodMs);
+    if (opts.health) {
+      this.cache.health = opts.health;
+      // Back from an engine restart: what runs now is read afresh, then every pod is planned.
+      opts.health.onUp(() => void this.cache.relist().then(() => this.dispatchAll()));
+    }
   }
 
   async start(): Promise<void> {
@@ -176,10 +194,15 @@ export class PodManager {
   }
 
   private async syncOne(uid: string): Promise<void> {
+    // kubelet's syncLoop skips pod synchronization while the runtime is down: nothing is
+    // created in an engine that is shutting down or still starting, nothing is stopped.
+    // The status still follows the probes (kubelet's prober writes readiness straight to
+    // its status manager).
+    const paused = !!this.opts.health && !this.opts.health.ready();
     const pod = this.desired.get(uid);
     let observed = this.cache.get(uid);
     if (!pod) {
-      if (!this.sourcesReady) return;
+      if (!this.sourcesReady || paused) return;
       this.evicted.delete(uid);
       this.restarting.delete(uid);
       this.statuses.delete(uid);
@@ -189,6 +212,8 @@ export class PodManager {
       this.rejected.delete(uid);
       this.messages.forget(uid);
       if (observed.sandboxes.length === 0 && observed.containers.length === 0) {
+        this.deps.retry?.sandbox.forget(uid);
+        this.deps.retry?.removal.forget(uid);
         await cleanupPodDir(this.deps, uid);
         return;
       }
@@ -199,7 +224,7 @@ export class PodManager {
       return;
     }
 
-    if (this.restarting.delete(uid)) {
+    if (!paused && this.restarting.delete(uid)) {
       // An evicted static pod comes back as a new instance: what the last one left goes.
       await terminatePod(this.deps, uid, observed, 0);
       await this.cache.relist();
@@ -216,7 +241,9 @@ export class PodManager {
     }
     const evicted = this.evicted.get(uid);
     const rejected = evicted ? { reason: evicted.reason, message: evicted.message } : this.admit(pod, observed);
-    if (evicted) {
+    if (paused) {
+      // The engine is away: only the status below is brought up to date.
+    } else if (evicted) {
       // Evicted: everything stops within the eviction's grace; the dead containers stay.
       if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running')) {
         await stopAll(this.deps, observed, evicted.graceSeconds, pod);

@@ -102,7 +102,7 @@ function sandboxUsable(pod: Pod, s: PodSandboxStatus | undefined): boolean {
   return pod.spec.hostNetwork ? true : !!s.ip;
 }
 
-function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
+export function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
   return `back-off ${formatGoDuration(delayMs)} restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
 }
 
@@ -359,6 +359,13 @@ export const HOST_NETWORK_LABEL = 'bosun.io/host-network';
 function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefined, actions: PodActions): void {
   const byName = new Map<string, RuntimeContainer[]>();
   for (const c of observed.containers) {
+    // Created but never started, in a sandbox that is not the pod's newest: left by a start
+    // the engine cut short (it was shutting down, or the agent died). It never ran, so it
+    // holds no history: it goes (kubelet's container GC evicts every non-running container).
+    if (c.state === 'created' && newest && c.podSandboxId !== newest.id) {
+      actions.containersToRemove.push(c.id);
+      continue;
+    }
     if (c.state === 'running' || c.state === 'created') continue;
     const list = byName.get(c.metadata.name) ?? [];
     list.push(c);

@@ -8,7 +8,8 @@ import { podRef } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Backoff } from './backoff.js';
 import type { ContainerToStart, KillRequest, ObservedPod, PodActions, StartedView } from './planner.js';
-import { backoffKey, computePodActions } from './planner.js';
+import { backoffKey, backoffMessage, computePodActions, latestByName } from './planner.js';
+import type { RetryGate } from './retry.js';
 import { podDNS } from '../dns/dns.js';
 import { podDir } from '../volumes/plan.js';
 import type { VolumePlan } from '../volumes/plan.js';
@@ -33,6 +34,13 @@ export interface SyncDeps {
   events: EventSink;
   env: NodeEnv;
   now(): number;
+  /**
+   * The runtime's health: a call that failed because the engine is away is reported there
+   * (once) rather than logged per pod and per attempt.
+   */
+  health?: { failed(err: unknown, what: string): boolean };
+  /** Back-off for sandbox creation and for removals the engine refused (see retry.ts). */
+  retry?: { sandbox: RetryGate; removal: RetryGate };
 }
 
 export interface SyncResult {
@@ -51,6 +59,12 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   const grace = podGraceSeconds(pod);
   const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
 
+  if (actions.createSandbox && deps.retry?.sandbox.waiting(pod.metadata.uid, 'sandbox')) {
+    // kubelet's pod worker waits backOffPeriod after a failed sandbox creation before it
+    // syncs the pod again (kill and create alike).
+    for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
+    return { actions, waiting };
+  }
   if (actions.killPod) {
     log.info({ createSandbox: actions.createSandbox }, 'killing pod containers');
     if (actions.createSandbox) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
@@ -65,7 +79,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
     // back-off; one replaced for a new spec goes.
     if (!k.keep) await deps.runtime.removeContainer(k.id);
   }));
-  await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove);
+  await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove, pod.metadata.uid);
 
   if (!actions.createSandbox && actions.killPod) return { actions, waiting };
   const starting = actions.containersToStart.length > 0 || actions.createSandbox;
@@ -96,10 +110,15 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
       podIP = pod.spec.hostNetwork ? deps.env.hostIP : (await deps.runtime.podSandboxStatus(sandboxId)).ip ?? '';
       await writeHostsFile(deps.env, pod, podIP);
       log.info({ sandbox: sandboxId.slice(0, 12), attempt: actions.attempt, podIP }, 'created pod sandbox');
+      deps.retry?.sandbox.succeeded(pod.metadata.uid, 'sandbox');
     } catch (err) {
       const message = `Failed to create pod sandbox: ${(err as Error).message}`;
-      log.error({ err }, message);
-      deps.events.emit(ref, 'Warning', 'FailedCreatePodSandBox', message);
+      // The engine going away is said once by the runtime's health; a sandbox failing again
+      // with the same error only counts up its event.
+      const away = deps.health?.failed(err, 'creating a pod sandbox') ?? false;
+      const report = deps.retry ? deps.retry.sandbox.failed(pod.metadata.uid, 'sandbox', message) : true;
+      if (!away && report) log.error({ err: (err as Error).message }, message);
+      if (!away) deps.events.emit(ref, 'Warning', 'FailedCreatePodSandBox', message);
       for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message });
       return { actions, waiting };
     }
@@ -108,10 +127,24 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
 
   for (const s of actions.containersToStart) {
     const c = s.kind === 'init' ? pod.spec.initContainers![s.index] : pod.spec.containers[s.index];
+    const held = crashBackoff(deps, pod, c, s, observed);
+    if (held) {
+      // A new sandbox does not reset a crash loop: kubelet's doBackOff looks at the newest
+      // exited container of the name, whatever sandbox it ran in.
+      waiting.set(c.name, { reason: 'CrashLoopBackOff', message: held });
+      deps.events.emit(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, c.name, s.kind === 'init');
+      if (s.kind === 'init' && !isSidecar(c)) break;
+      continue;
+    }
     try {
       await startContainer(deps, pod, c, s, sandboxId, podIP, plans, cgroupParent);
       log.info({ container: c.name, attempt: s.attempt }, 'started container');
     } catch (err) {
+      if (deps.health?.failed(err, `starting container ${c.name}`)) {
+        // The engine is going away: nothing more is tried until it is back.
+        waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
+        break;
+      }
       const w = err instanceof Waiting ? err : new Waiting('RunContainerError', (err as Error).message);
       log.warn({ container: c.name, reason: w.reason }, w.message);
       waiting.set(c.name, { reason: w.reason, message: w.message });
@@ -121,6 +154,22 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
     }
   }
   return { actions, waiting };
+}
+
+/**
+ * kubelet's doBackOff for a start the planner did not already gate (the first one in a
+ * new sandbox, or a replacement): the back-off message when the container's newest exited
+ * run, in any sandbox, is still inside its back-off; else the start is recorded in the
+ * back-off (a planner restart records it in startContainer) and undefined is returned.
+ */
+export function crashBackoff(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, observed: ObservedPod): string | undefined {
+  if (s.restart) return undefined;
+  const prev = latestByName(observed.containers.filter((x) => x.state === 'exited'), c.name);
+  if (!prev) return undefined;
+  const key = backoffKey(pod, c);
+  if (deps.backoff.isInBackOffSince(key, prev.finishedAt)) return backoffMessage(deps.backoff.get(key), pod, c);
+  deps.backoff.next(key);
+  return undefined;
 }
 
 async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string, podIP: string, plans: VolumePlan[], cgroupParent?: string): Promise<void> {
@@ -137,12 +186,16 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
     id = await deps.runtime.createContainer(sandboxId, config, sandboxConfig(pod, 0, { logDirectory: podLogDirectory(deps.env, pod), ...(cgroupParent ? { cgroupParent } : {}) }));
     emit('Normal', 'Created', `Created container ${c.name}`);
   } catch (err) {
+    if (err instanceof RuntimeError && err.code === 'Unavailable') throw err;
+    // Retried through the back-off too, not at every sync tick.
+    if (!s.restart) deps.backoff.next(backoffKey(pod, c));
     throw new Waiting('CreateContainerError', (err as Error).message);
   }
   try {
     await deps.runtime.startContainer(id);
     emit('Normal', 'Started', `Started container ${c.name}`);
   } catch (err) {
+    if (err instanceof RuntimeError && err.code === 'Unavailable') throw err;
     // A failed start is a failed run: it goes through the crash back-off like an exit.
     if (!s.restart) deps.backoff.next(backoffKey(pod, c));
     throw new Waiting('RunContainerError', (err as Error).message);
@@ -260,7 +313,9 @@ export async function killContainer(deps: SyncDeps, c: RuntimeContainer, graceSe
     await Promise.race([o.waitForTurn(), new Promise<void>((r) => (timer = setTimeout(r, left() * 1000)))]);
     clearTimeout(timer);
   }
-  await deps.runtime.stopContainer(c.id, stopSignalGrace(left())).catch((err) => deps.log.warn({ err, container: name }, 'stop failed'));
+  await deps.runtime.stopContainer(c.id, stopSignalGrace(left())).catch((err) => {
+    if (!deps.health?.failed(err, `stopping container ${name}`)) deps.log.warn({ err, container: name }, 'stop failed');
+  });
 }
 
 function parseJSON<T>(s: string | undefined): T | undefined {
@@ -276,7 +331,7 @@ function parseJSON<T>(s: string | undefined): T | undefined {
 export async function terminatePod(deps: SyncDeps, uid: string, observed: ObservedPod, graceSeconds?: number): Promise<void> {
   const grace = graceSeconds ?? Math.max(0, ...observed.sandboxes.map(recordedGrace), ...observed.containers.map(recordedGrace));
   await stopAll(deps, observed, grace);
-  await removeQuietly(deps, observed.containers.map((c) => c.id), observed.sandboxes.map((s) => s.id));
+  await removeQuietly(deps, observed.containers.map((c) => c.id), observed.sandboxes.map((s) => s.id), uid);
   await cleanupPodDir(deps, uid);
 }
 
@@ -288,7 +343,24 @@ export async function cleanupPodDir(deps: SyncDeps, uid: string): Promise<void> 
   await removePodLogs(deps.env.podLogsDir, uid);
 }
 
-async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: string[]): Promise<void> {
-  await Promise.all(containers.map((id) => deps.runtime.removeContainer(id).catch((err) => deps.log.warn({ err, id }, 'remove container failed'))));
-  await Promise.all(sandboxes.map((id) => deps.runtime.removePodSandbox(id).catch((err) => deps.log.warn({ err, id }, 'remove sandbox failed'))));
+/**
+ * Removes what the planner let go. A removal the engine refuses (an overlay layer still
+ * mounted somewhere: "device or resource busy", "Removal In Progress") is retried with a
+ * back-off and reported once per message, not at every sync.
+ */
+async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: string[], uid = ''): Promise<void> {
+  const remove = async (kind: 'container' | 'sandbox', id: string) => {
+    const gate = deps.retry?.removal;
+    if (gate?.waiting(uid, id)) return;
+    try {
+      await (kind === 'container' ? deps.runtime.removeContainer(id) : deps.runtime.removePodSandbox(id));
+      gate?.succeeded(uid, id);
+    } catch (err) {
+      if (deps.health?.failed(err, `removing ${kind} ${id.slice(0, 12)}`)) return;
+      if (err instanceof RuntimeError && err.code === 'NotFound') return;
+      if (!gate || gate.failed(uid, id, (err as Error).message)) deps.log.warn({ err: (err as Error).message, id, podUID: uid || undefined }, `remove ${kind} failed; retrying with a back-off`);
+    }
+  };
+  await Promise.all(containers.map((id) => remove('container', id)));
+  await Promise.all(sandboxes.map((id) => remove('sandbox', id)));
 }

@@ -26,6 +26,8 @@ export interface KubeletApiDeps {
   metrics(which: 'all' | 'probes'): Promise<{ contentType: string; body: string }>;
   hostIP: string;
   cordoned(): boolean;
+  /** Why the container runtime is not ready, undefined while it is. */
+  runtimeDown?(detail?: boolean): string | undefined;
 }
 
 export interface KubeletApi {
@@ -63,7 +65,7 @@ export async function startKubeletApi(d: KubeletApiDeps): Promise<KubeletApi> {
     },
   };
   if (config.healthzPort > 0) {
-    out.healthz = await startHealthzServer(() => d.pods.healthy(), config.healthzPort, config.healthzBindAddress);
+    out.healthz = await startHealthzServer(() => d.pods.healthy(), config.healthzPort, config.healthzBindAddress, () => d.runtimeDown?.(true));
     log.info({ address: `${config.healthzBindAddress}:${config.healthzPort}` }, 'healthz listening');
   }
   if (config.port <= 0) return out;
@@ -93,6 +95,7 @@ export async function startKubeletApi(d: KubeletApiDeps): Promise<KubeletApi> {
       return `${v.runtimeName}://${v.runtimeVersion}`;
     },
     ready: () => d.pods.healthy(),
+    runtimeDown: () => d.runtimeDown?.(),
     cordoned: d.cordoned,
   }));
   out.secure = await startSecureServer({
@@ -106,6 +109,7 @@ export async function startKubeletApi(d: KubeletApiDeps): Promise<KubeletApi> {
     sandboxOf: (uid) => d.pods.cache.get(uid).sandboxes.find((s) => s.state === 'ready')?.id,
     events: () => d.events.list(),
     healthy: () => d.pods.healthy(),
+    runtimeDown: () => d.runtimeDown?.(true),
     metrics: d.metrics,
     stats,
     node,

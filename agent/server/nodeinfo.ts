@@ -23,6 +23,8 @@ export interface NodeInfoInput {
   startedAt: number;
   runtimeVersion(): Promise<string>;
   ready(): boolean;
+  /** Why the container runtime is not ready (kubelet's runtimeErrors), undefined while it is. */
+  runtimeDown?(): string | undefined;
   cordoned(): boolean;
 }
 
@@ -39,7 +41,9 @@ export async function nodeFacts(i: NodeInfoInput): Promise<NodeFacts> {
   const h = createHash('sha256').update(`${machineID}/${i.nodeName}`).digest('hex');
   const uid = `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
   const created = rootStat && rootStat.birthtimeMs > 0 ? Math.min(rootStat.birthtimeMs, i.startedAt) : i.startedAt;
-  const ready = i.ready();
+  // kubelet's ReadyCondition: every runtime error, aggregated as Go's utilerrors prints them.
+  const errors = [i.runtimeDown?.(), i.ready() ? undefined : 'PLEG is not healthy: the pod lifecycle loop has not relisted for 3m0s'].filter((e): e is string => !!e);
+  const ready = errors.length === 0;
   return {
     name: i.nodeName,
     uid,
@@ -61,7 +65,7 @@ export async function nodeFacts(i: NodeInfoInput): Promise<NodeFacts> {
     arch: goArch(process.arch),
     port: i.port,
     ready,
-    readyMessage: ready ? 'kubelet is posting ready status' : 'PLEG is not healthy: the pod lifecycle loop has not relisted for 3m0s',
+    readyMessage: ready ? 'kubelet is posting ready status' : errors.length === 1 ? errors[0] : `[${errors.join(', ')}]`,
     heartbeat: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
   };
 }

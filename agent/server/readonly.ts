@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { PodList } from '../../manifests/index.js';
 import type { CoreEvent } from '../events.js';
 import type { PodView } from '../pods/manager.js';
+import { healthz } from './healthz.js';
 
 // kubelet's read-only port: GET /pods (this node's pods with status) and /healthz.
 // Nothing here can change a pod, and nothing here returns secret values.
@@ -12,6 +13,8 @@ export interface ReadOnlyHandlers {
   /** Prometheus text for /metrics and /metrics/probes. */
   metrics(which: 'all' | 'probes'): Promise<{ contentType: string; body: string }>;
   healthy(): boolean;
+  /** Why the container runtime is not ready, undefined while it is. */
+  runtimeDown?(): string | undefined;
 }
 
 export function podList(views: PodView[]): PodList {
@@ -30,9 +33,10 @@ export function startReadOnlyServer(h: ReadOnlyHandlers, port: number, address: 
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('method not allowed\n');
       return;
     }
-    if (url.pathname === '/healthz') {
-      const ok = h.healthy();
-      res.writeHead(ok ? 200 : 500, { 'content-type': 'text/plain' }).end(ok ? 'ok' : 'pod lifecycle loop is not running');
+    const hz = /^\/healthz(?:\/([a-z]+))?$/.exec(url.pathname);
+    if (hz) {
+      const r = healthz(h.healthy, h.runtimeDown, hz[1], url.searchParams.has('verbose'));
+      res.writeHead(r.status, { 'content-type': 'text/plain' }).end(r.body);
       return;
     }
     if (url.pathname === '/pods' || url.pathname === '/pods/') {

@@ -20,6 +20,7 @@ import type { StatsCollector } from './collect.js';
 import { parseLogQuery, pickLog, streamLog } from './logs.js';
 import { servePortForward } from './portforward.js';
 import { podList } from './readonly.js';
+import { healthz } from './healthz.js';
 import { forwardPorts, route, streamOptions, type Route } from './routes.js';
 import { resourceMetrics } from './stats.js';
 
@@ -40,6 +41,8 @@ export interface SecureServerDeps {
   sandboxOf(uid: string): string | undefined;
   events(): CoreEvent[];
   healthy(): boolean;
+  /** Why the container runtime is not ready (agent/runtime/health.ts), undefined while it is. */
+  runtimeDown?(): string | undefined;
   metrics(which: 'all' | 'probes'): Promise<{ contentType: string; body: string }>;
   stats: Pick<StatsCollector, 'summary'>;
   node(): Promise<NodeObject>;
@@ -244,12 +247,8 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
     const q = url.searchParams;
     switch (r.kind) {
       case 'healthz': {
-        if (r.check && !['ping', 'log', 'syncloop'].includes(r.check)) return send(res, 404, `healthz check "${r.check}" not found\n`, 'text/plain');
-        const ok = r.check === 'ping' || r.check === 'log' || deps.healthy();
-        if (!r.check && q.has('verbose')) {
-          return send(res, ok ? 200 : 500, `[+]ping ok\n[+]log ok\n[${ok ? '+' : '-'}]syncloop ${ok ? 'ok' : 'failed: reason withheld'}\nhealthz check ${ok ? 'passed' : 'failed'}\n`, 'text/plain');
-        }
-        return send(res, ok ? 200 : 500, ok ? 'ok' : 'syncloop failed: the pod lifecycle loop has not relisted for 3m0s', 'text/plain');
+        const h = healthz(deps.healthy, deps.runtimeDown, r.check, q.has('verbose'));
+        return send(res, h.status, h.body, 'text/plain');
       }
       case 'pods':
         return send(res, 200, podList(deps.pods()));
@@ -439,12 +438,13 @@ function readBody(req: IncomingMessage, max: number): Promise<string> {
 }
 
 /** kubelet's healthz port: plain HTTP /healthz on 127.0.0.1:10248, nothing else. */
-export function startHealthzServer(healthy: () => boolean, port: number, address: string): Promise<HttpServer> {
+export function startHealthzServer(healthy: () => boolean, port: number, address: string, runtimeDown?: () => string | undefined): Promise<HttpServer> {
   const server = createHttpServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path !== '/healthz' && path !== '/healthz/syncloop' && path !== '/healthz/ping') return send(res, 404, '404 page not found\n', 'text/plain');
-    const ok = path === '/healthz/ping' || healthy();
-    send(res, ok ? 200 : 500, ok ? 'ok' : 'syncloop failed', 'text/plain');
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const m = /^\/healthz(?:\/([a-z]+))?$/.exec(url.pathname);
+    if (!m) return send(res, 404, '404 page not found\n', 'text/plain');
+    const h = healthz(healthy, runtimeDown, m[1], url.searchParams.has('verbose'));
+    send(res, h.status, h.body, 'text/plain');
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -336,7 +336,7 @@ class ContainerdRuntime implements Runtime {
     return followCriLog(id, () => this.rawStatus(id), since, onChunk);
   }
 
-  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void): () => void {
+  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void): () => void {
     let known: Map<string, { state: string; podUid?: string }> | undefined;
     let busy = false;
     let stopped = false;
@@ -369,6 +369,8 @@ class ContainerdRuntime implements Runtime {
             onEvent({ id, type: 'deleted', ...(b.podUid ? { podUid: b.podUid } : {}) });
           }
         }
+        // The first list is the base the next ones are compared with: events start here.
+        if (!known) onReady?.();
         known = now;
       } catch (err) {
         stopped = true;

@@ -40,6 +40,7 @@ export function subscribe(
   docker: Docker,
   onEvent: (e: RuntimeEvent) => void,
   onError: (err: Error) => void,
+  onReady?: () => void,
 ): () => void {
   const abort = new AbortController();
   let stream: Readable | undefined;
@@ -69,6 +70,8 @@ export function subscribe(
       stream.once('error', (err: Error) => fail(wrapEngineError(undefined, 'Docker event stream', err)));
       stream.once('end', () => fail(new Error('Docker event stream ended')));
       stream.once('close', () => fail(new Error('Docker event stream closed')));
+      // The engine answered the request with its headers: from here on it reports events.
+      onReady?.();
     })
     .catch((err: unknown) => fail(wrapEngineError(undefined, 'subscribing to Docker events', err)));
   return () => {

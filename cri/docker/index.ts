@@ -1,3 +1,4 @@
+import http from 'node:http';
 import Docker from 'dockerode';
 import { statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
@@ -168,11 +169,11 @@ class DockerRuntime implements Runtime {
     return followLogs(this.docker, id, since, onChunk);
   }
 
-  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void): () => void {
+  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void): () => void {
     const unsubscribe = subscribe(this.docker, onEvent, (err) => {
       this.unsubscribers.delete(unsubscribe);
       onError(err);
-    });
+    }, onReady);
     this.unsubscribers.add(unsubscribe);
     return () => {
       this.unsubscribers.delete(unsubscribe);
@@ -213,7 +214,13 @@ export async function createDockerRuntime(options: DockerRuntimeOptions = {}): P
     pullTimeoutMs: options.pullTimeoutMs ?? DOCKER_DEFAULTS.pullTimeoutMs,
     minOomScoreAdj: options.minOomScoreAdj ?? -1000,
   };
-  const docker = new Docker({ socketPath: opts.socketPath });
+  // A new connection per call: dockerd stops listening as soon as it is told to stop, but
+  // keeps serving connections already open while it stops every container. A kept-alive
+  // connection would let the agent go on creating sandboxes in an engine that is shutting
+  // down (their layers stay mounted); a fresh one fails at once, and the agent backs off.
+  // (docker-modem takes an `agent`; @types/dockerode does not list it.)
+  const dockerOptions: Docker.DockerOptions & { agent: http.Agent } = { socketPath: opts.socketPath, agent: new http.Agent({ keepAlive: false }) };
+  const docker = new Docker(dockerOptions);
   try {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -38,3 +38,19 @@ describe('agent configuration', () => {
     expect(() => parseDuration('20', 'x')).toThrow('x: Invalid value: "20"');
   });
 });
+
+describe('--pod-bridge and a second Docker engine', () => {
+  it('names the Docker pod network bridge, checked as a Linux interface name', () => {
+    expect(resolveConfig({}).podBridge).toBe('bosun0');
+    expect(resolveConfig({ 'pod-bridge': 'bted1a2b3c' }).podBridge).toBe('bted1a2b3c');
+    expect(() => resolveConfig({ 'pod-bridge': 'a-name-far-too-long' })).toThrow('--pod-bridge: Invalid value: "a-name-far-too-long"');
+    expect(() => resolveConfig({ 'pod-bridge': 'br/0' })).toThrow('--pod-bridge');
+  });
+
+  it('takes any socket named docker.sock for a Docker engine', async () => {
+    const { isDockerEndpoint } = await import('../../cri/index.js');
+    expect(isDockerEndpoint('unix:///var/run/docker.sock')).toBe(true);
+    expect(isDockerEndpoint('unix:///run/bte-x1/docker.sock')).toBe(true);
+    expect(isDockerEndpoint('unix:///run/bosun-containerd/containerd.sock')).toBe(false);
+  });
+});
