@@ -155,7 +155,7 @@ export class Agent {
     this.reportedConflicts = conflicts;
     this.lastPods = m.pods;
     this.apiserver?.setDesired(m.pods);
-    this.pods.setDesired(this.cordoned ? [] : m.pods, this.merger.ready);
+    this.pods.setDesired(this.cordoned ? [] : m.pods, this.merger.ready, this.cordoned ? [] : m.held);
   }
 
   /**
