@@ -248,6 +248,9 @@ function validateContainer(c: Obj, path: string, kind: ContainerKind, ctx: PodCo
   const sc = objAt(c, 'securityContext');
   validateProfile(objAt(sc, 'seccompProfile'), `${path}.securityContext.seccompProfile`, 'seccomp', errs);
   validateProfile(objAt(sc, 'appArmorProfile'), `${path}.securityContext.appArmorProfile`, 'AppArmor', errs);
+  if (sc?.procMount === 'Unmasked' && ctx.spec.hostUsers !== false) {
+    errs.push({ field: `${path}.securityContext.procMount`, type: 'Invalid value', value: 'Unmasked', detail: '`hostUsers` must be false to use `Unmasked`' });
+  }
   if (sc && has(sc, 'windowsOptions') && strAt(objAt(ctx.spec, 'os'), 'name') === 'linux') {
     errs.push({ field: `${path}.securityContext.windowsOptions`, type: 'Forbidden', detail: 'windows options cannot be set for a linux pod' });
   }
