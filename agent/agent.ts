@@ -22,6 +22,7 @@ import { startReadOnlyServer } from './server/readonly.js';
 import { startKubeletApi, type KubeletApi } from './server/kubelet.js';
 import { ServiceProxy } from './services.js';
 import { FileSource } from './sources/file.js';
+import { detectNodeFeatures } from './pods/fields.js';
 import { HttpSource } from './sources/http.js';
 import { SourceMerger } from './sources/merge.js';
 import { ApiServerSource } from './apiserver/index.js';
@@ -70,6 +71,7 @@ export class Agent {
       syncPeriodMs: 30_000,
       minSyncPeriodMs: 1_000,
     }, log);
+    const features = detectNodeFeatures(runtimeName, config.clusterDomain);
     const env: NodeEnv = {
       rootDir: config.rootDir,
       podLogsDir: config.podLogsDir,
@@ -85,8 +87,8 @@ export class Agent {
     };
     this.pods = new PodManager({
       runtime, runtimeName, log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs,
-      admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls },
-      admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, ...resources.admissionContext() }),
+      admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls, features },
+      admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, features, ...resources.admissionContext() }),
       logs: { flush: (c) => this.logs.flush(c) },
     });
     this.logs = new LogManager({

@@ -128,6 +128,8 @@ export interface ContainerConfig {
   stdin?: boolean;
   stdinOnce?: boolean;
   tty?: boolean;
+  /** The signal that stops the container before the kill (lifecycle.stopSignal); unset: the image's. */
+  stopSignal?: string;
   /** Where the runtime should keep this container's log (relative to the sandbox log dir). */
   logPath?: string;
   linux?: { securityContext?: LinuxContainerSecurityContext; resources?: LinuxContainerResources };

@@ -4,6 +4,7 @@ import { pressureAdmission } from '../resources/eviction.js';
 import type { NodeAmounts } from '../resources/node.js';
 import type { NodeConditionType } from '../resources/thresholds.js';
 import { SysctlAllowlist } from './security.js';
+import { type NodeFeatures, unsupportedField } from './fields.js';
 
 // Pod admission (kubelet's admit handlers, pkg/kubelet/lifecycle/predicate.go and
 // pkg/kubelet/sysctl): a pod new to this node is checked against the pods already admitted
@@ -22,6 +23,8 @@ export interface AdmissionContext {
   allocatable?: NodeAmounts;
   /** Pressure conditions the eviction manager reports now. */
   nodeConditions?: ReadonlySet<NodeConditionType>;
+  /** What the host and engine support (AppArmor, SELinux, stop signals); unset: no field check. */
+  features?: NodeFeatures;
 }
 
 type Check = (pod: Pod, others: readonly Pod[], ctx: AdmissionContext) => AdmitResult;
@@ -112,11 +115,18 @@ function resources(pod: Pod, others: readonly Pod[], ctx: AdmissionContext): Adm
   return OK;
 }
 
+/** Fields this node cannot honour (fields.ts): refused rather than dropped. */
+function podFields(pod: Pod, _others: readonly Pod[], ctx: AdmissionContext): AdmitResult {
+  const r = ctx.features ? unsupportedField(pod, ctx.features) : undefined;
+  return r ? { ok: false, ...r } : OK;
+}
+
 /**
- * In kubelet's order: the eviction manager's handler, the sysctl allowlist, then the
- * predicate handler (resources before host ports, as generalFilter runs them).
+ * In kubelet's order: the eviction manager's handler, the sysctl allowlist, the handlers for
+ * what the node supports (AppArmor, OS, ...), then the predicate handler (resources before
+ * host ports, as generalFilter runs them).
  */
-export const CHECKS: readonly Check[] = [pressure, sysctls, resources, nodePorts];
+export const CHECKS: readonly Check[] = [pressure, sysctls, podFields, resources, nodePorts];
 
 /**
  * Decides whether `pod` may run here, given the other pods this agent has admitted and

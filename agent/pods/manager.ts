@@ -18,6 +18,7 @@ import { ProbeManager } from '../../probes/index.js';
 import type { KillRequest, ObservedPod } from './planner.js';
 import type { AdmissionContext } from './admission.js';
 import { admitPod } from './admission.js';
+import { type IneffectiveField, ineffectiveFields } from './fields.js';
 import type { LogFlusher } from './termination.js';
 import { TerminationMessages } from './termination.js';
 import { podRef } from '../events.js';
@@ -303,9 +304,11 @@ export class PodManager {
       const u = p.metadata.uid;
       return u !== uid && (this.admitted.has(u) || runs(this.cache.get(u))) && !this.rejected.has(u) && !ended(u);
     });
-    const r = admitPod(pod, others, this.opts.admissionContext?.() ?? this.opts.admission);
+    const ctx = this.opts.admissionContext?.() ?? this.opts.admission;
+    const r = admitPod(pod, others, ctx);
     if (r.ok) {
       this.admitted.add(uid);
+      if (ctx?.features) this.warnIneffective(pod, ineffectiveFields(pod, ctx.features));
       return undefined;
     }
     const rejection = { reason: r.reason, message: `Pod was rejected: ${r.message}` };
@@ -313,6 +316,15 @@ export class PodManager {
     this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: uid, reason: r.reason }, rejection.message);
     this.opts.events.emit(podRef(pod), 'Warning', r.reason, r.message);
     return rejection;
+  }
+
+  /** Once per admitted pod: each field that cannot act here, as a Warning event and a log line. */
+  private warnIneffective(pod: Pod, fields: IneffectiveField[]): void {
+    for (const f of fields) {
+      const message = `${f.field} has no effect on this node: ${f.why}`;
+      this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid, field: f.field }, message);
+      this.opts.events.emit(podRef(pod), 'Warning', 'FieldIgnored', message);
+    }
   }
 
   /**

@@ -91,7 +91,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   if (actions.createSandbox) {
     try {
       const dns = podDNS(pod, deps.env.dns);
-      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt, { ...(dns ? { dns } : {}), logDirectory: podLogDirectory(deps.env, pod), ...(cgroupParent ? { cgroupParent } : {}) }));
+      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt, { ...(dns ? { dns } : {}), logDirectory: podLogDirectory(deps.env, pod), ...(cgroupParent ? { cgroupParent } : {}) }, deps.env.dns.clusterDomain));
       podIP = pod.spec.hostNetwork ? deps.env.hostIP : (await deps.runtime.podSandboxStatus(sandboxId)).ip ?? '';
       await writeHostsFile(deps.env, pod, podIP);
       log.info({ sandbox: sandboxId.slice(0, 12), attempt: actions.attempt, podIP }, 'created pod sandbox');

@@ -193,6 +193,8 @@ export function containerCreateOptions(
     Tty: config.tty ?? false,
     OpenStdin: config.stdin ?? false,
     StdinOnce: config.stdinOnce ?? false,
+    // docker stop sends it first, then SIGKILL after the grace period.
+    ...(config.stopSignal ? { StopSignal: config.stopSignal } : {}),
     HostConfig: hostConfig,
   };
 }
