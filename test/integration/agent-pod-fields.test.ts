@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containersOf, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { readCgroup } from '../support/cgroups.js';
 
 // What the agent does with every pod-spec field it cannot act on, and with a manifest that a
 // stricter validation refuses while its pod runs. The real CLI, the real Docker engine.
@@ -7,6 +8,7 @@ import { containersOf, manifest, removeTestContainers, TestAgent } from '../supp
 
 const agent = new TestAgent();
 const BB = 'localhost/bosun/busybox:1';
+const sleeper = (name = 'c', extra = '') => `    - name: ${name}\n      image: ${BB}\n      command: ["sleep", "3600"]\n${extra}`;
 
 interface Ev { type: string; reason: string; message: string; involvedObject: { name: string; uid: string } }
 const events = async (): Promise<Ev[]> => ((await (await fetch(`http://127.0.0.1:${agent.port}/events`)).json()) as { items: Ev[] }).items;
@@ -50,5 +52,86 @@ describe('a manifest refused after an upgrade never stops what runs', () => {
     await agent.waitPod('old', (q) => q.metadata.uid !== p.metadata.uid && q.status?.phase === 'Running', 'fixed instance Running');
     await agent.until(async () => (await containersOf(agent.nodeName)).every((c) => c.Labels['io.kubernetes.pod.uid'] !== p.metadata.uid), 'held instance removed');
     agent.remove('old.yaml');
+  });
+});
+
+describe('pod-spec fields this node cannot honour', () => {
+  it('refuses a volume it cannot serve at admission: Failed with the reason and the field, nothing created', async () => {
+    agent.write('pvc.yaml', manifest('pvc', `  volumes:\n    - name: data\n      persistentVolumeClaim:\n        claimName: task-pv-claim\n  containers:\n${sleeper('c', '      volumeMounts:\n        - name: data\n          mountPath: /data\n')}`));
+    const p = await agent.waitPod('pvc', (p) => p.status?.phase === 'Failed', 'Failed');
+    expect(p.status!.reason).toBe('VolumeNotSupported');
+    expect(p.status!.message).toBe('Pod was rejected: spec.volumes[0].persistentVolumeClaim (volume "data"): claims are provisioned and attached by volume controllers and drivers, and this node runs none');
+    expect(await containersOf(agent.nodeName, p.metadata.name)).toEqual([]);
+    agent.remove('pvc.yaml');
+  });
+
+  it('refuses runtimeClassName and hostUsers: false the same way', async () => {
+    agent.write('rc.yaml', manifest('rc', `  runtimeClassName: gvisor\n  containers:\n${sleeper()}`) + '---\n' + manifest('userns', `  hostUsers: false\n  containers:\n${sleeper()}`));
+    const rc = await agent.waitPod('rc', (p) => p.status?.phase === 'Failed', 'Failed');
+    expect(rc.status).toMatchObject({ reason: 'RuntimeClassNotSupported', message: expect.stringContaining('spec.runtimeClassName') });
+    const userns = await agent.waitPod('userns', (p) => p.status?.phase === 'Failed', 'Failed');
+    expect(userns.status).toMatchObject({ reason: 'UserNamespacesNotSupported', message: expect.stringContaining('spec.hostUsers') });
+    agent.remove('rc.yaml');
+  });
+
+  it('runs a static pod with scheduling fields, with one Warning event and one log line per field', async () => {
+    agent.write('sched.yaml', manifest('sched', `  terminationGracePeriodSeconds: 0
+  schedulerName: my-scheduler
+  priorityClassName: system-node-critical
+  topologySpreadConstraints:
+    - maxSkew: 1
+      topologyKey: zone
+      whenUnsatisfiable: DoNotSchedule
+  affinity:
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 10
+          podAffinityTerm:
+            topologyKey: kubernetes.io/hostname
+  containers:
+${sleeper()}`));
+    const p = await agent.waitPod('sched', (p) => p.status?.phase === 'Running', 'Running');
+    // Several sync ticks: still one of each.
+    await new Promise((r) => setTimeout(r, 3000));
+    const fields = ['spec.schedulerName', 'spec.priorityClassName', 'spec.topologySpreadConstraints', 'spec.affinity.podAntiAffinity'];
+    const ev = (await events()).filter((e) => e.involvedObject.uid === p.metadata.uid && e.reason === 'FieldIgnored');
+    expect(ev.map((e) => e.message.split(' ')[0]).sort()).toEqual([...fields].sort());
+    expect(ev.every((e) => e.type === 'Warning' && e.message.includes('has no effect on this node'))).toBe(true);
+    for (const f of fields) {
+      expect(agent.log().split('\n').filter((l) => l.includes(`"field":"${f}"`))).toHaveLength(1);
+    }
+    agent.remove('sched.yaml');
+  });
+
+  it('setHostnameAsFQDN, lifecycle.stopSignal and pod-level resources work on the real engine and kernel', async () => {
+    agent.write('fqdn.yaml', manifest('fqdn', `  terminationGracePeriodSeconds: 30
+  hostname: db-0
+  subdomain: db
+  setHostnameAsFQDN: true
+  resources:
+    limits:
+      memory: 96Mi
+      cpu: 300m
+  containers:
+    - name: c
+      image: ${BB}
+      command: ["sh", "-c", "trap 'exit 7' USR1; while true; do sleep 1; done"]
+      lifecycle:
+        stopSignal: SIGUSR1
+`));
+    const p = await agent.waitPod('fqdn', (p) => p.status?.phase === 'Running', 'Running');
+    expect((await agent.execIn('fqdn', 'c', ['hostname'])).trim()).toBe('db-0.db.default.svc.cluster.local');
+    expect(p.status!.qosClass).toBe('Guaranteed');
+    const c = (await containersOf(agent.nodeName, p.metadata.name)).find((x) => x.Labels['io.kubernetes.container.name'] === 'c')!;
+    const info = await docker.getContainer(c.Id).inspect();
+    expect((info.Config as { StopSignal?: string }).StopSignal).toBe('SIGUSR1');
+    // The pod cgroup carries the pod-level limits (cgroup v1 here).
+    const podCg = `${agent.cgroupRoot}/kubepods/pod${p.metadata.uid}`;
+    expect(readCgroup('memory', podCg, 'memory.limit_in_bytes')).toBe(String(96 * 2 ** 20));
+    expect(readCgroup('cpu', podCg, 'cpu.cfs_quota_us')).toBe('30000');
+    // Stopping the pod sends SIGUSR1 first: the trap exits 7 long before the 30 s grace.
+    const exited = docker.getContainer(c.Id).wait() as Promise<{ StatusCode: number }>;
+    agent.remove('fqdn.yaml');
+    expect((await exited).StatusCode).toBe(7);
   });
 });
