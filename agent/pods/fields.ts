@@ -185,11 +185,15 @@ export function ineffectiveFields(pod: Pod, node: NodeFeatures): IneffectiveFiel
   const seLinux = (sc: { seLinuxOptions?: unknown } | undefined) => !!sc?.seLinuxOptions;
   if (!node.seLinux) {
     if (seLinux(spec.securityContext)) out.push({ field: 'spec.securityContext.seLinuxOptions', why: 'SELinux is not enabled on this host' });
+    if (spec.securityContext?.seLinuxChangePolicy) out.push({ field: 'spec.securityContext.seLinuxChangePolicy', why: 'SELinux is not enabled on this host' });
     for (const { c, path } of allContainers(pod)) {
       if (seLinux(c.securityContext)) out.push({ field: `${path}.securityContext.seLinuxOptions`, why: 'SELinux is not enabled on this host' });
     }
   }
+  // (With os.name linux, validation already refuses them.)
+  if (spec.securityContext?.windowsOptions) out.push({ field: 'spec.securityContext.windowsOptions', why: 'this is a Linux node' });
   for (const { c, path } of allContainers(pod)) {
+    if (c.securityContext?.windowsOptions) out.push({ field: `${path}.securityContext.windowsOptions`, why: 'this is a Linux node' });
     if (c.resizePolicy?.length) out.push({ field: `${path}.resizePolicy`, why: 'resources are not resized in place here: an edit of a static pod\'s resources creates the pod anew' });
     (c.volumeMounts ?? []).forEach((m, k) => {
       if (m.recursiveReadOnly === 'IfPossible') out.push({ field: `${path}.volumeMounts[${k}].recursiveReadOnly`, why: 'the engine cannot make mounts recursively read-only; the mount is read-only at its top only' });

@@ -124,6 +124,11 @@ describe('accepted with one Warning naming the field and why', () => {
     expect(ineffectiveFields(p, HOST)).toEqual([]);
   });
 
+  it('names windowsOptions and seLinuxChangePolicy', () => {
+    const p = staticPod({ securityContext: { windowsOptions: { runAsUserName: 'x' }, seLinuxChangePolicy: 'Recursive' }, containers: [ctr('c', { securityContext: { windowsOptions: { hostProcess: false } } })] });
+    expect(ineffectiveFields(p, HOST).map((f) => f.field)).toEqual(['spec.securityContext.seLinuxChangePolicy', 'spec.securityContext.windowsOptions', 'spec.containers[0].securityContext.windowsOptions']);
+  });
+
   it('names seLinuxOptions where SELinux is off, resizePolicy, and recursiveReadOnly IfPossible', () => {
     const p = staticPod({
       securityContext: { seLinuxOptions: { level: 's0:c123,c456' } },
