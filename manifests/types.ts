@@ -320,6 +320,10 @@ export interface ContainerStatus {
   imageID: string;
   containerID?: string;
   started?: boolean;
+  /** What the running container is configured with (limits read back from the runtime). */
+  resources?: ResourceRequirements;
+  /** The requests the node has allocated to the container. */
+  allocatedResources?: Record<string, string | number>;
 }
 
 export interface PodIP { ip: string }

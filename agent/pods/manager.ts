@@ -249,7 +249,7 @@ export class PodManager {
       const result = await syncPod(this.deps, pod, observed, this.kills.get(uid));
       waiting = result.waiting;
       const a = result.actions;
-      if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length) {
+      if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length || a.containersToResize?.length) {
         // Plan again only from a view that includes what was just done.
         await this.cache.relist();
       }

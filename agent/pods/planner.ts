@@ -1,7 +1,7 @@
-import type { ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
+import type { LinuxContainerResources, ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
 import type { Container, Pod, RestartPolicy } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
-import { containerHash, L } from './labels.js';
+import { containerHash, containerHashWithoutResources, L } from './labels.js';
 
 // The decision half of a pod sync, after kubelet's computePodActions: a pure function from
 // (desired pod, observed runtime state, back-off view) to a plain record of actions. The
@@ -69,6 +69,28 @@ export interface PodActions {
   backoffs: WaitingInBackoff[];
   /** A plain init container failed and restartPolicy forbids retrying: the pod is Failed. */
   initFailed: boolean;
+  /** Running app containers whose limits change in place (in-place resize). */
+  containersToResize?: ContainerToResize[];
+}
+
+export interface ContainerToResize {
+  id: string;
+  name: string;
+  resources: LinuxContainerResources;
+}
+
+/** The cgroup limits a container should run with; undefined where the agent sets none. */
+export type DesiredResources = (c: Container) => LinuxContainerResources | undefined;
+
+/**
+ * Which of cpu and memory differ between what runs and what is asked for. Only the values a
+ * resize sets: shares and quota for cpu, the limit for memory.
+ */
+export function resizedResources(actual: LinuxContainerResources, want: LinuxContainerResources): ('cpu' | 'memory')[] {
+  const out: ('cpu' | 'memory')[] = [];
+  if ((actual.cpuShares ?? 0) !== (want.cpuShares ?? 0) || (actual.cpuQuota ?? 0) !== (want.cpuQuota ?? 0)) out.push('cpu');
+  if ((actual.memoryLimitInBytes ?? 0) !== (want.memoryLimitInBytes ?? 0)) out.push('memory');
+  return out;
 }
 
 export function backoffKey(pod: Pod, c: Container): string {
@@ -102,7 +124,7 @@ function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
   return `back-off ${Math.round(delayMs / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
 }
 
-export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map()): PodActions {
+export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map(), desired?: DesiredResources): PodActions {
   const actions: PodActions = {
     killPod: false,
     createSandbox: false,
@@ -186,11 +208,20 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
         // Killed now, restarted by the next sync through the restart policy and back-off.
         actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
         keepRunning++;
-      } else if (st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c)) {
+      } else if (specChanged(st, c)) {
         actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` });
         actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
       } else {
-        keepRunning++;
+        const want = st.annotations[L.containerHashNoResources] && st.resources ? desired?.(c) : undefined;
+        const changed = want ? resizedResources(st.resources!, want) : [];
+        const restart = changed.some((r) => c.resizePolicy?.find((p) => p.resourceName === r)?.restartPolicy === 'RestartContainer');
+        if (restart) {
+          actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Resized', message: `Container ${c.name} resized (${changed.join(', ')}); its resizePolicy restarts it` });
+          actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
+        } else {
+          if (changed.length) (actions.containersToResize ??= []).push({ id: st.id, name: c.name, resources: want! });
+          keepRunning++;
+        }
       }
       continue;
     }
@@ -310,4 +341,16 @@ function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefine
     const live = observed.containers.some((c) => c.podSandboxId === s.id && c.state === 'running');
     if (!live) actions.sandboxesToRemove.push(s.id);
   }
+}
+
+/**
+ * Whether a running container must be recreated for its spec. Containers that carry the hash
+ * without resources are compared on it (a resources-only edit is a resize); older ones on
+ * the full hash.
+ */
+function specChanged(st: RuntimeContainer, c: Container): boolean {
+  const noRes = st.annotations[L.containerHashNoResources];
+  if (noRes) return noRes !== containerHashWithoutResources(c);
+  const full = st.annotations[L.containerHash];
+  return !!full && full !== containerHash(c);
 }

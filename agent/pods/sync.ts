@@ -18,6 +18,8 @@ import { L, recordedGrace } from './labels.js';
 import type { NodeEnv } from './prepare.js';
 import { buildContainerConfig, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
 import { sandboxConfig } from './translate.js';
+import { containerResources } from '../resources/index.js';
+import type { ContainerToResize } from './planner.js';
 import { Waiting } from './waiting.js';
 
 // The execution half of a pod sync (kubelet's SyncPod): walks the planner's record in a
@@ -40,7 +42,8 @@ export interface SyncResult {
 }
 
 export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map()): Promise<SyncResult> {
-  const actions = computePodActions(pod, observed, deps.backoff, kills);
+  const res = deps.env.resources;
+  const actions = computePodActions(pod, observed, deps.backoff, kills, res ? (c) => containerResources(pod, c, res) : undefined);
   const waiting = new Map<string, ContainerStateWaiting>();
   const ref = podRef(pod);
   for (const b of actions.backoffs) {
@@ -65,6 +68,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
     if (!k.keep) await deps.runtime.removeContainer(k.id);
   }));
   await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove);
+  if (actions.containersToResize?.length) await resizeContainers(deps, pod, observed, actions.containersToResize);
 
   if (!actions.createSandbox && actions.killPod) return { actions, waiting };
   const starting = actions.containersToStart.length > 0 || actions.createSandbox;
@@ -273,4 +277,37 @@ export async function cleanupPodDir(deps: SyncDeps, uid: string): Promise<void> 
 async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: string[]): Promise<void> {
   await Promise.all(containers.map((id) => deps.runtime.removeContainer(id).catch((err) => deps.log.warn({ err, id }, 'remove container failed'))));
   await Promise.all(sandboxes.map((id) => deps.runtime.removePodSandbox(id).catch((err) => deps.log.warn({ err, id }, 'remove sandbox failed'))));
+}
+
+/**
+ * In-place resize (kubelet's doPodResizeAction): the pod cgroup grows before its containers
+ * and shrinks after them, so that neither level is ever below the other. A container the
+ * engine cannot update keeps its limits and is tried again on the next sync.
+ */
+async function resizeContainers(deps: SyncDeps, pod: Pod, observed: ObservedPod, list: ContainerToResize[]): Promise<void> {
+  const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
+  const cgroups = deps.env.cgroups;
+  const grows = list.some((r) => {
+    const now = observed.containers.find((c) => c.id === r.id)?.resources;
+    return (r.resources.memoryLimitInBytes ?? 0) > (now?.memoryLimitInBytes ?? 0) || (r.resources.cpuQuota ?? 0) > (now?.cpuQuota ?? 0);
+  });
+  const resizePod = async () => {
+    try {
+      await cgroups?.resizePod?.(pod);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'pod cgroup not resized');
+    }
+  };
+  if (grows) await resizePod();
+  for (const r of list) {
+    try {
+      await deps.runtime.updateContainerResources(r.id, r.resources);
+      log.info({ container: r.name, resources: r.resources }, 'container resized in place');
+      deps.events.emit(podRef(pod), 'Normal', 'Resized', `Container ${r.name} resized in place`, r.name);
+    } catch (err) {
+      log.warn({ container: r.name, err: (err as Error).message }, 'container not resized');
+      deps.events.emit(podRef(pod), 'Warning', 'ResizeFailed', `Container ${r.name} not resized: ${(err as Error).message}`, r.name);
+    }
+  }
+  await resizePod();
 }

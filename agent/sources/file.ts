@@ -2,9 +2,10 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubeObject, Pod } from '../../manifests/index.js';
-import { CONFIG_SEEN_ANNOTATION, ManifestError, formatFieldErrorBody, formatRFC3339Nano, parseManifests, staticPodFromManifest, validateParsed, validateStaticPodName } from '../../manifests/index.js';
+import { CONFIG_SEEN_ANNOTATION, ManifestError, applyPodDefaults, formatFieldErrorBody, formatRFC3339Nano, parseManifests, staticPodFromManifest, validateParsed, validateStaticPodName } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
 import type { HeldPod } from './merge.js';
+import { qosClass } from '../pods/qos.js';
 
 // The static manifest directory (kubelet's file source): inotify for quick reaction plus a
 // full re-list every fileCheckFrequency, because inotify misses events on some filesystems
@@ -66,7 +67,10 @@ export function readManifestText(text: string, file: string, nodeName: string, s
       messages.push(...nameErrs.map((fe) => new ManifestError({ source: file, documentIndex: p.index, kind: 'Pod', name: String(p.object.metadata?.name), field: fe.field, detail: formatFieldErrorBody(fe), fieldError: fe }).message));
       continue;
     }
-    const pod = staticPodFromManifest(p.object, { nodeName, source, path: file, seen: new Date(0) });
+    // The QoS class is part of the identity (a resize never moves a pod to another QoS
+    // cgroup); BestEffort adds nothing, so pods without resources keep their UIDs.
+    const qos = qosClass(applyPodDefaults(p.object));
+    const pod = staticPodFromManifest(p.object, { nodeName, source, path: file, seen: new Date(0), ...(qos === 'BestEffort' ? {} : { identity: qos }) });
     pod.metadata.annotations = { ...pod.metadata.annotations, [CONFIG_SEEN_ANNOTATION]: formatRFC3339Nano(seen(pod.metadata.uid)) };
     pods.push(pod);
   }
