@@ -18,6 +18,8 @@ export interface NodeFeatures {
   seLinux: boolean;
   /** The engine honours a container's own stop signal (Docker does; containerd 1.6's CRI has none). */
   stopSignal: boolean;
+  /** The engine reports and updates a running container's limits (Docker; not containerd 1.6 here). */
+  resizeInPlace: boolean;
   /** For the FQDN a pod with setHostnameAsFQDN gets as its host name. */
   clusterDomain: string;
 }
@@ -30,7 +32,7 @@ export function detectNodeFeatures(runtimeName: string, clusterDomain: string): 
   } catch {
     // no AppArmor module
   }
-  return { appArmor, seLinux: existsSync('/sys/fs/selinux/enforce'), stopSignal: runtimeName === 'docker', clusterDomain };
+  return { appArmor, seLinux: existsSync('/sys/fs/selinux/enforce'), stopSignal: runtimeName === 'docker', resizeInPlace: runtimeName === 'docker', clusterDomain };
 }
 
 export interface Refusal {
@@ -194,7 +196,9 @@ export function ineffectiveFields(pod: Pod, node: NodeFeatures): IneffectiveFiel
   if (spec.securityContext?.windowsOptions) out.push({ field: 'spec.securityContext.windowsOptions', why: 'this is a Linux node' });
   for (const { c, path } of allContainers(pod)) {
     if (c.securityContext?.windowsOptions) out.push({ field: `${path}.securityContext.windowsOptions`, why: 'this is a Linux node' });
-    if (c.resizePolicy?.length) out.push({ field: `${path}.resizePolicy`, why: 'resources are not resized in place here: an edit of a static pod\'s resources creates the pod anew' });
+    if (c.resizePolicy?.length && !node.resizeInPlace) {
+      out.push({ field: `${path}.resizePolicy`, why: 'this runtime cannot resize a running container: an edit of its resources restarts it' });
+    }
     (c.volumeMounts ?? []).forEach((m, k) => {
       if (m.recursiveReadOnly === 'IfPossible') out.push({ field: `${path}.volumeMounts[${k}].recursiveReadOnly`, why: 'the engine cannot make mounts recursively read-only; the mount is read-only at its top only' });
     });

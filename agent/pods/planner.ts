@@ -208,7 +208,8 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
         // Killed now, restarted by the next sync through the restart policy and back-off.
         actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
         keepRunning++;
-      } else if (specChanged(st, c)) {
+      } else if (specChanged(st, c) || (!canResize(st, desired) && st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c))) {
+        // (Resources changed where the runtime cannot report or update them: recreate it.)
         actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` });
         actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
       } else {
@@ -353,4 +354,9 @@ function specChanged(st: RuntimeContainer, c: Container): boolean {
   if (noRes) return noRes !== containerHashWithoutResources(c);
   const full = st.annotations[L.containerHash];
   return !!full && full !== containerHash(c);
+}
+
+/** A running container can be resized in place: it carries the hash without resources and the runtime reports its limits. */
+function canResize(st: RuntimeContainer, desired: DesiredResources | undefined): boolean {
+  return !!st.annotations[L.containerHashNoResources] && !!st.resources && !!desired;
 }

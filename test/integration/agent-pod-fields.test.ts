@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { readCgroup } from '../support/cgroups.js';
@@ -133,5 +134,65 @@ ${sleeper()}`));
     const exited = docker.getContainer(c.Id).wait() as Promise<{ StatusCode: number }>;
     agent.remove('fqdn.yaml');
     expect((await exited).StatusCode).toBe(7);
+  });
+});
+
+describe('in-place resize of a static pod by editing its file', () => {
+  const resizable = (mem: string, cpu: string, policy = '') => manifest('resize', `  terminationGracePeriodSeconds: 0
+  containers:
+    - name: app
+      image: ${BB}
+      command: ["sleep", "3600"]
+${policy}      resources:
+        requests: { cpu: 100m, memory: 32Mi }
+        limits: { cpu: ${cpu}, memory: ${mem} }
+    - name: side
+      image: ${BB}
+      command: ["sleep", "3600"]
+`);
+  const ids = async (uid: string) => Object.fromEntries((await containersOf(agent.nodeName)).filter((c) => c.Labels['io.kubernetes.pod.uid'] === uid && c.State === 'running' && c.Labels['io.kubernetes.container.name'])
+    .map((c) => [c.Labels['io.kubernetes.container.name'], c.Id]));
+  const cgroupOf = async (id: string, ctrl: string) => {
+    const pid = (await docker.getContainer(id).inspect()).State.Pid;
+    const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]!.split(',').includes(ctrl))!;
+    return line.split(':')[2]!;
+  };
+
+  it('raises memory and lowers cpu in place: same UID and containers, restartCount 0, new cgroup values', async () => {
+    agent.write('resize.yaml', resizable('64Mi', '500m'));
+    const before = await agent.waitPod('resize', (p) => p.status?.phase === 'Running' && !!p.status.containerStatuses?.every((c) => c.state.running), 'Running');
+    const idsBefore = await ids(before.metadata.uid);
+    const app = idsBefore.app!;
+    expect(readCgroup('memory', await cgroupOf(app, 'memory'), 'memory.limit_in_bytes')).toBe(String(64 * 2 ** 20));
+    expect(readCgroup('cpu', await cgroupOf(app, 'cpu'), 'cpu.cfs_quota_us')).toBe('50000');
+
+    agent.write('resize.yaml', resizable('128Mi', '200m'));
+    await agent.until(async () => readCgroup('memory', await cgroupOf(app, 'memory'), 'memory.limit_in_bytes') === String(128 * 2 ** 20), 'memory limit raised in the cgroup');
+    expect(readCgroup('cpu', await cgroupOf(app, 'cpu'), 'cpu.cfs_quota_us')).toBe('20000');
+    // The pod cgroup follows (Burstable: pod<uid> under kubepods/burstable; the side container has no limits, so none at pod level).
+    const after = await agent.waitPod('resize', (p) => p.status?.containerStatuses?.find((c) => c.name === 'app')?.resources?.limits?.memory === String(128 * 2 ** 20), 'status shows the new limits');
+    expect(after.metadata.uid).toBe(before.metadata.uid);
+    expect(await ids(after.metadata.uid)).toEqual(idsBefore);
+    const st = after.status!.containerStatuses!.find((c) => c.name === 'app')!;
+    expect(st.restartCount).toBe(0);
+    expect(st.resources).toEqual({ limits: { cpu: '200m', memory: String(128 * 2 ** 20) }, requests: { cpu: '100m', memory: '32Mi' } });
+    expect(st.allocatedResources).toEqual({ cpu: '100m', memory: '32Mi' });
+  });
+
+  it('restarts just the container whose resizePolicy says RestartContainer', async () => {
+    const policy = '      resizePolicy:\n        - resourceName: memory\n          restartPolicy: RestartContainer\n';
+    agent.write('resize.yaml', resizable('128Mi', '200m', policy));
+    // Adding a resizePolicy is itself only a resize-class edit: same pod, nothing restarts.
+    const p = await agent.waitPod('resize', (p) => p.status?.phase === 'Running', 'Running');
+    const idsBefore = await ids(p.metadata.uid);
+    agent.write('resize.yaml', resizable('96Mi', '200m', policy));
+    const after = await agent.waitPod('resize', (q) => q.status?.containerStatuses?.find((c) => c.name === 'app')?.restartCount === 1 && !!q.status.containerStatuses.every((c) => c.state.running), 'app restarted once');
+    expect(after.metadata.uid).toBe(p.metadata.uid);
+    const idsAfter = await ids(after.metadata.uid);
+    expect(idsAfter.side).toBe(idsBefore.side);
+    expect(idsAfter.app).not.toBe(idsBefore.app);
+    expect(readCgroup('memory', await cgroupOf(idsAfter.app!, 'memory'), 'memory.limit_in_bytes')).toBe(String(96 * 2 ** 20));
+    expect(after.status!.containerStatuses!.find((c) => c.name === 'side')!.restartCount).toBe(0);
+    agent.remove('resize.yaml');
   });
 });

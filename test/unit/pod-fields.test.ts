@@ -11,7 +11,7 @@ import { ctr, pod } from '../support/fixtures.js';
 // Every pod-spec field the issue lists: it works, or admission refuses it with a reason and a
 // message naming the field, or it is reported once as having no effect here.
 
-const HOST: NodeFeatures = { appArmor: false, seLinux: false, stopSignal: true, clusterDomain: 'cluster.local' };
+const HOST: NodeFeatures = { appArmor: false, seLinux: false, stopSignal: true, resizeInPlace: true, clusterDomain: 'cluster.local' };
 const staticPod = (spec: Partial<PodSpec>, name = 'web'): Pod => {
   const p = pod({ containers: [ctr('c')], ...spec }, name);
   p.metadata.annotations = { 'kubernetes.io/config.source': 'file' };
@@ -129,7 +129,7 @@ describe('accepted with one Warning naming the field and why', () => {
     expect(ineffectiveFields(p, HOST).map((f) => f.field)).toEqual(['spec.securityContext.seLinuxChangePolicy', 'spec.securityContext.windowsOptions', 'spec.containers[0].securityContext.windowsOptions']);
   });
 
-  it('names seLinuxOptions where SELinux is off, resizePolicy, and recursiveReadOnly IfPossible', () => {
+  it('names seLinuxOptions where SELinux is off, resizePolicy where the runtime cannot resize, and recursiveReadOnly IfPossible', () => {
     const p = staticPod({
       securityContext: { seLinuxOptions: { level: 's0:c123,c456' } },
       volumes: [{ name: 'v', emptyDir: {} }],
@@ -139,13 +139,14 @@ describe('accepted with one Warning naming the field and why', () => {
         volumeMounts: [{ name: 'v', mountPath: '/v', readOnly: true, recursiveReadOnly: 'IfPossible' }],
       })],
     });
-    expect(ineffectiveFields(p, HOST).map((f) => `${f.field}: ${f.why}`)).toEqual([
+    expect(ineffectiveFields(p, { ...HOST, resizeInPlace: false }).map((f) => `${f.field}: ${f.why}`)).toEqual([
       'spec.securityContext.seLinuxOptions: SELinux is not enabled on this host',
       'spec.containers[0].securityContext.seLinuxOptions: SELinux is not enabled on this host',
-      "spec.containers[0].resizePolicy: resources are not resized in place here: an edit of a static pod's resources creates the pod anew",
+      'spec.containers[0].resizePolicy: this runtime cannot resize a running container: an edit of its resources restarts it',
       'spec.containers[0].volumeMounts[0].recursiveReadOnly: the engine cannot make mounts recursively read-only; the mount is read-only at its top only',
     ]);
     expect(ineffectiveFields(p, { ...HOST, seLinux: true }).map((f) => f.field)).not.toContain('spec.securityContext.seLinuxOptions');
+    expect(ineffectiveFields(p, HOST).map((f) => f.field)).not.toContain('spec.containers[0].resizePolicy');
   });
 });
 
