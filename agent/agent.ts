@@ -23,6 +23,7 @@ import { startReadOnlyServer } from './server/readonly.js';
 import { startKubeletApi, type KubeletApi } from './server/kubelet.js';
 import { ServiceProxy } from './services.js';
 import { FileSource } from './sources/file.js';
+import { detectNodeFeatures } from './pods/fields.js';
 import { HttpSource } from './sources/http.js';
 import { SourceMerger } from './sources/merge.js';
 import { ApiServerSource } from './apiserver/index.js';
@@ -75,6 +76,7 @@ export class Agent {
       syncPeriodMs: 30_000,
       minSyncPeriodMs: 1_000,
     }, log);
+    const features = detectNodeFeatures(runtimeName, config.clusterDomain);
     const env: NodeEnv = {
       rootDir: config.rootDir,
       podLogsDir: config.podLogsDir,
@@ -92,8 +94,8 @@ export class Agent {
     const node = { name: config.nodeName, labels: { ...standardNodeLabels(config.nodeName, goArch(process.arch)), ...config.nodeLabels } };
     this.pods = new PodManager({
       runtime, runtimeName, log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs,
-      admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls, node },
-      admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, node, ...resources.admissionContext() }),
+      admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls, node, features },
+      admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, node, features, ...resources.admissionContext() }),
       logs: { flush: (c) => this.logs.flush(c) },
       health: this.health,
     });
@@ -176,7 +178,7 @@ export class Agent {
     this.reportedConflicts = conflicts;
     this.lastPods = m.pods;
     this.apiserver?.setDesired(m.pods);
-    this.pods.setDesired(this.cordoned ? [] : m.pods, this.merger.ready);
+    this.pods.setDesired(this.cordoned ? [] : m.pods, this.merger.ready, this.cordoned ? [] : m.held);
   }
 
   /**

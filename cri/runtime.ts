@@ -128,6 +128,8 @@ export interface ContainerConfig {
   stdin?: boolean;
   stdinOnce?: boolean;
   tty?: boolean;
+  /** The signal that stops the container before the kill (lifecycle.stopSignal); unset: the image's. */
+  stopSignal?: string;
   /** Where the runtime should keep this container's log (relative to the sandbox log dir). */
   logPath?: string;
   linux?: { securityContext?: LinuxContainerSecurityContext; resources?: LinuxContainerResources };
@@ -155,6 +157,8 @@ export interface ContainerStatus {
   mounts?: Mount[];
   /** Absolute path of the container's CRI log file, when it has one (CRI's log_path). */
   logPath?: string;
+  /** The limits the container runs with now (CRI's status.resources), where the runtime says. */
+  resources?: LinuxContainerResources;
 }
 
 export interface ImageInfo {
@@ -244,6 +248,8 @@ export interface RuntimeService {
   runtimeConfig(): Promise<RuntimeConfig>;
 
   runPodSandbox(config: PodSandboxConfig): Promise<string>;
+  /** In-place resize: new cgroup limits for a running container (CRI UpdateContainerResources). */
+  updateContainerResources(id: string, resources: LinuxContainerResources): Promise<void>;
   stopPodSandbox(id: string): Promise<void>;
   removePodSandbox(id: string): Promise<void>;
   podSandboxStatus(id: string): Promise<PodSandboxStatus>;

@@ -2,7 +2,7 @@
 export * from './types.js';
 export { type FieldError, type FieldErrorType, type ManifestErrorInit, ManifestError, formatFieldError, formatFieldErrorBody } from './errors.js';
 export { type ParsedObject, type ParseResult, parseManifests } from './parse.js';
-export { KINDS, validateObject, validateParsed, validatePod } from './validate.js';
+export { KINDS, validateObject, validateParsed, validatePod, validateStaticPodName } from './validate.js';
 export { applyPodDefaults, defaultImagePullPolicy, isSidecar, podFullName } from './defaults.js';
 export { QUANTITY_FORMAT_MESSAGE, compareQuantities, isValidQuantity, milliValue, parseQuantity } from './quantity.js';
 export { canonicalJSON, hashObject } from './hash.js';

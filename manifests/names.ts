@@ -1,6 +1,8 @@
 // String format checks with apimachinery's exact messages (k8s.io/apimachinery/pkg/util/validation).
 // Each returns the list of problems; empty means valid.
 
+import { isIP } from 'node:net';
+
 function regexError(msg: string, fmt: string, ...examples: string[]): string {
   if (examples.length === 0) return `${msg} (regex used for validation is '${fmt}')`;
   // Upstream joins examples as "'a',  or 'b', " (two spaces); kept so messages match verbatim.
@@ -111,4 +113,31 @@ export function isConfigMapKey(v: string): string[] {
 
 export function isHTTPHeaderName(v: string): string[] {
   return full(HTTP_HEADER_FMT).test(v) ? [] : [regexError("a valid HTTP header must consist of alphanumeric characters or '-'", HTTP_HEADER_FMT, 'X-Header-Name')];
+}
+
+const DNS1123_LABEL_UNDERSCORE_FMT = '_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?';
+const DNS1123_SUBDOMAIN_UNDERSCORE_FMT = `${DNS1123_LABEL_UNDERSCORE_FMT}(\\.${DNS1123_LABEL_UNDERSCORE_FMT})*`;
+
+/** DNS search domains (RelaxedDNSSearchValidation, on by default): SRV-style `_sip._tcp` labels too. */
+export function isDNS1123SubdomainWithUnderscore(v: string): string[] {
+  const errs: string[] = [];
+  if (v.length > 253) errs.push(maxLen(253));
+  if (!full(DNS1123_SUBDOMAIN_UNDERSCORE_FMT).test(v)) {
+    errs.push(regexError("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '_', '-' or '.', and must start and end with an alphanumeric character", DNS1123_SUBDOMAIN_UNDERSCORE_FMT, 'example.com'));
+  }
+  return errs;
+}
+
+/** An IPv4 or IPv6 address, as upstream's IsValidIP. */
+export function isValidIP(v: string): string[] {
+  // Go's parser refuses zones; node's isIP would take them.
+  return isIP(v) !== 0 && !v.includes('%') ? [] : ['must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)'];
+}
+
+const SYSCTL_SEGMENT_FMT = '[a-z0-9]([-_a-z0-9]*[a-z0-9])?';
+const SYSCTL_FMT = `(${SYSCTL_SEGMENT_FMT}[\\./])*${SYSCTL_SEGMENT_FMT}`;
+
+/** A sysctl name, dotted or slashed (`net.ipv4.ip_forward`, `net/ipv4/ip_forward`). */
+export function isValidSysctlName(v: string): string[] {
+  return v.length <= 253 && full(SYSCTL_FMT).test(v) ? [] : [`must have at most 253 characters and match regex ^${SYSCTL_FMT}$`];
 }

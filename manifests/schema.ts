@@ -202,7 +202,7 @@ const lifecycleHandler = obj({
 
 const seLinuxOptions = obj({ user: str(), role: str(), type: str(), level: str() });
 const windowsOptions = obj({ gmsaCredentialSpecName: str(), gmsaCredentialSpec: str(), runAsUserName: str(), hostProcess: bool });
-const profile = obj({ type: req(str({ enum: ['RuntimeDefault', 'Unconfined', 'Localhost'] })), localhostProfile: str() });
+const profile = obj({ type: req(str({ enum: ['Localhost', 'RuntimeDefault', 'Unconfined'] })), localhostProfile: str() });
 const id = int({ min: 0, max: 2147483647 });
 
 const securityContext = obj({
@@ -252,9 +252,10 @@ const containerFields: Record<string, Node> = {
   envFrom: arr(envFromSource),
   env: arr(envVar),
   resources: resourceRequirements,
-  resizePolicy: arr(obj({ resourceName: req(str()), restartPolicy: req(str({ enum: ['NotRequired', 'RestartContainer'] })) })),
+  // Names and policies are checked in validate.ts, at upstream's paths.
+  resizePolicy: arr(obj({ resourceName: str(), restartPolicy: str() })),
   restartPolicy: str(),
-  restartPolicyRules: arr(ANY),
+  restartPolicyRules: arr(obj({ action: str(), exitCodes: obj({ operator: str(), values: arr(int()) }) })),
   volumeMounts: arr(obj({
     name: req(str()),
     readOnly: bool,
@@ -323,6 +324,32 @@ const volumeSources: Record<string, Node> = {
 export const VOLUME_SOURCES = Object.keys(volumeSources);
 const volume = obj({ name: req(str({ check: dnsLabel })), ...volumeSources });
 
+// Selectors and scheduling constraints: only their shape here; operators, keys and values
+// are checked in validate.ts with upstream's paths and messages.
+const selectorRequirement = obj({ key: str(), operator: str(), values: arr(str()) });
+const labelSelector = obj({ matchLabels: mapOf(str()), matchExpressions: arr(selectorRequirement) });
+const nodeSelectorTerm = obj({ matchExpressions: arr(selectorRequirement), matchFields: arr(selectorRequirement) });
+const podAffinityTerm = obj({
+  labelSelector, namespaceSelector: labelSelector, namespaces: arr(str()), topologyKey: str(),
+  matchLabelKeys: arr(str()), mismatchLabelKeys: arr(str()),
+});
+const podAffinity = obj({
+  requiredDuringSchedulingIgnoredDuringExecution: arr(podAffinityTerm),
+  preferredDuringSchedulingIgnoredDuringExecution: arr(obj({ weight: int(), podAffinityTerm })),
+});
+const affinity = obj({
+  nodeAffinity: obj({
+    requiredDuringSchedulingIgnoredDuringExecution: obj({ nodeSelectorTerms: arr(nodeSelectorTerm) }),
+    preferredDuringSchedulingIgnoredDuringExecution: arr(obj({ weight: int(), preference: nodeSelectorTerm })),
+  }),
+  podAffinity,
+  podAntiAffinity: podAffinity,
+});
+const topologySpreadConstraint = obj({
+  maxSkew: int(), topologyKey: str(), whenUnsatisfiable: str(), labelSelector, minDomains: int(),
+  nodeAffinityPolicy: str(), nodeTaintsPolicy: str(), matchLabelKeys: arr(str()),
+});
+
 const toleration = obj({
   key: str(),
   operator: str({ enum: ['Equal', 'Exists'] }),
@@ -341,7 +368,7 @@ export const podSpec = obj({
   terminationGracePeriodSeconds: int(),
   activeDeadlineSeconds: int({ min: 1, max: 2147483647 }),
   dnsPolicy: str({ enum: ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'] }),
-  nodeSelector: mapOf(str()),
+  nodeSelector: mapOf(str(), { check: labels }),
   serviceAccountName: str(),
   serviceAccount: str(),
   automountServiceAccountToken: bool,
@@ -354,7 +381,7 @@ export const podSpec = obj({
   imagePullSecrets: arr(localObjectReference),
   hostname: str({ check: dnsLabel }),
   subdomain: str({ check: dnsLabel }),
-  affinity: ANY,
+  affinity,
   schedulerName: str(),
   tolerations: arr(toleration),
   hostAliases: arr(obj({ ip: req(str()), hostnames: arr(str()) })),
@@ -366,7 +393,7 @@ export const podSpec = obj({
   enableServiceLinks: bool,
   preemptionPolicy: str({ enum: ['Never', 'PreemptLowerPriority'] }),
   overhead: resourceList,
-  topologySpreadConstraints: arr(ANY),
+  topologySpreadConstraints: arr(topologySpreadConstraint),
   setHostnameAsFQDN: bool,
   os: obj({ name: req(str({ enum: ['linux', 'windows'] })) }),
   hostUsers: bool,

@@ -23,6 +23,11 @@ export interface StaticPodOptions {
    */
   content?: string;
   seen: Date;
+  /**
+   * What else decides the pod's identity besides its spec without resources: the caller's
+   * QoS class, so that a resize that would move the pod to another QoS cgroup recreates it.
+   */
+  identity?: string;
 }
 
 /** Go's time.RFC3339Nano for a UTC time: fractional seconds without trailing zeros. */
@@ -32,8 +37,10 @@ export function formatRFC3339Nano(d: Date): string {
 
 /**
  * The pod the agent runs for a manifest: defaulted, renamed `<name>-<node>`, bound to the
- * node, with a UID that is a hash of the node, the source and the full defaulted content,
- * so that any edit (command, env, image, volumes, ...) yields a new pod.
+ * node, with a UID that is a hash of the node, the source and the defaulted content, so that
+ * any edit (command, env, image, volumes, ...) yields a new pod; but for the containers'
+ * `resources` and `resizePolicy`: an edit of those alone is an in-place resize of the same pod.
+ * (Deviation: upstream hashes everything and refuses to resize static pods.)
  */
 export function staticPodFromManifest(manifest: KubeObject | Pod, opts: StaticPodOptions): Pod {
   const pod = applyPodDefaults(manifest);
@@ -42,7 +49,8 @@ export function staticPodFromManifest(manifest: KubeObject | Pod, opts: StaticPo
   const h = createHash('md5');
   h.update(`host:${opts.nodeName}`);
   h.update(`${opts.source === 'file' ? 'file' : 'url'}:${opts.path ?? ''}`);
-  h.update(canonicalJSON(pod));
+  h.update(canonicalJSON(withoutResources(pod)));
+  if (opts.identity) h.update(`identity:${opts.identity}`);
   const uid = h.digest('hex');
 
   // Upstream lowercases the node name: pod names must be DNS subdomains.
@@ -56,4 +64,13 @@ export function staticPodFromManifest(manifest: KubeObject | Pod, opts: StaticPo
     [CONFIG_SOURCE_ANNOTATION]: opts.source,
   };
   return pod;
+}
+
+/** The pod without what an in-place resize changes (containers' resources and resizePolicy). */
+function withoutResources(pod: Pod): Pod {
+  const strip = <T extends { resources?: unknown; resizePolicy?: unknown }>(c: T): T => {
+    const { resources: _r, resizePolicy: _p, ...rest } = c;
+    return rest as T;
+  };
+  return { ...pod, spec: { ...pod.spec, containers: pod.spec.containers.map(strip), ...(pod.spec.initContainers ? { initContainers: pod.spec.initContainers.map(strip) } : {}) } };
 }

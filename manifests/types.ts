@@ -63,6 +63,7 @@ export interface EnvVar {
     resourceFieldRef?: ResourceFieldSelector;
     configMapKeyRef?: KeySelector;
     secretKeyRef?: KeySelector;
+    fileKeyRef?: { volumeName: string; path: string; key: string; optional?: boolean };
   };
 }
 
@@ -75,6 +76,7 @@ export interface EnvFromSource {
 export interface ResourceRequirements {
   limits?: Record<string, string | number>;
   requests?: Record<string, string | number>;
+  claims?: { name: string; request?: string }[];
 }
 
 export interface VolumeMount {
@@ -176,6 +178,7 @@ export interface Container {
   resizePolicy?: { resourceName: string; restartPolicy: string }[];
   /** Only on init containers: `Always` makes it a sidecar. */
   restartPolicy?: 'Always';
+  restartPolicyRules?: { action?: string; exitCodes?: { operator?: string; values?: number[] } }[];
   volumeMounts?: VolumeMount[];
   volumeDevices?: { name: string; devicePath: string }[];
   livenessProbe?: Probe;
@@ -271,6 +274,7 @@ export interface PodSpec {
   overhead?: Record<string, string>;
   topologySpreadConstraints?: Record<string, unknown>[];
   setHostnameAsFQDN?: boolean;
+  hostnameOverride?: string;
   os?: { name: string };
   schedulingGates?: { name: string }[];
   resourceClaims?: Record<string, unknown>[];
@@ -316,6 +320,10 @@ export interface ContainerStatus {
   imageID: string;
   containerID?: string;
   started?: boolean;
+  /** What the running container is configured with (limits read back from the runtime). */
+  resources?: ResourceRequirements;
+  /** The requests the node has allocated to the container. */
+  allocatedResources?: Record<string, string | number>;
 }
 
 export interface PodIP { ip: string }

@@ -7,7 +7,7 @@ import { formatFieldErrorBody, ManifestError } from './errors.js';
 import type { KubeObject } from './types.js';
 import * as names from './names.js';
 import { compareQuantities, isValidQuantity } from './quantity.js';
-import { LIFECYCLE_HANDLERS, PROBE_HANDLERS, VOLUME_SOURCES, invalid, isObject, schemas, supported, walk } from './schema.js';
+import { LIFECYCLE_HANDLERS, PROBE_HANDLERS, VOLUME_SOURCES, invalid, isObject, localDescendingPath, schemas, supported, walk } from './schema.js';
 import type { ParsedObject } from './parse.js';
 
 type Obj = Record<string, unknown>;
@@ -109,6 +109,16 @@ function podRules(pod: Obj, errs: FieldError[]): void {
   listAt(spec, 'tolerations').forEach((t, i) => validateToleration(t, `spec.tolerations[${i}]`, errs));
   const podResources = objAt(spec, 'resources');
   if (podResources) requestsWithinLimits(podResources, 'spec.resources', errs);
+  validateHostPorts(spec, errs);
+  validateDNSConfig(spec, errs);
+  validateHostAliases(listAt(spec, 'hostAliases'), errs);
+  validateGates(spec, errs);
+  validateAffinity(objAt(spec, 'affinity'), 'spec.affinity', errs);
+  validateTopologySpread(listAt(spec, 'topologySpreadConstraints'), errs);
+  validatePodSecurity(spec, errs);
+  validateObjectNames(spec, errs);
+  // ValidatePodCreate: ephemeral containers only ever come through their subresource.
+  if (listAt(spec, 'ephemeralContainers').length) errs.push({ field: 'spec.ephemeralContainers', type: 'Forbidden', detail: 'cannot be set on create' });
 }
 
 /** At most one of keys may be set; returns how many are. */
@@ -234,7 +244,16 @@ function validateContainer(c: Obj, path: string, kind: ContainerKind, ctx: PodCo
     }
   }
 
+  if (kind !== 'ephemeral') validateResizePolicy(listAt(c, 'resizePolicy'), `${path}.resizePolicy`, strAt(ctx.spec, 'restartPolicy') || 'Always', errs);
   const sc = objAt(c, 'securityContext');
+  validateProfile(objAt(sc, 'seccompProfile'), `${path}.securityContext.seccompProfile`, 'seccomp', errs);
+  validateProfile(objAt(sc, 'appArmorProfile'), `${path}.securityContext.appArmorProfile`, 'AppArmor', errs);
+  if (sc?.procMount === 'Unmasked' && ctx.spec.hostUsers !== false) {
+    errs.push({ field: `${path}.securityContext.procMount`, type: 'Invalid value', value: 'Unmasked', detail: '`hostUsers` must be false to use `Unmasked`' });
+  }
+  if (sc && has(sc, 'windowsOptions') && strAt(objAt(ctx.spec, 'os'), 'name') === 'linux') {
+    errs.push({ field: `${path}.securityContext.windowsOptions`, type: 'Forbidden', detail: 'windows options cannot be set for a linux pod' });
+  }
   if (sc?.privileged === true && sc.allowPrivilegeEscalation === false) {
     errs.push({ field: `${path}.securityContext`, type: 'Invalid value', detail: 'cannot set `allowPrivilegeEscalation` to false and `privileged` to true' });
   }
@@ -258,7 +277,7 @@ function validatePorts(ports: Obj[], path: string, hostNetwork: boolean, errs: F
     }
     // With hostNetwork the container port is the host port; upstream defaults hostPort to it.
     if (hostNetwork && Number.isInteger(p.hostPort) && p.hostPort !== 0 && p.hostPort !== p.containerPort) {
-      errs.push({ field: `${path}[${i}].containerPort`, type: 'Invalid value', value: p.containerPort, detail: 'must match `hostPort` when `hostNetwork` is true' });
+      errs.push({ field: `${path}[${i}].hostPort`, type: 'Invalid value', value: p.hostPort, detail: 'must match `containerPort` when `hostNetwork` is true' });
     }
   });
 }
@@ -347,4 +366,322 @@ function validateToleration(t: Obj, path: string, errs: FieldError[]): void {
     const msgs = names.isValidLabelValue(value);
     if (msgs.length) errs.push({ field: `${path}.operator`, type: 'Invalid value', value, detail: msgs.join(';') });
   }
+}
+
+// --- pod spec rules beyond the containers (ValidatePodSpec, ValidatePodCreate) -------------
+
+/** Two containers may not claim the same protocol/hostIP/hostPort; init containers run one at a time. */
+function validateHostPorts(spec: Obj, errs: FieldError[]): void {
+  const check = (containers: Obj[], base: string, offset: number) => {
+    const seen = new Set<string>();
+    containers.forEach((c, i) => listAt(c, 'ports').forEach((p, j) => {
+      if (!Number.isInteger(p.hostPort) || p.hostPort === 0) return;
+      const key = `${strAt(p, 'protocol') || 'TCP'}/${strAt(p, 'hostIP')}/${String(p.hostPort)}`;
+      if (seen.has(key)) errs.push({ field: `${base}[${i + offset}].ports[${j}].hostPort`, type: 'Duplicate value', value: key });
+      seen.add(key);
+    }));
+  };
+  check(listAt(spec, 'containers'), 'spec.containers', 0);
+  listAt(spec, 'initContainers').forEach((c, i) => check([c], 'spec.initContainers', i));
+}
+
+const MAX_DNS_NAMESERVERS = 3;
+const MAX_DNS_SEARCH_PATHS = 32;
+const MAX_DNS_SEARCH_CHARS = 2048;
+
+function validateDNSConfig(spec: Obj, errs: FieldError[]): void {
+  const dns = objAt(spec, 'dnsConfig');
+  if (!dns) return;
+  const p = 'spec.dnsConfig';
+  const nameservers = Array.isArray(dns.nameservers) ? dns.nameservers : [];
+  if (nameservers.length > MAX_DNS_NAMESERVERS) {
+    errs.push({ field: `${p}.nameservers`, type: 'Invalid value', value: nameservers, detail: `must not have more than ${MAX_DNS_NAMESERVERS} nameservers` });
+  }
+  nameservers.forEach((ns, i) => { if (typeof ns === 'string') errs.push(...invalid(`${p}.nameservers[${i}]`, ns, names.isValidIP(ns))); });
+  const searches = Array.isArray(dns.searches) ? dns.searches.filter((x): x is string => typeof x === 'string') : [];
+  if (searches.length > MAX_DNS_SEARCH_PATHS) {
+    errs.push({ field: `${p}.searches`, type: 'Invalid value', value: searches, detail: `must not have more than ${MAX_DNS_SEARCH_PATHS} search paths` });
+  }
+  if (searches.join(' ').length > MAX_DNS_SEARCH_CHARS) {
+    errs.push({ field: `${p}.searches`, type: 'Invalid value', value: searches, detail: `must not have more than ${MAX_DNS_SEARCH_CHARS} characters (including spaces) in the search list` });
+  }
+  searches.forEach((s, i) => {
+    if (s === '.') return; // the root domain: allowed since RelaxedDNSSearchValidation
+    const trimmed = s.endsWith('.') ? s.slice(0, -1) : s;
+    errs.push(...invalid(`${p}.searches[${i}]`, trimmed, names.isDNS1123SubdomainWithUnderscore(trimmed)));
+  });
+  listAt(dns, 'options').forEach((o, i) => {
+    if (!strAt(o, 'name')) errs.push({ field: `${p}.options[${i}]`, type: 'Required value', detail: 'must not be empty' });
+  });
+}
+
+function validateHostAliases(aliases: Obj[], errs: FieldError[]): void {
+  aliases.forEach((a, i) => {
+    const ip = strAt(a, 'ip');
+    if (ip) errs.push(...invalid(`spec.hostAliases[${i}].ip`, ip, names.isValidIP(ip)));
+    (Array.isArray(a.hostnames) ? a.hostnames : []).forEach((h, j) => {
+      if (typeof h === 'string') errs.push(...invalid(`spec.hostAliases[${i}].hostnames[${j}]`, h, names.isDNS1123Subdomain(h)));
+    });
+  });
+}
+
+function validateGates(spec: Obj, errs: FieldError[]): void {
+  listAt(spec, 'readinessGates').forEach((g, i) => {
+    const t = strAt(g, 'conditionType');
+    if (t) errs.push(...invalid(`spec.readinessGates[${i}].conditionType`, t, names.isQualifiedName(t)));
+  });
+  const gates = listAt(spec, 'schedulingGates');
+  const seen = new Set<string>();
+  gates.forEach((g, i) => {
+    const n = strAt(g, 'name');
+    if (n) errs.push(...invalid(`spec.schedulingGates[${i}]`, n, names.isQualifiedName(n)));
+    if (seen.has(n)) errs.push({ field: `spec.schedulingGates[${i}]`, type: 'Duplicate value', value: n });
+    seen.add(n);
+  });
+  // A static pod is bound to this node from the start: a gate could never be cleared.
+  if (gates.length) errs.push({ field: 'spec.nodeName', type: 'Forbidden', detail: 'cannot be set until all schedulingGates have been cleared' });
+}
+
+const stringsAt = (o: unknown, k: string): string[] => (isObject(o) && Array.isArray(o[k]) ? o[k].filter((x): x is string => typeof x === 'string') : []);
+
+/** A label key (ValidateLabelName). */
+function labelKey(key: string, path: string, errs: FieldError[]): void {
+  errs.push(...invalid(path, key, names.isQualifiedName(key)));
+}
+
+function validateNodeSelectorRequirement(r: Obj, path: string, checkValues: boolean, errs: FieldError[]): void {
+  const op = strAt(r, 'operator');
+  const values = stringsAt(r, 'values');
+  if (op === 'In' || op === 'NotIn') {
+    if (!values.length) errs.push({ field: `${path}.values`, type: 'Required value', detail: "must be specified when `operator` is 'In' or 'NotIn'" });
+  } else if (op === 'Exists' || op === 'DoesNotExist') {
+    if (values.length) errs.push({ field: `${path}.values`, type: 'Forbidden', detail: "may not be specified when `operator` is 'Exists' or 'DoesNotExist'" });
+  } else if (op === 'Gt' || op === 'Lt') {
+    if (values.length !== 1) errs.push({ field: `${path}.values`, type: 'Required value', detail: "must be specified single value when `operator` is 'Lt' or 'Gt'" });
+  } else {
+    errs.push({ field: `${path}.operator`, type: 'Invalid value', value: op, detail: 'not a valid selector operator' });
+  }
+  labelKey(strAt(r, 'key'), `${path}.key`, errs);
+  if (checkValues) values.forEach((v, i) => errs.push(...invalid(`${path}.values[${i}]`, v, names.isValidLabelValue(v))));
+}
+
+function validateNodeSelectorTerm(term: Obj | undefined, path: string, checkValues: boolean, errs: FieldError[]): void {
+  listAt(term, 'matchExpressions').forEach((r, j) => validateNodeSelectorRequirement(r, `${path}.matchExpressions[${j}]`, checkValues, errs));
+  listAt(term, 'matchFields').forEach((r, j) => {
+    const p = `${path}.matchFields[${j}]`;
+    const op = strAt(r, 'operator');
+    const values = stringsAt(r, 'values');
+    if (op === 'In' || op === 'NotIn') {
+      if (values.length !== 1) errs.push({ field: `${p}.values`, type: 'Required value', detail: "must be only one value when `operator` is 'In' or 'NotIn' for node field selector" });
+    } else {
+      errs.push({ field: `${p}.operator`, type: 'Invalid value', value: op, detail: 'not a valid selector operator' });
+    }
+    if (strAt(r, 'key') !== 'metadata.name') errs.push({ field: `${p}.key`, type: 'Invalid value', value: strAt(r, 'key'), detail: 'not a valid field selector key' });
+    else values.forEach((v, i) => errs.push(...invalid(`${p}.values[${i}]`, v, names.isDNS1123Subdomain(v))));
+  });
+}
+
+/** metav1 LabelSelector (ValidateLabelSelector). */
+function validateLabelSelector(sel: Obj | undefined, path: string, errs: FieldError[]): void {
+  if (!sel) return;
+  listAt(sel, 'matchExpressions').forEach((r, i) => {
+    const p = `${path}.matchExpressions[${i}]`;
+    const op = strAt(r, 'operator');
+    const values = stringsAt(r, 'values');
+    if (op === 'In' || op === 'NotIn') {
+      if (!values.length) errs.push({ field: `${p}.values`, type: 'Required value', detail: "must be specified when `operator` is 'In' or 'NotIn'" });
+    } else if (op === 'Exists' || op === 'DoesNotExist') {
+      if (values.length) errs.push({ field: `${p}.values`, type: 'Forbidden', detail: "may not be specified when `operator` is 'Exists' or 'DoesNotExist'" });
+    } else {
+      errs.push({ field: `${p}.operator`, type: 'Invalid value', value: op, detail: 'not a valid selector operator' });
+    }
+    labelKey(strAt(r, 'key'), `${p}.key`, errs);
+    values.forEach((v, j) => errs.push(...invalid(`${p}.values[${j}]`, v, names.isValidLabelValue(v))));
+  });
+  const ml = objAt(sel, 'matchLabels');
+  for (const [k, v] of Object.entries(ml ?? {})) {
+    errs.push(...invalid(`${path}.matchLabels`, k, names.isQualifiedName(k)));
+    if (typeof v === 'string') errs.push(...invalid(`${path}.matchLabels`, v, names.isValidLabelValue(v)));
+  }
+}
+
+function validatePodAffinityTerm(t: Obj, path: string, errs: FieldError[]): void {
+  const sel = objAt(t, 'labelSelector');
+  validateLabelSelector(sel, `${path}.labelSelector`, errs);
+  validateLabelSelector(objAt(t, 'namespaceSelector'), `${path}.namespaceSelector`, errs);
+  for (const ns of stringsAt(t, 'namespaces')) errs.push(...invalid(`${path}.namespace`, ns, names.isDNS1123Label(ns)));
+  const match = stringsAt(t, 'matchLabelKeys');
+  const mismatch = stringsAt(t, 'mismatchLabelKeys');
+  for (const [k, keys] of [['matchLabelKeys', match], ['mismatchLabelKeys', mismatch]] as const) {
+    if (!keys.length) continue;
+    if (!sel) {
+      errs.push({ field: `${path}.${k}`, type: 'Forbidden', detail: 'must not be specified when labelSelector is not set' });
+      continue;
+    }
+    keys.forEach((key, i) => labelKey(key, `${path}.${k}[${i}]`, errs));
+  }
+  // (A key in both matchLabelKeys and labelSelector is fine as written: the API server merges
+  // the keys into the selector itself before it checks them.)
+  match.forEach((key, i) => {
+    if (mismatch.includes(key)) errs.push({ field: `${path}.matchLabelKeys[${i}]`, type: 'Invalid value', value: key, detail: 'exists in both matchLabelKeys and mismatchLabelKeys' });
+  });
+  const tk = strAt(t, 'topologyKey');
+  if (!tk) errs.push({ field: `${path}.topologyKey`, type: 'Required value', detail: 'can not be empty' });
+  labelKey(tk, `${path}.topologyKey`, errs);
+}
+
+const weightOk = (w: unknown) => Number.isInteger(w) && (w as number) >= 1 && (w as number) <= 100;
+
+function validateAffinity(a: Obj | undefined, path: string, errs: FieldError[]): void {
+  if (!a) return;
+  const na = objAt(a, 'nodeAffinity');
+  const required = objAt(na, 'requiredDuringSchedulingIgnoredDuringExecution');
+  if (required) {
+    const terms = listAt(required, 'nodeSelectorTerms');
+    const p = `${path}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`;
+    if (!terms.length) errs.push({ field: p, type: 'Required value', detail: 'must have at least one node selector term' });
+    terms.forEach((t, i) => validateNodeSelectorTerm(t, `${p}[${i}]`, true, errs));
+  }
+  listAt(na, 'preferredDuringSchedulingIgnoredDuringExecution').forEach((t, i) => {
+    const p = `${path}.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[${i}]`;
+    if (!weightOk(t.weight)) errs.push({ field: `${p}.weight`, type: 'Invalid value', value: t.weight ?? 0, detail: 'must be in the range 1-100' });
+    // Preferred terms may name label values that match nothing: one node may still satisfy them.
+    validateNodeSelectorTerm(objAt(t, 'preference'), `${p}.preference`, false, errs);
+  });
+  for (const k of ['podAffinity', 'podAntiAffinity']) {
+    const pa = objAt(a, k);
+    listAt(pa, 'requiredDuringSchedulingIgnoredDuringExecution').forEach((t, i) => validatePodAffinityTerm(t, `${path}.${k}.requiredDuringSchedulingIgnoredDuringExecution[${i}]`, errs));
+    listAt(pa, 'preferredDuringSchedulingIgnoredDuringExecution').forEach((t, i) => {
+      const p = `${path}.${k}.preferredDuringSchedulingIgnoredDuringExecution[${i}]`;
+      if (!weightOk(t.weight)) errs.push({ field: `${p}.weight`, type: 'Invalid value', value: t.weight ?? 0, detail: 'must be in the range 1-100' });
+      validatePodAffinityTerm(objAt(t, 'podAffinityTerm') ?? {}, `${p}.podAffinityTerm`, errs);
+    });
+  }
+}
+
+function validateTopologySpread(constraints: Obj[], errs: FieldError[]): void {
+  constraints.forEach((c, i) => {
+    const p = `spec.topologySpreadConstraints[${i}]`;
+    const skew = Number.isInteger(c.maxSkew) ? (c.maxSkew as number) : 0;
+    if (skew <= 0) errs.push({ field: `${p}.maxSkew`, type: 'Invalid value', value: skew, detail: 'must be greater than zero' });
+    if (!strAt(c, 'topologyKey')) errs.push({ field: `${p}.topologyKey`, type: 'Required value', detail: 'can not be empty' });
+    const when = strAt(c, 'whenUnsatisfiable');
+    if (when !== 'DoNotSchedule' && when !== 'ScheduleAnyway') {
+      errs.push({ field: `${p}.whenUnsatisfiable`, type: 'Unsupported value', value: when, detail: supported(['DoNotSchedule', 'ScheduleAnyway']) });
+    }
+    const dup = constraints.slice(i + 1).some((o) => strAt(o, 'topologyKey') === strAt(c, 'topologyKey') && strAt(o, 'whenUnsatisfiable') === when);
+    if (dup) errs.push({ field: `${p}.{topologyKey, whenUnsatisfiable}`, type: 'Duplicate value', value: `{${strAt(c, 'topologyKey')}, ${when}}` });
+    if (Number.isInteger(c.minDomains)) {
+      if ((c.minDomains as number) <= 0) errs.push({ field: `${p}.minDomains`, type: 'Invalid value', value: c.minDomains, detail: 'must be greater than zero' });
+      if (when !== 'DoNotSchedule') errs.push({ field: `${p}.minDomains`, type: 'Invalid value', value: c.minDomains, detail: `can only use minDomains if whenUnsatisfiable=DoNotSchedule, not ${when}` });
+    }
+    for (const k of ['nodeAffinityPolicy', 'nodeTaintsPolicy']) {
+      const v = c[k];
+      if (typeof v === 'string' && v !== 'Honor' && v !== 'Ignore') errs.push({ field: `${p}.${k}`, type: 'Unsupported value', value: v, detail: supported(['Honor', 'Ignore']) });
+    }
+    const sel = objAt(c, 'labelSelector');
+    const keys = stringsAt(c, 'matchLabelKeys');
+    if (keys.length) {
+      if (!sel) errs.push({ field: `${p}.matchLabelKeys`, type: 'Forbidden', detail: 'must not be specified when labelSelector is not set' });
+      keys.forEach((k, j) => labelKey(k, `${p}.matchLabelKeys[${j}]`, errs));
+    }
+    validateLabelSelector(sel, `${p}.labelSelector`, errs);
+  });
+}
+
+function validateResizePolicy(policies: Obj[], path: string, podRestartPolicy: string, errs: FieldError[]): void {
+  const seen = new Set<string>();
+  policies.forEach((pol, i) => {
+    const name = strAt(pol, 'resourceName');
+    const restart = strAt(pol, 'restartPolicy');
+    if (seen.has(name)) errs.push({ field: `${path}[${i}]`, type: 'Duplicate value', value: name });
+    seen.add(name);
+    if (!name) errs.push({ field: path, type: 'Required value' });
+    else if (name !== 'cpu' && name !== 'memory') errs.push({ field: path, type: 'Unsupported value', value: name, detail: supported(['cpu', 'memory']) });
+    if (!restart) errs.push({ field: path, type: 'Required value' });
+    else if (restart !== 'NotRequired' && restart !== 'RestartContainer') errs.push({ field: path, type: 'Unsupported value', value: restart, detail: supported(['NotRequired', 'RestartContainer']) });
+    if (podRestartPolicy === 'Never' && restart !== 'NotRequired') {
+      errs.push({ field: path, type: 'Invalid value', value: restart, detail: "must be 'NotRequired' when `restartPolicy` is 'Never'" });
+    }
+  });
+}
+
+/** seccompProfile / appArmorProfile: a Localhost profile names its file, the others none. */
+function validateProfile(p: Obj | undefined, path: string, what: 'seccomp' | 'AppArmor', errs: FieldError[]): void {
+  if (!p) return;
+  const type = strAt(p, 'type');
+  const lp = p.localhostProfile;
+  if (type === 'Localhost') {
+    if (typeof lp !== 'string' || (what === 'AppArmor' && lp === '')) {
+      errs.push({ field: `${path}.localhostProfile`, type: 'Required value', detail: `must be set when ${what} type is Localhost` });
+    } else if (what === 'seccomp') {
+      errs.push(...invalid(`${path}.localhostProfile`, lp, localDescendingPath(lp)));
+    } else if (lp.trim() !== lp) {
+      errs.push({ field: `${path}.localhostProfile`, type: 'Invalid value', value: lp, detail: 'must not be padded with whitespace' });
+    } else if (lp.length > 4095) {
+      errs.push({ field: `${path}.localhostProfile`, type: 'Too long', detail: 'may not be more than 4095 bytes' });
+    }
+  } else if (lp !== undefined && lp !== null && (type === 'RuntimeDefault' || type === 'Unconfined')) {
+    errs.push({ field: `${path}.localhostProfile`, type: 'Invalid value', value: lp, detail: `can only be set when ${what} type is Localhost` });
+  }
+}
+
+const NET_SYSCTL = /^net[./]/;
+const IPC_SYSCTL = /^(kernel[./](shm|msg)|kernel[./]sem$|fs[./]mqueue[./])/;
+
+function validatePodSecurity(spec: Obj, errs: FieldError[]): void {
+  const sc = objAt(spec, 'securityContext');
+  const p = 'spec.securityContext';
+  if (sc) {
+    const sysctlNames = new Set<string>();
+    listAt(sc, 'sysctls').forEach((s, i) => {
+      const name = strAt(s, 'name');
+      const np = `${p}.sysctls[${i}].name`;
+      if (!name) return; // the schema reports it missing
+      const bad = names.isValidSysctlName(name);
+      if (bad.length) errs.push(...invalid(np, name, bad));
+      else if (sysctlNames.has(name)) errs.push({ field: np, type: 'Duplicate value', value: name });
+      if (spec.hostNetwork === true && NET_SYSCTL.test(name)) errs.push({ field: np, type: 'Invalid value', value: name, detail: "may not be specified when 'hostNetwork' is true" });
+      else if (spec.hostIPC === true && IPC_SYSCTL.test(name)) errs.push({ field: np, type: 'Invalid value', value: name, detail: "may not be specified when 'hostIPC' is true" });
+      sysctlNames.add(name);
+    });
+    validateProfile(objAt(sc, 'seccompProfile'), `${p}.seccompProfile`, 'seccomp', errs);
+    validateProfile(objAt(sc, 'appArmorProfile'), `${p}.appArmorProfile`, 'AppArmor', errs);
+    if (has(sc, 'windowsOptions') && strAt(objAt(spec, 'os'), 'name') === 'linux') {
+      errs.push({ field: `${p}.windowsOptions`, type: 'Forbidden', detail: 'windows options cannot be set for a linux pod' });
+    }
+  }
+  if (spec.shareProcessNamespace === true && spec.hostPID === true) {
+    errs.push({ field: `${p}.shareProcessNamespace`, type: 'Invalid value', value: true, detail: 'ShareProcessNamespace and HostPID cannot both be enabled' });
+  }
+  // User namespaces cannot be combined with the host's other namespaces. (Upstream spells
+  // two of these paths with capitals, from its internal field names; kept for parity.)
+  if (spec.hostUsers === false) {
+    const why = 'when `pod.Spec.HostUsers` is false';
+    if (spec.hostNetwork === true) errs.push({ field: 'spec.hostNetwork', type: 'Forbidden', detail: why });
+    if (spec.hostPID === true) errs.push({ field: 'spec.HostPID', type: 'Forbidden', detail: why });
+    if (spec.hostIPC === true) errs.push({ field: 'spec.HostIPC', type: 'Forbidden', detail: why });
+  }
+}
+
+/** Names that refer to other objects: the formats of the objects they name. */
+function validateObjectNames(spec: Obj, errs: FieldError[]): void {
+  // (nodeName is not checked: a static pod's is replaced by this node's.)
+  for (const k of ['serviceAccountName', 'priorityClassName', 'runtimeClassName']) {
+    const v = spec[k];
+    if (typeof v === 'string' && (v || k === 'runtimeClassName')) errs.push(...invalid(`spec.${k}`, v, names.isDNS1123Subdomain(v)));
+  }
+  listAt(spec, 'volumes').forEach((v, i) => {
+    const hp = strAt(objAt(v, 'hostPath'), 'path');
+    if (hp && hp.split('/').includes('..')) errs.push({ field: `spec.volumes[${i}].hostPath.path`, type: 'Invalid value', value: hp, detail: "must not contain '..'" });
+  });
+}
+
+/**
+ * kubelet validates a static pod after naming it `<name>-<node>`: a name valid alone may be
+ * too long with the suffix.
+ */
+export function validateStaticPodName(name: string, nodeName: string): FieldError[] {
+  const full = `${name}-${nodeName.toLowerCase()}`;
+  return invalid('metadata.name', full, names.isDNS1123Subdomain(full));
 }

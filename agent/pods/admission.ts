@@ -4,6 +4,7 @@ import { pressureAdmission } from '../resources/eviction.js';
 import type { NodeAmounts } from '../resources/node.js';
 import type { NodeConditionType } from '../resources/thresholds.js';
 import { SysctlAllowlist } from './security.js';
+import { type NodeFeatures, unsupportedField } from './fields.js';
 
 // Pod admission (kubelet's admit handlers, pkg/kubelet/lifecycle/predicate.go and
 // pkg/kubelet/sysctl): a pod new to this node is checked against the pods already admitted
@@ -24,6 +25,8 @@ export interface AdmissionContext {
   nodeConditions?: ReadonlySet<NodeConditionType>;
   /** This node's name and labels: nodeSelector and required node affinity are matched against them. */
   node?: { name: string; labels: Readonly<Record<string, string>> };
+  /** What the host and engine support (AppArmor, SELinux, stop signals); unset: no field check. */
+  features?: NodeFeatures;
 }
 
 type Check = (pod: Pod, others: readonly Pod[], ctx: AdmissionContext) => AdmitResult;
@@ -159,11 +162,18 @@ function nodeAffinity(pod: Pod, _others: readonly Pod[], ctx: AdmissionContext):
   return { ok: false, reason: 'NodeAffinity', message: "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector" };
 }
 
+/** Fields this node cannot honour (fields.ts): refused rather than dropped. */
+function podFields(pod: Pod, _others: readonly Pod[], ctx: AdmissionContext): AdmitResult {
+  const r = ctx.features ? unsupportedField(pod, ctx.features) : undefined;
+  return r ? { ok: false, ...r } : OK;
+}
+
 /**
- * In kubelet's order: the eviction manager's handler, the sysctl allowlist, then the
- * predicate handler (resources, node affinity, host ports, as generalFilter runs them).
+ * In kubelet's order: the eviction manager's handler, the sysctl allowlist, the handlers for
+ * what the node supports (AppArmor, OS, ...), then the predicate handler (resources, node
+ * affinity, host ports, as generalFilter runs them).
  */
-export const CHECKS: readonly Check[] = [pressure, sysctls, resources, nodeAffinity, nodePorts];
+export const CHECKS: readonly Check[] = [pressure, sysctls, podFields, resources, nodeAffinity, nodePorts];
 
 /**
  * Decides whether `pod` may run here, given the other pods this agent has admitted and

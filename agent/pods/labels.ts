@@ -11,6 +11,9 @@ export const L = {
   containerName: 'io.kubernetes.container.name',
   // Annotations (stored by the Docker runtime as labels, as dockershim did).
   containerHash: 'io.kubernetes.container.hash',
+  // The hash without resources and resizePolicy (kubelet had the same annotation while
+  // in-place resize was beta): a change there alone is a resize, not a new container.
+  containerHashNoResources: 'io.kubernetes.container.hashWithoutResources',
   restartCount: 'io.kubernetes.container.restartCount',
   podGrace: 'io.kubernetes.pod.terminationGracePeriod',
   containerType: 'io.kubernetes.container.type',
@@ -44,6 +47,12 @@ export function containerHash(c: Container): string {
   return hashObject(c).slice(0, 16);
 }
 
+/** The container's spec but for what an in-place resize changes. */
+export function containerHashWithoutResources(c: Container): string {
+  const { resources: _r, resizePolicy: _p, ...rest } = c;
+  return hashObject(rest).slice(0, 16);
+}
+
 export function containerLabels(pod: Pod, c: Container): Record<string, string> {
   return {
     [L.podName]: pod.metadata.name,
@@ -62,6 +71,7 @@ export function containerAnnotations(
 ): Record<string, string> {
   return {
     [L.containerHash]: containerHash(c),
+    [L.containerHashNoResources]: containerHashWithoutResources(c),
     [L.restartCount]: String(restartCount),
     [L.podGrace]: String(pod.spec.terminationGracePeriodSeconds ?? 30),
     [L.containerType]: type,

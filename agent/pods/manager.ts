@@ -20,11 +20,13 @@ import { ProbeManager } from '../../probes/index.js';
 import type { KillRequest, ObservedPod } from './planner.js';
 import type { AdmissionContext } from './admission.js';
 import { admitPod } from './admission.js';
+import { type IneffectiveField, ineffectiveFields } from './fields.js';
 import type { LogFlusher } from './termination.js';
 import { TerminationMessages } from './termination.js';
 import { podRef } from '../events.js';
 import type { RuntimeHealth } from '../runtime/health.js';
 import { REMOVAL_RETRY, RetryGate, SANDBOX_RETRY } from './retry.js';
+import type { HeldPod } from '../sources/merge.js';
 
 export interface PodManagerOptions {
   runtime: Runtime;
@@ -83,6 +85,10 @@ export class PodManager {
   /** Evicted static pods to start again as new: their old containers go first. */
   private readonly restarting = new Set<string>();
   private readonly messages: TerminationMessages;
+  /** Pods an invalid manifest still names, by `namespace/name`: what runs of them is kept. */
+  private held = new Map<string, HeldPod>();
+  /** Held pod UIDs already reported, with what was said. */
+  private readonly heldReported = new Map<string, string>();
 
   constructor(private readonly opts: PodManagerOptions) {
     this.deps = {
@@ -137,7 +143,11 @@ export class PodManager {
   }
 
   /** Replaces the desired set. `ready` is true once every source has listed. */
-  setDesired(pods: Pod[], ready: boolean): void {
+  setDesired(pods: Pod[], ready: boolean, held: HeldPod[] = []): void {
+    const heldBefore = this.held;
+    this.held = new Map(held.map((h) => [`${h.namespace}/${h.name}`, h]));
+    // A manifest fixed or removed releases what it held: those pods are synced (stopped) now.
+    const released = [...heldBefore.keys()].some((k) => !this.held.has(k));
     const next = new Map(pods.map((p) => [p.metadata.uid, p]));
     const touched = new Set<string>();
     for (const [uid, p] of next) if (this.desired.get(uid) !== p) touched.add(uid);
@@ -145,7 +155,7 @@ export class PodManager {
     this.desired = next;
     const becameReady = ready && !this.sourcesReady;
     this.sourcesReady = this.sourcesReady || ready;
-    if (becameReady) {
+    if (becameReady || released) {
       this.dispatchAll();
       void this.housekeeping();
     } else touched.forEach((u) => this.workers.dispatch(u));
@@ -217,6 +227,8 @@ export class PodManager {
         await cleanupPodDir(this.deps, uid);
         return;
       }
+      if (this.keepHeld(uid, observed)) return;
+      this.heldReported.delete(uid);
       this.opts.log.info({ podUID: uid, pod: podNameOf(observed) }, 'terminating pod that is no longer desired');
       await terminatePod(this.deps, uid, observed);
       this.deps.backoff.forgetPrefix(`${podNameOf(observed)}_${uid}_`);
@@ -272,7 +284,7 @@ export class PodManager {
       const result = await syncPod(this.deps, pod, observed, this.kills.get(uid), (name, id) => this.probes.started(uid, name, id));
       waiting = result.waiting;
       const a = result.actions;
-      if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length) {
+      if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length || a.containersToResize?.length) {
         // Plan again only from a view that includes what was just done.
         await this.cache.relist();
       }
@@ -329,9 +341,11 @@ export class PodManager {
       const u = p.metadata.uid;
       return u !== uid && (this.admitted.has(u) || runs(this.cache.get(u))) && !this.rejected.has(u) && !ended(u);
     });
-    const r = admitPod(pod, others, this.opts.admissionContext?.() ?? this.opts.admission);
+    const ctx = this.opts.admissionContext?.() ?? this.opts.admission;
+    const r = admitPod(pod, others, ctx);
     if (r.ok) {
       this.admitted.add(uid);
+      if (ctx?.features) this.warnIneffective(pod, ineffectiveFields(pod, ctx.features));
       return undefined;
     }
     const rejection = { reason: r.reason, message: `Pod was rejected: ${r.message}` };
@@ -339,6 +353,15 @@ export class PodManager {
     this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: uid, reason: r.reason }, rejection.message);
     this.opts.events.emit(podRef(pod), 'Warning', r.reason, r.message);
     return rejection;
+  }
+
+  /** Once per admitted pod: each field that cannot act here, as a Warning event and a log line. */
+  private warnIneffective(pod: Pod, fields: IneffectiveField[]): void {
+    for (const f of fields) {
+      const message = `${f.field} has no effect on this node: ${f.why}`;
+      this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid, field: f.field }, message);
+      this.opts.events.emit(podRef(pod), 'Warning', 'FieldIgnored', message);
+    }
   }
 
   /**
@@ -385,6 +408,25 @@ export class PodManager {
       out.push(uid);
     }
     return out;
+  }
+
+  /**
+   * A running pod that no source gives but whose manifest is only invalid (never read valid
+   * since the agent started) is left running: one Warning event and one log line say which
+   * file and fields keep it from being managed.
+   */
+  private keepHeld(uid: string, observed: ObservedPod): boolean {
+    const labels = (observed.sandboxes[0] ?? observed.containers[0])?.labels ?? {};
+    const h = this.held.get(`${labels[L.podNamespace]}/${labels[L.podName]}`);
+    if (!h) return false;
+    const message = `manifest ${h.source} is invalid; its running pod is kept as it is, unmanaged, until the file is fixed or removed: ${h.messages.join('; ')}`;
+    if (this.heldReported.get(uid) !== message) {
+      this.heldReported.set(uid, message);
+      const pod = `${labels[L.podNamespace]}/${labels[L.podName]}`;
+      this.opts.log.warn({ pod, podUID: uid, file: h.source, errors: h.messages }, 'invalid manifest: keeping its running pod');
+      this.opts.events.emit({ name: labels[L.podName]!, namespace: labels[L.podNamespace]!, uid }, 'Warning', 'InvalidManifest', message);
+    }
+    return true;
   }
 
   private otherInstanceAlive(pod: Pod): boolean {

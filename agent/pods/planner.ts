@@ -1,8 +1,8 @@
-import type { ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
+import type { LinuxContainerResources, ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
 import type { Container, Pod, RestartPolicy } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
 import { formatGoDuration } from './backoff.js';
-import { containerHash, L } from './labels.js';
+import { containerHash, containerHashWithoutResources, L } from './labels.js';
 
 // The decision half of a pod sync, after kubelet's computePodActions: a pure function from
 // (desired pod, observed runtime state, back-off view) to a plain record of actions. The
@@ -73,6 +73,28 @@ export interface PodActions {
   backoffs: WaitingInBackoff[];
   /** A plain init container failed and restartPolicy forbids retrying: the pod is Failed. */
   initFailed: boolean;
+  /** Running app containers whose limits change in place (in-place resize). */
+  containersToResize?: ContainerToResize[];
+}
+
+export interface ContainerToResize {
+  id: string;
+  name: string;
+  resources: LinuxContainerResources;
+}
+
+/** The cgroup limits a container should run with; undefined where the agent sets none. */
+export type DesiredResources = (c: Container) => LinuxContainerResources | undefined;
+
+/**
+ * Which of cpu and memory differ between what runs and what is asked for. Only the values a
+ * resize sets: shares and quota for cpu, the limit for memory.
+ */
+export function resizedResources(actual: LinuxContainerResources, want: LinuxContainerResources): ('cpu' | 'memory')[] {
+  const out: ('cpu' | 'memory')[] = [];
+  if ((actual.cpuShares ?? 0) !== (want.cpuShares ?? 0) || (actual.cpuQuota ?? 0) !== (want.cpuQuota ?? 0)) out.push('cpu');
+  if ((actual.memoryLimitInBytes ?? 0) !== (want.memoryLimitInBytes ?? 0)) out.push('memory');
+  return out;
 }
 
 export function backoffKey(pod: Pod, c: Container): string {
@@ -106,7 +128,7 @@ export function backoffMessage(delayMs: number, pod: Pod, c: Container): string 
   return `back-off ${formatGoDuration(delayMs)} restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
 }
 
-export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map(), started: StartedView = () => undefined): PodActions {
+export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map(), started: StartedView = () => undefined, desired?: DesiredResources): PodActions {
   const actions: PodActions = {
     killPod: false,
     createSandbox: false,
@@ -196,12 +218,23 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
         // Killed now, restarted by the next sync through the restart policy and back-off.
         actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
         keepRunning++;
-      } else if (st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c)) {
+      } else if (specChanged(st, c) || (!canResize(st, desired) && st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c))) {
+        // (Resources changed where the runtime cannot report or update them: recreate it.)
         actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` });
         actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
         appPending++;
       } else {
-        keepRunning++;
+        const want = st.annotations[L.containerHashNoResources] && st.resources ? desired?.(c) : undefined;
+        const changed = want ? resizedResources(st.resources!, want) : [];
+        const restart = changed.some((r) => c.resizePolicy?.find((p) => p.resourceName === r)?.restartPolicy === 'RestartContainer');
+        if (restart) {
+          actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Resized', message: `Container ${c.name} resized (${changed.join(', ')}); its resizePolicy restarts it` });
+          actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
+          appPending++;
+        } else {
+          if (changed.length) (actions.containersToResize ??= []).push({ id: st.id, name: c.name, resources: want! });
+          keepRunning++;
+        }
       }
       continue;
     }
@@ -380,4 +413,21 @@ function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefine
     const live = observed.containers.some((c) => c.podSandboxId === s.id && c.state === 'running');
     if (!live) actions.sandboxesToRemove.push(s.id);
   }
+}
+
+/**
+ * Whether a running container must be recreated for its spec. Containers that carry the hash
+ * without resources are compared on it (a resources-only edit is a resize); older ones on
+ * the full hash.
+ */
+function specChanged(st: RuntimeContainer, c: Container): boolean {
+  const noRes = st.annotations[L.containerHashNoResources];
+  if (noRes) return noRes !== containerHashWithoutResources(c);
+  const full = st.annotations[L.containerHash];
+  return !!full && full !== containerHash(c);
+}
+
+/** A running container can be resized in place: it carries the hash without resources and the runtime reports its limits. */
+function canResize(st: RuntimeContainer, desired: DesiredResources | undefined): boolean {
+  return !!st.annotations[L.containerHashNoResources] && !!st.resources && !!desired;
 }

@@ -16,6 +16,8 @@ function nonZero(list: Record<string, string | number> | undefined, name: string
 // memory limits equal to its requests (requests default to limits), BestEffort when no
 // container asks for or limits cpu or memory, Burstable otherwise.
 export function qosClass(pod: Pod): QOSClass {
+  const podLevel = pod.spec.resources;
+  if (podLevel?.limits || podLevel?.requests) return podLevelQOS(podLevel.requests, podLevel.limits);
   const all: Container[] = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
   const requests = new Map<string, number>();
   const limits = new Map<string, number>();
@@ -40,4 +42,14 @@ export function qosClass(pod: Pod): QOSClass {
     if (requests.size === limits.size) return 'Guaranteed';
   }
   return 'Burstable';
+}
+
+/**
+ * With pod-level resources the class comes from them alone (GetPodQOS with PodLevelResources):
+ * Guaranteed when cpu and memory limits are set and requests (defaulted from limits) equal them.
+ */
+function podLevelQOS(requests: Record<string, string | number> | undefined, limits: Record<string, string | number> | undefined): QOSClass {
+  const req = (r: string) => nonZero(requests, r) ?? nonZero(limits, r);
+  if (COMPUTE.every((r) => req(r) === undefined && nonZero(limits, r) === undefined)) return 'BestEffort';
+  return COMPUTE.every((r) => nonZero(limits, r) !== undefined && req(r) === nonZero(limits, r)) ? 'Guaranteed' : 'Burstable';
 }

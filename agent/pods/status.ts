@@ -101,6 +101,7 @@ function containerStatus(input: StatusInput, spec: Container, defaultWaiting: st
   switch (latest.state) {
     case 'running': {
       base.state = { running: { startedAt: rfc3339(latest.startedAt) } };
+      Object.assign(base, runningResources(spec, latest));
       base.lastState = prevState;
       const started = input.started?.(spec.name, latest.id);
       base.started = started ?? true;
@@ -292,4 +293,28 @@ export function computePodStatus(input: StatusInput): PodStatus {
     status.message = input.rejected.message;
   }
   return status;
+}
+
+/**
+ * status.containerStatuses[].resources and allocatedResources of a running container: the
+ * limits as the runtime applies them (what an in-place resize changed), the requests as
+ * allocated from the spec (requests default to limits).
+ */
+function runningResources(spec: Container, c: RuntimeContainer): Pick<ContainerStatus, 'resources' | 'allocatedResources'> {
+  const r = c.resources;
+  if (!r) return {};
+  const limits: Record<string, string> = {};
+  if (r.cpuQuota && r.cpuQuota > 0 && r.cpuPeriod) limits.cpu = `${Math.round((r.cpuQuota * 1000) / r.cpuPeriod)}m`;
+  if (r.memoryLimitInBytes && r.memoryLimitInBytes > 0) limits.memory = String(r.memoryLimitInBytes);
+  const requests: Record<string, string | number> = {};
+  for (const k of ['cpu', 'memory'] as const) {
+    const v = spec.resources?.requests?.[k] ?? spec.resources?.limits?.[k];
+    if (v !== undefined) requests[k] = v;
+  }
+  const has = (o: object) => Object.keys(o).length > 0;
+  if (!has(limits) && !has(requests)) return {};
+  return {
+    resources: { ...(has(limits) ? { limits } : {}), ...(has(requests) ? { requests } : {}) },
+    ...(has(requests) ? { allocatedResources: requests } : {}),
+  };
 }

@@ -20,6 +20,8 @@ import { podGraceSeconds, stopSignalGrace, terminationOrder } from './killorder.
 import type { NodeEnv } from './prepare.js';
 import { buildContainerConfig, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
 import { sandboxConfig } from './translate.js';
+import { containerResources } from '../resources/index.js';
+import type { ContainerToResize } from './planner.js';
 import { Waiting } from './waiting.js';
 
 // The execution half of a pod sync (kubelet's SyncPod): walks the planner's record in a
@@ -49,7 +51,8 @@ export interface SyncResult {
 }
 
 export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map(), started?: StartedView): Promise<SyncResult> {
-  const actions = computePodActions(pod, observed, deps.backoff, kills, started);
+  const res = deps.env.resources;
+  const actions = computePodActions(pod, observed, deps.backoff, kills, started, res ? (c) => containerResources(pod, c, res) : undefined);
   const waiting = new Map<string, ContainerStateWaiting>();
   const ref = podRef(pod);
   for (const b of actions.backoffs) {
@@ -80,6 +83,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
     if (!k.keep) await deps.runtime.removeContainer(k.id);
   }));
   await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove, pod.metadata.uid);
+  if (actions.containersToResize?.length) await resizeContainers(deps, pod, observed, actions.containersToResize);
 
   if (!actions.createSandbox && actions.killPod) return { actions, waiting };
   const starting = actions.containersToStart.length > 0 || actions.createSandbox;
@@ -106,7 +110,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   if (actions.createSandbox) {
     try {
       const dns = podDNS(pod, deps.env.dns);
-      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt, { ...(dns ? { dns } : {}), logDirectory: podLogDirectory(deps.env, pod), ...(cgroupParent ? { cgroupParent } : {}) }));
+      sandboxId = await deps.runtime.runPodSandbox(sandboxConfig(pod, actions.attempt, { ...(dns ? { dns } : {}), logDirectory: podLogDirectory(deps.env, pod), ...(cgroupParent ? { cgroupParent } : {}) }, deps.env.dns.clusterDomain));
       podIP = pod.spec.hostNetwork ? deps.env.hostIP : (await deps.runtime.podSandboxStatus(sandboxId)).ip ?? '';
       await writeHostsFile(deps.env, pod, podIP);
       log.info({ sandbox: sandboxId.slice(0, 12), attempt: actions.attempt, podIP }, 'created pod sandbox');
@@ -363,4 +367,37 @@ async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: st
   };
   await Promise.all(containers.map((id) => remove('container', id)));
   await Promise.all(sandboxes.map((id) => remove('sandbox', id)));
+}
+
+/**
+ * In-place resize (kubelet's doPodResizeAction): the pod cgroup grows before its containers
+ * and shrinks after them, so that neither level is ever below the other. A container the
+ * engine cannot update keeps its limits and is tried again on the next sync.
+ */
+async function resizeContainers(deps: SyncDeps, pod: Pod, observed: ObservedPod, list: ContainerToResize[]): Promise<void> {
+  const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
+  const cgroups = deps.env.cgroups;
+  const grows = list.some((r) => {
+    const now = observed.containers.find((c) => c.id === r.id)?.resources;
+    return (r.resources.memoryLimitInBytes ?? 0) > (now?.memoryLimitInBytes ?? 0) || (r.resources.cpuQuota ?? 0) > (now?.cpuQuota ?? 0);
+  });
+  const resizePod = async () => {
+    try {
+      await cgroups?.resizePod?.(pod);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'pod cgroup not resized');
+    }
+  };
+  if (grows) await resizePod();
+  for (const r of list) {
+    try {
+      await deps.runtime.updateContainerResources(r.id, r.resources);
+      log.info({ container: r.name, resources: r.resources }, 'container resized in place');
+      deps.events.emit(podRef(pod), 'Normal', 'Resized', `Container ${r.name} resized in place`, r.name);
+    } catch (err) {
+      log.warn({ container: r.name, err: (err as Error).message }, 'container not resized');
+      deps.events.emit(podRef(pod), 'Warning', 'ResizeFailed', `Container ${r.name} not resized: ${(err as Error).message}`, r.name);
+    }
+  }
+  await resizePod();
 }

@@ -7,7 +7,7 @@ import { podSysctls } from './security.js';
 // The translation layer from the Pod spec to the runtime's sandbox and container configs
 // (podman keeps the same split in pkg/specgen/generate/kube). Pure: no engine calls here.
 
-export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxConfig, 'dns' | 'logDirectory' | 'cgroupParent'> = {}): PodSandboxConfig {
+export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxConfig, 'dns' | 'logDirectory' | 'cgroupParent'> = {}, clusterDomain = 'cluster.local'): PodSandboxConfig {
   const spec = pod.spec;
   const portMappings: PortMapping[] = [];
   const sysctls = podSysctls(pod);
@@ -24,7 +24,7 @@ export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxC
   }
   return {
     metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid, attempt },
-    hostname: podHostname(pod),
+    hostname: kernelHostname(pod, clusterDomain),
     labels: { ...podLabels(pod), [HOST_NETWORK_LABEL]: String(!!spec.hostNetwork) },
     annotations: sandboxAnnotations(pod),
     portMappings,
@@ -37,10 +37,27 @@ export function sandboxConfig(pod: Pod, attempt: number, extra: Pick<PodSandboxC
   };
 }
 
-/** spec.hostname, else the pod name truncated to a valid host name (63 characters). */
+/**
+ * spec.hostnameOverride, else spec.hostname, else the pod name truncated to a valid host name
+ * (63 characters): GeneratePodHostNameAndDomain.
+ */
 export function podHostname(pod: Pod): string {
+  if (pod.spec.hostnameOverride) return pod.spec.hostnameOverride;
   const name = pod.spec.hostname ?? pod.metadata.name;
   return name.length > 63 ? name.slice(0, 63).replace(/[-.]+$/, '') : name;
+}
+
+/** The longest host name the kernel takes (HOST_NAME_MAX). */
+export const MAX_KERNEL_HOSTNAME = 64;
+
+/**
+ * The host name the pod's processes see (GetNodenameForKernel): with setHostnameAsFQDN and a
+ * subdomain, the FQDN `<hostname>.<subdomain>.<namespace>.svc.<clusterDomain>`; else the short name.
+ */
+export function kernelHostname(pod: Pod, clusterDomain: string): string {
+  const short = podHostname(pod);
+  if (!pod.spec.setHostnameAsFQDN || !pod.spec.subdomain || pod.spec.hostnameOverride) return short;
+  return `${short}.${pod.spec.subdomain}.${pod.metadata.namespace}.svc.${clusterDomain}`;
 }
 
 export function containerConfig(
@@ -60,6 +77,7 @@ export function containerConfig(
     mounts: [],
     labels: containerLabels(pod, c),
     annotations: containerAnnotations(pod, c, attempt, type),
+    ...(c.lifecycle?.stopSignal ? { stopSignal: c.lifecycle.stopSignal } : {}),
     stdin: !!c.stdin,
     stdinOnce: !!c.stdinOnce,
     tty: !!c.tty,

@@ -125,8 +125,30 @@ function aggregate(pod: Pod, pick: (c: Container) => Record<string, string | num
   return add(sum, amounts(pod.spec.overhead));
 }
 
+/**
+ * Pod-level resources (spec.resources, PodLevelResources): cpu and memory set there stand for
+ * the whole pod instead of the sum of its containers; the overhead still comes on top.
+ */
+function withPodLevel(pod: Pod, sum: ResourceAmounts, list: Record<string, string | number> | undefined): ResourceAmounts {
+  if (!list) return sum;
+  const overhead = amounts(pod.spec.overhead);
+  return {
+    ...sum,
+    ...(list.cpu !== undefined ? { cpuMilli: milliOf(list.cpu) + overhead.cpuMilli } : {}),
+    ...(list.memory !== undefined ? { memory: valueOf(list.memory) + overhead.memory } : {}),
+  };
+}
+
+/** Pod-level requests, defaulted from pod-level limits as the API server does. */
+export function podLevelRequests(pod: Pod): Record<string, string | number> | undefined {
+  const r = pod.spec.resources;
+  if (!r?.limits && !r?.requests) return undefined;
+  const pick = (l: Record<string, string | number> | undefined) => Object.fromEntries(Object.entries(l ?? {}).filter(([k]) => k === 'cpu' || k === 'memory'));
+  return { ...pick(r.limits), ...pick(r.requests) };
+}
+
 export function podRequests(pod: Pod): ResourceAmounts {
-  return aggregate(pod, containerRequests);
+  return withPodLevel(pod, aggregate(pod, containerRequests), podLevelRequests(pod));
 }
 
 export function podLimits(pod: Pod): ResourceAmounts & { cpuLimitsDeclared: boolean; memoryLimitsDeclared: boolean } {
@@ -136,7 +158,10 @@ export function podLimits(pod: Pod): ResourceAmounts & { cpuLimitsDeclared: bool
     if (milliOf(c.resources?.limits?.cpu) === 0) cpuLimitsDeclared = false;
     if (valueOf(c.resources?.limits?.memory) === 0) memoryLimitsDeclared = false;
   });
-  return { ...sum, cpuLimitsDeclared, memoryLimitsDeclared };
+  const podLevel = pod.spec.resources?.limits;
+  if (podLevel?.cpu !== undefined) cpuLimitsDeclared = true;
+  if (podLevel?.memory !== undefined) memoryLimitsDeclared = true;
+  return { ...withPodLevel(pod, sum, podLevel), cpuLimitsDeclared, memoryLimitsDeclared };
 }
 
 export interface ContainerResourceOptions {

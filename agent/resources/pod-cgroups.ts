@@ -70,6 +70,12 @@ export class PodCgroups {
     return this.parentFor(pod);
   }
 
+  /** In-place resize: the pod's cgroup takes the limits of its new spec. */
+  async resizePod(pod: Pod): Promise<void> {
+    await this.o.manager.update(this.name(pod), podCgroupResources(pod, { podPidsLimit: this.o.podPidsLimit, cpuCFSQuota: this.o.cpuCFSQuota }));
+    await this.updateQoS();
+  }
+
   /** The burstable level's shares follow the requests of the Burstable pods. */
   async updateQoS(): Promise<void> {
     const qos = qosCgroupResources(this.o.activePods());
@@ -133,4 +139,4 @@ export class PodCgroups {
 }
 
 /** What the pod sync needs of the pod cgroups. */
-export type PodCgroupsLike = Pick<PodCgroups, 'ensurePod' | 'parentFor' | 'removePod'>;
+export type PodCgroupsLike = Pick<PodCgroups, 'ensurePod' | 'parentFor' | 'removePod'> & Partial<Pick<PodCgroups, 'resizePod'>>;

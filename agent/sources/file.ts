@@ -2,8 +2,10 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubeObject, Pod } from '../../manifests/index.js';
-import { CONFIG_SEEN_ANNOTATION, formatRFC3339Nano, parseManifests, staticPodFromManifest, validateParsed } from '../../manifests/index.js';
+import { CONFIG_SEEN_ANNOTATION, ManifestError, applyPodDefaults, formatFieldErrorBody, formatRFC3339Nano, parseManifests, staticPodFromManifest, validateParsed, validateStaticPodName } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
+import type { HeldPod } from './merge.js';
+import { qosClass } from '../pods/qos.js';
 
 // The static manifest directory (kubelet's file source): inotify for quick reaction plus a
 // full re-list every fileCheckFrequency, because inotify misses events on some filesystems
@@ -21,6 +23,8 @@ export interface FileSnapshot {
   /** Non-Pod objects (ConfigMap, Secret, Service...) for the parts of the agent that use them. */
   objects: KubeObject[];
   problems: FileProblem[];
+  /** Pods of files that are invalid and were never read valid: kept if they run. */
+  held: HeldPod[];
 }
 
 interface FileEntry {
@@ -28,6 +32,9 @@ interface FileEntry {
   pods: Pod[];
   objects: KubeObject[];
   problem?: FileProblem;
+  /** Some version of the file was valid since the agent started. */
+  everValid: boolean;
+  held: HeldPod[];
 }
 
 /**
@@ -35,11 +42,16 @@ interface FileEntry {
  * invalid, none of it is applied and the last good version of the file stays in force, so
  * a half-saved edit never stops pods that were fine.
  */
-export function readManifestText(text: string, file: string, nodeName: string, seen: (uid: string) => Date, source: 'file' | 'http' = 'file'): { pods: Pod[]; objects: KubeObject[]; messages: string[] } {
+export function readManifestText(text: string, file: string, nodeName: string, seen: (uid: string) => Date, source: 'file' | 'http' = 'file'): { pods: Pod[]; objects: KubeObject[]; messages: string[]; named: { namespace: string; name: string }[] } {
   const parsed = parseManifests(text, file);
   const messages = parsed.errors.map((e) => e.message);
   const pods: Pod[] = [];
   const objects: KubeObject[] = [];
+  // The pods the file names, valid or not, as the agent would run them: what an invalid
+  // file still identifies among the running pods.
+  const named = parsed.objects.flatMap(({ object: o }) => o.kind === 'Pod' && typeof o.metadata?.name === 'string' && o.metadata.name
+    ? [{ namespace: typeof o.metadata.namespace === 'string' && o.metadata.namespace ? o.metadata.namespace : 'default', name: `${o.metadata.name}-${nodeName.toLowerCase()}` }]
+    : []);
   for (const p of parsed.objects) {
     const errs = validateParsed(p);
     if (errs.length) {
@@ -50,11 +62,19 @@ export function readManifestText(text: string, file: string, nodeName: string, s
       objects.push(p.object);
       continue;
     }
-    const pod = staticPodFromManifest(p.object, { nodeName, source, path: file, seen: new Date(0) });
+    const nameErrs = validateStaticPodName(String(p.object.metadata?.name ?? ''), nodeName);
+    if (nameErrs.length) {
+      messages.push(...nameErrs.map((fe) => new ManifestError({ source: file, documentIndex: p.index, kind: 'Pod', name: String(p.object.metadata?.name), field: fe.field, detail: formatFieldErrorBody(fe), fieldError: fe }).message));
+      continue;
+    }
+    // The QoS class is part of the identity (a resize never moves a pod to another QoS
+    // cgroup); BestEffort adds nothing, so pods without resources keep their UIDs.
+    const qos = qosClass(applyPodDefaults(p.object));
+    const pod = staticPodFromManifest(p.object, { nodeName, source, path: file, seen: new Date(0), ...(qos === 'BestEffort' ? {} : { identity: qos }) });
     pod.metadata.annotations = { ...pod.metadata.annotations, [CONFIG_SEEN_ANNOTATION]: formatRFC3339Nano(seen(pod.metadata.uid)) };
     pods.push(pod);
   }
-  return { pods, objects, messages };
+  return { pods, objects, messages, named };
 }
 
 export class FileSource {
@@ -153,11 +173,15 @@ export class FileSource {
       }
       const r = readManifestText(text, file, this.nodeName, this.seen);
       if (r.messages.length) {
-        // Keep what the file last said when it was valid.
-        next.set(file, { key, pods: prev?.pods ?? [], objects: prev?.objects ?? [], problem: { file, messages: r.messages } });
+        // Keep what the file last said when it was valid. A file never read valid (an
+        // upgrade that tightened validation, a file broken while the agent was down) still
+        // names its pods: those that run are held, not stopped.
+        const everValid = prev?.everValid ?? false;
+        const held = everValid ? [] : r.named.map((n) => ({ ...n, source: file, messages: r.messages }));
+        next.set(file, { key, pods: prev?.pods ?? [], objects: prev?.objects ?? [], problem: { file, messages: r.messages }, everValid, held });
         this.report(file, r.messages, !!prev?.pods.length);
       } else {
-        next.set(file, { key, pods: r.pods, objects: r.objects });
+        next.set(file, { key, pods: r.pods, objects: r.objects, everValid: true, held: [] });
         this.report(file, []);
       }
     }
@@ -179,9 +203,11 @@ export class FileSource {
     const pods: Pod[] = [];
     const objects: KubeObject[] = [];
     const problems: FileProblem[] = [];
+    const held: HeldPod[] = [];
     const owner = new Map<string, string>();
     for (const [file, e] of this.entries) {
       if (e.problem) problems.push(e.problem);
+      held.push(...e.held);
       for (const p of e.pods) {
         const full = `${p.metadata.namespace}/${p.metadata.name}`;
         const first = owner.get(full);
@@ -196,6 +222,6 @@ export class FileSource {
     }
     const live = new Set(pods.map((p) => p.metadata.uid));
     for (const uid of this.seenAt.keys()) if (!live.has(uid)) this.seenAt.delete(uid);
-    this.onUpdate({ pods, objects, problems });
+    this.onUpdate({ pods, objects, problems, held });
   }
 }

@@ -7,6 +7,23 @@ import type { KubeObject, Pod } from '../../manifests/index.js';
 export interface SourceSet {
   pods: Pod[];
   objects: KubeObject[];
+  /** Pods named by a manifest that is invalid and has no last valid version. */
+  held?: HeldPod[];
+}
+
+/**
+ * A pod that its source names but cannot give (its manifest fails validation, and the agent
+ * never read a valid version of it, e.g. after an upgrade that tightened validation). Its
+ * running containers are kept, not terminated as no longer desired.
+ */
+export interface HeldPod {
+  namespace: string;
+  /** The pod's name as the agent runs it (static pods: `<name>-<node>`). */
+  name: string;
+  /** The file or URL. */
+  source: string;
+  /** Why the manifest is refused: `file: Pod "x": field: ...` lines. */
+  messages: string[];
 }
 
 export class SourceMerger {
@@ -23,9 +40,10 @@ export class SourceMerger {
     return this.order.every((o) => this.sets.has(o));
   }
 
-  merged(): { pods: Pod[]; objects: KubeObject[]; conflicts: string[] } {
+  merged(): { pods: Pod[]; objects: KubeObject[]; held: HeldPod[]; conflicts: string[] } {
     const pods: Pod[] = [];
     const objects: KubeObject[] = [];
+    const held: HeldPod[] = [];
     const conflicts: string[] = [];
     const owner = new Map<string, string>();
     for (const source of this.order) {
@@ -42,7 +60,8 @@ export class SourceMerger {
         pods.push(p);
       }
       objects.push(...s.objects);
+      held.push(...(s.held ?? []));
     }
-    return { pods, objects, conflicts };
+    return { pods, objects, held, conflicts };
   }
 }

@@ -193,6 +193,8 @@ export function containerCreateOptions(
     Tty: config.tty ?? false,
     OpenStdin: config.stdin ?? false,
     StdinOnce: config.stdinOnce ?? false,
+    // docker stop sends it first, then SIGKILL after the grace period.
+    ...(config.stopSignal ? { StopSignal: config.stopSignal } : {}),
     HostConfig: hostConfig,
   };
 }
@@ -233,6 +235,12 @@ export function statusFromInspect(info: Docker.ContainerInspectInfo): ContainerS
     annotations,
     mounts: (info.Mounts ?? []).map((m) => ({ containerPath: m.Destination, hostPath: m.Source, readonly: !m.RW })),
     ...(labels[LABEL_LOG_PATH] ? { logPath: labels[LABEL_LOG_PATH] } : {}),
+    resources: {
+      cpuShares: info.HostConfig.CpuShares ?? 0,
+      cpuQuota: info.HostConfig.CpuQuota ?? 0,
+      cpuPeriod: info.HostConfig.CpuPeriod ?? 0,
+      memoryLimitInBytes: info.HostConfig.Memory ?? 0,
+    },
   };
 }
 
@@ -324,6 +332,25 @@ export class Containers {
     const status = statusFromInspect(info);
     this.cache.set(info.Id, { dockerState: info.State.Status, status });
     return status;
+  }
+
+  /** docker update: the engine writes the container's cgroup files and keeps the values. */
+  async update(id: string, r: LinuxContainerResources): Promise<void> {
+    const hc = resourcesHostConfig(r);
+    const body: Record<string, number> = {};
+    for (const k of ['CpuShares', 'CpuQuota', 'CpuPeriod', 'Memory', 'MemorySwap'] as const) {
+      const v = hc[k];
+      if (typeof v === 'number') body[k] = v;
+    }
+    try {
+      await this.docker.getContainer(id).update(body);
+    } catch (err) {
+      if (isNotFound(err)) throw new RuntimeError('NotFound', `container ${id} not found`, { cause: err });
+      throw wrapEngineError(undefined, `updating the resources of container ${id}`, err);
+    } finally {
+      // Same engine state, new limits: the cached status is stale.
+      this.cache.delete(id);
+    }
   }
 
   async list(): Promise<ContainerStatus[]> {

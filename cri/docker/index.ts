@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import { statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type {
+  LinuxContainerResources,
   ContainerConfig,
   ContainerStats,
   ContainerStatus,
@@ -134,6 +135,9 @@ class DockerRuntime implements Runtime {
 
   createContainer(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
     return this.containers.create(sandboxId, config, sandboxConfig);
+  }
+  updateContainerResources(id: string, resources: LinuxContainerResources): Promise<void> {
+    return this.containers.update(id, resources);
   }
   startContainer(id: string): Promise<void> {
     return this.containers.start(id);

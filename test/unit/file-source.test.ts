@@ -75,6 +75,27 @@ describe('static manifest directory', () => {
     expect(last.problems[0].messages.join('\n')).toContain('spec.restartPolicy: Unsupported value: "Nerver"');
   });
 
+  it('holds the pods named by a file that was never valid, and only those', async () => {
+    // As after an upgrade whose validation is stricter: the file names its pods all the same.
+    writeFileSync(join(dir, 'a.yaml'), pod('kept') + '---\n' + 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\n  namespace: kube-system\nspec:\n  restartPolicy: Nerver\n  containers: []\n');
+    writeFileSync(join(dir, 'b.yaml'), pod('fine'));
+    await source.start();
+    expect(names()).toEqual(['fine-node1']);
+    expect(last.held.map((h) => `${h.namespace}/${h.name}`)).toEqual(['default/kept-node1', 'kube-system/bad-node1']);
+    expect(last.held[0].source).toBe(join(dir, 'a.yaml'));
+    expect(last.held[0].messages.join('\n')).toContain('spec.restartPolicy: Unsupported value: "Nerver"');
+    // Fixed: the pods are given, nothing is held.
+    writeFileSync(join(dir, 'a.yaml'), pod('kept'));
+    await source.scan();
+    expect(names()).toEqual(['fine-node1', 'kept-node1']);
+    expect(last.held).toEqual([]);
+    // Broken again after a valid version: the last valid version stays, nothing is held.
+    writeFileSync(join(dir, 'a.yaml'), pod('kept').replace('image:', 'imagee:'));
+    await source.scan();
+    expect(names()).toEqual(['fine-node1', 'kept-node1']);
+    expect(last.held).toEqual([]);
+  });
+
   it('reports a YAML syntax error with the file name', async () => {
     writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n');
     await source.start();

@@ -401,7 +401,7 @@ describe('validatePod', () => {
 
     it('requires hostPort to match containerPort with hostNetwork', () => {
       expect(errorsOf((p) => { p.spec.hostNetwork = true; c0(p).ports[0].hostPort = 8080; }))
-        .toEqual(['spec.containers[0].ports[0].containerPort: Invalid value: 80: must match `hostPort` when `hostNetwork` is true']);
+        .toEqual(['spec.containers[0].ports[0].hostPort: Invalid value: 8080: must match `containerPort` when `hostNetwork` is true']);
     });
   });
 
