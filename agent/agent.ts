@@ -175,7 +175,7 @@ export class Agent {
       this.source.stop();
     this.http?.stop();
       this.source = this.fileSource();
-      void this.source.start();
+      this.source.start().catch((err: Error) => this.log.error({ err: err.stack }, 'manifest directory source failed to start; the periodic re-list retries'));
     }
   }
 

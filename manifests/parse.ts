@@ -4,6 +4,7 @@
 
 import { LineCounter, parseAllDocuments, type Tags } from 'yaml';
 import { ManifestError } from './errors.js';
+import { MAX_DEPTH, MAX_DOCUMENTS, MAX_MANIFEST_BYTES, depthOf, tooDeepAt, findDuplicateJSONKey } from './limits.js';
 import type { KubeObject } from './types.js';
 
 export interface ParsedObject {
@@ -75,39 +76,89 @@ export function parseManifests(text: string, source: string): ParseResult {
         fail(index, `Invalid value: ${describe(v.items)}: must be an array`, { kind: v.kind, field: 'items' });
         return;
       }
+      if (v.items.length > MAX_DOCUMENTS) {
+        fail(index, `Too many: ${v.items.length}: must have at most ${MAX_DOCUMENTS} items`, { kind: v.kind, field: 'items' });
+        return;
+      }
       v.items.forEach((it, j) => addObject(it, index, j));
       return;
     }
     addObject(v, index);
   };
 
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_MANIFEST_BYTES) {
+    fail(0, `Too long: ${bytes} bytes: a manifest may have at most ${MAX_MANIFEST_BYTES} bytes`);
+    return result;
+  }
+
   // JSON first when it looks like JSON, for its sharper error positions; YAML (a superset)
   // decides, as kubelet itself converts every manifest from YAML.
   let jsonError: string | undefined;
   if (/^\s*[{[]/.test(text) || source.endsWith('.json')) {
-    try {
-      addDocument(JSON.parse(text), 0);
+    // Checked before JSON.parse sees the text: the parse is fine, but every walk after it recurses.
+    const deep = tooDeepAt(text, MAX_DEPTH);
+    if (deep >= 0) {
+      fail(0, `invalid JSON: ${position(text, deep)}: nesting deeper than ${MAX_DEPTH} levels`);
       return result;
+    }
+    let value: unknown;
+    let parsed = false;
+    try {
+      value = JSON.parse(text);
+      parsed = true;
     } catch (e) {
       jsonError = jsonErrorMessage(text, (e as Error).message);
     }
+    if (parsed) {
+      const dup = findDuplicateJSONKey(text);
+      if (dup) {
+        fail(0, `invalid JSON: line ${dup.line}, column ${dup.column}: duplicate key ${JSON.stringify(dup.key)}`);
+        return result;
+      }
+      addDocument(value, 0);
+      return result;
+    }
   }
 
+  // YAML has no depth limit of its own and its parser's cost grows with depth: a generous
+  // bracket count first (it can over-count inside block scalars), the exact depth after.
+  const deep = tooDeepAt(text, 10 * MAX_DEPTH);
+  if (deep >= 0) {
+    fail(0, jsonError ?? `yaml: ${position(text, deep)}: nesting deeper than ${MAX_DEPTH} levels`);
+    return result;
+  }
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { version: '1.1', customTags: kubeTags, lineCounter, prettyErrors: false });
-  Array.from(docs).forEach((doc, index) => {
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    docs = parseAllDocuments(text, { version: '1.1', customTags: kubeTags, lineCounter, prettyErrors: false });
+  } catch (e) {
+    // The parser's own limits (or a stack it ran out of): one error for the whole text.
+    fail(0, jsonError ?? `yaml: ${(e as Error).message}`);
+    return result;
+  }
+  const all = Array.isArray(docs) ? docs : [docs];
+  if (all.length > MAX_DOCUMENTS) {
+    fail(0, `Too many: ${all.length} documents: a manifest may have at most ${MAX_DOCUMENTS}`);
+    return result;
+  }
+  all.forEach((doc, index) => {
+    const at = (pos: number) => {
+      const { line, col } = lineCounter.linePos(pos);
+      return `line ${line}, column ${col}`;
+    };
     const err = doc.errors[0];
     if (err) {
       if (jsonError) return fail(index, jsonError);
-      const { line, col } = lineCounter.linePos(err.pos[0]);
-      return fail(index, `yaml: line ${line}, column ${col}: ${err.message}`);
+      return fail(index, `yaml: ${at(err.pos[0])}: ${err.message}`);
     }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (e) {
-      return fail(index, `yaml: ${(e as Error).message}`);
+      return fail(index, `yaml: ${at(doc.range?.[0] ?? 0)}: ${(e as Error).message}`);
     }
+    if (depthOf(value) > MAX_DEPTH) return fail(index, `yaml: ${at(doc.range?.[0] ?? 0)}: nesting deeper than ${MAX_DEPTH} levels`);
     addDocument(value, index);
   });
   return result;
@@ -116,10 +167,13 @@ export function parseManifests(text: string, source: string): ParseResult {
 /** Node's JSON.parse messages give a byte position; people want a line and column. */
 function jsonErrorMessage(text: string, message: string): string {
   const m = /at position (\d+)/.exec(message);
-  if (!m) return `invalid JSON: ${message}`;
-  const pos = Number(m[1]);
+  // Node names no position when the text ends early: the end is where it went wrong.
+  const pos = m ? Number(m[1]) : text.length;
+  return `invalid JSON: ${position(text, pos)}: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/ of JSON input$/, '')}`;
+}
+
+/** `line L, column C` of offset pos. */
+function position(text: string, pos: number): string {
   const before = text.slice(0, pos);
-  const line = before.split('\n').length;
-  const col = pos - before.lastIndexOf('\n');
-  return `invalid JSON: line ${line}, column ${col}: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
+  return `line ${before.split('\n').length}, column ${pos - before.lastIndexOf('\n')}`;
 }

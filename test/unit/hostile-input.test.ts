@@ -1,0 +1,223 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../agent/log.js';
+import { FileSource, type FileSnapshot } from '../../agent/sources/file.js';
+import { HttpSource, type HttpSnapshot } from '../../agent/sources/http.js';
+import { MAX_DEPTH, MAX_ERROR_BYTES, compareQuantities, isValidQuantity, milliValue, parseManifests, parseQuantity, validateParsed } from '../../manifests/index.js';
+
+// One test (at least) per numbered item of issue 15, each failing before its fix.
+
+const SRC = '/etc/kubernetes/manifests/x.json';
+const goodPod = (name: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'c', image: 'busybox:1' }] } });
+// Built as text: JSON.stringify itself cannot go 3,000 levels down.
+const deepPodJSON = (depth: number) => JSON.stringify(goodPod('deep')).replace(/}$/, `,"status":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`);
+const deepPodYAML = (depth: number) => `apiVersion: v1\nkind: Pod\nmetadata: {name: deep}\nstatus: ${'['.repeat(depth)}${']'.repeat(depth)}\n`;
+
+function capture() {
+  const lines: string[] = [];
+  const log = pino({ level: 'debug' }, { write: (l: string) => lines.push(l) });
+  return { log, lines };
+}
+
+describe('1. nesting depth and sources that survive one bad input', () => {
+  it('rejects a 3,000-level JSON or YAML document with a position, before any recursive walk', () => {
+    for (const [text, src] of [[deepPodJSON(3000), SRC], [deepPodYAML(3000), SRC.replace('.json', '.yaml')]] as const) {
+      const r = parseManifests(text, src);
+      expect(r.objects).toEqual([]);
+      expect(r.errors).toHaveLength(1);
+      expect(r.errors[0]!.message).toMatch(new RegExp(`^${src}: document 1: (invalid JSON|yaml): line \\d+, column \\d+: nesting deeper than ${MAX_DEPTH} levels$`));
+    }
+  });
+
+  it('accepts a document just at the limit', () => {
+    // metadata/status/... : the pod itself is one level, status another.
+    const r = parseManifests(deepPodJSON(MAX_DEPTH - 2), SRC);
+    expect(r.errors).toEqual([]);
+    expect(r.objects).toHaveLength(1);
+  });
+
+  describe('file source', () => {
+    let dir: string;
+    let last: FileSnapshot | undefined;
+    let source: FileSource;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'bosun-hostile-'));
+      last = undefined;
+    });
+    afterEach(() => {
+      source?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('reports a deep file against that file and keeps reading the others', async () => {
+      writeFileSync(join(dir, 'deep.json'), deepPodJSON(3000));
+      writeFileSync(join(dir, 'good.json'), JSON.stringify(goodPod('good')));
+      source = new FileSource(dir, 'n1', silentLogger, (s) => (last = s), 60_000);
+      await source.start();
+      expect(last!.pods.map((p) => p.metadata.name)).toEqual(['good-n1']);
+      expect(last!.problems.map((p) => p.file)).toEqual([join(dir, 'deep.json')]);
+    });
+
+    it('is not stuck after a pass fails in its own code: the next scan runs', async () => {
+      writeFileSync(join(dir, 'good.json'), JSON.stringify(goodPod('good')));
+      let calls = 0;
+      const { log, lines } = capture();
+      source = new FileSource(dir, 'n1', log, (s) => {
+        calls++;
+        if (calls === 1) throw new Error('boom in a subscriber');
+        last = s;
+      }, 60_000);
+      await expect(source.start()).resolves.toBeUndefined();
+      expect(lines.join('')).toMatch(/boom in a subscriber\\n    at .*manifest directory scan failed/s);
+      writeFileSync(join(dir, 'second.json'), JSON.stringify(goodPod('second')));
+      await source.scan();
+      expect(last!.pods.map((p) => p.metadata.name).sort()).toEqual(['good-n1', 'second-n1']);
+    });
+
+    it('refuses a file over 10 MiB without reading it', async () => {
+      writeFileSync(join(dir, 'big.yaml'), Buffer.alloc(10 * 1024 * 1024 + 1, 0x20));
+      source = new FileSource(dir, 'n1', silentLogger, (s) => (last = s), 60_000);
+      await source.start();
+      expect(last!.problems[0]!.messages[0]).toMatch(/big\.yaml: Too long: 10485761 bytes: a manifest may have at most 10485760 bytes/);
+    });
+  });
+
+  describe('URL source', () => {
+    let server: Server;
+    let url = '';
+    let handler: (res: import('node:http').ServerResponse) => void;
+    beforeEach(async () => {
+      server = createServer((_req, res) => handler(res));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      url = `http://127.0.0.1:${(server.address() as { port: number }).port}/pods`;
+    });
+    afterEach(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+
+    const poll = async (timeoutMs = 10_000) => {
+      const { log, lines } = capture();
+      let last: HttpSnapshot | undefined;
+      const src = new HttpSource(url, {}, 'n1', log, (s) => (last = s), 60_000, timeoutMs);
+      await expect(src.poll()).resolves.toBeUndefined();
+      return { src, last: () => last, text: () => lines.join('') };
+    };
+
+    it('survives a connection reset in the middle of the body', async () => {
+      handler = (res) => {
+        res.writeHead(200, { 'content-length': '1000' });
+        res.write('apiVersion: v1\n');
+        setTimeout(() => res.socket?.destroy(), 20);
+      };
+      const p = await poll();
+      expect(p.text()).toMatch(/manifest URL: .*reading the body/);
+      handler = (res) => res.end(JSON.stringify(goodPod('later')));
+      await p.src.poll();
+      expect(p.last()!.pods.map((x) => x.metadata.name)).toEqual(['later-n1']);
+    });
+
+    it('gives up on a body that stalls, at the timeout', async () => {
+      handler = (res) => {
+        res.writeHead(200);
+        res.write('apiVersion: v1\n'); // and nothing more
+      };
+      const p = await poll(300);
+      expect(p.text()).toMatch(/reading the body: .*(timeout|aborted)/i);
+    });
+
+    it('survives a deeply nested body', async () => {
+      handler = (res) => res.end(deepPodJSON(5000));
+      const p = await poll();
+      expect(p.text()).toMatch(/nesting deeper than/);
+    });
+
+    it('6. stops reading a body over 10 MiB, with or without a content-length', async () => {
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      handler = (res) => {
+        res.writeHead(200); // chunked: no length announced
+        let n = 0;
+        const more = () => {
+          while (n < 400) {
+            n++;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        res.on('error', () => undefined);
+        more();
+      };
+      const p = await poll();
+      expect(p.text()).toMatch(/Too long: more than 10485760 bytes/);
+      handler = (res) => res.writeHead(200, { 'content-length': String(400 * 1024 * 1024) }).end();
+      const q = await poll();
+      expect(q.text()).toMatch(/Too long: 419430400 bytes/);
+    });
+  });
+});
+
+describe('2. quantities bounded to int64', () => {
+  it('parses enormous exponents at once, capped like upstream', () => {
+    const t = process.cpuUsage();
+    expect(parseQuantity('1e99999999')).toBe(2 ** 63);
+    expect(parseQuantity('-1e999999999')).toBe(-(2 ** 63));
+    expect(milliValue('1e-99999999')).toBe(1); // rounded up to 1n, as upstream
+    expect(compareQuantities('1e99999999', '8Ei')).toBe(0); // both capped at 2^63-1
+    const { user, system } = process.cpuUsage(t);
+    expect(user + system).toBeLessThan(500_000); // CPU, not wall clock: was 15-28 s
+  });
+
+  it('refuses an exponent beyond int32, as Go parses it', () => {
+    expect(isValidQuantity('1e9999999999')).toBe(false);
+    expect(() => parseQuantity('1e9999999999')).toThrow(/quantities must match/);
+  });
+
+  it('handles a mantissa of 100,000 digits', () => {
+    expect(parseQuantity(`1${'0'.repeat(100_000)}e-99990`)).toBe(1e10);
+  });
+});
+
+describe('10. JSON duplicate keys are rejected, like YAML', () => {
+  it('names the key and its position', () => {
+    const text = '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i",\n"securityContext":{"privileged":false,"privileged":true}}]}}';
+    const r = parseManifests(text, SRC);
+    expect(r.objects).toEqual([]);
+    expect(r.errors.map((e) => e.message)).toEqual([`${SRC}: document 1: invalid JSON: line 2, column 39: duplicate key "privileged"`]);
+  });
+
+  it('allows the same key in different objects and escaped forms of different keys', () => {
+    const text = '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"a":"1","\\u0062":"2"}},"spec":{"containers":[{"name":"a","image":"i"},{"name":"b","image":"i"}]}}';
+    expect(parseManifests(text, SRC).errors).toEqual([]);
+    const dup = '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"a":"1","\\u0061":"2"}}}';
+    expect(parseManifests(dup, SRC).errors[0]!.message).toMatch(/duplicate key "a"/);
+  });
+});
+
+describe('13. every error names file, object and field, and is capped', () => {
+  it('caps an error about a 9 MiB name at 4 KiB', () => {
+    const name = 'a'.repeat(9 * 1024 * 1024);
+    const r = parseManifests(JSON.stringify(goodPod(name)), SRC);
+    const errs = r.objects.flatMap((o) => validateParsed(o));
+    expect(errs.length).toBeGreaterThan(0);
+    for (const e of errs) {
+      expect(Buffer.byteLength(e.message)).toBeLessThanOrEqual(MAX_ERROR_BYTES);
+      expect(e.message).toMatch(/^\/etc\/kubernetes\/manifests\/x\.json: Pod "a+\.\.\. \(\d+ more characters\)": metadata\.name: /);
+    }
+  });
+
+  it('gives JSON errors a position even when the text ends early', () => {
+    const r = parseManifests('{"apiVersion": "v1", "kind": "Pod"', SRC);
+    expect(r.errors[0]!.message).toMatch(/^\/etc\/kubernetes\/manifests\/x\.json: document 1: invalid JSON: line 1, column \d+: /);
+  });
+
+  it('gives YAML alias errors a position', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 0; i < 8; i++) bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`);
+    const r = parseManifests(`apiVersion: v1\nkind: Pod\n${bomb.join('\n')}\n`, '/m/bomb.yaml');
+    expect(r.errors.map((e) => e.message)).toEqual([expect.stringMatching(/^\/m\/bomb\.yaml: document 1: yaml: line 1, column 1: .*alias/i)]);
+  });
+});
