@@ -202,7 +202,7 @@ const lifecycleHandler = obj({
 
 const seLinuxOptions = obj({ user: str(), role: str(), type: str(), level: str() });
 const windowsOptions = obj({ gmsaCredentialSpecName: str(), gmsaCredentialSpec: str(), runAsUserName: str(), hostProcess: bool });
-const profile = obj({ type: req(str({ enum: ['RuntimeDefault', 'Unconfined', 'Localhost'] })), localhostProfile: str() });
+const profile = obj({ type: req(str({ enum: ['RuntimeDefault', 'Unconfined', 'Localhost'] })), localhostProfile: str({ check: descendingPath }) });
 const id = int({ min: 0, max: 2147483647 });
 
 const securityContext = obj({

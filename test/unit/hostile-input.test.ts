@@ -1,13 +1,16 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../agent/log.js';
+import { seccompProfile, SecurityError } from '../../agent/pods/security.js';
+import { resolveInside, writeAtomic } from '../../agent/volumes/setup.js';
+import { readProfile } from '../../cri/docker/container.js';
 import { FileSource, type FileSnapshot } from '../../agent/sources/file.js';
 import { HttpSource, type HttpSnapshot } from '../../agent/sources/http.js';
-import { MAX_DEPTH, MAX_ERROR_BYTES, compareQuantities, isValidQuantity, milliValue, parseManifests, parseQuantity, validateParsed } from '../../manifests/index.js';
+import { MAX_DEPTH, MAX_ERROR_BYTES, type Pod, compareQuantities, validatePod, isValidQuantity, milliValue, parseManifests, parseQuantity, validateParsed } from '../../manifests/index.js';
 
 // One test (at least) per numbered item of issue 15, each failing before its fix.
 
@@ -219,5 +222,62 @@ describe('13. every error names file, object and field, and is capped', () => {
     for (let i = 0; i < 8; i++) bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`);
     const r = parseManifests(`apiVersion: v1\nkind: Pod\n${bomb.join('\n')}\n`, '/m/bomb.yaml');
     expect(r.errors.map((e) => e.message)).toEqual([expect.stringMatching(/^\/m\/bomb\.yaml: document 1: yaml: line 1, column 1: .*alias/i)]);
+  });
+});
+
+describe('3. seccomp localhostProfile stays under <root-dir>/seccomp and is never quoted', () => {
+  let root: string;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'bosun-seccomp-'));
+    mkdirSync(join(root, 'seccomp'));
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('fails validation for an absolute path or one with ..', () => {
+    const pod = (p: string) => ({ ...goodPod('p'), spec: { securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: p } }, containers: [{ name: 'c', image: 'i' }] } });
+    expect(validatePod(pod('../../etc/shadow')).map((e) => `${e.field}: ${e.detail}`)).toEqual(["spec.securityContext.seccompProfile.localhostProfile: must not contain '..'"]);
+    expect(validatePod(pod('/etc/shadow')).map((e) => e.field)).toEqual(['spec.securityContext.seccompProfile.localhostProfile']);
+    expect(validatePod(pod('profiles/audit.json'))).toEqual([]);
+  });
+
+  it('is refused by the agent even when validation was skipped', () => {
+    const pod = { ...goodPod('p'), spec: { containers: [{ name: 'c', image: 'i', securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: '../../etc/shadow' } } }] } } as unknown as Pod;
+    expect(() => seccompProfile(pod, pod.spec.containers[0]!, { seccompProfileRoot: join(root, 'seccomp') })).toThrow(SecurityError);
+  });
+
+  it('refuses a symlink under the root that leads out of it', async () => {
+    writeFileSync(join(root, 'secret-file'), 'root:$y$j9T$hash:19000:0:99999:7:::\n');
+    symlinkSync(join(root, 'secret-file'), join(root, 'seccomp', 'evil.json'));
+    await expect(resolveInside(join(root, 'seccomp'), 'evil.json')).rejects.toThrow(/resolves outside/);
+    writeFileSync(join(root, 'seccomp', 'ok.json'), '{}');
+    await expect(resolveInside(join(root, 'seccomp'), 'ok.json')).resolves.toBe(join(root, 'seccomp', 'ok.json'));
+  });
+
+  it('never quotes the content of a profile that is not JSON', async () => {
+    writeFileSync(join(root, 'seccomp', 'bad.json'), 'root:$y$j9T$SECRETHASH:19000');
+    const err = await readProfile(join(root, 'seccomp', 'bad.json')).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/is not valid JSON$/);
+    expect((err as Error).message).not.toContain('SECRETHASH');
+  });
+});
+
+describe('11. the volume writer keeps every key inside the volume', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bosun-vol-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each(['../../../escaped', 'a/../../escaped', '/abs', '..data', '..', ''])('refuses %j and writes nothing', async (key) => {
+    const vol = join(dir, 'vol');
+    mkdirSync(vol);
+    await expect(writeAtomic(vol, [{ path: 'ok', data: Buffer.from('x'), mode: 0o644 }, { path: key, data: Buffer.from('x'), mode: 0o644 }])).rejects.toThrow(/invalid path/);
+    expect(existsSync(join(dir, 'escaped'))).toBe(false);
+    expect(existsSync(join(vol, 'ok'))).toBe(false);
+  });
+
+  it('writes ordinary keys and nested item paths', async () => {
+    await expect(writeAtomic(dir, [{ path: 'a.conf', data: Buffer.from('x'), mode: 0o644 }, { path: 'sub/dir/b', data: Buffer.from('y'), mode: 0o600 }])).resolves.toBe(true);
+    expect(existsSync(join(dir, 'sub/dir/b'))).toBe(true);
   });
 });
