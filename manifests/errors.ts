@@ -10,7 +10,8 @@ export type FieldErrorType =
   | 'Not found'
   | 'Forbidden'
   | 'Unknown field'
-  | 'Too long';
+  | 'Too long'
+  | 'Too many';
 
 /** One problem at one field path, as apimachinery's field.Error. */
 export interface FieldError {

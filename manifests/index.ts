@@ -3,6 +3,8 @@ export * from './types.js';
 export { type FieldError, type FieldErrorType, type ManifestErrorInit, ManifestError, formatFieldError, formatFieldErrorBody } from './errors.js';
 export { type ParsedObject, type ParseResult, parseManifests } from './parse.js';
 export { KINDS, validateObject, validateParsed, validatePod } from './validate.js';
+export { endpointIPProblems } from './validate-service.js';
+export { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isValidLabelValue, isValidPortName } from './names.js';
 export { applyPodDefaults, defaultImagePullPolicy, isSidecar, podFullName } from './defaults.js';
 export { QUANTITY_FORMAT_MESSAGE, compareQuantities, isValidQuantity, milliValue, parseQuantity } from './quantity.js';
 export { canonicalJSON, hashObject } from './hash.js';

@@ -8,9 +8,11 @@ import { silentLogger } from '../../agent/log.js';
 import { seccompProfile, SecurityError } from '../../agent/pods/security.js';
 import { resolveInside, writeAtomic } from '../../agent/volumes/setup.js';
 import { readProfile } from '../../cri/docker/container.js';
+import { ModelError, endpointSliceFromEndpoints, endpointSliceFromObject, renderIptables, serviceFromObject, servicePorts } from '../../netproxy/index.js';
+import { slice, state, svc } from '../support/netproxy-fixtures.js';
 import { FileSource, type FileSnapshot } from '../../agent/sources/file.js';
 import { HttpSource, type HttpSnapshot } from '../../agent/sources/http.js';
-import { MAX_DEPTH, MAX_ERROR_BYTES, type Pod, compareQuantities, validatePod, isValidQuantity, milliValue, parseManifests, parseQuantity, validateParsed } from '../../manifests/index.js';
+import { MAX_DEPTH, MAX_ERROR_BYTES, type KubeObject, type Pod, compareQuantities, formatFieldError, validateObject, validatePod, isValidQuantity, milliValue, parseManifests, parseQuantity, validateParsed } from '../../manifests/index.js';
 
 // One test (at least) per numbered item of issue 15, each failing before its fix.
 
@@ -279,5 +281,73 @@ describe('11. the volume writer keeps every key inside the volume', () => {
   it('writes ordinary keys and nested item paths', async () => {
     await expect(writeAtomic(dir, [{ path: 'a.conf', data: Buffer.from('x'), mode: 0o644 }, { path: 'sub/dir/b', data: Buffer.from('y'), mode: 0o600 }])).resolves.toBe(true);
     expect(existsSync(join(dir, 'sub/dir/b'))).toBe(true);
+  });
+});
+
+describe('4. Service, Endpoints and EndpointSlice validated as the API server does; nothing unescaped reaches iptables-restore', () => {
+  const INJECT = 'http\n-I INPUT 1 -j ACCEPT';
+  const service = (ports: unknown[], extra: Record<string, unknown> = {}): KubeObject =>
+    ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '10.96.0.10', ports, ...extra } });
+  const fmt = (o: KubeObject) => validateObject(o).map(formatFieldError);
+
+  it('refuses a port name with a newline, with its field path', () => {
+    const errs = fmt(service([{ name: INJECT, port: 80 }]));
+    expect(errs).toHaveLength(1);
+    expect(errs[0]).toMatch(/^spec\.ports\[0\]\.name: Invalid value: "http\\n-I INPUT 1 -j ACCEPT": a lowercase RFC 1123 label must consist of/);
+  });
+
+  it('checks Service ports, IPs, types and selectors', () => {
+    expect(fmt(service([{ name: 'a', port: 0, protocol: 'ICMP', targetPort: 'no_such--name' }, { port: 70000 }], {
+      type: 'Magic', externalIPs: ['127.0.0.1', 'x'], selector: { 'a b': 'c' }, clusterIPs: ['10.96.0.300'],
+    }))).toEqual([
+      'spec.type: Unsupported value: "Magic": supported values: "ClusterIP", "ExternalName", "LoadBalancer", "NodePort"',
+      'spec.clusterIPs[0]: Invalid value: "10.96.0.300": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+      'spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive',
+      'spec.ports[0].protocol: Unsupported value: "ICMP": supported values: "SCTP", "TCP", "UDP"',
+      'spec.ports[0].targetPort: Invalid value: "no_such--name": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)',
+      'spec.ports[0].targetPort: Invalid value: "no_such--name": must not contain consecutive hyphens',
+      'spec.ports[1].name: Required value',
+      'spec.ports[1].port: Invalid value: 70000: must be between 1 and 65535, inclusive',
+      expect.stringMatching(/^spec\.selector: Invalid value: "a b": name part must consist of/),
+      'spec.externalIPs[0]: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)',
+      'spec.externalIPs[1]: Invalid value: "x": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+    ]);
+  });
+
+  it('checks Endpoints and EndpointSlices', () => {
+    expect(fmt({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web' }, subsets: [{ addresses: [{ ip: '0.0.0.0' }, { ip: '10.0.0.1', hostname: 'A_B' }], ports: [{ name: INJECT, port: 80 }, { port: 81, protocol: 'tcp' }] }, {}] })).toEqual([
+      'subsets[0].addresses[0].ip: Invalid value: "0.0.0.0": may not be unspecified (0.0.0.0, ::)',
+      expect.stringMatching(/^subsets\[0\]\.addresses\[1\]\.hostname: Invalid value: "A_B": a lowercase RFC 1123 label/),
+      expect.stringMatching(/^subsets\[0\]\.ports\[0\]\.name: Invalid value: "http\\n-I INPUT/),
+      'subsets[0].ports[1].name: Required value',
+      'subsets[0].ports[1].protocol: Unsupported value: "tcp": supported values: "SCTP", "TCP", "UDP"',
+      'subsets[1]: Required value: must specify `addresses` or `notReadyAddresses`',
+    ]);
+    expect(fmt({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'web-1', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4',
+      endpoints: [{ addresses: ['10.0.0.1', '::1', '169.254.169.254'] }, { addresses: [] }], ports: [{ name: 'a', port: 99999 }, { name: 'a', port: 80 }] })).toEqual([
+      'endpoints[0].addresses[1]: Invalid value: "::1": must be a valid IPv4 address',
+      'endpoints[0].addresses[2]: Invalid value: "169.254.169.254": may not be in the link-local range (169.254.0.0/16, fe80::/10)',
+      'endpoints[1].addresses: Required value: must contain at least 1 address',
+      'ports[0].port: Invalid value: 99999: must be between 1 and 65535, inclusive',
+      'ports[1].name: Duplicate value: "a"',
+    ]);
+    const many = Array.from({ length: 1001 }, () => ({ addresses: ['10.0.0.1'] }));
+    expect(fmt({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 's' }, addressType: 'IPv4', endpoints: many }))
+      .toEqual(['endpoints: Too many: 1001: must have at most 1000 items']);
+  });
+
+  it('netproxy refuses the same objects when they come from a source that did not validate them', () => {
+    expect(() => serviceFromObject(service([{ name: INJECT, port: 80 }]))).toThrow(ModelError);
+    expect(() => serviceFromObject({ ...service([{ port: 80 }]), metadata: { name: 'web', namespace: 'a"b' } })).toThrow(/metadata\.namespace/);
+    expect(() => endpointSliceFromEndpoints({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web' }, subsets: [{ addresses: [{ ip: '10.0.0.1' }], ports: [{ name: INJECT, port: 80 }] }] })).toThrow(/ports\[0\]\.name/);
+    expect(() => endpointSliceFromObject({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 's', labels: { 'kubernetes.io/service-name': 'x\ny' } }, addressType: 'IPv4', endpoints: [] })).toThrow(/service-name/);
+  });
+
+  it('the renderer never writes a line break, quote or space from a name into a rule', () => {
+    // A model object that bypassed every check (built by hand): still one rule per line.
+    const text = renderIptables(servicePorts(state([svc('default', 'web', { clusterIP: '10.96.0.10', ports: [{ name: INJECT }] })], [slice('default', 'web', ['10.244.0.5'], [{ name: INJECT }])]), { nodeName: 'n' }), { clusterCIDR: '10.0.0.0/8' }).text;
+    expect(text).not.toMatch(/^-I INPUT/m);
+    expect(text).toContain('default/web:http_-I_INPUT_1_-j_ACCEPT');
+    for (const line of text.split('\n')) expect(line.split('"').length % 2).toBe(1);
   });
 });
