@@ -1,9 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { acquireRootDirLock, LockError } from '../../agent/lifecycle.js';
 import { silentLogger } from '../../agent/log.js';
 import { seccompProfile, SecurityError } from '../../agent/pods/security.js';
 import { resolveInside, writeAtomic } from '../../agent/volumes/setup.js';
@@ -349,5 +352,70 @@ describe('4. Service, Endpoints and EndpointSlice validated as the API server do
     expect(text).not.toMatch(/^-I INPUT/m);
     expect(text).toContain('default/web:http_-I_INPUT_1_-j_ACCEPT');
     for (const line of text.split('\n')) expect(line.split('"').length % 2).toBe(1);
+  });
+});
+
+describe('5. the root-dir lock is a file lock inside the 0700 root dir', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bosun-lock-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is not blocked by whoever binds the old abstract socket name first', async () => {
+    const root = join(dir, 'root');
+    mkdirSync(root, { mode: 0o700 });
+    // What any local user could do against the abstract-socket lock.
+    const squatter = createNetServer();
+    await new Promise<void>((r) => squatter.listen(`\0bosun-root-dir:${root}`, () => r()));
+    try {
+      const lock = await acquireRootDirLock(root);
+      expect(statSync(join(root, 'bosun.lock')).mode & 0o777).toBe(0o600);
+      expect(statSync(root).mode & 0o777).toBe(0o700);
+      await lock.release();
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('is held by another holder of the file, and freed by the kernel when that holder is killed', async () => {
+    const root = join(dir, 'root');
+    await (await acquireRootDirLock(root)).release(); // creates the root dir and the lock file
+    // One process that locks through an inherited descriptor and keeps it, as the agent does.
+    const holder = spawn('sh', ['-c', 'exec 3<>"$1"; flock --exclusive 3; exec sleep 60', 'sh', join(root, 'bosun.lock')], { stdio: 'ignore' });
+    try {
+      await (async () => {
+        for (let i = 0; i < 100; i++) {
+          try {
+            const l = await acquireRootDirLock(root);
+            await l.release();
+            await new Promise((r) => setTimeout(r, 50));
+          } catch (err) {
+            if (err instanceof LockError) return;
+            throw err;
+          }
+        }
+        throw new Error('the other holder never got the lock');
+      })();
+      await expect(acquireRootDirLock(root)).rejects.toThrow(LockError);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
+    }
+    let lock;
+    for (let i = 0; i < 100 && !lock; i++) {
+      lock = await acquireRootDirLock(root).catch(() => undefined);
+      if (!lock) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(lock).toBeDefined();
+    await lock!.release();
+  });
+
+  it('refuses a symlink planted as the lock file', async () => {
+    const root = join(dir, 'root');
+    mkdirSync(root, { mode: 0o700 });
+    writeFileSync(join(dir, 'elsewhere'), '');
+    symlinkSync(join(dir, 'elsewhere'), join(root, 'bosun.lock'));
+    await expect(acquireRootDirLock(root)).rejects.toThrow(/ELOOP/);
   });
 });
