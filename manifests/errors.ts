@@ -75,6 +75,11 @@ export class ManifestError extends Error {
   readonly fieldError?: FieldError;
 
   constructor(init: ManifestErrorInit) {
+    // A Secret's values are never quoted, whatever is wrong with them.
+    if (init.kind === 'Secret' && init.fieldError && 'value' in init.fieldError) {
+      const { value: _omitted, ...rest } = init.fieldError;
+      init = { ...init, fieldError: rest, detail: formatFieldErrorBody(rest) };
+    }
     const parts: string[] = [init.source];
     if (init.kind && init.name) parts.push(`${init.kind} ${JSON.stringify(truncate(init.name, MAX_QUOTED_VALUE))}`);
     else {

@@ -167,13 +167,45 @@ export function parseManifests(text: string, source: string): ParseResult {
 /** Node's JSON.parse messages give a byte position; people want a line and column. */
 function jsonErrorMessage(text: string, message: string): string {
   const m = /at position (\d+)/.exec(message);
-  // Node names no position when the text ends early: the end is where it went wrong.
-  const pos = m ? Number(m[1]) : text.length;
-  return `invalid JSON: ${position(text, pos)}: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/ of JSON input$/, '')}`;
+  const pos = m ? Number(m[1]) : /end of JSON input/.test(message) ? text.length : unexpectedTokenAt(text);
+  // V8 quotes the text around the error (`Unexpected token 'x', "...": is not valid JSON`):
+  // dropped, since the text may be a Secret's. The position says where to look.
+  const bare = message
+    .replace(/ at position \d+.*$/s, '')
+    .replace(/ in JSON$/, '')
+    .replace(/, ".*" is not valid JSON$/s, '')
+    .replace(/^(Unexpected token) .*$/s, '$1')
+    .replace(/ of JSON input$/, '');
+  return `invalid JSON: ${position(text, pos)}: ${bare}`;
 }
 
 /** `line L, column C` of offset pos. */
 function position(text: string, pos: number): string {
   const before = text.slice(0, pos);
   return `line ${before.split('\n').length}, column ${pos - before.lastIndexOf('\n')}`;
+}
+
+/**
+ * Where JSON.parse found an unexpected token, which V8 does not say. A prefix of the text up
+ * to that token fails only for running out of input; one that includes it fails otherwise:
+ * a binary search over prefix lengths finds it in log2(n) parses, on the error path only.
+ */
+function unexpectedTokenAt(text: string): number {
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    let fine = true;
+    try {
+      JSON.parse(text.slice(0, mid + 1));
+    } catch (e) {
+      // Running out of input reads either way: "end of JSON input", or a position at the end.
+      const msg = (e as Error).message;
+      const at = /at position (\d+)/.exec(msg);
+      fine = /end of JSON input/.test(msg) || (!!at && Number(at[1]) >= mid + 1);
+    }
+    if (fine) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

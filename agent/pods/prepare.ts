@@ -108,8 +108,15 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
   if (!covered.has('/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: hostsPath(env, pod), readonly: false });
   const config = containerConfig(pod, c, attempt, type, vars);
   config.mounts = mounts;
-  const command = expandAll(c.command, vars);
-  const args = expandAll(c.args, vars);
+  let command: string[] | undefined;
+  let args: string[] | undefined;
+  try {
+    command = expandAll(c.command, vars, 'command');
+    args = expandAll(c.args, vars, 'args');
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Waiting('CreateContainerConfigError', err.message);
+    throw err;
+  }
   if (command) config.command = command;
   if (args) config.args = args;
   config.logPath = join(c.name, `${attempt}.log`);

@@ -186,8 +186,8 @@ export async function writeAtomic(dir: string, files: ProjectedFile[]): Promise<
  * does not exist (as kubelet does), and refusing anything that resolves outside the volume
  * (a symlink planted inside the volume that points elsewhere).
  */
-export async function resolveMount(m: Mount & { subPath?: string; volumeRoot: string }): Promise<Mount> {
-  const { subPath, volumeRoot, ...mount } = m;
+export async function resolveMount(m: Mount & { subPath?: string; subPathShown?: string; volumeRoot: string }): Promise<Mount> {
+  const { subPath, subPathShown, volumeRoot, ...mount } = m;
   if (!subPath) return mount;
   const root = await realpath(volumeRoot);
   const inside = (p: string) => isInside(root, p);
@@ -198,7 +198,8 @@ export async function resolveMount(m: Mount & { subPath?: string; volumeRoot: st
     const next = join(at, part);
     if (!(await lstat(next).catch(() => undefined))) await mkdir(next, { mode: 0o755 });
     at = await realpath(next);
-    if (!inside(at)) throw new MountError(`subPath "${subPath}" resolves to ${at}, outside the volume`);
+    // Named as written (a subPathExpr's expansion may hold a secret), never by the resolved path.
+    if (!inside(at)) throw new MountError(`subPath ${JSON.stringify((subPathShown ?? subPath).slice(0, 256))} resolves outside the volume`);
   }
   return { ...mount, hostPath: at };
 }

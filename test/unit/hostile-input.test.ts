@@ -8,6 +8,11 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireRootDirLock, LockError } from '../../agent/lifecycle.js';
 import { silentLogger } from '../../agent/log.js';
+import { ConfigError, MAX_EXPANDED_BYTES, expandAll, resolveEnv } from '../../agent/env/resolve.js';
+import { ObjectStore } from '../../agent/objects/store.js';
+import { containerMounts, planVolumes } from '../../agent/volumes/plan.js';
+import { resolveMount } from '../../agent/volumes/setup.js';
+import { ctr, pod as podOf } from '../support/fixtures.js';
 import { seccompProfile, SecurityError } from '../../agent/pods/security.js';
 import { resolveInside, writeAtomic } from '../../agent/volumes/setup.js';
 import { readProfile } from '../../cri/docker/container.js';
@@ -417,5 +422,74 @@ describe('5. the root-dir lock is a file lock inside the 0700 root dir', () => {
     writeFileSync(join(dir, 'elsewhere'), '');
     symlinkSync(join(dir, 'elsewhere'), join(root, 'bosun.lock'));
     await expect(acquireRootDirLock(root)).rejects.toThrow(/ELOOP/);
+  });
+});
+
+const MARKER = 'MARKER-7f3a9c-s3cr3t';
+
+describe('7. $(VAR) expansion is bounded', () => {
+  const objects = new ObjectStore();
+  const ctx = { objects, podIP: '10.244.0.9', hostIP: '192.0.2.1', node: { cpuMilli: 1000, memoryBytes: 1 << 30, ephemeralBytes: 1 << 30 }, serviceEnv: {} };
+
+  it('stops a doubling chain at the kernel limit, naming the variable, without building it', () => {
+    // A 1 KB pod: V0 = 64 bytes, each Vn = $(Vn-1)$(Vn-1); V22 would be 268 MB.
+    const env = [{ name: 'V0', value: 'x'.repeat(64) }, ...Array.from({ length: 22 }, (_, i) => ({ name: `V${i + 1}`, value: `$(V${i})$(V${i})` }))];
+    const t = process.cpuUsage();
+    const before = process.memoryUsage().rss;
+    expect(() => resolveEnv(podOf({ containers: [ctr('c', { env })] }), ctr('c', { env }), ctx)).toThrow(ConfigError);
+    expect(() => resolveEnv(podOf({ containers: [ctr('c', { env })] }), ctr('c', { env }), ctx)).toThrow(`env[12] (V12): expands to more than ${MAX_EXPANDED_BYTES} bytes`);
+    const cpu = process.cpuUsage(t);
+    expect(cpu.user + cpu.system).toBeLessThan(1_000_000);
+    expect(process.memoryUsage().rss - before).toBeLessThan(100 * 1024 * 1024);
+  });
+
+  it('bounds command and args the same way, and the whole environment', () => {
+    const vars = [{ key: 'A', value: 'a'.repeat(100_000) }];
+    expect(() => expandAll(['$(A)$(A)'], vars, 'args')).toThrow(/^args\[0\]: expands to more than/);
+    const many = Array.from({ length: 40 }, (_, i) => ({ name: `E${i}`, value: 'y'.repeat(100_000) }));
+    expect(() => resolveEnv(podOf({ containers: [ctr('c', { env: many })] }), ctr('c', { env: many }), ctx)).toThrow(/the environment of container "c" is \d+ bytes, more than the kernel accepts/);
+  });
+});
+
+describe('9. no secret value in an error', () => {
+  it('a Secret with a wrongly typed value is reported without the value', () => {
+    const text = `apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData:\n  token: {nested: ${MARKER}}\n  other: [${MARKER}]\n`;
+    const r = parseManifests(text, '/m/s.yaml');
+    const errs = r.objects.flatMap((o) => validateParsed(o));
+    expect(errs.length).toBe(2);
+    for (const e of errs) {
+      expect(e.message).toMatch(/^\/m\/s\.yaml: Secret "s": stringData\[(token|other)\]: Invalid value: must be a string$/);
+      expect(JSON.stringify(e)).not.toContain(MARKER);
+    }
+  });
+
+  it('a JSON syntax error never quotes the text around it', () => {
+    const r = parseManifests(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"stringData":{"t":${MARKER}}}`, '/m/s.json');
+    // YAML reads that as a string value: the error comes from validation, without the value.
+    const msgs = [...r.errors, ...r.objects.flatMap((o) => validateParsed(o))].map((e) => e.message);
+    for (const m of msgs) expect(m).not.toContain(MARKER);
+    const bad = parseManifests(`{"stringData":{"t": [${MARKER}}}`, '/m/s.json');
+    expect(bad.errors.map((e) => e.message)).toEqual(['/m/s.json: document 1: invalid JSON: line 1, column 22: Unexpected token']);
+  });
+
+  it('a subPathExpr built from a secret is named as written, not as expanded', async () => {
+    const objects = new ObjectStore();
+    objects.replace([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'default' }, stringData: { p: `../${MARKER}` } }]);
+    const ctx = { objects, podIP: '10.244.0.9', hostIP: '192.0.2.1', node: { cpuMilli: 1000, memoryBytes: 1 << 30, ephemeralBytes: 1 << 30 }, serviceEnv: {} };
+    const c = ctr('c', { env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 's', key: 'p' } } }], volumeMounts: [{ name: 'e', mountPath: '/e', subPathExpr: '$(P)' }] });
+    const p = podOf({ volumes: [{ name: 'e', emptyDir: {} }], containers: [c] });
+    const vars = resolveEnv(p, c, ctx);
+    const err = (() => { try { containerMounts(c, planVolumes(p, '/r', ctx), vars); } catch (e) { return e as Error; } })();
+    expect(err?.message).toBe('container "c": volumeMounts[0].subPathExpr: Invalid value: "$(P)": must be a relative path that does not contain \'..\' once expanded');
+    // And a symlink that leads out of the volume, found at mount time.
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-subpath-'));
+    try {
+      mkdirSync(join(dir, 'vol'));
+      symlinkSync('/etc', join(dir, 'vol', MARKER));
+      const e2 = await resolveMount({ containerPath: '/x', hostPath: '', readonly: false, subPath: MARKER, subPathShown: '$(P)', volumeRoot: join(dir, 'vol') }).catch((e: Error) => e);
+      expect((e2 as Error).message).toBe('subPath "$(P)" resolves outside the volume');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
