@@ -80,6 +80,8 @@ export class ManifestError extends Error {
       const { value: _omitted, ...rest } = init.fieldError;
       init = { ...init, fieldError: rest, detail: formatFieldErrorBody(rest) };
     }
+    // A kind is shown only when it reads like one: the value as written may be anything.
+    if (init.kind !== undefined && !/^[A-Z][A-Za-z0-9]{0,62}$/.test(init.kind)) init = { ...init, kind: undefined };
     const parts: string[] = [init.source];
     if (init.kind && init.name) parts.push(`${init.kind} ${JSON.stringify(truncate(init.name, MAX_QUOTED_VALUE))}`);
     else {

@@ -44,10 +44,12 @@ export function parseManifests(text: string, source: string): ParseResult {
   const fail = (index: number, detail: string, extra: Partial<ConstructorParameters<typeof ManifestError>[0]> = {}) =>
     result.errors.push(new ManifestError({ source, documentIndex: index, detail, ...extra }));
 
-  const addObject = (v: unknown, index: number, item?: number) => {
+  const addObject = (v: unknown, index: number, at: string, item?: number) => {
     const prefix = item === undefined ? '' : `items[${item}].`;
     if (!isMapping(v)) {
-      fail(index, `${item === undefined ? 'document' : `items[${item}]`} must be a mapping with apiVersion and kind, not ${describe(v)}`);
+      const detail = `must be a mapping with apiVersion and kind, not ${describe(v)}`;
+      if (item === undefined) fail(index, `${at}: the document ${detail}`);
+      else fail(index, `Invalid value: ${detail}`, { field: `items[${item}]` });
       return;
     }
     const meta = isMapping(v.metadata) ? v.metadata : {};
@@ -68,7 +70,8 @@ export function parseManifests(text: string, source: string): ParseResult {
     if (ok) result.objects.push({ object: v as KubeObject, source, index, ...(item === undefined ? {} : { item }) });
   };
 
-  const addDocument = (v: unknown, index: number) => {
+  /** `at`: where the document starts (`line L, column C`), for errors about the whole of it. */
+  const addDocument = (v: unknown, index: number, at: string) => {
     if (v === null || v === undefined) return; // an empty document
     if (isMapping(v) && typeof v.kind === 'string' && v.kind.endsWith('List')) {
       if (v.items === undefined || v.items === null) return;
@@ -80,10 +83,10 @@ export function parseManifests(text: string, source: string): ParseResult {
         fail(index, `Too many: ${v.items.length}: must have at most ${MAX_DOCUMENTS} items`, { kind: v.kind, field: 'items' });
         return;
       }
-      v.items.forEach((it, j) => addObject(it, index, j));
+      v.items.forEach((it, j) => addObject(it, index, at, j));
       return;
     }
-    addObject(v, index);
+    addObject(v, index, at);
   };
 
   const bytes = Buffer.byteLength(text);
@@ -91,6 +94,9 @@ export function parseManifests(text: string, source: string): ParseResult {
     fail(0, `Too long: ${bytes} bytes: a manifest may have at most ${MAX_MANIFEST_BYTES} bytes`);
     return result;
   }
+
+  // A byte-order mark is not JSON, and YAML skips it anyway.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
 
   // JSON first when it looks like JSON, for its sharper error positions; YAML (a superset)
   // decides, as kubelet itself converts every manifest from YAML.
@@ -116,14 +122,15 @@ export function parseManifests(text: string, source: string): ParseResult {
         fail(0, `invalid JSON: line ${dup.line}, column ${dup.column}: duplicate key ${JSON.stringify(dup.key)}`);
         return result;
       }
-      addDocument(value, 0);
+      addDocument(value, 0, position(text, text.length - text.trimStart().length));
       return result;
     }
   }
 
-  // YAML has no depth limit of its own and its parser's cost grows with depth: a generous
-  // bracket count first (it can over-count inside block scalars), the exact depth after.
-  const deep = tooDeepAt(text, 10 * MAX_DEPTH);
+  // YAML has no depth limit of its own and its parser's cost grows quickly with flow depth:
+  // the bracket count first (it would also count 100 unclosed brackets inside a block
+  // scalar, which no real manifest has), the exact depth of block nesting after.
+  const deep = tooDeepAt(text, MAX_DEPTH);
   if (deep >= 0) {
     fail(0, jsonError ?? `yaml: ${position(text, deep)}: nesting deeper than ${MAX_DEPTH} levels`);
     return result;
@@ -139,7 +146,7 @@ export function parseManifests(text: string, source: string): ParseResult {
   }
   const all = Array.isArray(docs) ? docs : [docs];
   if (all.length > MAX_DOCUMENTS) {
-    fail(0, `Too many: ${all.length} documents: a manifest may have at most ${MAX_DOCUMENTS}`);
+    fail(MAX_DOCUMENTS, `yaml: ${position(text, all[MAX_DOCUMENTS]!.range?.[0] ?? 0)}: Too many: ${all.length} documents: a manifest may have at most ${MAX_DOCUMENTS}`);
     return result;
   }
   all.forEach((doc, index) => {
@@ -159,7 +166,7 @@ export function parseManifests(text: string, source: string): ParseResult {
       return fail(index, `yaml: ${at(doc.range?.[0] ?? 0)}: ${(e as Error).message}`);
     }
     if (depthOf(value) > MAX_DEPTH) return fail(index, `yaml: ${at(doc.range?.[0] ?? 0)}: nesting deeper than ${MAX_DEPTH} levels`);
-    addDocument(value, index);
+    addDocument(value, index, at(doc.range?.[0] ?? 0));
   });
   return result;
 }

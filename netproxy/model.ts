@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import {
-  type FieldError, type KubeObject, type Protocol, formatFieldError, isDNS1035Label, isDNS1123Label, isDNS1123Subdomain,
+  type FieldError, type KubeObject, type Protocol, capBytes, formatFieldError, isDNS1035Label, truncate, isDNS1123Label, isDNS1123Subdomain,
 } from '../manifests/index.js';
 import { cidrContains, isIPv4, parseCidr } from './ip.js';
 
@@ -92,7 +92,7 @@ export class ModelError extends Error {
   readonly errors: FieldError[];
 
   constructor(kind: string, namespace: string, name: string, errors: FieldError[]) {
-    super(`${kind} ${JSON.stringify(`${namespace}/${name}`)}: ${errors.map(formatFieldError).join('; ')}`);
+    super(capBytes(`${kind} ${JSON.stringify(truncate(`${namespace}/${name}`, 256))}: ${errors.map(formatFieldError).join('; ')}`));
     this.name = 'ModelError';
     this.kind = kind;
     this.namespace = namespace;
