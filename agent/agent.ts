@@ -223,8 +223,8 @@ export class Agent {
           const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
           return { contentType: r.contentType, body: await r.metrics() };
         },
-      }, this.config.readOnlyPort, this.config.address);
-      this.log.info({ address: `${this.config.address}:${this.config.readOnlyPort}` }, 'read-only API listening');
+      }, this.config.readOnlyPort, this.config.readOnlyAddress);
+      this.log.info({ address: `${this.config.readOnlyAddress}:${this.config.readOnlyPort}` }, 'read-only API listening');
     }
     // The kubelet port (HTTPS, authenticated) and the healthz port.
     this.api = await startKubeletApi({

@@ -18,8 +18,13 @@ export interface AgentConfig extends ResourceConfig {
   rootDir: string;
   nodeName: string;
   readOnlyPort: number;
-  /** Address the read-only port binds to. */
+  /** Address the kubelet (HTTPS) port binds to. */
   address: string;
+  /**
+   * Address the read-only port binds to: its own setting, not `address`, because the
+   * read-only port is unauthenticated and serves full pod specs (deviation from kubelet).
+   */
+  readOnlyAddress: string;
   podCIDR: string;
   containerRuntimeEndpoint: string;
   fileCheckFrequencyMs: number;
@@ -77,6 +82,7 @@ export const DEFAULTS: AgentConfig = {
   nodeName: hostname().toLowerCase(),
   readOnlyPort: 10255,
   address: '127.0.0.1',
+  readOnlyAddress: '127.0.0.1',
   podCIDR: '10.244.0.0/16',
   containerRuntimeEndpoint: 'unix:///var/run/docker.sock',
   fileCheckFrequencyMs: 20_000,
@@ -169,6 +175,7 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   staticPodPath: ['podManifestPath', String],
   readOnlyPort: ['readOnlyPort', (v, f) => port(v, f)],
   address: ['address', String],
+  readOnlyAddress: ['readOnlyAddress', String],
   podCIDR: ['podCIDR', String],
   containerRuntimeEndpoint: ['containerRuntimeEndpoint', String],
   fileCheckFrequency: ['fileCheckFrequencyMs', parseDuration],
@@ -298,6 +305,7 @@ export const FLAGS = {
   'hostname-override': ['nodeName', String],
   'read-only-port': ['readOnlyPort', (v: unknown) => port(v, '--read-only-port')],
   address: ['address', String],
+  'read-only-address': ['readOnlyAddress', String],
   'pod-cidr': ['podCIDR', String],
   'container-runtime-endpoint': ['containerRuntimeEndpoint', String],
   'file-check-frequency': ['fileCheckFrequencyMs', (v: unknown) => parseDuration(v, '--file-check-frequency')],

@@ -1,12 +1,15 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { createServer as createNetServer } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../agent/config.js';
 import { acquireRootDirLock, LockError } from '../../agent/lifecycle.js';
+import { kubeconfigMain } from '../../agent/server/kubeconfig.js';
 import { silentLogger } from '../../agent/log.js';
 import { ConfigError, MAX_EXPANDED_BYTES, expandAll, resolveEnv } from '../../agent/env/resolve.js';
 import { ObjectStore } from '../../agent/objects/store.js';
@@ -491,5 +494,58 @@ describe('9. no secret value in an error', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('12. kubeconfig written 0600, read-only port on loopback', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bosun-kc-'));
+    mkdirSync(join(dir, 'root', 'pki'), { recursive: true });
+    writeFileSync(join(dir, 'root', 'pki', 'ca.crt'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    writeFileSync(join(dir, 'root', 'pki', 'tokens.csv'), `${MARKER},admin,admin,"system:masters"\n`);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const sink = () => {
+    const chunks: string[] = [];
+    return { stream: new Writable({ write: (c, _e, cb) => (chunks.push(String(c)), cb()) }), text: () => chunks.join('') };
+  };
+  const argsOf = () => ['--root-dir', join(dir, 'root')];
+
+  it('--output writes the file 0600, tightening an existing one, and refuses a symlink', async () => {
+    const out = join(dir, 'kc');
+    writeFileSync(out, 'old', { mode: 0o644 });
+    chmodSync(out, 0o644);
+    expect(await kubeconfigMain([...argsOf(), '--output', out])).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(readFileSync(out, 'utf8')).toContain(`token: ${MARKER}`);
+    symlinkSync(join(dir, 'elsewhere'), join(dir, 'link'));
+    await expect(kubeconfigMain([...argsOf(), '--output', join(dir, 'link')])).rejects.toThrow(/cannot write .*ELOOP/);
+    expect(existsSync(join(dir, 'elsewhere'))).toBe(false);
+  });
+
+  it('warns when stdout is a file that group or others can read, and only then', async () => {
+    for (const [mode, warns] of [[0o644, true], [0o600, false]] as const) {
+      const f = join(dir, `stdout-${mode.toString(8)}`);
+      writeFileSync(f, '');
+      chmodSync(f, mode);
+      const fd = openSync(f, 'w');
+      const out = sink();
+      const err = sink();
+      try {
+        await kubeconfigMain(argsOf(), out.stream, err.stream, fd);
+      } finally {
+        closeSync(fd);
+      }
+      expect(out.text()).toContain(MARKER);
+      expect(err.text().includes('readable by group or others (mode 0644)')).toBe(warns);
+    }
+  });
+
+  it('the read-only port keeps 127.0.0.1 when --address exposes the kubelet port', () => {
+    const c = resolveConfig({ address: '0.0.0.0' });
+    expect(c.address).toBe('0.0.0.0');
+    expect(c.readOnlyAddress).toBe('127.0.0.1');
+    expect(resolveConfig({ 'read-only-address': '0.0.0.0' }).readOnlyAddress).toBe('0.0.0.0');
   });
 });
