@@ -156,6 +156,7 @@ export class Agent {
     this.lastPods = m.pods;
     this.apiserver?.setDesired(m.pods);
     this.pods.setDesired(this.cordoned ? [] : m.pods, this.merger.ready);
+    this.metrics.retainOnly(new Set(this.pods.list().map((v) => v.pod.metadata.uid)));
   }
 
   /**

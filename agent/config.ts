@@ -225,7 +225,19 @@ function nodeLabels(v: unknown, field: string): Record<string, string> {
 
 /** `key=value:Effect,key:Effect` or a list of taints (config file). */
 function taints(v: unknown, field: string): AgentConfig['registerWithTaints'] {
-  if (Array.isArray(v)) return v.map((t) => ({ key: String((t as { key: unknown }).key), ...((t as { value?: unknown }).value !== undefined ? { value: String((t as { value: unknown }).value) } : {}), effect: String((t as { effect: unknown }).effect) }));
+  if (Array.isArray(v)) {
+    return v.map((t, i) => {
+      const at = `${field}[${i}]`;
+      if (!t || typeof t !== 'object' || Array.isArray(t)) throw new ConfigError(`${at}: Invalid value: ${JSON.stringify(t)}: expected a taint {key, value, effect}`);
+      const { key, value, effect } = t as Record<string, unknown>;
+      if (typeof key !== 'string' || key === '') throw new ConfigError(`${at}.key: Required value: a non-empty string`);
+      if (value !== undefined && value !== null && typeof value !== 'string') throw new ConfigError(`${at}.value: Invalid value: ${JSON.stringify(value)}: must be a string`);
+      if (effect !== 'NoSchedule' && effect !== 'PreferNoSchedule' && effect !== 'NoExecute') {
+        throw new ConfigError(`${at}.effect: Unsupported value: ${JSON.stringify(effect ?? null)}: supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"`);
+      }
+      return { key, ...(typeof value === 'string' ? { value } : {}), effect };
+    });
+  }
   return String(v).split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
     const m = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t);
     if (!m) throw new ConfigError(`${field}: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
@@ -292,7 +304,14 @@ export function loadConfigFile(path: string): Partial<AgentConfig> {
     if (k === 'apiVersion' || k === 'kind') continue;
     const f = FILE_FIELDS[k];
     if (!f) throw new ConfigError(`${path}: unknown field "${k}" (supported: ${Object.keys(FILE_FIELDS).join(', ')})`);
-    (out as Record<string, unknown>)[f[0]] = f[1](v, `${path}: ${k}`);
+    try {
+      (out as Record<string, unknown>)[f[0]] = f[1](v, `${path}: ${k}`);
+    } catch (err) {
+      // A converter that met a shape it did not expect ([null], a map for a list): still a
+      // config error naming the field, never a TypeError.
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError(`${path}: ${k}: Invalid value: ${JSON.stringify(v)?.slice(0, 200)}: ${(err as Error).message}`);
+    }
   }
   return out;
 }

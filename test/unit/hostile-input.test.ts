@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../agent/config.js';
+import { ConfigError as AgentConfigError, resolveConfig } from '../../agent/config.js';
+import { AgentMetrics } from '../../agent/metrics.js';
+import { ProbeMetrics } from '../../probes/metrics.js';
+import { admitPod } from '../../agent/pods/admission.js';
 import { acquireRootDirLock, LockError } from '../../agent/lifecycle.js';
 import { kubeconfigMain } from '../../agent/server/kubeconfig.js';
 import { silentLogger } from '../../agent/log.js';
@@ -547,5 +550,47 @@ describe('12. kubeconfig written 0600, read-only port on loopback', () => {
     expect(c.address).toBe('0.0.0.0');
     expect(c.readOnlyAddress).toBe('127.0.0.1');
     expect(resolveConfig({ 'read-only-address': '0.0.0.0' }).readOnlyAddress).toBe('0.0.0.0');
+  });
+});
+
+describe('14. config shapes, metric labels that only grow, quadratic summing', () => {
+  it('gives registerWithTaints: [null] and friends a config error naming the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-cfg-'));
+    try {
+      for (const [yaml, re] of [
+        ['registerWithTaints: [null]', /registerWithTaints\[0\]: Invalid value: null: expected a taint/],
+        ['registerWithTaints: [{key: a, effect: Sometimes}]', /registerWithTaints\[0\]\.effect: Unsupported value: "Sometimes"/],
+        ['registerWithTaints: [{effect: NoSchedule}]', /registerWithTaints\[0\]\.key: Required value/],
+      ] as const) {
+        writeFileSync(join(dir, 'c.yaml'), `${yaml}\n`);
+        let err: unknown;
+        try {
+          resolveConfig({}, join(dir, 'c.yaml'));
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(AgentConfigError);
+        expect((err as Error).message).toMatch(re);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('forgets pods that are gone', () => {
+    const m = new AgentMetrics({ pods: () => [], probes: new ProbeMetrics() });
+    for (let i = 0; i < 100; i++) m.podRunning(`uid-${i}`, 0, 1000);
+    m.retainOnly(new Set(['uid-7']));
+    expect(m.remembered).toBe(1);
+  });
+
+  it('admits thousands of pods without summing every earlier pod again', () => {
+    const pods = Array.from({ length: 3000 }, (_, i) => podOf({ containers: [ctr('c', { resources: { requests: { cpu: '1m', memory: '1Mi' } } })] }, `p${i}`));
+    const ctx = { allocatable: { cpuMilli: 1e9, memory: 1e15, ephemeralStorage: 1e15, pods: 1e6 } };
+    const t = process.cpuUsage();
+    for (let i = 0; i < pods.length; i++) expect(admitPod(pods[i]!, pods.slice(0, i), ctx as never).ok).toBe(true);
+    const cpu = process.cpuUsage(t);
+    // 4.5 million quantity parses before; CPU time, not wall clock, with a wide margin.
+    expect(cpu.user + cpu.system).toBeLessThan(5_000_000);
   });
 });
