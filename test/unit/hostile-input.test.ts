@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
+import { Duplex, Writable } from 'node:stream';
+import { appendFileSync } from 'node:fs';
+import { constants as zc, deflateSync } from 'node:zlib';
 import { createServer as createNetServer } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,8 @@ import { ProbeMetrics } from '../../probes/metrics.js';
 import { admitPod } from '../../agent/pods/admission.js';
 import { acquireRootDirLock, LockError } from '../../agent/lifecycle.js';
 import { kubeconfigMain } from '../../agent/server/kubeconfig.js';
+import { streamLog } from '../../agent/server/logs.js';
+import { controlFrame, SPDY_DICTIONARY, SpdySession, SYN_STREAM } from '../../agent/server/spdy.js';
 import { silentLogger } from '../../agent/log.js';
 import { ConfigError, MAX_EXPANDED_BYTES, expandAll, resolveEnv } from '../../agent/env/resolve.js';
 import { ObjectStore } from '../../agent/objects/store.js';
@@ -592,5 +596,59 @@ describe('14. config shapes, metric labels that only grow, quadratic summing', (
     const cpu = process.cpuUsage(t);
     // 4.5 million quantity parses before; CPU time, not wall clock, with a wide margin.
     expect(cpu.user + cpu.system).toBeLessThan(5_000_000);
+  });
+});
+
+describe('8. containerLogs follow waits for a slow client; SPDY header blocks are bounded', () => {
+  it('reads no further while the client has not drained', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-follow-'));
+    const path = join(dir, '0.log');
+    const line = (i: number) => `2026-01-01T00:00:00.${String(i % 1e9).padStart(9, '0')}Z stdout F ${'x'.repeat(1000)}\n`;
+    writeFileSync(path, line(0));
+    let writes = 0;
+    let drainWaiter: (() => void) | undefined;
+    const out = {
+      write: () => ++writes === 1, // takes the first write, then never keeps up
+      once: (_: 'drain', f: () => void) => (drainWaiter = f),
+    };
+    const ac = new AbortController();
+    const done = streamLog(path, { follow: true, timestamps: false, previous: false } as never, out, () => true, ac.signal);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const heap0 = process.memoryUsage().heapUsed;
+      // 40 MiB arrive while the client sits on its first write.
+      const chunk = Array.from({ length: 4096 }, (_, i) => line(i)).join('');
+      for (let i = 0; i < 10; i++) appendFileSync(path, chunk);
+      await new Promise((r) => setTimeout(r, 1500));
+      const grown = process.memoryUsage().heapUsed - heap0;
+      expect(writes).toBe(2);
+      expect(grown).toBeLessThan(16 * 1024 * 1024);
+      // Draining lets it go on.
+      drainWaiter?.();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(writes).toBeGreaterThan(2);
+    } finally {
+      ac.abort();
+      drainWaiter?.();
+      await done;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends a session whose SYN_STREAM header block inflates past 1 MiB, without holding it', async () => {
+    const sent: Buffer[] = [];
+    const conn = new Duplex({ read() {}, write(c, _e, cb) { sent.push(c as Buffer); cb(); } });
+    let streams = 0;
+    const session = new SpdySession(conn, () => streams++);
+    // 255 KiB of compressed zeros: about 260 MB inflated.
+    const block = deflateSync(Buffer.alloc(260 * 1024 * 1024), { dictionary: SPDY_DICTIONARY, level: 9, finishFlush: zc.Z_SYNC_FLUSH });
+    expect(block.length).toBeLessThan(300 * 1024);
+    const heap0 = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    conn.push(controlFrame(SYN_STREAM, 0, Buffer.concat([Buffer.from([0, 0, 0, 1, 0, 0, 0, 0, 0, 0]), block])));
+    for (let i = 0; i < 100 && !session.closed; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(session.closed).toBe(true);
+    expect(streams).toBe(0);
+    const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - heap0;
+    expect(grown).toBeLessThan(64 * 1024 * 1024);
   });
 });
