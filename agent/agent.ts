@@ -179,6 +179,7 @@ export class Agent {
     this.lastPods = m.pods;
     this.apiserver?.setDesired(m.pods);
     this.pods.setDesired(this.cordoned ? [] : m.pods, this.merger.ready, this.cordoned ? [] : m.held);
+    this.metrics.retainOnly(new Set(this.pods.list().map((v) => v.pod.metadata.uid)));
   }
 
   /**
@@ -197,7 +198,7 @@ export class Agent {
       this.config.fileCheckFrequencyMs = next.fileCheckFrequencyMs;
       this.source.stop();
       this.source = this.fileSource();
-      void this.source.start();
+      this.source.start().catch((err: Error) => this.log.error({ err: err.stack }, 'manifest directory source failed to start; the periodic re-list retries'));
     }
     if (next.httpCheckFrequencyMs !== this.config.httpCheckFrequencyMs) {
       this.config.httpCheckFrequencyMs = next.httpCheckFrequencyMs;
@@ -256,8 +257,8 @@ export class Agent {
           const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
           return { contentType: r.contentType, body: await r.metrics() };
         },
-      }, this.config.readOnlyPort, this.config.address);
-      this.log.info({ address: `${this.config.address}:${this.config.readOnlyPort}` }, 'read-only API listening');
+      }, this.config.readOnlyPort, this.config.readOnlyAddress);
+      this.log.info({ address: `${this.config.readOnlyAddress}:${this.config.readOnlyPort}` }, 'read-only API listening');
     }
     // The kubelet port (HTTPS, authenticated) and the healthz port.
     this.api = await startKubeletApi({

@@ -34,7 +34,8 @@ Flags of run (kubelet's names):
   --root-dir DIR                    agent state (default /var/lib/bosun)
   --node-name NAME                  node name (default: the host name)
   --read-only-port PORT             read-only API port (default 10255, 0 disables)
-  --address ADDR                    address of the kubelet and read-only ports (default 127.0.0.1)
+  --address ADDR                    address of the kubelet port (default 127.0.0.1)
+  --read-only-address ADDR          address of the read-only port (default 127.0.0.1; not --address: it is unauthenticated)
   --pod-cidr CIDR                   pod network (default 10.244.0.0/16)
   --pod-bridge NAME                 Linux bridge of the Docker pod network (default bosun0)
   --container-runtime-endpoint URL  engine socket (default unix:///var/run/docker.sock;

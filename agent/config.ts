@@ -18,8 +18,13 @@ export interface AgentConfig extends ResourceConfig {
   rootDir: string;
   nodeName: string;
   readOnlyPort: number;
-  /** Address the read-only port binds to. */
+  /** Address the kubelet (HTTPS) port binds to. */
   address: string;
+  /**
+   * Address the read-only port binds to: its own setting, not `address`, because the
+   * read-only port is unauthenticated and serves full pod specs (deviation from kubelet).
+   */
+  readOnlyAddress: string;
   podCIDR: string;
   /**
    * The Linux bridge of the Docker pod network (bosun's own; kubelet leaves the network to
@@ -82,6 +87,7 @@ export const DEFAULTS: AgentConfig = {
   nodeName: hostname().toLowerCase(),
   readOnlyPort: 10255,
   address: '127.0.0.1',
+  readOnlyAddress: '127.0.0.1',
   podCIDR: '10.244.0.0/16',
   podBridge: 'bosun0',
   containerRuntimeEndpoint: 'unix:///var/run/docker.sock',
@@ -175,6 +181,7 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   staticPodPath: ['podManifestPath', String],
   readOnlyPort: ['readOnlyPort', (v, f) => port(v, f)],
   address: ['address', String],
+  readOnlyAddress: ['readOnlyAddress', String],
   podCIDR: ['podCIDR', String],
   podBridge: ['podBridge', String],
   containerRuntimeEndpoint: ['containerRuntimeEndpoint', String],
@@ -225,7 +232,19 @@ function nodeLabels(v: unknown, field: string): Record<string, string> {
 
 /** `key=value:Effect,key:Effect` or a list of taints (config file). */
 function taints(v: unknown, field: string): AgentConfig['registerWithTaints'] {
-  if (Array.isArray(v)) return v.map((t) => ({ key: String((t as { key: unknown }).key), ...((t as { value?: unknown }).value !== undefined ? { value: String((t as { value: unknown }).value) } : {}), effect: String((t as { effect: unknown }).effect) }));
+  if (Array.isArray(v)) {
+    return v.map((t, i) => {
+      const at = `${field}[${i}]`;
+      if (!t || typeof t !== 'object' || Array.isArray(t)) throw new ConfigError(`${at}: Invalid value: ${JSON.stringify(t)}: expected a taint {key, value, effect}`);
+      const { key, value, effect } = t as Record<string, unknown>;
+      if (typeof key !== 'string' || key === '') throw new ConfigError(`${at}.key: Required value: a non-empty string`);
+      if (value !== undefined && value !== null && typeof value !== 'string') throw new ConfigError(`${at}.value: Invalid value: ${JSON.stringify(value)}: must be a string`);
+      if (effect !== 'NoSchedule' && effect !== 'PreferNoSchedule' && effect !== 'NoExecute') {
+        throw new ConfigError(`${at}.effect: Unsupported value: ${JSON.stringify(effect ?? null)}: supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"`);
+      }
+      return { key, ...(typeof value === 'string' ? { value } : {}), effect };
+    });
+  }
   return String(v).split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
     const m = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t);
     if (!m) throw new ConfigError(`${field}: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
@@ -292,7 +311,14 @@ export function loadConfigFile(path: string): Partial<AgentConfig> {
     if (k === 'apiVersion' || k === 'kind') continue;
     const f = FILE_FIELDS[k];
     if (!f) throw new ConfigError(`${path}: unknown field "${k}" (supported: ${Object.keys(FILE_FIELDS).join(', ')})`);
-    (out as Record<string, unknown>)[f[0]] = f[1](v, `${path}: ${k}`);
+    try {
+      (out as Record<string, unknown>)[f[0]] = f[1](v, `${path}: ${k}`);
+    } catch (err) {
+      // A converter that met a shape it did not expect ([null], a map for a list): still a
+      // config error naming the field, never a TypeError.
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError(`${path}: ${k}: Invalid value: ${JSON.stringify(v)?.slice(0, 200)}: ${(err as Error).message}`);
+    }
   }
   return out;
 }
@@ -305,6 +331,7 @@ export const FLAGS = {
   'hostname-override': ['nodeName', String],
   'read-only-port': ['readOnlyPort', (v: unknown) => port(v, '--read-only-port')],
   address: ['address', String],
+  'read-only-address': ['readOnlyAddress', String],
   'pod-cidr': ['podCIDR', String],
   'pod-bridge': ['podBridge', String],
   'container-runtime-endpoint': ['containerRuntimeEndpoint', String],

@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,54 +28,82 @@ export interface RootDirLock {
   release(): Promise<void>;
 }
 
+const LOCK_FILE = 'bosun.lock';
+
 /**
- * The lock is an abstract unix socket (Linux) named after the root dir's real path. bind() is
- * atomic and the kernel releases the name when the process dies, even on kill -9: no stale
- * lock to detect, no race between two agents starting together, nothing left on disk. A pid
- * file beside it serves the error message only.
+ * The lock is flock(2) on <root-dir>/bosun.lock, a file inside the 0700 root dir: only root
+ * can open it, so no other user (and no pod without a hostPath to the root dir) can take or
+ * hold it, unlike the abstract unix socket it replaces, which anyone could bind first.
+ *
+ * Node has no flock, so the agent opens the file itself and hands that descriptor to
+ * util-linux's flock(1) for the one system call. A flock belongs to the open file
+ * description, not to the process that made the call: when flock(1) exits, the lock stays
+ * with the agent's descriptor, and the kernel drops it when the agent exits or dies (even
+ * on kill -9). So there is no stale lock to detect and no pid to trust (a pid file with an
+ * O_EXCL create needs stale-pid detection, which pid reuse defeats), and no helper process
+ * that could die on its own and free the lock behind the agent's back. Node opens files
+ * close-on-exec, so no other child inherits the descriptor. The pid file beside it serves
+ * the error message only.
  */
-function lockAddress(realRootDir: string): string {
-  const id = realRootDir.length <= 80 ? realRootDir : createHash('sha256').update(realRootDir).digest('hex');
-  return `\0bosun-root-dir:${id}`;
+function tryFlock(fd: number): 'locked' | 'busy' {
+  const r = spawnSync('flock', ['--exclusive', '--nonblock', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  if (r.error) throw new LockError(`cannot lock the root dir: running flock(1) failed: ${r.error.message} (util-linux provides it)`);
+  if (r.status === 0) return 'locked';
+  if (r.status === 1) return 'busy';
+  throw new LockError(`cannot lock the root dir: flock(1) exited ${r.status ?? r.signal}: ${r.stderr.toString().trim()}`);
+}
+
+function openLockFile(real: string): number {
+  // O_NOFOLLOW: a symlink planted where the lock file goes is refused, not followed.
+  return openSync(join(real, LOCK_FILE), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
 }
 
 export async function acquireRootDirLock(rootDir: string): Promise<RootDirLock> {
   mkdirSync(rootDir, { recursive: true, mode: 0o700 });
   const real = realpathSync(rootDir);
-  const server = createServer((c) => c.destroy());
+  const fd = openLockFile(real);
+  let state: 'locked' | 'busy';
   try {
-    await listen(server, lockAddress(real));
+    state = tryFlock(fd);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    closeSync(fd);
+    throw err;
+  }
+  if (state === 'busy') {
+    closeSync(fd);
     const pid = readPid(real);
     throw new LockError(`another bosun${pid ? ` (pid ${pid})` : ''} is running with --root-dir ${real}: stop it first, or give this agent its own --root-dir`);
   }
-  server.unref();
   const pidFile = join(real, PID_FILE);
   writeFileSync(pidFile, `${process.pid}\n`);
+  let released = false;
   return {
     rootDir: real,
     release: async () => {
+      if (released) return;
+      released = true;
       rmSync(pidFile, { force: true });
-      await new Promise<void>((r) => server.close(() => r()));
+      // The lock file stays: removing it would let a third agent lock a fresh file while a
+      // second one still waits on the old inode.
+      closeSync(fd);
     },
   };
 }
 
 /** The pid of the agent holding the lock on rootDir, or undefined when none does. */
 export async function rootDirHolder(rootDir: string): Promise<number | undefined> {
-  let real: string;
+  let fd: number;
   try {
-    real = realpathSync(rootDir);
+    fd = openLockFile(realpathSync(rootDir));
   } catch {
     return undefined;
   }
-  const held = await new Promise<boolean>((res) => {
-    const c = createConnection(lockAddress(real));
-    c.once('connect', () => (c.destroy(), res(true)));
-    c.once('error', () => res(false));
-  });
-  return held ? (readPid(real) ?? 0) : undefined;
+  try {
+    // Taking the lock on a description of our own, then dropping it, tells whether anyone holds it.
+    return tryFlock(fd) === 'busy' ? (readPid(realpathSync(rootDir)) ?? 0) : undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readPid(dir: string): number | undefined {

@@ -127,4 +127,14 @@ export class AgentMetrics {
   forget(uid: string): void {
     this.seenRunning.delete(uid);
   }
+
+  /** Forgets every pod but these: the set of pods seen running only grows otherwise. */
+  retainOnly(live: ReadonlySet<string>): void {
+    for (const uid of this.seenRunning) if (!live.has(uid)) this.forget(uid);
+  }
+
+  /** How many pods the metrics remember (for tests). */
+  get remembered(): number {
+    return this.seenRunning.size;
+  }
 }

@@ -1,5 +1,7 @@
 // Error shapes that read like the API server's, so that users can search for them.
 
+import { MAX_ERROR_BYTES, MAX_QUOTED_VALUE, capBytes, truncate } from './limits.js';
+
 export type FieldErrorType =
   | 'Required value'
   | 'Invalid value'
@@ -8,7 +10,8 @@ export type FieldErrorType =
   | 'Not found'
   | 'Forbidden'
   | 'Unknown field'
-  | 'Too long';
+  | 'Too long'
+  | 'Too many';
 
 /** One problem at one field path, as apimachinery's field.Error. */
 export interface FieldError {
@@ -19,11 +22,13 @@ export interface FieldError {
   value?: unknown;
 }
 
+/** A bad value as the message quotes it: cut short, since the value is the attacker's. */
 function formatValue(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return JSON.stringify(truncate(v, MAX_QUOTED_VALUE));
   if (v === undefined) return 'null';
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
-  return JSON.stringify(v);
+  // Objects: their depth was bounded at parse time, so stringifying is safe; their size was not.
+  return truncate(JSON.stringify(v) ?? 'null', MAX_QUOTED_VALUE);
 }
 
 /** The part after `field: `, as upstream's ErrorBody(). */
@@ -70,15 +75,22 @@ export class ManifestError extends Error {
   readonly fieldError?: FieldError;
 
   constructor(init: ManifestErrorInit) {
+    // A Secret's values are never quoted, whatever is wrong with them.
+    if (init.kind === 'Secret' && init.fieldError && 'value' in init.fieldError) {
+      const { value: _omitted, ...rest } = init.fieldError;
+      init = { ...init, fieldError: rest, detail: formatFieldErrorBody(rest) };
+    }
+    // A kind is shown only when it reads like one: the value as written may be anything.
+    if (init.kind !== undefined && !/^[A-Z][A-Za-z0-9]{0,62}$/.test(init.kind)) init = { ...init, kind: undefined };
     const parts: string[] = [init.source];
-    if (init.kind && init.name) parts.push(`${init.kind} ${JSON.stringify(init.name)}`);
+    if (init.kind && init.name) parts.push(`${init.kind} ${JSON.stringify(truncate(init.name, MAX_QUOTED_VALUE))}`);
     else {
       if (init.kind) parts.push(init.kind);
       if (init.documentIndex !== undefined) parts.push(`document ${init.documentIndex + 1}`);
     }
     if (init.fieldError) parts.push(formatFieldError(init.fieldError));
     else parts.push(init.field ? `${init.field}: ${init.detail}` : init.detail);
-    super(parts.join(': '));
+    super(capBytes(parts.join(': '), MAX_ERROR_BYTES));
     this.name = 'ManifestError';
     this.source = init.source;
     this.documentIndex = init.documentIndex;

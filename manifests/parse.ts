@@ -4,6 +4,7 @@
 
 import { LineCounter, parseAllDocuments, type Tags } from 'yaml';
 import { ManifestError } from './errors.js';
+import { MAX_DEPTH, MAX_DOCUMENTS, MAX_MANIFEST_BYTES, depthOf, tooDeepAt, findDuplicateJSONKey } from './limits.js';
 import type { KubeObject } from './types.js';
 
 export interface ParsedObject {
@@ -43,10 +44,12 @@ export function parseManifests(text: string, source: string): ParseResult {
   const fail = (index: number, detail: string, extra: Partial<ConstructorParameters<typeof ManifestError>[0]> = {}) =>
     result.errors.push(new ManifestError({ source, documentIndex: index, detail, ...extra }));
 
-  const addObject = (v: unknown, index: number, item?: number) => {
+  const addObject = (v: unknown, index: number, at: string, item?: number) => {
     const prefix = item === undefined ? '' : `items[${item}].`;
     if (!isMapping(v)) {
-      fail(index, `${item === undefined ? 'document' : `items[${item}]`} must be a mapping with apiVersion and kind, not ${describe(v)}`);
+      const detail = `must be a mapping with apiVersion and kind, not ${describe(v)}`;
+      if (item === undefined) fail(index, `${at}: the document ${detail}`);
+      else fail(index, `Invalid value: ${detail}`, { field: `items[${item}]` });
       return;
     }
     const meta = isMapping(v.metadata) ? v.metadata : {};
@@ -67,7 +70,8 @@ export function parseManifests(text: string, source: string): ParseResult {
     if (ok) result.objects.push({ object: v as KubeObject, source, index, ...(item === undefined ? {} : { item }) });
   };
 
-  const addDocument = (v: unknown, index: number) => {
+  /** `at`: where the document starts (`line L, column C`), for errors about the whole of it. */
+  const addDocument = (v: unknown, index: number, at: string) => {
     if (v === null || v === undefined) return; // an empty document
     if (isMapping(v) && typeof v.kind === 'string' && v.kind.endsWith('List')) {
       if (v.items === undefined || v.items === null) return;
@@ -75,40 +79,94 @@ export function parseManifests(text: string, source: string): ParseResult {
         fail(index, `Invalid value: ${describe(v.items)}: must be an array`, { kind: v.kind, field: 'items' });
         return;
       }
-      v.items.forEach((it, j) => addObject(it, index, j));
+      if (v.items.length > MAX_DOCUMENTS) {
+        fail(index, `Too many: ${v.items.length}: must have at most ${MAX_DOCUMENTS} items`, { kind: v.kind, field: 'items' });
+        return;
+      }
+      v.items.forEach((it, j) => addObject(it, index, at, j));
       return;
     }
-    addObject(v, index);
+    addObject(v, index, at);
   };
+
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_MANIFEST_BYTES) {
+    fail(0, `Too long: ${bytes} bytes: a manifest may have at most ${MAX_MANIFEST_BYTES} bytes`);
+    return result;
+  }
+
+  // A byte-order mark is not JSON, and YAML skips it anyway.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
 
   // JSON first when it looks like JSON, for its sharper error positions; YAML (a superset)
   // decides, as kubelet itself converts every manifest from YAML.
   let jsonError: string | undefined;
   if (/^\s*[{[]/.test(text) || source.endsWith('.json')) {
-    try {
-      addDocument(JSON.parse(text), 0);
+    // Checked before JSON.parse sees the text: the parse is fine, but every walk after it recurses.
+    const deep = tooDeepAt(text, MAX_DEPTH);
+    if (deep >= 0) {
+      fail(0, `invalid JSON: ${position(text, deep)}: nesting deeper than ${MAX_DEPTH} levels`);
       return result;
+    }
+    let value: unknown;
+    let parsed = false;
+    try {
+      value = JSON.parse(text);
+      parsed = true;
     } catch (e) {
       jsonError = jsonErrorMessage(text, (e as Error).message);
     }
+    if (parsed) {
+      const dup = findDuplicateJSONKey(text);
+      if (dup) {
+        fail(0, `invalid JSON: line ${dup.line}, column ${dup.column}: duplicate key ${JSON.stringify(dup.key)}`);
+        return result;
+      }
+      addDocument(value, 0, position(text, text.length - text.trimStart().length));
+      return result;
+    }
   }
 
+  // YAML has no depth limit of its own and its parser's cost grows quickly with flow depth:
+  // the bracket count first (it would also count 100 unclosed brackets inside a block
+  // scalar, which no real manifest has), the exact depth of block nesting after.
+  const deep = tooDeepAt(text, MAX_DEPTH);
+  if (deep >= 0) {
+    fail(0, jsonError ?? `yaml: ${position(text, deep)}: nesting deeper than ${MAX_DEPTH} levels`);
+    return result;
+  }
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { version: '1.1', customTags: kubeTags, lineCounter, prettyErrors: false });
-  Array.from(docs).forEach((doc, index) => {
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    docs = parseAllDocuments(text, { version: '1.1', customTags: kubeTags, lineCounter, prettyErrors: false });
+  } catch (e) {
+    // The parser's own limits (or a stack it ran out of): one error for the whole text.
+    fail(0, jsonError ?? `yaml: ${(e as Error).message}`);
+    return result;
+  }
+  const all = Array.isArray(docs) ? docs : [docs];
+  if (all.length > MAX_DOCUMENTS) {
+    fail(MAX_DOCUMENTS, `yaml: ${position(text, all[MAX_DOCUMENTS]!.range?.[0] ?? 0)}: Too many: ${all.length} documents: a manifest may have at most ${MAX_DOCUMENTS}`);
+    return result;
+  }
+  all.forEach((doc, index) => {
+    const at = (pos: number) => {
+      const { line, col } = lineCounter.linePos(pos);
+      return `line ${line}, column ${col}`;
+    };
     const err = doc.errors[0];
     if (err) {
       if (jsonError) return fail(index, jsonError);
-      const { line, col } = lineCounter.linePos(err.pos[0]);
-      return fail(index, `yaml: line ${line}, column ${col}: ${err.message}`);
+      return fail(index, `yaml: ${at(err.pos[0])}: ${err.message}`);
     }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
     } catch (e) {
-      return fail(index, `yaml: ${(e as Error).message}`);
+      return fail(index, `yaml: ${at(doc.range?.[0] ?? 0)}: ${(e as Error).message}`);
     }
-    addDocument(value, index);
+    if (depthOf(value) > MAX_DEPTH) return fail(index, `yaml: ${at(doc.range?.[0] ?? 0)}: nesting deeper than ${MAX_DEPTH} levels`);
+    addDocument(value, index, at(doc.range?.[0] ?? 0));
   });
   return result;
 }
@@ -116,10 +174,45 @@ export function parseManifests(text: string, source: string): ParseResult {
 /** Node's JSON.parse messages give a byte position; people want a line and column. */
 function jsonErrorMessage(text: string, message: string): string {
   const m = /at position (\d+)/.exec(message);
-  if (!m) return `invalid JSON: ${message}`;
-  const pos = Number(m[1]);
+  const pos = m ? Number(m[1]) : /end of JSON input/.test(message) ? text.length : unexpectedTokenAt(text);
+  // V8 quotes the text around the error (`Unexpected token 'x', "...": is not valid JSON`):
+  // dropped, since the text may be a Secret's. The position says where to look.
+  const bare = message
+    .replace(/ at position \d+.*$/s, '')
+    .replace(/ in JSON$/, '')
+    .replace(/, ".*" is not valid JSON$/s, '')
+    .replace(/^(Unexpected token) .*$/s, '$1')
+    .replace(/ of JSON input$/, '');
+  return `invalid JSON: ${position(text, pos)}: ${bare}`;
+}
+
+/** `line L, column C` of offset pos. */
+function position(text: string, pos: number): string {
   const before = text.slice(0, pos);
-  const line = before.split('\n').length;
-  const col = pos - before.lastIndexOf('\n');
-  return `invalid JSON: line ${line}, column ${col}: ${message.replace(/ in JSON at position \d+.*$/, '')}`;
+  return `line ${before.split('\n').length}, column ${pos - before.lastIndexOf('\n')}`;
+}
+
+/**
+ * Where JSON.parse found an unexpected token, which V8 does not say. A prefix of the text up
+ * to that token fails only for running out of input; one that includes it fails otherwise:
+ * a binary search over prefix lengths finds it in log2(n) parses, on the error path only.
+ */
+function unexpectedTokenAt(text: string): number {
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    let fine = true;
+    try {
+      JSON.parse(text.slice(0, mid + 1));
+    } catch (e) {
+      // Running out of input reads either way: "end of JSON input", or a position at the end.
+      const msg = (e as Error).message;
+      const at = /at position (\d+)/.exec(msg);
+      fine = /end of JSON input/.test(msg) || (!!at && Number(at[1]) >= mid + 1);
+    }
+    if (fine) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -9,6 +9,7 @@ import * as names from './names.js';
 import { compareQuantities, isValidQuantity } from './quantity.js';
 import { LIFECYCLE_HANDLERS, PROBE_HANDLERS, VOLUME_SOURCES, invalid, isObject, localDescendingPath, schemas, supported, walk } from './schema.js';
 import type { ParsedObject } from './parse.js';
+import { endpointSliceRules, endpointsRules, serviceRules } from './validate-service.js';
 
 type Obj = Record<string, unknown>;
 const objAt = (o: unknown, k: string): Obj | undefined => (isObject(o) && isObject(o[k]) ? o[k] : undefined);
@@ -30,9 +31,9 @@ export const KINDS: Record<string, KindRule> = {
   Pod: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true, rules: podRules },
   ConfigMap: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true },
   Secret: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true },
-  Service: { apiVersion: 'v1', name: names.isDNS1035Label, namespaced: true },
-  Endpoints: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true },
-  EndpointSlice: { apiVersion: 'discovery.k8s.io/v1', name: names.isDNS1123Subdomain, namespaced: true },
+  Service: { apiVersion: 'v1', name: names.isDNS1035Label, namespaced: true, rules: serviceRules },
+  Endpoints: { apiVersion: 'v1', name: names.isDNS1123Subdomain, namespaced: true, rules: endpointsRules },
+  EndpointSlice: { apiVersion: 'discovery.k8s.io/v1', name: names.isDNS1123Subdomain, namespaced: true, rules: endpointSliceRules },
 };
 
 /** Validates any supported kind; an unsupported kind is one error. */

@@ -4,7 +4,9 @@
 // endpoints controller. Everything here is pure; rules are planned from a ProxyState.
 
 import { createHash } from 'node:crypto';
-import { type FieldError, type KubeObject, type Protocol, formatFieldError } from '../manifests/index.js';
+import {
+  type FieldError, type KubeObject, type Protocol, capBytes, formatFieldError, isDNS1035Label, truncate, isDNS1123Label, isDNS1123Subdomain,
+} from '../manifests/index.js';
 import { cidrContains, isIPv4, parseCidr } from './ip.js';
 
 export type { Protocol };
@@ -90,7 +92,7 @@ export class ModelError extends Error {
   readonly errors: FieldError[];
 
   constructor(kind: string, namespace: string, name: string, errors: FieldError[]) {
-    super(`${kind} ${JSON.stringify(`${namespace}/${name}`)}: ${errors.map(formatFieldError).join('; ')}`);
+    super(capBytes(`${kind} ${JSON.stringify(truncate(`${namespace}/${name}`, 256))}: ${errors.map(formatFieldError).join('; ')}`));
     this.name = 'ModelError';
     this.kind = kind;
     this.namespace = namespace;
@@ -207,6 +209,20 @@ function identity(obj: KubeObject): { namespace: string; name: string } {
   return { namespace: meta.namespace || 'default', name: typeof meta.name === 'string' ? meta.name : '' };
 }
 
+/**
+ * Names go into rule comments and chain hashes: checked here with upstream's rules whatever
+ * the source (the API server has checked them already; a file or URL went through
+ * manifests' validation; anything else has not).
+ */
+function checkNames(r: Reader, namespace: string, name: string, nameRule: (v: string) => string[]): void {
+  for (const m of isDNS1123Label(namespace)) r.invalid('metadata.namespace', namespace, m);
+  if (name) for (const m of nameRule(name)) r.invalid('metadata.name', name, m);
+}
+
+function checkPortName(r: Reader, name: string, path: string): void {
+  if (name) for (const m of isDNS1123Label(name)) r.invalid(path, name, m);
+}
+
 const IANA_SVC_NAME = /^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 
 function checkTargetPortName(r: Reader, v: string, path: string): void {
@@ -225,6 +241,7 @@ export function serviceFromObject(obj: KubeObject, opts: ServiceParseOptions = {
   const { namespace, name } = identity(obj);
   const r = new Reader();
   if (!name) r.errs.push({ field: 'metadata.name', type: 'Required value' });
+  checkNames(r, namespace, name, isDNS1035Label);
   const spec = r.obj(obj as Obj, 'spec', 'spec') ?? {};
   const status = r.obj(obj as Obj, 'status', 'status');
   const type = r.oneOf(spec, 'type', 'spec.type', ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'], 'ClusterIP');
@@ -258,6 +275,7 @@ export function serviceFromObject(obj: KubeObject, opts: ServiceParseOptions = {
     const path = `spec.ports[${i}]`;
     if (!isObj(raw)) return r.invalid(path, raw, 'must be an object');
     const pname = r.str(raw, 'name', `${path}.name`) ?? '';
+    checkPortName(r, pname, `${path}.name`);
     if (pname === '' && rawPorts.length > 1) r.errs.push({ field: `${path}.name`, type: 'Required value' });
     if (pname !== '' && names.has(pname)) r.errs.push({ field: `${path}.name`, type: 'Duplicate value', value: pname });
     names.add(pname);
@@ -371,7 +389,9 @@ function readPorts(r: Reader, o: Obj, path: string): EndpointPort[] {
     if (!isObj(raw)) return (r.invalid(p, raw, 'must be an object'), []);
     const port = r.port(raw, 'port', `${p}.port`);
     const protocol = r.protocol(raw, `${p}.protocol`);
-    return port === undefined ? [] : [{ name: r.str(raw, 'name', `${p}.name`) ?? '', port, protocol }];
+    const name = r.str(raw, 'name', `${p}.name`) ?? '';
+    checkPortName(r, name, `${p}.name`);
+    return port === undefined ? [] : [{ name, port, protocol }];
   });
 }
 
@@ -389,10 +409,11 @@ export function endpointSliceFromObject(obj: KubeObject): EndpointSlice | null {
     if (addressType === undefined) r.errs.push({ field: 'addressType', type: 'Required value' });
     else r.errs.push({ field: 'addressType', type: 'Unsupported value', value: addressType, detail: supported(['FQDN', 'IPv4', 'IPv6']) });
   }
+  checkNames(r, namespace, name, isDNS1123Subdomain);
   const serviceName = obj.metadata?.labels?.[SERVICE_NAME_LABEL];
   if (!serviceName) {
     r.errs.push({ field: `metadata.labels[${SERVICE_NAME_LABEL}]`, type: 'Required value', detail: 'names the Service these endpoints belong to' });
-  }
+  } else for (const m of isDNS1035Label(String(serviceName))) r.invalid(`metadata.labels[${SERVICE_NAME_LABEL}]`, serviceName, m);
   const endpoints = r.list(o, 'endpoints', 'endpoints').flatMap((raw, i): Endpoint[] => {
     const path = `endpoints[${i}]`;
     if (!isObj(raw)) return (r.invalid(path, raw, 'must be an object'), []);
@@ -412,6 +433,7 @@ export function endpointSliceFromEndpoints(obj: KubeObject): EndpointSlice {
   const { namespace, name } = identity(obj);
   const r = new Reader();
   if (!name) r.errs.push({ field: 'metadata.name', type: 'Required value' });
+  checkNames(r, namespace, name, isDNS1035Label);
   const endpoints: Endpoint[] = [];
   const ports: EndpointPort[] = [];
   r.list(obj as Obj, 'subsets', 'subsets').forEach((raw, i) => {

@@ -19,6 +19,22 @@ export interface EnvContext {
 /** Why a container cannot be configured: CreateContainerConfigError with this message. */
 export class ConfigError extends Error {}
 
+/**
+ * The kernel refuses one argv or environment string over MAX_ARG_STRLEN (32 pages, 128 KiB)
+ * and the whole of them over ARG_MAX (a quarter of the 8 MiB default stack): a container
+ * asking for more could never start. Checked while expanding, so `$(A)$(A)` doubling up
+ * through twenty variables stops at the limit instead of building 268 MB first.
+ */
+export const MAX_EXPANDED_BYTES = 128 * 1024;
+export const MAX_ENVIRONMENT_BYTES = 2 * 1024 * 1024;
+
+/** Thrown by expand(): the caller names the field; the value itself is never quoted (it may hold a secret). */
+export class ExpansionTooLong extends ConfigError {
+  constructor(limit: number) {
+    super(`expands to more than ${limit} bytes, the kernel's limit for one argument or variable`);
+  }
+}
+
 export function resolveEnv(pod: Pod, c: Container, ctx: EnvContext): { key: string; value: string }[] {
   const env = new Map<string, string>();
   if (pod.spec.enableServiceLinks !== false) for (const [k, v] of Object.entries(ctx.serviceEnv)) env.set(k, v);
@@ -37,17 +53,28 @@ export function resolveEnv(pod: Pod, c: Container, ctx: EnvContext): { key: stri
       if (/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(key)) env.set(key, v.toString('utf8'));
     }
   }
-  for (const e of c.env ?? []) {
-    const v = e.valueFrom ? valueFrom(pod, c, e, ctx) : expand(e.value ?? '', env);
+  (c.env ?? []).forEach((e, i) => {
+    let v: string | undefined;
+    try {
+      v = e.valueFrom ? valueFrom(pod, c, e, ctx) : expand(e.value ?? '', env);
+    } catch (err) {
+      if (err instanceof ExpansionTooLong) throw new ConfigError(`env[${i}] (${e.name}): ${err.message}`);
+      throw err;
+    }
     if (v !== undefined) env.set(e.name, v);
-  }
+  });
+  let total = 0;
+  for (const [k, v] of env) total += Buffer.byteLength(k) + Buffer.byteLength(v) + 2;
+  if (total > MAX_ENVIRONMENT_BYTES) throw new ConfigError(`the environment of container "${c.name}" is ${total} bytes, more than the kernel accepts (${MAX_ENVIRONMENT_BYTES})`);
   return [...env].map(([key, value]) => ({ key, value }));
 }
 
 /** $(VAR) expansion (third_party/forked/golang/expansion): $$ escapes, unknown stays as is. */
-export function expand(input: string, env: ReadonlyMap<string, string>): string {
+export function expand(input: string, env: ReadonlyMap<string, string>, limit = MAX_EXPANDED_BYTES): string {
   let out = '';
   for (let i = 0; i < input.length; i++) {
+    // UTF-16 units: a lower bound of the bytes, and cheap to check on every step.
+    if (out.length > limit) throw new ExpansionTooLong(limit);
     const ch = input[i];
     if (ch !== '$' || i + 1 >= input.length) {
       out += ch;
@@ -64,19 +91,35 @@ export function expand(input: string, env: ReadonlyMap<string, string>): string 
         break;
       }
       const name = input.slice(i + 2, close);
-      out += env.has(name) ? env.get(name) : `$(${name})`;
+      const value = env.get(name);
+      if (value !== undefined && out.length + value.length > limit) throw new ExpansionTooLong(limit);
+      out += value ?? `$(${name})`;
       i = close;
     } else {
       out += ch;
     }
   }
+  if (Buffer.byteLength(out) > limit) throw new ExpansionTooLong(limit);
   return out;
 }
 
-export function expandAll(args: string[] | undefined, env: { key: string; value: string }[]): string[] | undefined {
+/** command or args, expanded; `field` names them in an error. */
+export function expandAll(args: string[] | undefined, env: { key: string; value: string }[], field = 'args'): string[] | undefined {
   if (!args) return undefined;
   const m = new Map(env.map((e) => [e.key, e.value]));
-  return args.map((a) => expand(a, m));
+  let total = 0;
+  return args.map((a, i) => {
+    let v: string;
+    try {
+      v = expand(a, m);
+    } catch (err) {
+      if (err instanceof ExpansionTooLong) throw new ConfigError(`${field}[${i}]: ${err.message}`);
+      throw err;
+    }
+    total += Buffer.byteLength(v) + 1;
+    if (total > MAX_ENVIRONMENT_BYTES) throw new ConfigError(`${field}: more than ${MAX_ENVIRONMENT_BYTES} bytes after expansion, more than the kernel accepts`);
+    return v;
+  });
 }
 
 function valueFrom(pod: Pod, c: Container, e: EnvVar, ctx: EnvContext): string | undefined {

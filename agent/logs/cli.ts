@@ -138,7 +138,9 @@ export async function logsMain(argv: string[], out: NodeJS.WritableStream = proc
   const onSignal = () => ac.abort();
   process.once('SIGINT', onSignal);
   try {
-    await followLogFile(path, (lines) => out.write(renderer.render(lines)), {
+    await followLogFile(path, (lines) => {
+      out.write(renderer.render(lines));
+    }, {
       from: first.end,
       signal: ac.signal,
       idle: async () => {

@@ -80,15 +80,19 @@ export interface FollowOptions {
  * Follows a log file as it grows, across rotations (the path then names a new file: the
  * old one is read to its end first, then the new one from its start).
  */
-export async function followLogFile(path: string, onLines: (lines: CriLine[]) => void, opts: FollowOptions): Promise<void> {
+/**
+ * onLines may return a promise (the client's writes draining): reading waits for it, so a
+ * slow reader leaves the rest on disk instead of in memory.
+ */
+export async function followLogFile(path: string, onLines: (lines: CriLine[]) => void | Promise<void>, opts: FollowOptions): Promise<void> {
   let fd = openSync(path, 'r');
   let ino = fstatSync(fd).ino;
   let pos = opts.from;
   let rest: Buffer = Buffer.alloc(0);
   const chunk = Buffer.alloc(256 * 1024);
-  const drain = (): boolean => {
+  const drain = async (): Promise<boolean> => {
     let got = false;
-    for (;;) {
+    while (!opts.signal?.aborted) {
       const n = readSync(fd, chunk, 0, chunk.length, pos);
       if (n <= 0) break;
       pos += n;
@@ -96,14 +100,14 @@ export async function followLogFile(path: string, onLines: (lines: CriLine[]) =>
       const { lines, rest: r } = splitLines(rest.length ? Buffer.concat([rest, chunk.subarray(0, n)]) : Buffer.from(chunk.subarray(0, n)));
       rest = Buffer.from(r);
       const parsed = lines.map(parseCriLine).filter((l): l is CriLine => !!l);
-      if (parsed.length) onLines(parsed);
+      if (parsed.length) await onLines(parsed);
     }
     return got;
   };
   try {
     let quiet = 0;
     while (!opts.signal?.aborted) {
-      let got = drain();
+      let got = await drain();
       let rotated = false;
       try {
         rotated = statSync(path).ino !== ino;
@@ -111,7 +115,7 @@ export async function followLogFile(path: string, onLines: (lines: CriLine[]) =>
         rotated = false; // between rename and create
       }
       if (rotated) {
-        got = drain() || got;
+        got = (await drain()) || got;
         closeSync(fd);
         fd = openSync(path, 'r');
         ino = fstatSync(fd).ino;

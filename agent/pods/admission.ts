@@ -91,6 +91,18 @@ function pressure(pod: Pod, _others: readonly Pod[], ctx: AdmissionContext): Adm
  * requested resource against allocatable minus what the admitted pods request. The first
  * insufficient resource is the reason (OutOf<resource>), with InsufficientResourceError's message.
  */
+/**
+ * Each admission sums the requests of every pod admitted before it, so admitting N pods
+ * parses N^2/2 quantities; a pod object never changes once a source built it (an edit is a
+ * new object), so its sum is worked out once.
+ */
+const requestCache = new WeakMap<Pod, ReturnType<typeof podRequests>>();
+function requestsOf(pod: Pod): ReturnType<typeof podRequests> {
+  let r = requestCache.get(pod);
+  if (!r) requestCache.set(pod, (r = podRequests(pod)));
+  return r;
+}
+
 function resources(pod: Pod, others: readonly Pod[], ctx: AdmissionContext): AdmitResult {
   const a = ctx.allocatable;
   if (!a) return OK;
@@ -104,7 +116,7 @@ function resources(pod: Pod, others: readonly Pod[], ctx: AdmissionContext): Adm
   if (req.cpuMilli === 0 && req.memory === 0 && req.ephemeralStorage === 0) return OK;
   const used = { cpuMilli: 0, memory: 0, ephemeralStorage: 0 };
   for (const o of others) {
-    const r = podRequests(o);
+    const r = requestsOf(o);
     used.cpuMilli += r.cpuMilli;
     used.memory += r.memory;
     used.ephemeralStorage += r.ephemeralStorage;

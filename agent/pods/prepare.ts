@@ -1,5 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { ContainerConfig, Mount } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
 import type { DNSSettings } from '../dns/dns.js';
@@ -9,7 +9,7 @@ import { ConfigError, expandAll, resolveEnv } from '../env/resolve.js';
 import type { ObjectLookup } from '../objects/store.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import { containerMounts, planVolumes, podDir } from '../volumes/plan.js';
-import { MountError, resolveMount, setupVolume } from '../volumes/setup.js';
+import { MountError, resolveInside, resolveMount, setupVolume } from '../volumes/setup.js';
 import { applyFSGroup } from '../volumes/ownership.js';
 import type { ContainerResourceOptions, PodCgroupsLike } from '../resources/index.js';
 import { containerResources } from '../resources/index.js';
@@ -88,7 +88,16 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
   try {
     vars = resolveEnv(pod, c, envContext(env, pod, podIP));
     mounts = await Promise.all(containerMounts(c, plans, vars).map(resolveMount));
-    securityContext = containerSecurityContext(pod, c, { imageUser, seccompDefault: env.seccompDefault, seccompProfileRoot: join(env.rootDir, 'seccomp') });
+    const seccompRoot = join(env.rootDir, 'seccomp');
+    securityContext = containerSecurityContext(pod, c, { imageUser, seccompDefault: env.seccompDefault, seccompProfileRoot: seccompRoot });
+    const seccomp = securityContext?.seccomp;
+    if (seccomp?.profileType === 'Localhost' && seccomp.localhostRef) {
+      // The runtime reads the profile as root: only a file that is really under the root.
+      const rel = relative(seccompRoot, seccomp.localhostRef);
+      seccomp.localhostRef = await resolveInside(seccompRoot, rel).catch((err: Error) => {
+        throw new SecurityError(`seccomp profile ${JSON.stringify(rel.slice(0, 256))}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : err.message} (profiles live under ${seccompRoot})`);
+      });
+    }
   } catch (err) {
     if (err instanceof ConfigError || err instanceof MountError || err instanceof SecurityError) throw new Waiting('CreateContainerConfigError', err.message);
     throw err;
@@ -99,8 +108,15 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
   if (!covered.has('/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: hostsPath(env, pod), readonly: false });
   const config = containerConfig(pod, c, attempt, type, vars);
   config.mounts = mounts;
-  const command = expandAll(c.command, vars);
-  const args = expandAll(c.args, vars);
+  let command: string[] | undefined;
+  let args: string[] | undefined;
+  try {
+    command = expandAll(c.command, vars, 'command');
+    args = expandAll(c.args, vars, 'args');
+  } catch (err) {
+    if (err instanceof ConfigError) throw new Waiting('CreateContainerConfigError', err.message);
+    throw err;
+  }
   if (command) config.command = command;
   if (args) config.args = args;
   config.logPath = join(c.name, `${attempt}.log`);

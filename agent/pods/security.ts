@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { LinuxContainerSecurityContext, SecurityProfile } from '../../cri/index.js';
 import type { Container, Pod, SeccompProfile, SecurityContext } from '../../manifests/index.js';
 
@@ -61,7 +61,14 @@ export function verifyRunAsNonRoot(pod: Pod, c: Container, sc: SecurityContext, 
 function profile(p: SeccompProfile, root: string): SecurityProfile {
   if (p.type === 'Localhost') {
     if (!p.localhostProfile) throw new SecurityError('localhostProfile must be set if seccompProfile type is Localhost.');
-    return { profileType: 'Localhost', localhostRef: join(root, p.localhostProfile) };
+    // Upstream validates it as a local descending path (validateLocalDescendingPath); the
+    // manifest may not have met the API server, so the agent checks again before reading it
+    // as root. The symlink check is prepare.ts's, where the disk is.
+    const rel = p.localhostProfile;
+    if (isAbsolute(rel) || rel.split('/').includes('..')) {
+      throw new SecurityError(`seccompProfile.localhostProfile ${JSON.stringify(rel.slice(0, 256))} must be a relative path below the seccomp profile root without '..'`);
+    }
+    return { profileType: 'Localhost', localhostRef: join(root, rel) };
   }
   return { profileType: p.type };
 }

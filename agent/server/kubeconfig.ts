@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
@@ -9,7 +9,7 @@ import { pkiDir } from './pki.js';
 // `bosun kubeconfig`: a kubeconfig for kubectl against this standalone node's kubelet
 // port: the server, the CA that signed the serving certificate, a token from the token file.
 
-export const KUBECONFIG_USAGE = '  bosun kubeconfig [--config FILE] [--root-dir DIR] [--user NAME] [--server URL]   print a kubeconfig for kubectl against this node\n';
+export const KUBECONFIG_USAGE = '  bosun kubeconfig [--config FILE] [--root-dir DIR] [--user NAME] [--server URL] [--output FILE]   print (or write, mode 0600) a kubeconfig for kubectl against this node\n';
 
 export class KubeconfigError extends Error {}
 
@@ -40,11 +40,17 @@ export function serverURL(address: string, port: number): string {
   return `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-export async function kubeconfigMain(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' }, user: { type: 'string' }, server: { type: 'string' }, 'certificate-authority': { type: 'string' } };
+/**
+ * The kubeconfig holds a token of the system:masters group: `--output FILE` writes it 0600
+ * (an existing file is truncated and its mode tightened; a symlink is refused). Printed to
+ * stdout instead, it goes wherever the shell sends it: when that is a file that group or
+ * others can read, a warning says so (`bosun kubeconfig > f` makes f 0644 under umask 022).
+ */
+export async function kubeconfigMain(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr, stdoutFd = 1): Promise<number> {
+  const options: Record<string, { type: 'string' }> = { config: { type: 'string' }, user: { type: 'string' }, server: { type: 'string' }, 'certificate-authority': { type: 'string' }, output: { type: 'string' } };
   for (const f of Object.keys(FLAGS)) options[f] = { type: 'string' };
   const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
-  const { config: configPath, user, server, 'certificate-authority': caArg, ...flags } = values as Record<string, string | undefined>;
+  const { config: configPath, user, server, 'certificate-authority': caArg, output, ...flags } = values as Record<string, string | undefined>;
   const cfg = resolveConfig(flags, configPath);
   if (cfg.port <= 0) throw new KubeconfigError('the kubelet port is disabled (--port 0)');
   const dir = pkiDir(cfg.rootDir);
@@ -56,6 +62,41 @@ export async function kubeconfigMain(argv: string[], out: NodeJS.WritableStream 
   const tokens = parseTokenFile(readFileSync(tokenFile, 'utf8'), tokenFile);
   const entry = user ? tokens.find((t) => t.user.name === user) : tokens[0];
   if (!entry) throw new KubeconfigError(user ? `no token for user "${user}" in ${tokenFile}` : `${tokenFile} has no token`);
-  out.write(kubeconfig({ nodeName: cfg.nodeName, server: server ?? serverURL(cfg.address, cfg.port), caPem: readFileSync(caFile, 'utf8'), user: entry.user.name, token: entry.token }));
+  const text = kubeconfig({ nodeName: cfg.nodeName, server: server ?? serverURL(cfg.address, cfg.port), caPem: readFileSync(caFile, 'utf8'), user: entry.user.name, token: entry.token });
+  if (output) {
+    writePrivate(output, text);
+    return 0;
+  }
+  const mode = stdoutMode(stdoutFd);
+  if (mode !== undefined && (mode & 0o077) !== 0) {
+    err.write(`warning: stdout is a file readable by group or others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); this kubeconfig holds a cluster-admin token: use --output FILE (written 0600) or chmod 600 the file\n`);
+  }
+  out.write(text);
   return 0;
+}
+
+function writePrivate(path: string, text: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    throw new KubeconfigError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+  try {
+    // An existing file keeps its mode through O_CREAT: tightened before the token goes in.
+    fchmodSync(fd, 0o600);
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The permission bits of stdout when it is a regular file; undefined for a tty or a pipe. */
+function stdoutMode(fd: number): number | undefined {
+  try {
+    const st = fstatSync(fd);
+    return st.isFile() ? st.mode : undefined;
+  } catch {
+    return undefined;
+  }
 }

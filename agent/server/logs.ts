@@ -110,18 +110,14 @@ export async function streamLog(
     return;
   }
   if (!(await emit(first.lines)) || !q.follow || q.previous) return;
-  let chain = Promise.resolve(true);
   const ac = new AbortController();
   const onAbort = () => ac.abort();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
-    await followLogFile(path, (lines) => {
-      chain = chain.then((more) => (more ? emit(lines) : false)).then((more) => {
-        if (!more) ac.abort();
-        return more;
-      });
+    // Back-pressure: the follower reads no further until the client has taken these lines.
+    await followLogFile(path, async (lines) => {
+      if (!(await emit(lines))) ac.abort();
     }, { from: first.end, signal: ac.signal, idle: async () => !running() });
-    await chain;
   } catch {
     // the file went away (pod removed): the log ends
   } finally {

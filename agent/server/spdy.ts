@@ -118,11 +118,34 @@ export function decodeHeaderBlock(b: Buffer): Record<string, string> {
   return out;
 }
 
-/** One zlib context per direction for the whole connection, flushed (SYNC) after each frame. */
-function zlibStep(z: Inflate | Deflate, input: Buffer): Promise<Buffer> {
+/**
+ * A header block may not inflate past this (Go's net/http DefaultMaxHeaderBytes): a 255 KiB
+ * SYN_STREAM of zeros inflates to hundreds of MiB otherwise.
+ */
+export const MAX_HEADER_BLOCK_BYTES = 1 << 20;
+
+export class HeaderBlockTooLarge extends Error {}
+
+/**
+ * One zlib context per direction for the whole connection, flushed (SYNC) after each frame.
+ * With `max`, an inflated block past it destroys the context (the session cannot go on
+ * without it, and the caller ends it) instead of holding the output.
+ */
+function zlibStep(z: Inflate | Deflate, input: Buffer, max = Infinity): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const onData = (c: Buffer) => chunks.push(c);
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        z.off('data', onData);
+        z.off('error', onError);
+        z.destroy();
+        reject(new HeaderBlockTooLarge(`header block inflates past ${max} bytes`));
+        return;
+      }
+      chunks.push(c);
+    };
     const onError = (err: Error) => {
       z.off('data', onData);
       reject(err);
@@ -326,7 +349,7 @@ export class SpdySession {
       case SYN_STREAM: {
         const id = f.data.readUInt32BE(0) & 0x7fffffff;
         // Every header block passes through the one inflate context, in order.
-        const headers = decodeHeaderBlock(await zlibStep(this.inflate, f.data.subarray(10)));
+        const headers = decodeHeaderBlock(await zlibStep(this.inflate, f.data.subarray(10), MAX_HEADER_BLOCK_BYTES));
         if (id % 2 === 0 || id <= this.lastStreamId) {
           this.send(() => controlFrame(RST_STREAM, 0, Buffer.concat([u32(id), u32(RST_PROTOCOL_ERROR)])));
           return;
@@ -340,7 +363,7 @@ export class SpdySession {
       }
       case SYN_REPLY:
       case HEADERS:
-        await zlibStep(this.inflate, f.data.subarray(4));
+        await zlibStep(this.inflate, f.data.subarray(4), MAX_HEADER_BLOCK_BYTES);
         return;
       case RST_STREAM: {
         const s = this.streams.get(f.data.readUInt32BE(0) & 0x7fffffff);

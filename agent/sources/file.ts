@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubeObject, Pod } from '../../manifests/index.js';
-import { CONFIG_SEEN_ANNOTATION, ManifestError, applyPodDefaults, formatFieldErrorBody, formatRFC3339Nano, parseManifests, staticPodFromManifest, validateParsed, validateStaticPodName } from '../../manifests/index.js';
+import { CONFIG_SEEN_ANNOTATION, MAX_MANIFEST_BYTES, ManifestError, applyPodDefaults, capBytes, formatFieldErrorBody, formatRFC3339Nano, parseManifests, staticPodFromManifest, validateParsed, validateStaticPodName } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
 import type { HeldPod } from './merge.js';
 import { qosClass } from '../pods/qos.js';
@@ -12,6 +12,20 @@ import { qosClass } from '../pods/qos.js';
 // and editors replace files in odd ways.
 
 const MANIFEST_EXT = /\.(ya?ml|json)$/i;
+
+/** Errors reported for one file or body: the first ones say what is wrong, a thousand more say nothing new. */
+const MAX_MESSAGES = 20;
+
+function capMessages(messages: string[]): string[] {
+  if (messages.length <= MAX_MESSAGES) return messages;
+  return [...messages.slice(0, MAX_MESSAGES), `... and ${messages.length - MAX_MESSAGES} more errors`];
+}
+
+/** A failure of our own code on one input: reported against that input, with its stack in the log. */
+export function internalError(source: string, err: unknown, log: Logger): string {
+  log.error({ source, err: err instanceof Error ? err.stack : String(err) }, 'internal error while reading a manifest; the input is ignored');
+  return capBytes(`${source}: internal error while reading this manifest (see the agent log): ${err instanceof Error ? err.message : String(err)}`);
+}
 
 export interface FileProblem {
   file: string;
@@ -45,13 +59,15 @@ interface FileEntry {
 export function readManifestText(text: string, file: string, nodeName: string, seen: (uid: string) => Date, source: 'file' | 'http' = 'file'): { pods: Pod[]; objects: KubeObject[]; messages: string[]; named: { namespace: string; name: string }[] } {
   const parsed = parseManifests(text, file);
   const messages = parsed.errors.map((e) => e.message);
-  const pods: Pod[] = [];
-  const objects: KubeObject[] = [];
   // The pods the file names, valid or not, as the agent would run them: what an invalid
   // file still identifies among the running pods.
   const named = parsed.objects.flatMap(({ object: o }) => o.kind === 'Pod' && typeof o.metadata?.name === 'string' && o.metadata.name
     ? [{ namespace: typeof o.metadata.namespace === 'string' && o.metadata.namespace ? o.metadata.namespace : 'default', name: `${o.metadata.name}-${nodeName.toLowerCase()}` }]
     : []);
+  // A document that did not parse voids the file (duplicate keys, depth): nothing of it applies.
+  if (messages.length) return { pods: [], objects: [], messages: capMessages(messages), named };
+  const pods: Pod[] = [];
+  const objects: KubeObject[] = [];
   for (const p of parsed.objects) {
     const errs = validateParsed(p);
     if (errs.length) {
@@ -74,8 +90,10 @@ export function readManifestText(text: string, file: string, nodeName: string, s
     pod.metadata.annotations = { ...pod.metadata.annotations, [CONFIG_SEEN_ANNOTATION]: formatRFC3339Nano(seen(pod.metadata.uid)) };
     pods.push(pod);
   }
-  return { pods, objects, messages, named };
+  return { pods, objects, messages: capMessages(messages), named };
 }
+
+class TooBig extends Error {}
 
 export class FileSource {
   private entries = new Map<string, FileEntry>();
@@ -117,18 +135,27 @@ export class FileSource {
     clearTimeout(this.debounce);
   }
 
-  /** Re-reads the directory; concurrent calls coalesce into one more pass. */
+  /**
+   * Re-reads the directory; concurrent calls coalesce into one more pass. Never rejects: a
+   * failure of the pass itself (a bug, since each file's errors are its own) is logged with
+   * its stack, and the next change or re-list starts a fresh pass.
+   */
   scan(): Promise<void> {
     if (this.scanning) {
       this.rescanQueued = true;
       return this.scanning;
     }
     this.scanning = (async () => {
-      do {
-        this.rescanQueued = false;
-        await this.scanOnce();
-      } while (this.rescanQueued);
-      this.scanning = undefined;
+      try {
+        do {
+          this.rescanQueued = false;
+          await this.scanOnce();
+        } while (this.rescanQueued);
+      } catch (err) {
+        this.log.error({ dir: this.dir, err: err instanceof Error ? err.stack : String(err) }, 'manifest directory scan failed; the next change or re-list starts again');
+      } finally {
+        this.scanning = undefined;
+      }
     })();
     return this.scanning;
   }
@@ -152,10 +179,12 @@ export class FileSource {
       const file = join(this.dir, name);
       const prev = this.entries.get(file);
       let key: string;
+      let size: number;
       try {
         const st = await stat(file);
         if (!st.isFile()) continue;
         key = `${st.mtimeMs}:${st.size}:${st.ino}`;
+        size = st.size;
       } catch {
         continue; // removed between readdir and stat
       }
@@ -163,15 +192,18 @@ export class FileSource {
         next.set(file, prev);
         continue;
       }
-      let text: string;
+      let r: ReturnType<typeof readManifestText>;
       try {
-        text = await readFile(file, 'utf8');
+        // Checked before reading: a huge file is never held in memory.
+        if (size > MAX_MANIFEST_BYTES) throw new TooBig(`${file}: Too long: ${size} bytes: a manifest may have at most ${MAX_MANIFEST_BYTES} bytes`);
+        const text = await readFile(file, 'utf8');
+        r = readManifestText(text, file, this.nodeName, this.seen);
       } catch (err) {
-        if (prev) next.set(file, prev);
-        this.report(file, [`${file}: ${(err as Error).message}`]);
-        continue;
+        const message = err instanceof TooBig ? err.message
+          : (err as NodeJS.ErrnoException).code ? `${file}: ${(err as Error).message}`
+          : internalError(file, err, this.log);
+        r = { pods: [], objects: [], messages: [message], named: [] };
       }
-      const r = readManifestText(text, file, this.nodeName, this.seen);
       if (r.messages.length) {
         // Keep what the file last said when it was valid. A file never read valid (an
         // upgrade that tightened validation, a file broken while the agent was down) still

@@ -108,29 +108,37 @@ function downwardFiles(pod: Pod, items: DownwardAPIVolumeFile[], ctx: EnvContext
 }
 
 /** A relative path that stays inside its volume: no absolute path, no `..` element. */
-export function checkSubPath(sub: string, field: string): string {
+export function checkSubPath(sub: string, field: string, shown = sub): string {
   const n = normalize(sub);
   if (isAbsolute(sub) || n === '..' || n.startsWith('../') || sub.split('/').includes('..')) {
-    throw new ConfigError(`${field}: Invalid value: "${sub}": must be a relative path that does not contain '..'`);
+    throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(shown.slice(0, 256))}: must be a relative path that does not contain '..'${shown !== sub ? ' once expanded' : ''}`);
   }
   return n === '.' ? '' : n;
 }
 
 /** The container's mounts; subPath targets are resolved against the volume by setup.ts. */
-export function containerMounts(c: Container, plans: VolumePlan[], env: { key: string; value: string }[]): (Mount & { subPath?: string; volumeRoot: string })[] {
+export function containerMounts(c: Container, plans: VolumePlan[], env: { key: string; value: string }[]): (Mount & { subPath?: string; subPathShown?: string; volumeRoot: string })[] {
   const envMap = new Map(env.map((e) => [e.key, e.value]));
   return (c.volumeMounts ?? []).map((m, i) => {
     const plan = plans.find((p) => p.name === m.name);
     if (!plan) throw new ConfigError(`volumeMounts[${i}]: volume "${m.name}" not found`);
-    const raw = m.subPathExpr !== undefined ? expand(m.subPathExpr, envMap) : m.subPath;
-    const sub = raw ? checkSubPath(raw, `container "${c.name}": volumeMounts[${i}].${m.subPathExpr !== undefined ? 'subPathExpr' : 'subPath'}`) : '';
+    const field = `container "${c.name}": volumeMounts[${i}].${m.subPathExpr !== undefined ? 'subPathExpr' : 'subPath'}`;
+    let raw: string | undefined;
+    try {
+      raw = m.subPathExpr !== undefined ? expand(m.subPathExpr, envMap) : m.subPath;
+    } catch (err) {
+      throw err instanceof ConfigError ? new ConfigError(`${field}: ${err.message}`) : err;
+    }
+    // An expanded subPathExpr may hold a secret's value: errors quote the expression as written.
+    const shown = m.subPathExpr ?? m.subPath ?? '';
+    const sub = raw ? checkSubPath(raw, field, shown) : '';
     // Published files are always read-only in the container, as upstream mounts them.
     const readonly = !!m.readOnly || plan.kind === 'projected';
     return {
       containerPath: m.mountPath,
       hostPath: sub ? join(plan.path, sub) : plan.path,
       readonly,
-      ...(sub ? { subPath: sub } : {}),
+      ...(sub ? { subPath: sub, subPathShown: shown } : {}),
       volumeRoot: plan.path,
       ...(m.mountPropagation === 'HostToContainer' ? { propagation: 'rslave' as const } : m.mountPropagation === 'Bidirectional' ? { propagation: 'rshared' as const } : {}),
     };

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, symlink, writeFile, chmod, open } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type { Mount } from '../../cri/index.js';
 import type { ProjectedFile, VolumePlan } from './plan.js';
 
@@ -103,7 +103,47 @@ async function currentFiles(dir: string): Promise<Map<string, { data: Buffer; mo
   return out;
 }
 
+/**
+ * A payload path the writer accepts (atomic_writer.go validatePath): relative, no `..`
+ * element, not starting with `..` (the writer's own entries), not too long. The API server
+ * checks keys with IsConfigMapKey, but the objects may come from elsewhere: the writer is
+ * the last door before the disk.
+ */
+export function payloadPathProblem(p: string): string | undefined {
+  if (p === '') return 'must not be empty';
+  if (p.length > 4096) return 'must be no more than 4096 characters';
+  if (p.startsWith('/')) return 'must be a relative path';
+  if (p.split('/').includes('..')) return "must not contain '..'";
+  if (p.startsWith('..')) return "must not start with '..'";
+  if (p.includes('\0')) return 'must not contain a NUL byte';
+  return undefined;
+}
+
+/** True when p (already resolved) is root or below it. */
+export function isInside(root: string, p: string): boolean {
+  const rel = relative(root, p);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/**
+ * root/rel with every symlink resolved, refused unless it stays inside root (also resolved).
+ * For paths the agent reads on a pod's behalf: a seccomp profile under <root-dir>/seccomp.
+ */
+export async function resolveInside(root: string, rel: string): Promise<string> {
+  const problem = payloadPathProblem(rel);
+  if (problem) throw new MountError(problem);
+  const realRoot = await realpath(root);
+  const real = await realpath(join(realRoot, rel));
+  if (!isInside(realRoot, real)) throw new MountError(`resolves outside ${realRoot}`);
+  return real;
+}
+
 export async function writeAtomic(dir: string, files: ProjectedFile[]): Promise<boolean> {
+  for (const f of files) {
+    const problem = payloadPathProblem(f.path);
+    // The key is the object's, the path the pod's: neither is a secret value.
+    if (problem) throw new MountError(`invalid path ${JSON.stringify(f.path.slice(0, 256))}: ${problem}`);
+  }
   const current = await currentFiles(dir);
   const same = current.size === files.length && files.every((f) => {
     const c = current.get(f.path);
@@ -116,6 +156,8 @@ export async function writeAtomic(dir: string, files: ProjectedFile[]): Promise<
   await mkdir(tsDir, { mode: 0o755 });
   for (const f of files) {
     const target = join(tsDir, f.path);
+    // Checked again after joining, as the disk will see it (`a/./../b` and the like).
+    if (!isInside(tsDir, target) || target === tsDir) throw new MountError(`invalid path ${JSON.stringify(f.path.slice(0, 256))}: resolves outside the volume`);
     await mkdir(dirname(target), { recursive: true, mode: 0o755 });
     await writeFile(target, f.data, { mode: f.mode });
     await chmod(target, f.mode);
@@ -144,11 +186,11 @@ export async function writeAtomic(dir: string, files: ProjectedFile[]): Promise<
  * does not exist (as kubelet does), and refusing anything that resolves outside the volume
  * (a symlink planted inside the volume that points elsewhere).
  */
-export async function resolveMount(m: Mount & { subPath?: string; volumeRoot: string }): Promise<Mount> {
-  const { subPath, volumeRoot, ...mount } = m;
+export async function resolveMount(m: Mount & { subPath?: string; subPathShown?: string; volumeRoot: string }): Promise<Mount> {
+  const { subPath, subPathShown, volumeRoot, ...mount } = m;
   if (!subPath) return mount;
   const root = await realpath(volumeRoot);
-  const inside = (p: string) => p === root || !relative(root, p).startsWith('..');
+  const inside = (p: string) => isInside(root, p);
   // Walk one element at a time, so that nothing is created through a symlink that leads
   // out of the volume.
   let at = root;
@@ -156,7 +198,8 @@ export async function resolveMount(m: Mount & { subPath?: string; volumeRoot: st
     const next = join(at, part);
     if (!(await lstat(next).catch(() => undefined))) await mkdir(next, { mode: 0o755 });
     at = await realpath(next);
-    if (!inside(at)) throw new MountError(`subPath "${subPath}" resolves to ${at}, outside the volume`);
+    // Named as written (a subPathExpr's expansion may hold a secret), never by the resolved path.
+    if (!inside(at)) throw new MountError(`subPath ${JSON.stringify((subPathShown ?? subPath).slice(0, 256))} resolves outside the volume`);
   }
   return { ...mount, hostPath: at };
 }

@@ -387,11 +387,18 @@ export class Containers {
 }
 
 /** A Localhost seccomp profile, read when the container is created (the engine takes it inline). */
-async function readProfile(path: string | undefined): Promise<string> {
+export async function readProfile(path: string | undefined): Promise<string> {
   if (!path || !isAbsolute(path)) throw new RuntimeError('CreateContainerError', `seccomp profile path ${JSON.stringify(path ?? '')} is not absolute`);
+  let text: string;
   try {
-    return JSON.stringify(JSON.parse(await readFile(path, 'utf8')));
+    text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new RuntimeError('CreateContainerError', `reading seccomp profile ${path}: ${(err as Error).message}`, { cause: err });
+    throw new RuntimeError('CreateContainerError', `reading seccomp profile ${path}: ${(err as NodeJS.ErrnoException).code ?? 'failed'}`, { cause: err });
+  }
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch {
+    // V8's message quotes the text: a profile's content never goes into a status message.
+    throw new RuntimeError('CreateContainerError', `seccomp profile ${path} is not valid JSON`);
   }
 }

@@ -105,9 +105,19 @@ interface Ctx {
   filterFirewall: string[];
 }
 
+/**
+ * The last door before iptables-restore, whose input is line-based: a newline in a comment
+ * starts a rule of its own, a quote ends the comment. The model has validated every name
+ * (DNS labels, IANA port names), so for valid objects this changes nothing; anything else
+ * is replaced rather than trusted.
+ */
+export function ruleText(s: string): string {
+  return s.replace(/[^A-Za-z0-9._:/>-]/g, '_');
+}
+
 function renderPort(s: ServicePortInfo, c: Ctx): Block {
   const { opts } = c;
-  const name = s.name;
+  const name = ruleText(s.name);
   const p = s.proto;
   const match = `-m ${p} -p ${p}`;
   const svc = svcChain(name, p);
@@ -204,7 +214,7 @@ function renderPort(s: ServicePortInfo, c: Ctx): Block {
     rules.push(`-A ${fw} -m comment --comment "other traffic to ${name} will be dropped by KUBE-PROXY-FIREWALL"`);
   }
   const sepOf = (e: EndpointInfo) => sepChain(name, p, e.key);
-  const epComment = (e: EndpointInfo) => (c.largeCluster ? '' : ` -m comment --comment "${name} -> ${e.key}"`);
+  const epComment = (e: EndpointInfo) => (c.largeCluster ? '' : ` -m comment --comment "${name} -> ${ruleText(e.key)}"`);
   const toEndpoints = (chain: string, eps: EndpointInfo[]) => {
     chains.push(chain);
     if (s.affinityTimeoutSeconds > 0) {

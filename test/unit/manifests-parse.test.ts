@@ -79,7 +79,7 @@ metadata:
     const r = parseManifests('- a\n- b\n---\nkind: Pod\nmetadata: {name: web}\n---\napiVersion: v1\nmetadata: {name: x}\n', SRC);
     expect(r.objects).toEqual([]);
     expect(r.errors.map((e) => e.message)).toEqual([
-      `${SRC}: document 1: document must be a mapping with apiVersion and kind, not a sequence`,
+      `${SRC}: document 1: line 1, column 1: the document must be a mapping with apiVersion and kind, not a sequence`,
       `${SRC}: Pod "web": apiVersion: Required value`,
       `${SRC}: document 3: kind: Required value`,
     ]);

@@ -602,6 +602,7 @@ describe('validateObject', () => {
     ]);
     expect(fmt({ apiVersion: 'v1', kind: 'Service', metadata: { name: '1web' }, spec: {} })).toEqual([
       "metadata.name: Invalid value: \"1web\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
+      'spec.ports: Required value',
     ]);
     expect(fmt({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: meta })).toEqual(['addressType: Required value']);
     expect(fmt({ apiVersion: 'v1', kind: 'ConfigMap', metadata: meta, spec: {} })).toEqual(['unknown field "spec"']);
