@@ -159,6 +159,10 @@ export function chainsOf(save: string): string[] {
 export async function cleanupIptables(run: Runner = execaRunner, variant: IptablesVariant = 'system'): Promise<string[]> {
   const problems: string[] = [];
   const cmd = iptablesCommands(variant);
+  // Nothing of ours there: touch nothing (for the legacy backend, even an `iptables -D`
+  // would load the x_tables nat module on a host that never used it).
+  const all = await run(cmd.save, []);
+  if (all.exitCode === 0 && !all.stdout.includes('KUBE-')) return problems;
   for (const j of JUMP_RULES) {
     // Delete until gone: a crashed earlier run may have inserted a jump twice.
     for (let i = 0; i < 10; i++) {
