@@ -9,7 +9,9 @@ import { DEFAULT_NFT_TABLE } from './nftables/render.js';
 import { removeServiceCidrRoute, type RouteOptions } from './route.js';
 
 export * from './model.js';
-export { type EndpointInfo, type ServicePortInfo, type ServicePortOptions, isProxied, servicePorts } from './ports.js';
+export {
+  type EndpointInfo, type ServicePortInfo, type ServicePortOptions, type ServicePortsCache, isProxied, newServicePortsCache, servicePorts,
+} from './ports.js';
 export { type ConntrackDeletion, conntrackArgs, staleConntrackEntries } from './conntrack.js';
 export { type CommandResult, type Runner, execaRunner } from './exec.js';
 export { type Cidr, cidrContains, cidrsOverlap, isIPv4, parseCidr } from './ip.js';

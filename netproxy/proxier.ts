@@ -12,7 +12,7 @@ import { IptablesDataplane } from './iptables/dataplane.js';
 import type { IptablesBackend } from './iptables/executor.js';
 import type { IptablesOptions, Ruleset } from './iptables/render.js';
 import type { ProxyState } from './model.js';
-import { type ServicePortInfo, servicePorts } from './ports.js';
+import { type ServicePortInfo, newServicePortsCache, servicePorts } from './ports.js';
 
 export interface Clock {
   now(): number;
@@ -85,6 +85,7 @@ export class Proxier {
   private needFull = true;
   private synced = false;
   private appliedPorts: ServicePortInfo[] = [];
+  private readonly portsCache = newServicePortsCache();
   private lastSyncStart = -Infinity;
   private nextPeriodic = -Infinity;
   private timer: unknown;
@@ -213,7 +214,7 @@ export class Proxier {
     const changes = this.changeTimes;
     this.changeTimes = [];
     const t0 = performance.now();
-    const ports = servicePorts(state, { nodeName: this.opts.nodeName });
+    const ports = servicePorts(state, { nodeName: this.opts.nodeName }, this.portsCache);
     let full = this.needFull || !this.synced || start - this.m.lastFullSyncAtMs >= this.fullSyncPeriod;
     try {
       let stats: SyncStats | undefined;

@@ -80,6 +80,8 @@ export class NftablesDataplane implements Dataplane {
     let rs: NftRuleset;
     if (!full && this.applied) {
       rs = renderNftables(ports, this.opts, { previous: this.applied });
+      // The render took over the previous state: after a failure only a full sync is sound.
+      this.applied = undefined;
       await this.executor.apply(rs.text);
     } else {
       rs = renderNftables(ports, this.opts, { existing: await this.executor.objects() });

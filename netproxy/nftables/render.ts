@@ -42,12 +42,32 @@ export interface NftOptions {
 
 export const DEFAULT_NFT_TABLE = 'kube-proxy';
 
-/** What a table holds, as the planner sees it: object declarations and elements. */
+/** One service port's share of the table: the elements it adds and the shape it needs. */
+interface Contribution {
+  info: ServicePortInfo;
+  elems: [set: string, key: string, value: string][];
+  /** `<family>:<endpoint count>` per endpoint list it uses. */
+  counts: string[];
+  /** Affinity timeout, 0 without. */
+  timeout: number;
+}
+
+/**
+ * What a table holds, as the planner sees it: object declarations, and the elements with
+ * a reference count per (set, key) (several ports share a cluster IP or an endpoint), kept
+ * per contribution so that a partial sync touches only the ports that changed.
+ */
 export interface NftState {
   /** `chain NAME` / `set NAME` / `map NAME` -> its declaration (chains: with their rules). */
   objects: Map<string, string>;
-  /** Named set/map -> element key -> value ('' for sets). */
-  elements: Map<string, Map<string, string>>;
+  /** Named set/map -> element key -> value ('' for sets) and how many ports want it. */
+  elements: Map<string, Map<string, { value: string; refs: number }>>;
+  contributions: Map<string, Contribution>;
+  /** The ServicePortInfo objects of the contributions, to skip unchanged ones by identity. */
+  keyOf: WeakMap<ServicePortInfo, string>;
+  /** `<family>:<n>` -> ports using it; affinity timeout -> ports using it. */
+  counts: Map<string, number>;
+  timeouts: Map<number, number>;
 }
 
 export interface NftRuleset {
@@ -62,12 +82,18 @@ export interface NftRuleset {
   elementChanges: number;
   /** Chains this transaction (re)writes. */
   chainsWritten: number;
+  /** Service ports whose elements were recomputed. */
+  portsChanged: number;
   lines: number;
   bytes: number;
 }
 
 export interface NftRenderSync {
-  /** The last applied result: render a partial sync against it. Absent: full sync. */
+  /**
+   * The last applied result: render a partial sync against it. Its state is taken over
+   * (updated in place, so that a change costs what it touches, not the table's size):
+   * do not use `previous` again; a failed apply calls for a full render.
+   */
   previous?: NftRuleset;
   /** Full sync: `chain X` / `set X` / `map X` that exist in the table now, to delete the stale ones. */
   existing?: Iterable<string>;
@@ -93,20 +119,64 @@ const STATIC: [string, string][] = [
 
 const kindOf = (decl: string) => (decl.startsWith('type ') || decl.startsWith('typeof ') ? (decl.includes(' : ') ? 'map' : 'set') : 'chain');
 
-interface Builder {
-  objects: Map<string, string>;
-  elements: Map<string, Map<string, string>>;
-}
-
-function el(b: Builder, set: string, key: string, value = ''): void {
-  let m = b.elements.get(set);
-  if (!m) b.elements.set(set, (m = new Map()));
-  m.set(key, value);
-}
-
 const ipKey = (ip: string, s: ServicePortInfo, port = s.port) => `${ip} . ${s.proto} . ${port}`;
 const npKey = (s: ServicePortInfo) => `${s.proto} . ${s.nodePort}`;
 const epValue = (e: EndpointInfo) => `${e.ip} . ${e.port}`;
+
+function addEndpoints(c: Contribution, sp: Space, po: Pool, key: string, eps: EndpointInfo[]): void {
+  if (eps.length === 0) return;
+  const fam = `${sp}-${po}`;
+  c.elems.push([`${fam}-count`, key, `goto ${fam}-n${eps.length}`]);
+  eps.forEach((e, i) => c.elems.push([`${fam}-eps-${i}`, key, epValue(e)]));
+  c.counts.push(`${fam}:${eps.length}`);
+}
+
+function contribution(s: ServicePortInfo): Contribution {
+  const c: Contribution = { info: s, elems: [], counts: [], timeout: 0 };
+  const el = (set: string, key: string, value = '') => c.elems.push([set, key, value]);
+  const kc = ipKey(s.clusterIP, s);
+  el('cluster-ips', s.clusterIP);
+  const usesLocalInternal = s.internalPolicyLocal;
+  const hasInternal = s.hasEndpoints && (!usesLocalInternal || s.localEndpoints.length > 0);
+  const hasExternal = s.hasEndpoints && (!s.externalPolicyLocal || s.localEndpoints.length > 0);
+  const extKeys = [...s.externalIPs, ...s.loadBalancerIPs].map((ip) => ipKey(ip, s));
+  if (s.affinityTimeoutSeconds > 0 && s.hasEndpoints) {
+    c.timeout = s.affinityTimeoutSeconds;
+    for (const k of [kc, ...extKeys]) el(`affinity-ip-t${c.timeout}`, k);
+    if (s.nodePort) el(`affinity-np-t${c.timeout}`, npKey(s));
+  }
+  for (const e of s.reachableEndpoints) el('hairpin', `${e.ip} . ${e.ip}`);
+
+  if (!s.hasEndpoints) {
+    el('no-endpoint-services', kc, 'goto reject-chain');
+    for (const k of extKeys) el('no-endpoint-external', k, 'goto reject-chain');
+    if (s.nodePort) el('no-endpoint-nodeports', npKey(s), 'goto reject-chain');
+    return c;
+  }
+  if (hasInternal) {
+    el('service-ips', kc, `goto ${usesLocalInternal ? 'svc-local' : 'svc-cluster'}`);
+    addEndpoints(c, 'ip', usesLocalInternal ? 'local' : 'cluster', kc, usesLocalInternal ? s.localEndpoints : s.clusterEndpoints);
+  } else {
+    el('no-endpoint-services', kc, 'drop');
+  }
+  if (!s.externallyAccessible) return c;
+  // External destinations keep their DNAT even without local endpoints: pods and the
+  // node itself short-circuit to the cluster endpoints; others meet the DROP below.
+  for (const k of extKeys) {
+    el('service-ips', k, `goto ${s.externalPolicyLocal ? 'ext-local' : 'ext-cluster'}`);
+    addEndpoints(c, 'ip', 'cluster', k, s.clusterEndpoints);
+    if (s.externalPolicyLocal) addEndpoints(c, 'ip', 'local', k, s.localEndpoints);
+    if (!hasExternal) el('no-endpoint-external', k, 'drop');
+  }
+  if (s.nodePort) {
+    const kn = npKey(s);
+    el('service-nodeports', kn, `goto ${s.externalPolicyLocal ? 'np-local' : 'np-cluster'}`);
+    addEndpoints(c, 'np', 'cluster', kn, s.clusterEndpoints);
+    if (s.externalPolicyLocal) addEndpoints(c, 'np', 'local', kn, s.localEndpoints);
+    if (!hasExternal) el('no-endpoint-nodeports', kn, 'drop');
+  }
+  return c;
+}
 
 /** Endpoint counts, largest index and affinity timeouts in use: the shape of the chains. */
 interface Shape {
@@ -115,66 +185,74 @@ interface Shape {
   timeouts: Set<number>;
 }
 
-function addEndpoints(b: Builder, shape: Shape, sp: Space, po: Pool, key: string, eps: EndpointInfo[]): void {
-  if (eps.length === 0) return;
-  const fam = `${sp}-${po}`;
-  el(b, `${fam}-count`, key, `goto ${fam}-n${eps.length}`);
-  eps.forEach((e, i) => el(b, `${fam}-eps-${i}`, key, epValue(e)));
-  let c = shape.counts.get(fam);
-  if (!c) shape.counts.set(fam, (c = new Set()));
-  c.add(eps.length);
-  shape.maxEndpoints.set(fam, Math.max(shape.maxEndpoints.get(fam) ?? 0, eps.length));
+function shapeOf(st: NftState): Shape {
+  const shape: Shape = { counts: new Map(), maxEndpoints: new Map(), timeouts: new Set(st.timeouts.keys()) };
+  for (const k of st.counts.keys()) {
+    const [fam, n] = k.split(':') as [string, string];
+    let c = shape.counts.get(fam);
+    if (!c) shape.counts.set(fam, (c = new Set()));
+    c.add(Number(n));
+    shape.maxEndpoints.set(fam, Math.max(shape.maxEndpoints.get(fam) ?? 0, Number(n)));
+  }
+  return shape;
 }
 
-function renderPortElements(s: ServicePortInfo, b: Builder, shape: Shape): void {
-  const kc = ipKey(s.clusterIP, s);
-  el(b, 'cluster-ips', s.clusterIP);
-  const usesLocalInternal = s.internalPolicyLocal;
-  const hasInternal = s.hasEndpoints && (!usesLocalInternal || s.localEndpoints.length > 0);
-  const hasExternal = s.hasEndpoints && (!s.externalPolicyLocal || s.localEndpoints.length > 0);
-  const extKeys = [...s.externalIPs, ...s.loadBalancerIPs].map((ip) => ipKey(ip, s));
-  if (s.affinityTimeoutSeconds > 0 && s.hasEndpoints) {
-    shape.timeouts.add(s.affinityTimeoutSeconds);
-    for (const k of [kc, ...extKeys]) el(b, `affinity-ip-t${s.affinityTimeoutSeconds}`, k);
-    if (s.nodePort) el(b, `affinity-np-t${s.affinityTimeoutSeconds}`, npKey(s));
-  }
-  for (const e of s.reachableEndpoints) el(b, 'hairpin', `${e.ip} . ${e.ip}`);
+/** Element changes of one render: (set, key) -> the value before it (undefined: absent). */
+type Touched = Map<string, Map<string, string | undefined>>;
 
-  if (!s.hasEndpoints) {
-    el(b, 'no-endpoint-services', kc, 'goto reject-chain');
-    for (const k of extKeys) el(b, 'no-endpoint-external', k, 'goto reject-chain');
-    if (s.nodePort) el(b, 'no-endpoint-nodeports', npKey(s), 'goto reject-chain');
-    return;
-  }
-  if (hasInternal) {
-    el(b, 'service-ips', kc, `goto ${usesLocalInternal ? 'svc-local' : 'svc-cluster'}`);
-    addEndpoints(b, shape, 'ip', usesLocalInternal ? 'local' : 'cluster', kc, usesLocalInternal ? s.localEndpoints : s.clusterEndpoints);
-  } else {
-    el(b, 'no-endpoint-services', kc, 'drop');
-  }
-  if (!s.externallyAccessible) return;
-  // External destinations keep their DNAT even without local endpoints: pods and the
-  // node itself short-circuit to the cluster endpoints; others meet the DROP below.
-  for (const k of extKeys) {
-    el(b, 'service-ips', k, `goto ${s.externalPolicyLocal ? 'ext-local' : 'ext-cluster'}`);
-    addEndpoints(b, shape, 'ip', 'cluster', k, s.clusterEndpoints);
-    if (s.externalPolicyLocal) addEndpoints(b, shape, 'ip', 'local', k, s.localEndpoints);
-    if (!hasExternal) el(b, 'no-endpoint-external', k, 'drop');
-  }
-  if (s.nodePort) {
-    const kn = npKey(s);
-    el(b, 'service-nodeports', kn, `goto ${s.externalPolicyLocal ? 'np-local' : 'np-cluster'}`);
-    addEndpoints(b, shape, 'np', 'cluster', kn, s.clusterEndpoints);
-    if (s.externalPolicyLocal) addEndpoints(b, shape, 'np', 'local', kn, s.localEndpoints);
-    if (!hasExternal) el(b, 'no-endpoint-nodeports', kn, 'drop');
-  }
+function touch(t: Touched | undefined, st: NftState, set: string, key: string): void {
+  if (!t) return;
+  let m = t.get(set);
+  if (!m) t.set(set, (m = new Map()));
+  if (!m.has(key)) m.set(key, st.elements.get(set)?.get(key)?.value);
 }
 
-function chain(b: Builder, name: string, rules: string[], hook?: string): void {
+const bump = <K>(m: Map<K, number>, k: K, d: number) => {
+  const v = (m.get(k) ?? 0) + d;
+  if (v <= 0) m.delete(k);
+  else m.set(k, v);
+};
+
+function addContribution(st: NftState, key: string, c: Contribution, t?: Touched): void {
+  st.contributions.set(key, c);
+  st.keyOf.set(c.info, key);
+  for (const [set, k, value] of c.elems) {
+    touch(t, st, set, k);
+    let m = st.elements.get(set);
+    if (!m) st.elements.set(set, (m = new Map()));
+    const e = m.get(k);
+    // Two ports claiming one key with different values is a conflict in the Services
+    // themselves (validation reports it); the later one wins, as in the iptables rules.
+    if (e) {
+      e.refs++;
+      e.value = value;
+    } else m.set(k, { value, refs: 1 });
+  }
+  for (const n of c.counts) bump(st.counts, n, 1);
+  if (c.timeout) bump(st.timeouts, c.timeout, 1);
+}
+
+function removeContribution(st: NftState, key: string, t: Touched): void {
+  const c = st.contributions.get(key);
+  if (!c) return;
+  st.contributions.delete(key);
+  st.keyOf.delete(c.info);
+  for (const [set, k] of c.elems) {
+    touch(t, st, set, k);
+    const m = st.elements.get(set);
+    const e = m?.get(k);
+    if (!m || !e) continue;
+    if (--e.refs <= 0) m.delete(k);
+  }
+  for (const n of c.counts) bump(st.counts, n, -1);
+  if (c.timeout) bump(st.timeouts, c.timeout, -1);
+}
+
+function chain(b: { objects: Map<string, string> }, name: string, rules: string[], hook?: string): void {
   b.objects.set(`chain ${name}`, [hook ? `${hook};` : '', ...rules].filter(Boolean).join('\n'));
 }
 
-function renderStructure(b: Builder, shape: Shape, opts: NftOptions): void {
+function renderStructure(b: { objects: Map<string, string> }, shape: Shape, opts: NftOptions): void {
   const mark = opts.masqueradeMark ?? '0x4000';
   const masq = `meta mark set meta mark | ${mark}`;
   for (const [name, decl] of STATIC) b.objects.set(`${kindOf(decl)} ${name}`, decl);
@@ -278,65 +356,94 @@ function elementLines(verb: 'add' | 'delete', table: string, set: string, entrie
   return out;
 }
 
-/** Renders the whole table, or (with `sync.previous`) only what changed since. */
+const portKey = (s: ServicePortInfo) => `${s.name}/${s.proto}`;
+
+/**
+ * Renders the whole table, or (with `sync.previous`) only what changed since: ports whose
+ * ServicePortInfo is the same object as last time are skipped without a look inside
+ * (servicePorts keeps the objects of unchanged Services).
+ */
 export function renderNftables(ports: ServicePortInfo[], opts: NftOptions = {}, sync: NftRenderSync = {}): NftRuleset {
   const table = opts.table ?? DEFAULT_NFT_TABLE;
-  const b: Builder = { objects: new Map(), elements: new Map() };
-  const shape: Shape = { counts: new Map(), maxEndpoints: new Map(), timeouts: new Set() };
-  for (const s of ports) renderPortElements(s, b, shape);
-  renderStructure(b, shape, opts);
-
   const prev = sync.previous;
+  const st: NftState = prev
+    ? { ...prev.state, objects: new Map() }
+    : { objects: new Map(), elements: new Map(), contributions: new Map(), keyOf: new WeakMap(), counts: new Map(), timeouts: new Map() };
+  const touched: Touched | undefined = prev ? new Map() : undefined;
+  let portsChanged = 0;
+  const changedKeys = new Set<string>();
+  let unchanged = 0;
+  for (const s of ports) {
+    // The same object as last time: unchanged, found without building its key.
+    if (prev && st.keyOf.has(s)) {
+      unchanged++;
+      continue;
+    }
+    const key = portKey(s);
+    changedKeys.add(key);
+    portsChanged++;
+    if (prev) removeContribution(st, key, touched!);
+    addContribution(st, key, contribution(s), touched);
+  }
+  // Some port of last time is in neither group: it is gone (a rare, full scan).
+  if (prev && unchanged + changedKeys.size < st.contributions.size) {
+    const present = new Set(ports);
+    for (const [key, c] of [...st.contributions]) {
+      if (!changedKeys.has(key) && !present.has(c.info)) {
+        portsChanged++;
+        removeContribution(st, key, touched!);
+      }
+    }
+  }
+  renderStructure(st, shapeOf(st), opts);
+
   const out: string[] = [];
   let chainsWritten = 0;
   let elementChanges = 0;
+  const writeChain = (name: string, decl: string) => {
+    out.push(`flush chain ip ${table} ${name}`);
+    for (const r of chainRules(decl)) out.push(`add rule ip ${table} ${name} ${r}`);
+    chainsWritten++;
+  };
   if (!prev) {
     out.push(`add table ip ${table}`);
-    for (const [key, decl] of b.objects) out.push(declare(table, key, decl));
-    for (const [key, decl] of b.objects) {
+    for (const [key, decl] of st.objects) out.push(declare(table, key, decl));
+    for (const [key, decl] of st.objects) {
       const [kind, name] = key.split(' ') as [string, string];
-      if (kind === 'chain') {
-        out.push(`flush chain ip ${table} ${name}`);
-        for (const r of chainRules(decl)) out.push(`add rule ip ${table} ${name} ${r}`);
-        chainsWritten++;
-      } else if (!isDynamic(decl)) {
-        // Affinity sets keep their entries across full syncs, as upstream's do.
-        out.push(`flush ${kind} ip ${table} ${name}`);
-      }
+      if (kind === 'chain') writeChain(name, decl);
+      // Affinity sets keep their entries across full syncs, as upstream's do.
+      else if (!isDynamic(decl)) out.push(`flush ${kind} ip ${table} ${name}`);
     }
-    for (const [set, m] of b.elements) {
-      out.push(...elementLines('add', table, set, [...m]));
+    for (const [set, m] of st.elements) {
+      out.push(...elementLines('add', table, set, [...m].map(([k, e]) => [k, e.value])));
       elementChanges += m.size;
     }
     // What is ours but no longer wanted. Chains first: they may refer to the sets.
-    const stale = [...(sync.existing ?? [])].filter((k) => !b.objects.has(k));
+    const stale = [...(sync.existing ?? [])].filter((k) => !st.objects.has(k));
     stale.sort((x, y) => (x.startsWith('chain') === y.startsWith('chain') ? (x < y ? -1 : 1) : x.startsWith('chain') ? -1 : 1));
     for (const k of stale) if (k.startsWith('chain ')) out.push(`flush ${k.replace(' ', ` ip ${table} `)}`);
     for (const k of stale) out.push(`delete ${k.replace(' ', ` ip ${table} `)}`);
   } else {
-    // New objects, and chains whose rules changed (only when the shape changed).
-    for (const [key, decl] of b.objects) {
+    // New objects, and chains whose rules changed (only when the shape changed). Objects
+    // no longer needed stay until the next full sync (unreferenced, and emptied below).
+    for (const [key, decl] of st.objects) {
       const before = prev.state.objects.get(key);
       if (before === decl) continue;
-      const [kind, name] = key.split(' ') as [string, string];
       if (before === undefined) out.push(declare(table, key, decl));
-      if (kind === 'chain') {
-        out.push(`flush chain ip ${table} ${name}`);
-        for (const r of chainRules(decl)) out.push(`add rule ip ${table} ${name} ${r}`);
-        chainsWritten++;
-      }
+      if (key.startsWith('chain ')) writeChain(key.slice(6), decl);
     }
+    for (const [key, decl] of prev.state.objects) if (!st.objects.has(key)) st.objects.set(key, decl);
     const adds: string[] = [];
-    const sets = new Set([...b.elements.keys(), ...prev.state.elements.keys()]);
-    for (const set of sets) {
-      const next = b.elements.get(set) ?? new Map<string, string>();
-      const before = prev.state.elements.get(set) ?? new Map<string, string>();
+    for (const [set, m] of touched!) {
       const del: [string, string][] = [];
       const add: [string, string][] = [];
-      for (const [k, v] of before) if (next.get(k) !== v) del.push([k, v]);
-      for (const [k, v] of next) if (before.get(k) !== v) add.push([k, v]);
-      // A set that is gone from the shape (e.g. no more affinity at that timeout) keeps
-      // existing until the next full sync: empty it.
+      const now = st.elements.get(set);
+      for (const [k, before] of m) {
+        const after = now?.get(k)?.value;
+        if (before === after) continue;
+        if (before !== undefined) del.push([k, before]);
+        if (after !== undefined) add.push([k, after]);
+      }
       out.push(...elementLines('delete', table, set, del));
       adds.push(...elementLines('add', table, set, add));
       elementChanges += del.length + add.length;
@@ -346,12 +453,9 @@ export function renderNftables(ports: ServicePortInfo[], opts: NftOptions = {}, 
   const text = out.length > 0 ? out.join('\n') + '\n' : '';
   let rules = 0;
   let elements = 0;
-  for (const [key, decl] of b.objects) if (key.startsWith('chain ')) rules += chainRules(decl).length;
-  for (const m of b.elements.values()) elements += m.size;
-  return {
-    text, full: !prev, state: { objects: b.objects, elements: b.elements }, rules, elements, elementChanges, chainsWritten,
-    lines: out.length, bytes: Buffer.byteLength(text),
-  };
+  for (const [key, decl] of st.objects) if (key.startsWith('chain ')) rules += chainRules(decl).length;
+  for (const m of st.elements.values()) elements += m.size;
+  return { text, full: !prev, state: st, rules, elements, elementChanges, chainsWritten, portsChanged, lines: out.length, bytes: Buffer.byteLength(text) };
 }
 
 /** `chain X` / `set X` / `map X` named in `nft -t list table` output. */
