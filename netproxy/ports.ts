@@ -156,16 +156,20 @@ function cachedServicePorts(state: ProxyState, opts: ServicePortOptions, cache: 
   }
   const todo: Service[] = [];
   let kept = 0;
+  let replaced = 0;
   for (const svc of state.services) {
     if (!isProxied(svc)) continue;
     const key = svcKey(svc);
     const hit = cache.bySvc.get(key);
     if (hit && hit.svc === svc && !dirty.has(key)) kept++;
-    else todo.push(svc);
+    else {
+      todo.push(svc);
+      if (hit) replaced++;
+    }
   }
   let sameKeys = cache.sorted !== undefined;
   const swaps = new Map<ServicePortInfo, ServicePortInfo>();
-  if (kept + todo.length < cache.bySvc.size) {
+  if (kept + replaced < cache.bySvc.size) {
     // A Service went away (or stopped being proxied).
     sameKeys = false;
     const present = new Set(state.services.filter(isProxied).map(svcKey));
