@@ -15,7 +15,7 @@
 //
 // Knobs (environment): NETPROXY_BENCH_SIZES (1000,5000,10000), NETPROXY_BENCH_MODES
 // (nftables,iptables-legacy,iptables-nft), NETPROXY_BENCH_CHANGES (100),
-// NETPROXY_BENCH_NFT_BACKEND_MAX (10000: largest size for the nf_tables iptables backend,
+// NETPROXY_BENCH_LEGACY_CHANGES (= CHANGES), NETPROXY_BENCH_NFT_BACKEND_MAX (10000: largest size for the nf_tables iptables backend,
 // which needs minutes there), NETPROXY_BENCH_NFT_BACKEND_CHANGES (10: each of its partial
 // syncs takes seconds at 10k), NETPROXY_BENCH_STEADY_MS (300000; 0 skips the window).
 
@@ -31,6 +31,7 @@ const MODES = env('NETPROXY_BENCH_MODES', 'nftables,iptables-legacy,iptables-nft
 const CHANGES = Number(env('NETPROXY_BENCH_CHANGES', '100'));
 const NFT_BACKEND_MAX = Number(env('NETPROXY_BENCH_NFT_BACKEND_MAX', '10000'));
 const NFT_BACKEND_CHANGES = Number(env('NETPROXY_BENCH_NFT_BACKEND_CHANGES', '10'));
+const LEGACY_CHANGES = Number(env('NETPROXY_BENCH_LEGACY_CHANGES', String(CHANGES)));
 const STEADY_MS = Number(env('NETPROXY_BENCH_STEADY_MS', '300000'));
 const ENDPOINTS = 4;
 const POD_CIDR = '10.244.0.0/16';
@@ -139,7 +140,7 @@ async function measure(mode: Mode, n: number, keep: boolean): Promise<{ row: Row
   const m0 = proxier.metrics();
   if (m0.failedSyncs > 0 || m0.fullSyncs !== 1) throw new Error(`${mode} ${n}: first sync failed`);
   const changes: number[] = [];
-  const count = mode === 'iptables-nft' ? NFT_BACKEND_CHANGES : CHANGES;
+  const count = mode === 'iptables-nft' ? NFT_BACKEND_CHANGES : mode === 'iptables-legacy' ? LEGACY_CHANGES : CHANGES;
   let partialLines = 0;
   for (let i = 1; i <= count; i++) {
     proxier.update(buildState(n, i));
@@ -202,7 +203,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark programs the real iptables and nftables');
   const ver = async (f: string) => (await execaRunner(f, ['--version'])).stdout.trim();
   console.log(`netproxy benchmark: Services x ${ENDPOINTS} endpoints; ${await ver('iptables-legacy')}, ${await ver('iptables-nft')}, ${await ver('nft')}`);
-  console.log(`sizes ${SIZES.join(', ')}; modes ${MODES.join(', ')} (nf_tables iptables backend up to ${NFT_BACKEND_MAX}); ${CHANGES} changes (${NFT_BACKEND_CHANGES} for the nf_tables backend); steady window ${STEADY_MS / 1000} s\n`);
+  console.log(`sizes ${SIZES.join(', ')}; modes ${MODES.join(', ')} (nf_tables iptables backend up to ${NFT_BACKEND_MAX}); ${CHANGES} changes (${LEGACY_CHANGES} with iptables-legacy, ${NFT_BACKEND_CHANGES} with the nf_tables backend); steady window ${STEADY_MS / 1000} s\n`);
   const rows: Row[] = [];
   const largest = Math.max(...SIZES);
   const kept: { mode: Mode; n: number; proxier: Proxier }[] = [];
@@ -253,3 +254,10 @@ main().then(
     process.exitCode = 1;
   },
 );
+
+// Interrupted (Ctrl-C, timeout): remove what was programmed before leaving.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void cleanAll().finally(() => process.exit(130));
+  });
+}
