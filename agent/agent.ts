@@ -68,6 +68,7 @@ export class Agent {
     this.events = new EventRecorder(clock, config.nodeName);
     this.services = new ServiceProxy({
       mode: config.proxyMode,
+      iptablesBackend: config.iptablesBackend,
       serviceCIDR: config.serviceCIDR,
       podCIDR: config.podCIDR,
       bridge: config.podBridge,

@@ -54,7 +54,9 @@ export interface AgentConfig extends ResourceConfig {
   resolvConf: string;
   /** kube-proxy's settings: the Service CIDR routed to the pod bridge, and the proxy mode. */
   serviceCIDR: string;
-  proxyMode: 'iptables' | 'ipvs' | 'none';
+  proxyMode: 'iptables' | 'nftables' | 'ipvs' | 'none';
+  /** iptables mode: which iptables backend; auto = what the host's rules already use (upstream's iptables-wrapper). */
+  iptablesBackend: 'auto' | 'legacy' | 'nft';
   /** kubelet's staticPodURL / staticPodURLHeader / httpCheckFrequency. */
   manifestURL?: string;
   manifestURLHeader: Record<string, string>;
@@ -106,6 +108,7 @@ export const DEFAULTS: AgentConfig = {
   resolvConf: '/etc/resolv.conf',
   serviceCIDR: '10.96.0.0/12',
   proxyMode: 'iptables',
+  iptablesBackend: 'auto',
   manifestURLHeader: {},
   httpCheckFrequencyMs: 20_000,
   port: 10250,
@@ -161,8 +164,13 @@ function authentication(v: unknown, field: string): string | undefined {
 }
 
 function proxyMode(v: unknown, field: string): AgentConfig['proxyMode'] {
-  if (v === 'iptables' || v === 'ipvs' || v === 'none') return v;
-  throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: "iptables", "ipvs", "none"`);
+  if (v === 'iptables' || v === 'nftables' || v === 'ipvs' || v === 'none') return v;
+  throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: "iptables", "nftables", "ipvs", "none"`);
+}
+
+function iptablesBackend(v: unknown, field: string): AgentConfig['iptablesBackend'] {
+  if (v === 'auto' || v === 'legacy' || v === 'nft') return v;
+  throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: "auto", "legacy", "nft"`);
 }
 
 function ipList(v: unknown, field: string): string[] {
@@ -204,6 +212,7 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   resolvConf: ['resolvConf', String],
   serviceCIDR: ['serviceCIDR', String],
   proxyMode: ['proxyMode', proxyMode],
+  iptablesBackend: ['iptablesBackend', iptablesBackend],
   staticPodURL: ['manifestURL', urlValue],
   staticPodURLHeader: ['manifestURLHeader', headerMap],
   httpCheckFrequency: ['httpCheckFrequencyMs', parseDuration],
@@ -349,6 +358,7 @@ export const FLAGS = {
   'allowed-unsafe-sysctls': ['allowedUnsafeSysctls', (v: unknown) => sysctlPatterns(v, '--allowed-unsafe-sysctls')],
   'service-cluster-ip-range': ['serviceCIDR', String],
   'proxy-mode': ['proxyMode', (v: unknown) => proxyMode(v, '--proxy-mode')],
+  'iptables-backend': ['iptablesBackend', (v: unknown) => iptablesBackend(v, '--iptables-backend')],
   'manifest-url': ['manifestURL', (v: unknown) => urlValue(v, '--manifest-url')],
   'manifest-url-header': ['manifestURLHeader', headerFlag],
   'http-check-frequency': ['httpCheckFrequencyMs', (v: unknown) => parseDuration(v, '--http-check-frequency')],

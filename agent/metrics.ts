@@ -9,7 +9,7 @@ export interface MetricSources {
   probes: ProbeMetrics;
   /** The Service proxy (agent/services.ts), sampled on each scrape. */
   proxy?: {
-    metrics(): { syncs: number; lastSyncDurationMs: number } | undefined;
+    metrics(): { syncs: number; lastSyncDurationMs: number; lastSyncFull: boolean } | undefined;
     takeLatencySamples(): number[];
   };
   /** The container engine's health (agent/runtime/health.ts). */
@@ -93,19 +93,22 @@ export class AgentMetrics {
    * (one sample per scrape that saw new syncs: the proxier keeps only its last duration).
    */
   private proxyMetrics(proxy: NonNullable<MetricSources['proxy']>): void {
-    let seenSyncs = 0;
-    const sync = new Histogram({
-      name: 'kubeproxy_sync_proxy_rules_duration_seconds', help: 'SyncProxyRules latency in seconds', registers: [this.registry],
-      buckets: Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i),
+    // kube-proxy exports all syncs, and full and partial ones apart (its sync model rests on
+    // partial syncs: the full histogram should hold about one sample an hour).
+    const seen = { all: 0, full: 0, partial: 0 };
+    const buckets = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
+    const syncHistogram = (name: string, help: string, kind: 'all' | 'full' | 'partial') => new Histogram({
+      name, help, registers: [this.registry], buckets,
       collect() {
         const m = proxy.metrics();
-        if (m && m.syncs > seenSyncs) {
-          seenSyncs = m.syncs;
-          this.observe(m.lastSyncDurationMs / 1000);
-        }
+        if (!m || m.syncs <= seen[kind]) return;
+        seen[kind] = m.syncs;
+        if (kind === 'all' || (kind === 'full') === m.lastSyncFull) this.observe(m.lastSyncDurationMs / 1000);
       },
     });
-    void sync;
+    syncHistogram('kubeproxy_sync_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds', 'all');
+    syncHistogram('kubeproxy_sync_full_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds for full resyncs', 'full');
+    syncHistogram('kubeproxy_sync_partial_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds for partial resyncs', 'partial');
     new Histogram({
       name: 'kubeproxy_network_programming_duration_seconds', help: 'In Cluster Network Programming Latency in seconds', registers: [this.registry],
       buckets: programmingBuckets(),

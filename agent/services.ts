@@ -2,8 +2,8 @@ import type { KubeObject } from '../manifests/index.js';
 import type { PodInfo, ProxyState, Service } from '../netproxy/index.js';
 import { createHash } from 'node:crypto';
 import {
-  buildProxyState, checkServiceCidr, enableHairpin, ensureServiceCidrRoute, hostRoutes, IpvsExecutor, ipvsAvailable, parseCidr, Proxier,
-  renderIpvs, servicePorts,
+  buildProxyState, checkServiceCidr, detectIptablesBackend, enableHairpin, ensureServiceCidrRoute, hostRoutes, IptablesDataplane, IptablesExecutor,
+  IpvsExecutor, ipvsAvailable, NftablesDataplane, parseCidr, Proxier, renderIpvs, servicePorts,
 } from '../netproxy/index.js';
 import type { Logger } from './log.js';
 import type { PodView } from './pods/manager.js';
@@ -13,7 +13,9 @@ import type { PodView } from './pods/manager.js';
 // and their readiness (a local endpoints controller), programmed by netproxy's Proxier.
 
 export interface ServicesOptions {
-  mode: 'iptables' | 'ipvs' | 'none';
+  mode: 'iptables' | 'nftables' | 'ipvs' | 'none';
+  /** iptables mode: auto = the backend the host's rules use (iptables-wrapper's rule). */
+  iptablesBackend?: 'auto' | 'legacy' | 'nft';
   serviceCIDR: string;
   podCIDR: string;
   bridge: string;
@@ -111,22 +113,33 @@ export class ServiceProxy {
   private nodePorts: Record<string, number> = {};
   private services: Service[] = [];
   private reported = '';
-  private readonly proxier?: Proxier;
+  private proxier?: Proxier;
   private ipvs?: IpvsExecutor;
   private ipvsTimer?: NodeJS.Timeout;
   private ipvsSoon?: NodeJS.Timeout;
   private state?: ProxyState;
 
-  constructor(private readonly opts: ServicesOptions, private readonly log: Logger) {
+  constructor(private readonly opts: ServicesOptions, private readonly log: Logger) {}
+
+  private async createProxier(): Promise<Proxier | undefined> {
+    const { opts, log } = this;
+    let dataplane;
     if (opts.mode === 'iptables') {
-      this.proxier = new Proxier({
-        nodeName: opts.nodeName,
-        iptables: { clusterCIDR: opts.podCIDR, nodeIP: opts.nodeIP },
-        syncPeriodMs: opts.syncPeriodMs,
-        minSyncPeriodMs: opts.minSyncPeriodMs,
-        log: (level, msg, fields) => log[level]({ component: 'proxy', ...fields }, msg),
-      });
-    }
+      const forced = opts.iptablesBackend === 'auto' ? undefined : opts.iptablesBackend;
+      const d = await detectIptablesBackend(forced);
+      log.info({ component: 'proxy', backend: d.backend, reason: d.reason }, `iptables backend: ${d.backend}`);
+      for (const w of d.warnings) log.warn({ component: 'proxy', backend: d.backend }, w);
+      dataplane = new IptablesDataplane(new IptablesExecutor(undefined, d.backend), { clusterCIDR: opts.podCIDR, nodeIP: opts.nodeIP });
+    } else if (opts.mode === 'nftables') {
+      dataplane = new NftablesDataplane({ clusterCIDR: opts.podCIDR });
+    } else return undefined;
+    return new Proxier({
+      dataplane,
+      nodeName: opts.nodeName,
+      syncPeriodMs: opts.syncPeriodMs,
+      minSyncPeriodMs: opts.minSyncPeriodMs,
+      log: (level, msg, fields) => log[level]({ component: 'proxy', ...fields }, msg),
+    });
   }
 
   /** Refuses a Service CIDR that would collide with the pod network or a host route. */
@@ -143,6 +156,7 @@ export class ServiceProxy {
     await ensureServiceCidrRoute({ serviceCIDR: this.opts.serviceCIDR, podCIDR: this.opts.podCIDR, bridge: this.opts.bridge });
     const problems = await enableHairpin({ bridge: this.opts.bridge });
     for (const p of problems) this.log.warn({ component: 'proxy' }, p);
+    this.proxier = await this.createProxier();
     this.proxier?.start();
     this.rebuild();
   }

@@ -27,7 +27,10 @@ const serviceIPs = (s: ServicePortInfo) => [s.clusterIP, ...s.externalIPs, ...s.
 const key = (s: ServicePortInfo) => `${s.name}/${s.proto}`;
 
 /** The deletions a change from `prev` to `next` calls for. */
-export function staleConntrackEntries(prev: ServicePortInfo[], next: ServicePortInfo[]): ConntrackDeletion[] {
+export function staleConntrackEntries(prevAll: ServicePortInfo[], nextAll: ServicePortInfo[]): ConntrackDeletion[] {
+  // Only UDP matters: filter first, so that 10k TCP Services cost a scan and no maps.
+  const prev = prevAll.filter((s) => s.proto === 'udp');
+  const next = nextAll.filter((s) => s.proto === 'udp');
   const out: ConntrackDeletion[] = [];
   const seen = new Set<string>();
   const add = (d: ConntrackDeletion) => {

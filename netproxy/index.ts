@@ -3,17 +3,32 @@
 // the iptables executor and proxy loop, and the Service CIDR route.
 
 import { execaRunner, type Runner } from './exec.js';
-import { cleanupIptables } from './iptables/executor.js';
+import { type IptablesVariant, cleanupIptables } from './iptables/executor.js';
+import { NftExecutor } from './nftables/executor.js';
+import { DEFAULT_NFT_TABLE } from './nftables/render.js';
 import { removeServiceCidrRoute, type RouteOptions } from './route.js';
 
 export * from './model.js';
-export { type EndpointInfo, type ServicePortInfo, type ServicePortOptions, isProxied, servicePorts } from './ports.js';
+export {
+  type EndpointInfo, type ServicePortInfo, type ServicePortOptions, type ServicePortsCache, isProxied, newServicePortsCache, servicePorts,
+} from './ports.js';
 export { type ConntrackDeletion, conntrackArgs, staleConntrackEntries } from './conntrack.js';
 export { type CommandResult, type Runner, execaRunner } from './exec.js';
 export { type Cidr, cidrContains, cidrsOverlap, isIPv4, parseCidr } from './ip.js';
 export { extChain, fwChain, isServiceChain, sepChain, svcChain, svlChain } from './iptables/names.js';
 export { type IptablesOptions, type RenderSync, type Ruleset, probability, renderIptables } from './iptables/render.js';
-export { type IptablesBackend, type JumpRule, IptablesExecutor, JUMP_RULES, RestoreError, cleanupIptables } from './iptables/executor.js';
+export {
+  type IptablesBackend, type IptablesVariant, type JumpRule, IptablesExecutor, JUMP_RULES, RestoreError, cleanupIptables, iptablesCommands,
+} from './iptables/executor.js';
+export { IptablesDataplane } from './iptables/dataplane.js';
+export {
+  type BackendDecision, type BackendEvidence, type IptablesBackendChoice, chooseIptablesBackend, detectIptablesBackend, gatherBackendEvidence,
+} from './iptables/backend.js';
+export { type Dataplane, type SyncStats } from './dataplane.js';
+export {
+  type NftOptions, type NftRenderSync, type NftRuleset, type NftState, DEFAULT_NFT_TABLE, renderNftables, tableObjects,
+} from './nftables/render.js';
+export { NftError, NftExecutor, NftablesDataplane, validNftTable } from './nftables/executor.js';
 export { type Clock, type LogFn, type ProxierMetrics, type ProxierOptions, Proxier, systemClock } from './proxier.js';
 export {
   type HairpinOptions, type HostRoute, type RouteOptions, DEFAULT_BRIDGE, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ServiceCidrError,
@@ -30,6 +45,10 @@ export interface CleanupOptions {
   runner?: Runner;
   /** Also remove the Service CIDR route to the pod bridge. */
   route?: RouteOptions | false;
+  /** The iptables binaries whose chains to remove. Default: both legacy and nft. */
+  iptablesVariants?: IptablesVariant[];
+  /** The nftables table to delete; false: leave nftables alone. Default `kube-proxy`. */
+  nftTable?: string | false;
 }
 
 /**
@@ -38,7 +57,22 @@ export interface CleanupOptions {
  */
 export async function cleanup(opts: CleanupOptions = {}): Promise<string[]> {
   const runner = opts.runner ?? execaRunner;
-  const problems = await cleanupIptables(runner);
+  const problems: string[] = [];
+  for (const v of opts.iptablesVariants ?? (['legacy', 'nft'] as const)) {
+    try {
+      problems.push(...(await cleanupIptables(runner, v)));
+    } catch (err) {
+      // The binaries of one backend may be missing on a host: nothing of ours is there.
+      if (!/ENOENT|not found/.test(String(err))) problems.push(String(err instanceof Error ? err.message : err));
+    }
+  }
+  if (opts.nftTable !== false) {
+    try {
+      await new NftExecutor(runner, opts.nftTable ?? DEFAULT_NFT_TABLE).deleteTable();
+    } catch (err) {
+      if (!/ENOENT|not found/.test(String(err))) problems.push(String(err instanceof Error ? err.message : err));
+    }
+  }
   if (opts.route !== false) {
     try {
       await removeServiceCidrRoute({ ...opts.route, runner });

@@ -78,18 +78,147 @@ function collectEndpoints(svc: Service, protocol: Protocol, portName: string, sl
   return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-export function servicePorts(state: ProxyState, opts: ServicePortOptions = {}): ServicePortInfo[] {
-  const slicesBySvc = new Map<string, EndpointSlice[]>();
-  for (const s of state.endpointSlices) {
-    const k = `${s.namespace}/${s.serviceName}`;
-    const list = slicesBySvc.get(k);
+/**
+ * What servicePorts computed last time, per Service: a Service whose object and slice
+ * objects are the same as then gets the same ServicePortInfo objects back, which the
+ * planners take as "unchanged" without looking inside. This is how a change to one
+ * Service among 10k costs what that Service costs (upstream's change trackers).
+ */
+export interface ServicePortsCache {
+  nodeName?: string;
+  bySvc: Map<string, { svc: Service; slices: EndpointSlice[]; ports: ServicePortInfo[] }>;
+  /** Slice objects already accounted for in bySvc. */
+  slices: WeakSet<EndpointSlice>;
+  sliceCount: number;
+  sorted?: ServicePortInfo[];
+  /** Position of each port in `sorted`. */
+  index: Map<ServicePortInfo, number>;
+}
+
+export function newServicePortsCache(): ServicePortsCache {
+  return { bySvc: new Map(), slices: new WeakSet(), sliceCount: 0, index: new Map() };
+}
+
+// Keys of objects seen before are not built again (10k template strings per sync add up).
+const keys = new WeakMap<object, string>();
+const svcKey = (s: Service) => keys.get(s) ?? (keys.set(s, `${s.namespace}/${s.name}`), `${s.namespace}/${s.name}`);
+const sliceKey = (s: EndpointSlice) => keys.get(s) ?? (keys.set(s, `${s.namespace}/${s.serviceName}`), `${s.namespace}/${s.serviceName}`);
+const byName = (a: ServicePortInfo, b: ServicePortInfo) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.protocol < b.protocol ? -1 : 1);
+
+function groupSlices(slices: EndpointSlice[], only?: Set<string>): Map<string, EndpointSlice[]> {
+  const by = new Map<string, EndpointSlice[]>();
+  for (const s of slices) {
+    const k = sliceKey(s);
+    if (only && !only.has(k)) continue;
+    const list = by.get(k);
     if (list) list.push(s);
-    else slicesBySvc.set(k, [s]);
+    else by.set(k, [s]);
   }
-  const out: ServicePortInfo[] = [];
+  return by;
+}
+
+export function servicePorts(state: ProxyState, opts: ServicePortOptions = {}, cache?: ServicePortsCache): ServicePortInfo[] {
+  if (!cache) {
+    const slicesBySvc = groupSlices(state.endpointSlices);
+    const out: ServicePortInfo[] = [];
+    for (const svc of state.services) if (isProxied(svc)) out.push(...portsOf(svc, slicesBySvc.get(svcKey(svc)) ?? [], opts));
+    return out.sort(byName);
+  }
+  return cachedServicePorts(state, opts, cache);
+}
+
+/**
+ * With a cache: only Services whose object or slices are new objects are recomputed; the
+ * others keep their ServicePortInfo objects, and the sorted list is patched in place when
+ * no port appeared or vanished. A change to one Service costs two scans of identity checks.
+ */
+function cachedServicePorts(state: ProxyState, opts: ServicePortOptions, cache: ServicePortsCache): ServicePortInfo[] {
+  if (cache.nodeName !== opts.nodeName) Object.assign(cache, newServicePortsCache(), { nodeName: opts.nodeName });
+  const dirty = new Set<string>();
+  let knownSlices = 0;
+  for (const sl of state.endpointSlices) {
+    if (cache.slices.has(sl)) knownSlices++;
+    else dirty.add(sliceKey(sl));
+  }
+  // Slices accounted for before and absent now. Those of dirty Services are expected (a
+  // slice replaced by a new object); any other means a slice went away elsewhere.
+  let missing = cache.sliceCount - knownSlices;
+  if (missing > 0 && dirty.size > 0) {
+    let released = 0;
+    for (const k of dirty) released += cache.bySvc.get(k)?.slices.length ?? 0;
+    let stillThere = 0;
+    for (const sl of state.endpointSlices) if (cache.slices.has(sl) && dirty.has(sliceKey(sl))) stillThere++;
+    missing -= released - stillThere;
+  }
+  if (missing > 0) {
+    const present = new Set(state.endpointSlices);
+    for (const [k, e] of cache.bySvc) if (e.slices.some((sl) => !present.has(sl))) dirty.add(k);
+  }
+  const todo: Service[] = [];
+  let kept = 0;
+  let replaced = 0;
   for (const svc of state.services) {
     if (!isProxied(svc)) continue;
-    const slices = slicesBySvc.get(`${svc.namespace}/${svc.name}`) ?? [];
+    const key = svcKey(svc);
+    const hit = cache.bySvc.get(key);
+    if (hit && hit.svc === svc && !dirty.has(key)) kept++;
+    else {
+      todo.push(svc);
+      if (hit) replaced++;
+    }
+  }
+  let sameKeys = cache.sorted !== undefined;
+  const swaps = new Map<ServicePortInfo, ServicePortInfo>();
+  if (kept + replaced < cache.bySvc.size) {
+    // A Service went away (or stopped being proxied).
+    sameKeys = false;
+    const present = new Set(state.services.filter(isProxied).map(svcKey));
+    for (const [k, e] of cache.bySvc) {
+      if (present.has(k)) continue;
+      for (const sl of e.slices) cache.slices.delete(sl);
+      cache.sliceCount -= e.slices.length;
+      cache.bySvc.delete(k);
+    }
+  }
+  if (todo.length > 0) {
+    const slicesBySvc = groupSlices(state.endpointSlices, new Set(todo.map(svcKey)));
+    for (const svc of todo) {
+      const key = svcKey(svc);
+      const slices = slicesBySvc.get(key) ?? [];
+      const ports = portsOf(svc, slices, opts);
+      const hit = cache.bySvc.get(key);
+      for (const sl of hit?.slices ?? []) cache.slices.delete(sl);
+      for (const sl of slices) cache.slices.add(sl);
+      cache.sliceCount += slices.length - (hit?.slices.length ?? 0);
+      cache.bySvc.set(key, { svc, slices, ports });
+      if (!hit || hit.ports.length !== ports.length || hit.ports.some((p, i) => p.name !== ports[i]!.name || p.protocol !== ports[i]!.protocol)) sameKeys = false;
+      else hit.ports.forEach((p, i) => swaps.set(p, ports[i]!));
+    }
+  }
+  if (sameKeys && cache.sorted) {
+    if (swaps.size > 0) {
+      // A new array (callers keep the old one as "previous"), patched at known positions.
+      const next = cache.sorted.slice();
+      for (const [old, p] of swaps) {
+        const i = cache.index.get(old)!;
+        next[i] = p;
+        cache.index.delete(old);
+        cache.index.set(p, i);
+      }
+      cache.sorted = next;
+    }
+  } else {
+    const out: ServicePortInfo[] = [];
+    for (const e of cache.bySvc.values()) out.push(...e.ports);
+    cache.sorted = out.sort(byName);
+    cache.index = new Map(cache.sorted.map((p, i) => [p, i]));
+  }
+  return cache.sorted;
+}
+
+function portsOf(svc: Service, slices: EndpointSlice[], opts: ServicePortOptions): ServicePortInfo[] {
+  const out: ServicePortInfo[] = [];
+  {
     for (const p of svc.ports) {
       const endpoints = collectEndpoints(svc, p.protocol, p.name, slices, opts.nodeName);
       const nodePort = p.nodePort ?? 0;
@@ -119,7 +248,7 @@ export function servicePorts(state: ProxyState, opts: ServicePortOptions = {}): 
       out.push(info);
     }
   }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.protocol < b.protocol ? -1 : 1));
+  return out;
 }
 
 function categorize(s: ServicePortInfo): void {

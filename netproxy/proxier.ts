@@ -1,13 +1,18 @@
-// The proxy loop: coalesces state updates into at most one sync per minSyncPeriod,
-// applies a partial ruleset when it can and the full one when it must (first sync,
-// every syncPeriod, after a failure, after someone flushed our rules), and keeps the
-// numbers the agent exports as metrics. Time comes from an injected clock.
+// The proxy loop, with kube-proxy's sync model (pkg/proxy/iptables/proxier.go,
+// syncProxyRules and its needFullSync / FullSyncPeriod): every change is programmed by a
+// partial sync, at most one per minSyncPeriod; every syncPeriod the canary is checked and
+// a partial sync runs; a full sync runs only at the start, after a failed sync, when the
+// canary is gone (someone flushed our rules), and otherwise at most once per
+// fullSyncPeriod (an hour). Keeps the numbers the agent exports as metrics. Time comes
+// from an injected clock. The packet filter behind it is a Dataplane (iptables, nftables).
 
 import { staleConntrackEntries } from './conntrack.js';
-import { type IptablesBackend, IptablesExecutor } from './iptables/executor.js';
-import { type IptablesOptions, type Ruleset, renderIptables } from './iptables/render.js';
+import type { Dataplane, SyncStats } from './dataplane.js';
+import { IptablesDataplane } from './iptables/dataplane.js';
+import type { IptablesBackend } from './iptables/executor.js';
+import type { IptablesOptions, Ruleset } from './iptables/render.js';
 import type { ProxyState } from './model.js';
-import { type ServicePortInfo, servicePorts } from './ports.js';
+import { type ServicePortInfo, newServicePortsCache, servicePorts } from './ports.js';
 
 export interface Clock {
   now(): number;
@@ -24,14 +29,19 @@ export const systemClock: Clock = {
 export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
 export interface ProxierOptions {
+  /** The packet filter to program; default iptables through `backend`. */
+  dataplane?: Dataplane;
+  /** iptables mode: the executor (tests pass a fake). Ignored with `dataplane`. */
   backend?: IptablesBackend;
   clock?: Clock;
   /** Endpoints on this node count as local (traffic policy Local). */
   nodeName?: string;
-  /** Rendering options; randomFully is detected. */
+  /** iptables mode: rendering options; randomFully is detected. Ignored with `dataplane`. */
   iptables?: Omit<IptablesOptions, 'randomFully'>;
-  /** Full resync period. Default 30 s. */
+  /** Period of the canary check and the (partial) periodic sync. Default 30 s. */
   syncPeriodMs?: number;
+  /** A full rewrite at most this often when nothing forces one. Default 1 h (upstream's FullSyncPeriod). */
+  fullSyncPeriodMs?: number;
   /** Minimum time between two syncs. Default 1 s. */
   minSyncPeriodMs?: number;
   log?: LogFn;
@@ -47,6 +57,8 @@ export interface ProxierMetrics {
   outsideFlushes: number;
   conntrackDeletions: number;
   lastSyncDurationMs: number;
+  /** Whether the last sync was a full one (for the full/partial duration histograms). */
+  lastSyncFull: boolean;
   lastSyncAtMs: number;
   lastFullSyncAtMs: number;
   natRules: number;
@@ -60,9 +72,10 @@ export interface ProxierMetrics {
 const MAX_LATENCY_SAMPLES = 1000;
 
 export class Proxier {
-  private readonly backend: IptablesBackend;
+  private readonly dp: Dataplane;
   private readonly clock: Clock;
   private readonly syncPeriod: number;
+  private readonly fullSyncPeriod: number;
   private readonly minSyncPeriod: number;
   private readonly log: LogFn;
   private desired?: ProxyState;
@@ -70,10 +83,9 @@ export class Proxier {
   private latencySamples: number[] = [];
   private dirty = false;
   private needFull = true;
-  private needJumps = true;
-  private randomFully?: boolean;
-  private applied?: Ruleset;
+  private synced = false;
   private appliedPorts: ServicePortInfo[] = [];
+  private readonly portsCache = newServicePortsCache();
   private lastSyncStart = -Infinity;
   private nextPeriodic = -Infinity;
   private timer: unknown;
@@ -82,14 +94,15 @@ export class Proxier {
   private stopped = false;
   private readonly m: ProxierMetrics = {
     syncs: 0, fullSyncs: 0, partialSyncs: 0, failedSyncs: 0, partialRestoreFailures: 0, outsideFlushes: 0,
-    conntrackDeletions: 0, lastSyncDurationMs: 0, lastSyncAtMs: 0, lastFullSyncAtMs: 0, natRules: 0, filterRules: 0,
+    conntrackDeletions: 0, lastSyncDurationMs: 0, lastSyncFull: false, lastSyncAtMs: 0, lastFullSyncAtMs: 0, natRules: 0, filterRules: 0,
     rulesetLines: 0, rulesetBytes: 0, lastNetworkProgrammingLatencyMs: 0,
   };
 
   constructor(private readonly opts: ProxierOptions = {}) {
-    this.backend = opts.backend ?? new IptablesExecutor();
+    this.dp = opts.dataplane ?? new IptablesDataplane(opts.backend, opts.iptables);
     this.clock = opts.clock ?? systemClock;
     this.syncPeriod = opts.syncPeriodMs ?? 30_000;
+    this.fullSyncPeriod = opts.fullSyncPeriodMs ?? 3_600_000;
     this.minSyncPeriod = opts.minSyncPeriodMs ?? 1_000;
     this.log = opts.log ?? (() => undefined);
   }
@@ -128,9 +141,13 @@ export class Proxier {
     return s;
   }
 
-  /** The last applied ruleset (for inspection and tests). */
+  /** iptables mode: the last applied ruleset (for inspection and tests). */
   lastRuleset(): Ruleset | undefined {
-    return this.applied;
+    return this.dp instanceof IptablesDataplane ? this.dp.applied : undefined;
+  }
+
+  get dataplane(): Dataplane {
+    return this.dp;
   }
 
   /** Runs one sync now, outside the schedule (tests, benchmarks, the CLI). */
@@ -156,12 +173,15 @@ export class Proxier {
   }
 
   private async runSync(periodic: boolean): Promise<void> {
+    // The period runs from the start of the periodic sync, however many change-driven
+    // syncs come in between: the canary is checked every syncPeriod.
+    if (periodic) this.nextPeriodic = this.clock.now() + this.syncPeriod;
     const p = (async () => {
-      if (periodic && this.applied) {
-        this.needFull = true;
-        if (!(await this.safe(() => this.backend.healthy(), true))) {
+      // The canary check (upstream's Monitor): only a vanished canary forces a full sync.
+      if (periodic && this.synced && !this.needFull) {
+        if (!(await this.safe(() => this.dp.healthy(), true))) {
           this.m.outsideFlushes++;
-          this.needJumps = true;
+          this.needFull = true;
           this.log('warn', 'proxy rules were removed or flushed outside bosun: restoring them');
         }
       }
@@ -180,7 +200,7 @@ export class Proxier {
     try {
       return await fn();
     } catch (err) {
-      this.log('error', 'iptables check failed', { err: String(err) });
+      this.log('error', `${this.dp.name} check failed`, { err: String(err) });
       return fallback;
     }
   }
@@ -194,32 +214,21 @@ export class Proxier {
     const changes = this.changeTimes;
     this.changeTimes = [];
     const t0 = performance.now();
-    const ports = servicePorts(state, { nodeName: this.opts.nodeName });
-    let full = this.needFull || !this.applied;
+    const ports = servicePorts(state, { nodeName: this.opts.nodeName }, this.portsCache);
+    let full = this.needFull || !this.synced || start - this.m.lastFullSyncAtMs >= this.fullSyncPeriod;
     try {
-      this.randomFully ??= await this.backend.randomFully();
-      const ropts: IptablesOptions = { ...this.opts.iptables, randomFully: this.randomFully };
-      let rs: Ruleset | undefined;
+      let stats: SyncStats | undefined;
       if (!full) {
-        rs = renderIptables(ports, ropts, { previous: this.applied });
         try {
-          await this.backend.restore(rs.text);
+          stats = await this.dp.sync(ports, false);
         } catch (err) {
           this.m.partialRestoreFailures++;
-          this.log('warn', 'partial iptables-restore failed: falling back to a full sync', { err: String(err) });
-          rs = undefined;
+          this.log('warn', `partial ${this.dp.name} sync failed: falling back to a full sync`, { err: String(err) });
           full = true;
         }
       }
-      if (!rs) {
-        if (this.needJumps) {
-          await this.backend.ensureJumps();
-          this.needJumps = false;
-        }
-        rs = renderIptables(ports, ropts, { existingNatChains: await this.backend.natChains() });
-        await this.backend.restore(rs.text);
-      }
-      this.applied = rs;
+      stats ??= await this.dp.sync(ports, true);
+      this.synced = true;
       this.needFull = false;
       const first = this.appliedPorts.length === 0 && this.m.syncs === 0;
       const prevPorts = this.appliedPorts;
@@ -234,20 +243,18 @@ export class Proxier {
       if (full) {
         this.m.fullSyncs++;
         this.m.lastFullSyncAtMs = end;
-        this.nextPeriodic = end + this.syncPeriod;
       } else this.m.partialSyncs++;
       Object.assign(this.m, {
-        lastSyncAtMs: end, natRules: rs.natRules, filterRules: rs.filterRules, rulesetLines: rs.lines, rulesetBytes: rs.bytes,
+        lastSyncAtMs: end, lastSyncFull: full, natRules: stats.natRules, filterRules: stats.filterRules, rulesetLines: stats.lines, rulesetBytes: stats.bytes,
       });
     } catch (err) {
       this.m.failedSyncs++;
       this.needFull = true;
-      this.needJumps = true;
       // The changes are not programmed yet: keep them for the latency of the retry.
       this.changeTimes.unshift(...changes);
-      // Retry after a full period, as kube-proxy: a broken iptables should not be hammered.
+      // Retry after a full period, as kube-proxy: a broken packet filter should not be hammered.
       this.nextPeriodic = this.clock.now() + this.syncPeriod;
-      this.log('error', 'proxy rules sync failed', { err: String(err) });
+      this.log('error', 'proxy rules sync failed', { err: String(err), dataplane: this.dp.name });
     } finally {
       this.m.lastSyncDurationMs = performance.now() - t0;
     }
@@ -256,7 +263,7 @@ export class Proxier {
   private async cleanConntrack(prev: ServicePortInfo[], next: ServicePortInfo[]): Promise<void> {
     for (const d of staleConntrackEntries(prev, next)) {
       try {
-        await this.backend.deleteConntrack(d);
+        await this.dp.deleteConntrack(d);
         this.m.conntrackDeletions++;
       } catch (err) {
         this.log('warn', 'conntrack clean-up failed', { err: String(err) });

@@ -68,7 +68,8 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 # promtool (Debian's prometheus package) checks the agent's /metrics in the tests.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
-for p in iptables conntrack busybox-static gcc libc6-dev curl ca-certificates iproute2 procps; do
+# nftables: `nft` for --proxy-mode nftables and its tests.
+for p in iptables nftables conntrack busybox-static gcc libc6-dev curl ca-certificates iproute2 procps; do
   pkg_installed "$p" || missing+=("$p")
 done
 if ! command -v node >/dev/null 2>&1; then

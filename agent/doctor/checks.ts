@@ -1,3 +1,4 @@
+import { chooseIptablesBackend } from '../../netproxy/index.js';
 import type { Facts, Listener } from './facts.js';
 
 // The judgements of `bosun doctor`, as pure functions of the gathered facts. Severities
@@ -67,6 +68,22 @@ export function iptables(f: Facts): CheckResult {
   if (!i.version) return fail('iptables', `not usable: ${i.error ?? 'iptables not found'}`, 'apt-get install iptables');
   const backend = /nf_tables/.test(i.version) ? 'nft' : /legacy/.test(i.version) ? 'legacy' : 'unknown';
   return pass('iptables', `${i.version.trim()}: ${backend} backend`);
+}
+
+/** Which iptables backend the proxy would use and why (iptables-wrapper's rule), and nft for nftables mode. */
+export function proxyBackend(f: Facts): CheckResult[] {
+  const p = f.proxy;
+  if (!p) return [];
+  if (p.mode === 'nftables') {
+    return [p.nft ? pass('proxy backend', `nftables mode: ${p.nft.trim()}`) : fail('proxy backend', 'nftables mode, but nft is not installed', 'apt-get install nftables')];
+  }
+  if (p.mode !== 'iptables') return [pass('proxy backend', `proxy mode ${p.mode}: no iptables backend needed`)];
+  const forced = p.iptablesBackend === 'legacy' || p.iptablesBackend === 'nft' ? p.iptablesBackend : undefined;
+  const d = chooseIptablesBackend(p.evidence, forced);
+  const detail = `iptables-${d.backend === 'nft' ? 'nft (nf_tables)' : 'legacy'}: ${d.reason}`;
+  if (d.warnings.length === 0) return [pass('iptables backend', detail)];
+  return [warn('iptables backend', `${detail}; ${d.warnings.join('; ')}`,
+    forced ? `drop --iptables-backend=${forced} (auto picks the backend the host's rules use), or use --proxy-mode nftables` : 'move the other program to the same backend, or use --proxy-mode nftables')];
 }
 
 export function iptablesMatches(f: Facts): CheckResult {
@@ -168,7 +185,7 @@ export function pauseImage(f: Facts): CheckResult {
 export function runChecks(f: Facts): CheckResult[] {
   return [
     engine(f), cgroupDriver(f), cgroups(f), pauseImage(f),
-    iptables(f), iptablesMatches(f), ipForward(f), brNetfilter(f), ipvs(f), conntrack(f),
+    iptables(f), ...proxyBackend(f), iptablesMatches(f), ipForward(f), brNetfilter(f), ipvs(f), conntrack(f),
     swap(f), ...ports(f), ...dirs(f), clock(f),
   ];
 }

@@ -53,6 +53,16 @@ export interface Facts {
     /** Each match/target kube-proxy needs -> undefined when a rule using it loaded, else the error. */
     probes: Record<string, string | undefined>;
   };
+  /** The proxy as configured, and what picks its iptables backend (absent: not gathered). */
+  proxy?: {
+    mode: string;
+    /** --iptables-backend: auto, legacy or nft. */
+    iptablesBackend: string;
+    /** iptables-nft-save (mangle, all) and iptables-legacy-save output. */
+    evidence: { nftMangle: string; nftAll: string; legacyAll: string };
+    /** `nft --version`, absent when nft is missing. */
+    nft?: string;
+  };
   sysctl: { ipForward?: string; bridgeNfCallIptables?: string };
   /** Active swap devices (/proc/swaps). */
   swaps: string[];

@@ -4,6 +4,7 @@ import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import type { DirFacts, Facts, Listener } from './facts.js';
+import { gatherBackendEvidence } from '../../netproxy/index.js';
 
 // Reads the host for `bosun doctor`. Read-only except for two things, both undone before it
 // returns: a scratch file in each directory checked for writability, and an unreferenced
@@ -11,6 +12,8 @@ import type { DirFacts, Facts, Listener } from './facts.js';
 // kernel can say whether a match loads.
 
 export interface DoctorTarget {
+  proxyMode?: string;
+  iptablesBackend?: string;
   rootDir: string;
   podManifestPath: string;
   podLogsDir: string;
@@ -220,18 +223,21 @@ async function clockFacts(): Promise<Facts['clock']> {
 }
 
 export async function gatherFacts(t: DoctorTarget): Promise<Facts> {
-  const [engine, iptables, conntrackTool, ipvsadm, clock] = await Promise.all([
+  const [engine, iptables, conntrackTool, ipvsadm, clock, evidence, nft] = await Promise.all([
     engineFacts(t),
     iptablesFacts(),
     run('conntrack', ['--version']),
     run('ipvsadm', ['--version']),
     clockFacts(),
+    gatherBackendEvidence(),
+    run('nft', ['--version']),
   ]);
   return {
     ...engine,
     systemd: existsSync('/run/systemd/system'),
     cgroup: cgroupFacts(),
     iptables,
+    proxy: { mode: t.proxyMode ?? 'iptables', iptablesBackend: t.iptablesBackend ?? 'auto', evidence, ...(nft.ok ? { nft: nft.out } : {}) },
     sysctl: {
       ipForward: read('/proc/sys/net/ipv4/ip_forward')?.trim(),
       bridgeNfCallIptables: read('/proc/sys/net/bridge/bridge-nf-call-iptables')?.trim(),

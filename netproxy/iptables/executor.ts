@@ -61,11 +61,27 @@ export interface IptablesBackend {
 // program holds it.
 const W = ['-w', '5'];
 
+/**
+ * Which iptables binaries: `legacy` (iptables-legacy*, the x_tables kernel API), `nft`
+ * (iptables-nft*, the nf_tables API), or `system` (plain `iptables*`, whatever the
+ * alternatives link points at).
+ */
+export type IptablesVariant = 'legacy' | 'nft' | 'system';
+
+export function iptablesCommands(variant: IptablesVariant): { iptables: string; restore: string; save: string } {
+  const sfx = variant === 'system' ? '' : `-${variant}`;
+  return { iptables: `iptables${sfx}`, restore: `iptables${sfx}-restore`, save: `iptables${sfx}-save` };
+}
+
 export class IptablesExecutor implements IptablesBackend {
-  constructor(private readonly run: Runner = execaRunner) {}
+  private readonly cmd: ReturnType<typeof iptablesCommands>;
+
+  constructor(private readonly run: Runner = execaRunner, readonly variant: IptablesVariant = 'system') {
+    this.cmd = iptablesCommands(variant);
+  }
 
   private ipt(table: Table, args: string[]) {
-    return this.run('iptables', [...W, '-t', table, ...args]);
+    return this.run(this.cmd.iptables, [...W, '-t', table, ...args]);
   }
 
   async ensureJumps(): Promise<void> {
@@ -82,12 +98,12 @@ export class IptablesExecutor implements IptablesBackend {
   async restore(text: string): Promise<void> {
     // No short timeout: iptables-nft 1.8.9 needs minutes for ~10k Services (its userspace
     // looks chains up linearly), and a killed restore would leave nothing applied anyway.
-    const r = await this.run('iptables-restore', [...W, '--noflush', '--counters'], { input: text, timeoutMs: 30 * 60_000 });
+    const r = await this.run(this.cmd.restore, [...W, '--noflush', '--counters'], { input: text, timeoutMs: 30 * 60_000 });
     if (r.exitCode !== 0) throw new RestoreError(r.stderr.trim(), text);
   }
 
   async natChains(): Promise<string[]> {
-    return chainsOf(await mustRun(this.run, 'iptables-save', ['-t', 'nat']));
+    return chainsOf(await mustRun(this.run, this.cmd.save, ['-t', 'nat']));
   }
 
   async healthy(): Promise<boolean> {
@@ -109,7 +125,7 @@ export class IptablesExecutor implements IptablesBackend {
   }
 
   async randomFully(): Promise<boolean> {
-    const r = await this.run('iptables', ['--version']);
+    const r = await this.run(this.cmd.iptables, ['--version']);
     const m = /v(\d+)\.(\d+)\.(\d+)/.exec(r.stdout);
     if (!m) return false;
     const [maj, min, patch] = m.slice(1).map(Number) as [number, number, number];
@@ -140,12 +156,17 @@ export function chainsOf(save: string): string[] {
  * Removes every jump, rule and chain bosun's proxy made, in both tables. Safe to run
  * when nothing is there. Returns the problems it met (it keeps going past them).
  */
-export async function cleanupIptables(run: Runner = execaRunner): Promise<string[]> {
+export async function cleanupIptables(run: Runner = execaRunner, variant: IptablesVariant = 'system'): Promise<string[]> {
   const problems: string[] = [];
+  const cmd = iptablesCommands(variant);
+  // Nothing of ours there: touch nothing (for the legacy backend, even an `iptables -D`
+  // would load the x_tables nat module on a host that never used it).
+  const all = await run(cmd.save, []);
+  if (all.exitCode === 0 && !all.stdout.includes('KUBE-')) return problems;
   for (const j of JUMP_RULES) {
     // Delete until gone: a crashed earlier run may have inserted a jump twice.
     for (let i = 0; i < 10; i++) {
-      const r = await run('iptables', [...W, '-t', j.table, '-D', j.chain, ...j.args, '-j', j.target]);
+      const r = await run(cmd.iptables, [...W, '-t', j.table, '-D', j.chain, ...j.args, '-j', j.target]);
       if (r.exitCode !== 0) break;
     }
   }
@@ -154,9 +175,11 @@ export async function cleanupIptables(run: Runner = execaRunner): Promise<string
     filter: (c) => FILTER_CHAINS.includes(c),
   };
   for (const table of ['filter', 'nat'] as const) {
-    const save = await run('iptables-save', ['-t', table]);
+    const save = await run(cmd.save, ['-t', table]);
     if (save.exitCode !== 0) {
-      problems.push(`iptables-save -t ${table}: ${save.stderr.trim()}`);
+      // Not installed (e.g. no legacy binaries): nothing of ours can be there.
+      if (/not found|ENOENT/.test(save.stderr)) continue;
+      problems.push(`${cmd.save} -t ${table}: ${save.stderr.trim()}`);
       continue;
     }
     const chains = chainsOf(save.stdout).filter(ours[table]);
@@ -164,7 +187,7 @@ export async function cleanupIptables(run: Runner = execaRunner): Promise<string
     // Flush all first, in the same transaction, so that references between our chains
     // are gone before any -X.
     const text = [`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
-    const r = await run('iptables-restore', [...W, '--noflush'], { input: text, timeoutMs: 30 * 60_000 });
+    const r = await run(cmd.restore, [...W, '--noflush'], { input: text, timeoutMs: 30 * 60_000 });
     if (r.exitCode !== 0) problems.push(`removing ${table} chains: ${r.stderr.trim()}`);
   }
   return problems;

@@ -1,24 +1,58 @@
-// netproxy benchmark: render + apply N Services x 4 endpoints (N = 1k, 5k, 10k) as one
-// iptables-restore (full sync, then a one-Service partial sync, then a steady-state full
-// resync), next to the same rules applied with one `iptables` call per rule. Prints a
-// table, ratios and ruleset sizes; asserts nothing (shared, noisy machines: read ratios).
-// No traffic is sent. Cleans up every rule and chain it made, also on failure.
+// netproxy benchmark, one run, the proxy modes side by side: N Services x 4 endpoints
+// (N = 1k, 5k, 10k) programmed through the real proxy loop (Proxier.syncNow: servicePorts,
+// render, apply, conntrack bookkeeping) in nftables mode, iptables mode with the legacy
+// backend and iptables mode with the nf_tables backend. Per mode and size: the first
+// (full) sync, then one Service's endpoints changed 100 times (p50/p90 of the partial
+// syncs). Next to them the floors: the same ruleset text applied raw with
+// `iptables-legacy-restore` / `nft -f` into an empty kernel. Then, at the largest size,
+// every mode's loop runs on its own timers for a steady-state window (a change every
+// 10 s) and the full syncs in it are counted: kube-proxy's sync model allows none there.
+// Asserts nothing (shared, noisy machines: read ratios). No traffic is sent; the
+// addresses are never used. Removes every rule, chain and table it made, also on failure.
 //
-//   npx tsc -p tsconfig.json && node dist/test/bench/netproxy-bench.js
-//   NETPROXY_BENCH_SIZES=1000,5000 NETPROXY_BENCH_PER_RULE_SERVICES=250 node ...
+//   npm run bench:netproxy
+//   NETPROXY_BENCH_SIZES=1000,5000 NETPROXY_BENCH_STEADY_MS=60000 node dist/test/bench/netproxy-bench.js
+//
+// Knobs (environment): NETPROXY_BENCH_SIZES (1000,5000,10000), NETPROXY_BENCH_MODES
+// (nftables,iptables-legacy,iptables-nft), NETPROXY_BENCH_CHANGES (100),
+// NETPROXY_BENCH_LEGACY_CHANGES (= CHANGES), NETPROXY_BENCH_NFT_BACKEND_MAX (10000: largest size for the nf_tables iptables backend,
+// which needs minutes there), NETPROXY_BENCH_NFT_BACKEND_CHANGES (10: each of its partial
+// syncs takes seconds at 10k), NETPROXY_BENCH_STEADY_MS (300000; 0 skips the window).
 
 import {
-  type ProxyState, type Ruleset, type Service, IptablesExecutor, cleanup, execaRunner, renderIptables, servicePorts,
+  type Dataplane, type IptablesVariant, type ProxyState, type Service, IptablesDataplane, IptablesExecutor, NftablesDataplane, Proxier, cleanup,
+  execaRunner, renderIptables, renderNftables, servicePorts,
 } from '../../netproxy/index.js';
 
-const SIZES = (process.env.NETPROXY_BENCH_SIZES ?? '1000,5000,10000').split(',').map(Number);
-// One call per rule is slow (a process per rule, minutes for 1k Services): measured on
-// this many Services, extrapolated beyond.
-const PER_RULE_SERVICES = Number(process.env.NETPROXY_BENCH_PER_RULE_SERVICES ?? 1000);
+const env = (k: string, d: string) => process.env[k] ?? d;
+const SIZES = env('NETPROXY_BENCH_SIZES', '1000,5000,10000').split(',').map(Number);
+type Mode = 'nftables' | 'iptables-legacy' | 'iptables-nft';
+const MODES = env('NETPROXY_BENCH_MODES', 'nftables,iptables-legacy,iptables-nft').split(',') as Mode[];
+const CHANGES = Number(env('NETPROXY_BENCH_CHANGES', '100'));
+const NFT_BACKEND_MAX = Number(env('NETPROXY_BENCH_NFT_BACKEND_MAX', '10000'));
+const NFT_BACKEND_CHANGES = Number(env('NETPROXY_BENCH_NFT_BACKEND_CHANGES', '10'));
+const LEGACY_CHANGES = Number(env('NETPROXY_BENCH_LEGACY_CHANGES', String(CHANGES)));
+const STEADY_MS = Number(env('NETPROXY_BENCH_STEADY_MS', '300000'));
 const ENDPOINTS = 4;
-const OPTS = { clusterCIDR: '10.244.0.0/16', randomFully: true };
+const POD_CIDR = '10.244.0.0/16';
+const TABLE = 'bosun-bench';
 
+const bases = new Map<number, ProxyState>();
+
+/**
+ * The state with svc-0's last endpoint moved (variant > 0). Every other object is the
+ * same object as in the base state, as an informer cache hands them out: the proxy
+ * recomputes only what is a new object.
+ */
 function buildState(n: number, variant = 0): ProxyState {
+  let base = bases.get(n);
+  if (!base) bases.set(n, (base = makeState(n, 0)));
+  if (variant === 0) return base;
+  const slice0 = makeState(1, variant).endpointSlices[0]!;
+  return { services: base.services, endpointSlices: [slice0, ...base.endpointSlices.slice(1)] };
+}
+
+function makeState(n: number, variant: number): ProxyState {
   const services: Service[] = [];
   const endpointSlices: ProxyState['endpointSlices'] = [];
   for (let i = 0; i < n; i++) {
@@ -29,143 +63,201 @@ function buildState(n: number, variant = 0): ProxyState {
       sessionAffinity: 'None', affinityTimeoutSeconds: 10800, externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster',
       publishNotReadyAddresses: false, allocateLoadBalancerNodePorts: true,
     });
-    // Addresses only: nothing is ever sent to them.
-    const base = i * ENDPOINTS + (i === 0 ? variant : 0);
+    // Addresses only: nothing is ever sent to them. `variant` moves svc-0's last endpoint.
+    const base = i * ENDPOINTS;
     endpointSlices.push({
       namespace: 'bench', name: `${name}-1`, serviceName: name,
-      endpoints: Array.from({ length: ENDPOINTS }, (_, k) => ({
-        addresses: [`10.244.${((base + k) >> 8) & 255}.${(base + k) & 255}`], conditions: { ready: true, serving: true, terminating: false },
-      })),
+      endpoints: Array.from({ length: ENDPOINTS }, (_, k) => {
+        const a = i === 0 && k === ENDPOINTS - 1 && variant > 0 ? 60_000 + variant : base + k;
+        return { addresses: [`10.244.${(a >> 8) & 255}.${a & 255}`], conditions: { ready: true, serving: true, terminating: false } };
+      }),
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     });
   }
   return { services, endpointSlices };
 }
 
-const ms = (t0: number) => performance.now() - t0;
-const fmt = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(0)} ms`);
+const fmt = (ms: number | undefined) => (ms === undefined ? 'n/a' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(1)} ms`);
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
 
-async function timed<T>(fn: () => Promise<T> | T): Promise<[T, number]> {
-  const t0 = performance.now();
-  const v = await fn();
-  return [v, ms(t0)];
+function dataplane(mode: Mode): Dataplane {
+  if (mode === 'nftables') return new NftablesDataplane({ table: TABLE, clusterCIDR: POD_CIDR });
+  const variant: IptablesVariant = mode === 'iptables-legacy' ? 'legacy' : 'nft';
+  return new IptablesDataplane(new IptablesExecutor(execaRunner, variant), { clusterCIDR: POD_CIDR });
 }
 
-/** Splits a restore line into argv, honouring double quotes (our comments). */
-function argv(line: string): string[] {
-  return [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+/** Removes one mode's rules only: the loops kept for the steady window live in the others. */
+async function clean(mode?: Mode): Promise<void> {
+  const problems = await cleanup({
+    route: false,
+    iptablesVariants: mode === undefined ? ['legacy', 'nft'] : mode === 'iptables-legacy' ? ['legacy'] : mode === 'iptables-nft' ? ['nft'] : [],
+    nftTable: mode === undefined || mode === 'nftables' ? TABLE : false,
+  });
+  if (problems.length > 0) console.error(`clean-up problems: ${problems.join('; ')}`);
 }
-
-/** The same ruleset, one iptables process per chain and per rule; times both halves of the calls. */
-async function applyPerRule(text: string): Promise<{ total: number; calls: number; firstHalf: number; secondHalf: number }> {
-  const cmds: string[][] = [];
-  let table = '';
-  const rules: string[][] = [];
-  for (const line of text.split('\n')) {
-    if (line.startsWith('*')) table = line.slice(1);
-    else if (line.startsWith(':')) cmds.push(['-t', table, '-N', line.slice(1).split(' ')[0]!]);
-    else if (line.startsWith('-A ')) rules.push(['-t', table, ...argv(line)]);
-  }
-  cmds.push(...rules);
-  const half = Math.floor(cmds.length / 2);
-  let firstHalf = 0;
-  const t0 = performance.now();
-  for (const [i, c] of cmds.entries()) {
-    if (i === half) firstHalf = ms(t0);
-    const r = await execaRunner('iptables', ['-w', '5', ...c]);
-    if (r.exitCode !== 0) throw new Error(`iptables ${c.join(' ')}: ${r.stderr.trim()}`);
-  }
-  const total = ms(t0);
-  return { total, calls: cmds.length, firstHalf, secondHalf: total - firstHalf };
-}
+const cleanAll = () => clean();
 
 interface Row {
+  mode: Mode;
   n: number;
+  first: number;
   lines: number;
   bytes: number;
-  natRules: number;
-  renderFull: number;
-  applyFull: number;
-  renderPartial: number;
-  applyPartial: number;
+  changes: number[];
   partialLines: number;
-  resync: number;
-  perRule?: { total: number; calls: number; services: number; extrapolated: boolean; firstHalf: number; secondHalf: number };
+  floor?: number;
 }
 
-async function benchSize(n: number): Promise<Row> {
-  const ex = new IptablesExecutor();
-  await cleanup({ route: false });
-  const state = buildState(n);
-  const [rs, renderFull] = await timed(() => renderIptables(servicePorts(state), OPTS, { existingNatChains: [] }));
-  const [, applyFull] = await timed(async () => {
-    await ex.ensureJumps();
-    await ex.natChains();
-    await ex.restore(rs.text);
-  });
-  const changed = buildState(n, 1);
-  const [partial, renderPartial] = await timed(() => renderIptables(servicePorts(changed), OPTS, { previous: rs }));
-  const [, applyPartial] = await timed(() => ex.restore(partial.text));
-  // The periodic resync: everything in place already, rewrite it all.
-  const [, resync] = await timed(async () => {
-    const again: Ruleset = renderIptables(servicePorts(changed), OPTS, { existingNatChains: await ex.natChains() });
-    await ex.restore(again.text);
-  });
-  await cleanup({ route: false });
-  return {
-    n, lines: rs.lines, bytes: rs.bytes, natRules: rs.natRules, renderFull, applyFull, renderPartial, applyPartial,
-    partialLines: partial.lines, resync,
-  };
+/** The same full ruleset, applied raw into an empty kernel. */
+async function floor(mode: Mode, n: number): Promise<number | undefined> {
+  const ports = servicePorts(buildState(n));
+  let file: string;
+  let args: string[];
+  let input: string;
+  if (mode === 'nftables') {
+    [file, args, input] = ['nft', ['-f', '-'], renderNftables(ports, { table: TABLE, clusterCIDR: POD_CIDR }).text];
+  } else if (mode === 'iptables-legacy') {
+    [file, args, input] = ['iptables-legacy-restore', ['--noflush'], renderIptables(ports, { clusterCIDR: POD_CIDR, randomFully: true }).text];
+  } else return undefined;
+  await clean(mode);
+  const t0 = performance.now();
+  const r = await execaRunner(file, args, { input, timeoutMs: 30 * 60_000 });
+  const ms = performance.now() - t0;
+  if (r.exitCode !== 0) throw new Error(`${file}: ${r.stderr.slice(0, 500)}`);
+  await clean(mode);
+  return ms;
+}
+
+async function measure(mode: Mode, n: number, keep: boolean): Promise<{ row: Row; proxier?: Proxier }> {
+  await clean(mode);
+  const proxier = new Proxier({ dataplane: dataplane(mode), nodeName: 'bench-node', syncPeriodMs: 30_000, minSyncPeriodMs: 1_000 });
+  proxier.update(buildState(n));
+  await proxier.syncNow();
+  const m0 = proxier.metrics();
+  if (m0.failedSyncs > 0 || m0.fullSyncs !== 1) throw new Error(`${mode} ${n}: first sync failed`);
+  const changes: number[] = [];
+  const count = mode === 'iptables-nft' ? NFT_BACKEND_CHANGES : mode === 'iptables-legacy' ? LEGACY_CHANGES : CHANGES;
+  let partialLines = 0;
+  for (let i = 1; i <= count; i++) {
+    proxier.update(buildState(n, i));
+    await proxier.syncNow();
+    const m = proxier.metrics();
+    if (m.failedSyncs > 0 || m.lastSyncFull) throw new Error(`${mode} ${n}: change ${i} was not a partial sync`);
+    changes.push(m.lastSyncDurationMs);
+    partialLines = m.rulesetLines;
+  }
+  const row: Row = { mode, n, first: m0.lastSyncDurationMs, lines: m0.rulesetLines, bytes: m0.rulesetBytes, changes, partialLines };
+  if (keep) return { row, proxier };
+  await clean(mode);
+  return { row };
+}
+
+interface Steady {
+  mode: Mode;
+  n: number;
+  fullSyncs: number;
+  partialSyncs: number;
+  failedSyncs: number;
+  outsideFlushes: number;
+  latencyP50?: number;
+}
+
+async function steady(kept: { mode: Mode; n: number; proxier: Proxier }[]): Promise<Steady[]> {
+  const before = kept.map((k) => k.proxier.metrics());
+  for (const k of kept) {
+    k.proxier.takeLatencySamples();
+    k.proxier.start();
+  }
+  const t0 = Date.now();
+  let v = 1000;
+  while (Date.now() - t0 < STEADY_MS) {
+    await new Promise((r) => setTimeout(r, Math.min(10_000, STEADY_MS - (Date.now() - t0))));
+    v++;
+    for (const k of kept) k.proxier.update(buildState(k.n, v));
+  }
+  const out: Steady[] = [];
+  for (const [i, k] of kept.entries()) {
+    await k.proxier.stop();
+    const m = k.proxier.metrics();
+    const b = before[i]!;
+    out.push({
+      mode: k.mode, n: k.n, fullSyncs: m.fullSyncs - b.fullSyncs, partialSyncs: m.partialSyncs - b.partialSyncs,
+      failedSyncs: m.failedSyncs - b.failedSyncs, outsideFlushes: m.outsideFlushes - b.outsideFlushes, latencyP50: pct(k.proxier.takeLatencySamples(), 50),
+    });
+  }
+  return out;
+}
+
+function table(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  console.log(line(head));
+  for (const r of rows) console.log(line(r));
 }
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark programs the real iptables');
-  console.log(`netproxy benchmark: Services x ${ENDPOINTS} endpoints, iptables ${(await execaRunner('iptables', ['--version'])).stdout.trim()}`);
+  if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark programs the real iptables and nftables');
+  const ver = async (f: string) => (await execaRunner(f, ['--version'])).stdout.trim();
+  console.log(`netproxy benchmark: Services x ${ENDPOINTS} endpoints; ${await ver('iptables-legacy')}, ${await ver('iptables-nft')}, ${await ver('nft')}`);
+  console.log(`sizes ${SIZES.join(', ')}; modes ${MODES.join(', ')} (nf_tables iptables backend up to ${NFT_BACKEND_MAX}); ${CHANGES} changes (${LEGACY_CHANGES} with iptables-legacy, ${NFT_BACKEND_CHANGES} with the nf_tables backend); steady window ${STEADY_MS / 1000} s\n`);
   const rows: Row[] = [];
-  for (const n of SIZES) {
-    process.stdout.write(`  ${n} Services...`);
-    const r = await benchSize(n);
-    rows.push(r);
-    process.stdout.write(` full ${fmt(r.renderFull + r.applyFull)}, partial ${fmt(r.renderPartial + r.applyPartial)}, resync ${fmt(r.resync)}\n`);
+  const largest = Math.max(...SIZES);
+  const kept: { mode: Mode; n: number; proxier: Proxier }[] = [];
+  for (const mode of MODES) {
+    const sizes = SIZES.filter((n) => mode !== 'iptables-nft' || n <= NFT_BACKEND_MAX);
+    for (const n of sizes) {
+      process.stdout.write(`  ${mode} ${n} Services...`);
+      const fl = await floor(mode, n);
+      const keep = STEADY_MS > 0 && n === Math.max(...sizes);
+      const { row, proxier } = await measure(mode, n, keep);
+      row.floor = fl;
+      rows.push(row);
+      if (proxier) kept.push({ mode, n, proxier });
+      process.stdout.write(` first sync ${fmt(row.first)} (floor ${fmt(fl)}), one change p50 ${fmt(pct(row.changes, 50))}\n`);
+    }
   }
-  const perRuleN = Math.min(PER_RULE_SERVICES, Math.max(...SIZES));
-  process.stdout.write(`  one iptables call per rule, ${perRuleN} Services...`);
-  await cleanup({ route: false });
-  const text = renderIptables(servicePorts(buildState(perRuleN)), OPTS).text;
-  const pr = await applyPerRule(text);
-  await cleanup({ route: false });
-  process.stdout.write(` ${fmt(pr.total)} (${pr.calls} calls)\n\n`);
-  for (const r of rows) {
-    const scale = r.n / perRuleN;
-    r.perRule = { ...pr, total: pr.total * scale, calls: Math.round(pr.calls * scale), services: perRuleN, extrapolated: r.n !== perRuleN };
-  }
-
-  const head = ['Services', 'lines', 'MB', 'nat rules', 'render full', 'apply full', 'partial (render+apply)', 'partial lines', 'full resync', 'per-rule', 'per-rule / full', 'per-rule / partial'];
-  const table = rows.map((r) => {
-    const full = r.renderFull + r.applyFull;
-    const part = r.renderPartial + r.applyPartial;
-    const p = r.perRule!;
+  console.log('');
+  const byMode = (mode: Mode, n: number) => rows.find((r) => r.mode === mode && r.n === n);
+  const head = ['mode', 'Services', 'first sync', 'raw floor', 'sync/floor', 'txn lines', 'txn MB', 'change p50', 'change p90', 'changes', 'change txn lines', 'vs nftables first', 'vs nftables change'];
+  table(head, rows.map((r) => {
+    const nft = byMode('nftables', r.n);
     return [
-      String(r.n), String(r.lines), (r.bytes / 1e6).toFixed(1), String(r.natRules), fmt(r.renderFull), fmt(r.applyFull),
-      fmt(part), String(r.partialLines), fmt(r.resync), `${fmt(p.total)}${p.extrapolated ? ' (extrapolated*)' : ''}`,
-      `${(p.total / full).toFixed(0)}x`, `${(p.total / part).toFixed(0)}x`,
+      r.mode, String(r.n), fmt(r.first), fmt(r.floor), r.floor ? `${(r.first / r.floor).toFixed(2)}x` : 'n/a', String(r.lines), (r.bytes / 1e6).toFixed(1),
+      fmt(pct(r.changes, 50)), fmt(pct(r.changes, 90)), String(r.changes.length), String(r.partialLines),
+      nft ? `${(r.first / nft.first).toFixed(1)}x` : 'n/a', nft && pct(nft.changes, 50) ? `${(pct(r.changes, 50)! / pct(nft.changes, 50)!).toFixed(1)}x` : 'n/a',
     ];
-  });
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-  console.log(line(head));
-  for (const row of table) console.log(line(row));
-  console.log(`\n* one-call-per-rule measured for ${perRuleN} Services (${pr.calls} calls, ${fmt(pr.total)}), scaled linearly by Service count:`);
-  console.log(`  that assumes a flat cost per call; measured here ${(pr.firstHalf / (pr.calls / 2)).toFixed(1)} ms/call over the first half of the calls,`);
-  console.log(`  ${(pr.secondHalf / (pr.calls - Math.floor(pr.calls / 2))).toFixed(1)} ms/call over the second (the table twice as full).`);
-  console.log('  "full" = render + ensure jumps + iptables-save + one iptables-restore; "partial" = one Service\'s endpoints changed.');
+  }));
+  console.log('\n  first sync = Proxier.syncNow through the real loop: servicePorts + render + apply (iptables: + ensure jumps + iptables-save);');
+  console.log('  raw floor = the same full text applied with `nft -f` / `iptables-legacy-restore --noflush` into an empty kernel;');
+  console.log("  change = svc-0's last endpoint replaced, one partial sync each.");
+
+  if (kept.length > 0) {
+    console.log(`\nsteady state: ${kept.map((k) => `${k.mode} ${k.n}`).join(', ')} on their own timers (syncPeriod 30 s, canary checks, a change every 10 s) for ${STEADY_MS / 1000} s`);
+    const st = await steady(kept);
+    table(['mode', 'Services', 'full syncs', 'partial syncs', 'failed', 'outside flushes', 'programming latency p50'], st.map((s) => [
+      s.mode, String(s.n), String(s.fullSyncs), String(s.partialSyncs), String(s.failedSyncs), String(s.outsideFlushes), fmt(s.latencyP50),
+    ]));
+    console.log('  full syncs counted inside the window, after the first sync (kube-proxy: none before FullSyncPeriod = 1 h unless the canary is gone)');
+  }
+  await cleanAll();
 }
 
 main().then(
   () => undefined,
   async (err: unknown) => {
     console.error(err);
-    await cleanup({ route: false }).catch(() => undefined);
+    await cleanAll().catch(() => undefined);
     process.exitCode = 1;
   },
 );
+
+// Interrupted (Ctrl-C, timeout): remove what was programmed before leaving.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void cleanAll().finally(() => process.exit(130));
+  });
+}

@@ -196,4 +196,20 @@ describe('reading /proc/net/tcp', () => {
     ].join('\n');
     expect(parseProcNetTcp(text)).toEqual([{ port: 10263, address: '127.0.0.1', inode: '123456' }]);
   });
+
+  it('iptables backend: says which and why; warns when forced legacy sits beside nf_tables rules; nftables mode needs nft', () => {
+    const docker = Array.from({ length: 20 }, (_, i) => `-A DOCKER -j RETURN ${i}`).join('\n');
+    const f = healthy();
+    f.proxy = { mode: 'iptables', iptablesBackend: 'auto', evidence: { nftMangle: '', nftAll: docker, legacyAll: '' }, nft: 'nftables v1.0.6' };
+    const auto = byName(runChecks(f), 'iptables backend');
+    expect(auto.status).toBe('PASS');
+    expect(auto.detail).toMatch(/^iptables-nft \(nf_tables\): the host's rules are in nf_tables \(20 rules there/);
+    f.proxy.iptablesBackend = 'legacy';
+    const forced = byName(runChecks(f), 'iptables backend');
+    expect(forced.status).toBe('WARN');
+    expect(forced.detail).toMatch(/forced by --iptables-backend=legacy.*two rule sets on the same hooks/);
+    expect(forced.fix).toMatch(/drop --iptables-backend=legacy/);
+    f.proxy = { ...f.proxy, mode: 'nftables', nft: undefined };
+    expect(byName(runChecks(f), 'proxy backend')).toMatchObject({ status: 'FAIL', fix: 'apt-get install nftables' });
+  });
 });

@@ -89,12 +89,12 @@ describe('cleanup', () => {
       filter: '*filter\n:INPUT ACCEPT [0:0]\n:KUBE-FORWARD - [0:0]\n:KUBE-PROXY-CANARY - [0:0]\n:DOCKER-USER - [0:0]\nCOMMIT\n',
     };
     const { run, calls } = fakeRunner((c) => {
-      if (c.file === 'iptables-save') return { stdout: save[c.args[1]!]! };
+      if (c.file === 'iptables-save') return { stdout: c.args.length === 0 ? save.filter! + save.nat! : save[c.args[1]!]! };
       // Each jump exists once: the first -D succeeds, the second does not.
       if (c.args.includes('-D')) return { exitCode: calls.filter((x) => x.args.join() === c.args.join()).length > 1 ? 1 : 0 };
       return {};
     });
-    expect(await cleanup({ runner: run })).toEqual([]);
+    expect(await cleanup({ runner: run, iptablesVariants: ['system'], nftTable: false })).toEqual([]);
     expect(calls.filter((c) => c.args.includes('-D'))).toHaveLength(JUMP_RULES.length * 2);
     const restores = calls.filter((c) => c.file === 'iptables-restore').map((c) => c.input);
     expect(restores).toEqual([
@@ -102,6 +102,14 @@ describe('cleanup', () => {
       '*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-AAAA - [0:0]\n:KUBE-SEP-BBBB - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n-X KUBE-SERVICES\n-X KUBE-SVC-AAAA\n-X KUBE-SEP-BBBB\n-X KUBE-MARK-MASQ\nCOMMIT\n',
     ]);
     expect(calls.at(-1)).toEqual({ file: 'ip', args: ['route', 'del', '10.96.0.0/12', 'dev', 'bosun0'] });
+  });
+
+  it('touches neither backend where nothing of ours is, and deletes the nftables table', async () => {
+    const { run, calls } = fakeRunner((c) => (c.file.endsWith('-save') ? { stdout: '*nat\n:DOCKER - [0:0]\nCOMMIT\n' } : {}));
+    expect(await cleanup({ runner: run, route: false })).toEqual([]);
+    expect(calls.map((c) => [c.file, ...c.args].join(' '))).toEqual([
+      'iptables-legacy-save', 'iptables-nft-save', 'nft delete table ip kube-proxy',
+    ]);
   });
 });
 

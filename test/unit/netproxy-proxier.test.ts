@@ -123,7 +123,7 @@ describe('Proxier loop', () => {
     expect(proxier.takeLatencySamples()).toEqual([]);
   });
 
-  it('resyncs fully every syncPeriod after checking the canary; a failed check also re-ensures the jumps', async () => {
+  it('every syncPeriod checks the canary and syncs partially; a vanished canary forces a full sync and re-ensures the jumps', async () => {
     const { clock, backend, proxier, logs } = setup();
     proxier.start();
     proxier.update(web(['10.244.0.3']));
@@ -132,14 +132,31 @@ describe('Proxier loop', () => {
     await clock.advance(1);
     expect(backend.healthChecks).toBe(1);
     expect(backend.restores).toHaveLength(2);
-    expect(isFull(backend.restores[1]!.text)).toBe(true);
+    expect(isFull(backend.restores[1]!.text)).toBe(false);
     expect(backend.jumps).toBe(1);
     backend.isHealthy = false;
     await clock.advance(30_000);
     expect(backend.jumps).toBe(2);
     expect(backend.restores).toHaveLength(3);
-    expect(proxier.metrics().outsideFlushes).toBe(1);
+    expect(isFull(backend.restores[2]!.text)).toBe(true);
+    expect(proxier.metrics()).toMatchObject({ outsideFlushes: 1, fullSyncs: 2, partialSyncs: 1, lastSyncFull: true });
     expect(logs).toContain('warn: proxy rules were removed or flushed outside bosun: restoring them');
+  });
+
+  it('in steady state rewrites everything at most once per fullSyncPeriod (an hour)', async () => {
+    const { clock, backend, proxier } = setup();
+    proxier.start();
+    proxier.update(web(['10.244.0.3']));
+    await clock.advance(0);
+    // A change every 10 s for 59 minutes: all partial.
+    for (let t = 10_000; t < 3_540_000; t += 10_000) {
+      proxier.update(web(['10.244.0.3', `10.244.1.${(t / 10_000) % 250}`]));
+      await clock.advance(10_000);
+    }
+    expect(proxier.metrics().fullSyncs).toBe(1);
+    expect(backend.healthChecks).toBeGreaterThanOrEqual(117);
+    await clock.advance(120_000);
+    expect(proxier.metrics().fullSyncs).toBe(2);
   });
 
   it('falls back to a full sync when a partial restore fails', async () => {
