@@ -138,8 +138,11 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     const toStart = apps
       .map((c, index) => ({ c, index }))
       .filter(({ c }) => !(policy === 'OnFailure' && succeeded(latestByName(observed.containers, c.name))));
-    if (newest && toStart.length === 0 && inits.length === 0) {
-      actions.killPod = readySandboxes.length > 0;
+    // Nothing left to run and the app containers have run before: the pod is done, and
+    // its init containers (one-shot setup, migrations) must not run a second time
+    // (upstream computePodActions with hasAnyRegularContainerCreated).
+    if (toStart.length === 0 && hasAnyRegularContainerCreated(pod, observed)) {
+      actions.killPod = readySandboxes.length > 0 || observed.containers.some((c) => c.state === 'running');
       return actions;
     }
     actions.killPod = !!newest;
@@ -276,6 +279,17 @@ function gateByBackoff(pod: Pod, c: Container, backoff: BackoffView, actions: Po
   return true;
 }
 
+/**
+ * Any app container exists in the runtime (created, running or exited): the init containers
+ * completed once. Upstream's hasAnyRegularContainerCreated.
+ */
+export function hasAnyRegularContainerCreated(pod: Pod, observed: ObservedPod): boolean {
+  return pod.spec.containers.some((c) => {
+    const st = latestByName(observed.containers, c.name);
+    return !!st && st.state !== 'unknown';
+  });
+}
+
 function succeeded(st: RuntimeContainer | undefined): boolean {
   return !!st && st.state === 'exited' && st.exitCode === 0;
 }
@@ -289,25 +303,35 @@ function nextAttempt(observed: ObservedPod, name: string): number {
 export const HOST_NETWORK_LABEL = 'bosun.io/host-network';
 
 /**
- * Dead containers kept: the newest one per name (kubelet's container GC with
- * MaxPerPodContainer 1: what `logs --previous` reads, or the last run while it waits to
- * restart); the older ones go, and so do the stopped sandboxes that are not the newest.
+ * Container and sandbox GC for one pod (kuberuntime_gc.go evictContainers, evictSandboxes):
+ * the newest dead container per name stays (MaxPerPodContainer 1: what `logs --previous`
+ * reads, what restartCount and lastState are made of, and the proof that a container
+ * already succeeded); older ones go. A sandbox that still holds a container stays, however
+ * dead it is: removing it would take its containers, and the pod's history, with it. Only
+ * an empty sandbox that is neither ready nor the newest is removed. A container created and
+ * never started outside the newest sandbox (a start cut short) holds no history and goes.
  */
 function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefined, actions: PodActions): void {
   const byName = new Map<string, RuntimeContainer[]>();
+  const removed = new Set<string>();
   for (const c of observed.containers) {
-    if (c.state === 'running' || c.state === 'created') continue;
+    if (c.state === 'running') continue;
+    if (c.state === 'created') {
+      if (newest && c.podSandboxId !== newest.id) removed.add(c.id);
+      continue;
+    }
     const list = byName.get(c.metadata.name) ?? [];
     list.push(c);
     byName.set(c.metadata.name, list);
   }
   for (const list of byName.values()) {
     list.sort((a, b) => b.metadata.attempt - a.metadata.attempt || b.createdAt - a.createdAt);
-    for (const c of list.slice(1)) actions.containersToRemove.push(c.id);
+    for (const c of list.slice(1)) removed.add(c.id);
   }
+  actions.containersToRemove.push(...removed);
   for (const s of observed.sandboxes) {
     if (s === newest || s.state === 'ready') continue;
-    const live = observed.containers.some((c) => c.podSandboxId === s.id && c.state === 'running');
-    if (!live) actions.sandboxesToRemove.push(s.id);
+    const holds = observed.containers.some((c) => c.podSandboxId === s.id && !removed.has(c.id));
+    if (!holds) actions.sandboxesToRemove.push(s.id);
   }
 }
