@@ -69,6 +69,8 @@ export interface PodActions {
   backoffs: WaitingInBackoff[];
   /** A plain init container failed and restartPolicy forbids retrying: the pod is Failed. */
   initFailed: boolean;
+  /** The grace of killPod when it is not the pod's own (a deletion's, an eviction's). */
+  graceSeconds?: number;
 }
 
 export function backoffKey(pod: Pod, c: Container): string {
@@ -102,19 +104,34 @@ function backoffMessage(delayMs: number, pod: Pod, c: Container): string {
   return `back-off ${Math.round(delayMs / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
 }
 
+function emptyActions(): PodActions {
+  return { killPod: false, createSandbox: false, sandboxId: '', attempt: 0, containersToKill: [], containersToStart: [], containersToRemove: [], sandboxesToRemove: [], backoffs: [], initFailed: false };
+}
+
+/**
+ * Termination as a plan (kubelet's SyncTerminatingPod / SyncTerminatedPod): everything that
+ * runs is stopped within `graceSeconds`; with `remove`, the pod's containers and sandboxes
+ * then go too (a pod no source lists any more, or the leftovers of an evicted instance).
+ * Without it the dead containers stay, for the final status and `logs --previous`.
+ */
+export function computeTerminationActions(observed: ObservedPod, o: { graceSeconds: number; remove: boolean }): PodActions {
+  const actions = emptyActions();
+  actions.killPod = observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running');
+  actions.graceSeconds = o.graceSeconds;
+  // A container created and never started cannot be stopped (the engine keeps it Created):
+  // it goes, it never ran and holds no history.
+  actions.containersToRemove = observed.containers.filter((c) => o.remove || c.state === 'created').map((c) => c.id);
+  if (o.remove) actions.sandboxesToRemove = observed.sandboxes.map((s) => s.id);
+  return actions;
+}
+
+/** Nothing of the pod runs: no ready sandbox, no running or created container. */
+export function podStopped(observed: ObservedPod): boolean {
+  return !observed.sandboxes.some((s) => s.state === 'ready') && !observed.containers.some((c) => c.state === 'running' || c.state === 'created');
+}
+
 export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map()): PodActions {
-  const actions: PodActions = {
-    killPod: false,
-    createSandbox: false,
-    sandboxId: '',
-    attempt: 0,
-    containersToKill: [],
-    containersToStart: [],
-    containersToRemove: [],
-    sandboxesToRemove: [],
-    backoffs: [],
-    initFailed: false,
-  };
+  const actions = emptyActions();
   const policy = pod.spec.restartPolicy ?? 'Always';
   const inits = pod.spec.initContainers ?? [];
   const apps = pod.spec.containers;

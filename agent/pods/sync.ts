@@ -14,9 +14,9 @@ import { podDir } from '../volumes/plan.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import { teardownPodDir } from '../volumes/setup.js';
 import { removePodLogs } from '../logs/manager.js';
-import { L, recordedGrace } from './labels.js';
+import { L, podUidOf } from './labels.js';
 import type { NodeEnv } from './prepare.js';
-import { buildContainerConfig, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
+import { buildContainerConfig, ensureHostsFile, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
 import { sandboxConfig } from './translate.js';
 import { Waiting } from './waiting.js';
 
@@ -39,20 +39,33 @@ export interface SyncResult {
   waiting: Map<string, ContainerStateWaiting>;
 }
 
+/** Plans the pod with computePodActions and carries the plan out (kubelet's SyncPod). */
 export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map()): Promise<SyncResult> {
-  const actions = computePodActions(pod, observed, deps.backoff, kills);
+  return executePodActions(deps, pod, observed, computePodActions(pod, observed, deps.backoff, kills));
+}
+
+/**
+ * Carries out one plan, in kubelet's order: kill the pod, kill containers, remove what the
+ * GC plan says, create the sandbox, start containers. Without a pod (one no source lists
+ * any more) only the kill and remove steps exist.
+ */
+export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, observed: ObservedPod, actions: PodActions): Promise<SyncResult> {
   const waiting = new Map<string, ContainerStateWaiting>();
-  const ref = podRef(pod);
-  for (const b of actions.backoffs) {
-    waiting.set(b.name, { reason: b.reason, message: b.message });
-    deps.events.emit(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${b.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, b.name);
+  const ref = pod ? podRef(pod) : undefined;
+  if (pod && ref) {
+    for (const b of actions.backoffs) {
+      waiting.set(b.name, { reason: b.reason, message: b.message });
+      deps.events.emit(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${b.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, b.name);
+    }
   }
-  const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
-  const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
+  const grace = actions.graceSeconds ?? pod?.spec.terminationGracePeriodSeconds ?? 30;
+  const any = observed.sandboxes[0] ?? observed.containers[0];
+  const uid = pod?.metadata.uid ?? (any ? podUidOf(any) : undefined) ?? '';
+  const log = deps.log.child({ pod: pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : podNameOf(observed), podUID: uid });
 
   if (actions.killPod) {
-    log.info({ createSandbox: actions.createSandbox }, 'killing pod containers');
-    if (actions.createSandbox) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
+    log.info({ createSandbox: actions.createSandbox, grace }, 'killing pod containers');
+    if (actions.createSandbox && ref) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
     await stopAll(deps, observed, grace, pod);
   }
   const liveIP = observed.sandboxes.find((s) => s.state === 'ready')?.ip;
@@ -66,7 +79,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   }));
   await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove);
 
-  if (!actions.createSandbox && actions.killPod) return { actions, waiting };
+  if (!pod || (!actions.createSandbox && actions.killPod)) return { actions, waiting };
   const starting = actions.containersToStart.length > 0 || actions.createSandbox;
   // The pod's cgroup exists, with its limits, before anything of the pod is made in it.
   const cgroupParent = deps.env.cgroups ? (starting ? await deps.env.cgroups.ensurePod(pod) : deps.env.cgroups.parentFor(pod)) : undefined;
@@ -78,7 +91,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   } catch (err) {
     const w = err instanceof Waiting ? err : new Waiting('ContainerCreating', (err as Error).message);
     log.warn({ reason: w.reason }, w.message);
-    deps.events.emit(ref, 'Warning', w.reason === 'ContainerCreating' ? 'FailedMount' : 'Failed', w.message);
+    deps.events.emit(podRef(pod), 'Warning', w.reason === 'ContainerCreating' ? 'FailedMount' : 'Failed', w.message);
     // Running containers keep what their volumes last held; new ones cannot start.
     if (starting) {
       for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) waiting.set(c.name, { reason: w.reason, message: w.message });
@@ -98,12 +111,21 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
     } catch (err) {
       const message = `Failed to create pod sandbox: ${(err as Error).message}`;
       log.error({ err }, message);
-      deps.events.emit(ref, 'Warning', 'FailedCreatePodSandBox', message);
+      deps.events.emit(podRef(pod), 'Warning', 'FailedCreatePodSandBox', message);
       for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message });
       return { actions, waiting };
     }
   }
   if (pod.spec.hostNetwork) podIP = deps.env.hostIP;
+  if (actions.containersToStart.length > 0 && !actions.createSandbox && !pod.spec.hostNetwork) {
+    // An agent killed between creating the sandbox and writing the pod's hosts file left
+    // none: the engine would make a directory at the bind source and every start would fail.
+    try {
+      await ensureHostsFile(deps.env, pod, podIP);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot write the pod hosts file');
+    }
+  }
 
   for (const s of actions.containersToStart) {
     const c = s.kind === 'init' ? pod.spec.initContainers![s.index] : pod.spec.containers[s.index];
@@ -114,7 +136,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
       const w = err instanceof Waiting ? err : new Waiting('RunContainerError', (err as Error).message);
       log.warn({ container: c.name, reason: w.reason }, w.message);
       waiting.set(c.name, { reason: w.reason, message: w.message });
-      deps.events.emit(ref, 'Warning', 'Failed', `Error: ${w.reason}`, c.name, s.kind === 'init');
+      deps.events.emit(podRef(pod), 'Warning', 'Failed', `Error: ${w.reason}`, c.name, s.kind === 'init');
       // A plain init container must succeed before anything after it may start.
       if (s.kind === 'init' && !isSidecar(c)) break;
     }
@@ -254,12 +276,9 @@ function parseJSON<T>(s: string | undefined): T | undefined {
   }
 }
 
-/** Ends a pod that is no longer desired: stop everything within its grace, then remove it. */
-export async function terminatePod(deps: SyncDeps, uid: string, observed: ObservedPod, graceSeconds?: number): Promise<void> {
-  const grace = graceSeconds ?? Math.max(0, ...observed.sandboxes.map(recordedGrace), ...observed.containers.map(recordedGrace));
-  await stopAll(deps, observed, grace);
-  await removeQuietly(deps, observed.containers.map((c) => c.id), observed.sandboxes.map((s) => s.id));
-  await cleanupPodDir(deps, uid);
+function podNameOf(o: ObservedPod): string {
+  const l = (o.sandboxes[0] ?? o.containers[0])?.labels ?? {};
+  return `${l[L.podNamespace] ?? '?'}/${l[L.podName] ?? '?'}`;
 }
 
 /** Releases the pod's cgroup (its containers are gone by now), volumes (tmpfs included) and data directory. */
