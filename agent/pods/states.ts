@@ -57,7 +57,10 @@ export function decidePodStep(f: PodFacts, observed: ObservedPod): PodDecision {
     const graceSeconds = Math.max(0, ...observed.sandboxes.map(recordedGrace), ...observed.containers.map(recordedGrace));
     return terminate(observed, graceSeconds, true, 'no longer desired');
   }
-  if (f.restarting && !empty) return terminate(observed, 0, true, 'evicted instance replaced');
+  if (f.restarting && !empty) {
+    // A fresh record: clearing away the last instance is part of its start.
+    return { state: 'syncing', step: { kind: 'terminate', actions: computeTerminationActions(observed, { graceSeconds: 0, remove: true }), why: 'evicted instance replaced' } };
+  }
   if (f.rejected) return { state: 'terminated', step: { kind: 'none' } };
   if (f.evicted) return ending(observed, f.evicted.graceSeconds, 'evicted');
   if (pod.metadata.deletionTimestamp && pod.metadata.annotations?.['kubernetes.io/config.source'] === 'api') {
