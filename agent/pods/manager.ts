@@ -157,11 +157,20 @@ export class PodManager {
    * again (idempotently) by the first sync of each pod.
    */
   private async repair(): Promise<void> {
-    const created = this.cache.uids().flatMap((uid) => this.cache.get(uid).containers.filter((c) => c.state === 'created'));
-    for (const c of created) {
+    const observed = this.cache.uids().map((uid) => this.cache.get(uid));
+    const created = observed.flatMap((o) => o.containers.filter((c) => c.state === 'created'));
+    // A sandbox that is not ready and holds no container has nothing to keep: most often
+    // one whose start was cut short. An engine may still finish a start the dead agent
+    // asked for; removing it now means it never becomes a second ready sandbox of its pod.
+    const empty = observed.flatMap((o) => o.sandboxes.filter((s) => s.state !== 'ready' && !o.containers.some((c) => c.podSandboxId === s.id)));
+    await Promise.all(created.map(async (c) => {
       this.opts.log.info({ podUID: c.labels[L.podUid], container: c.metadata.name, id: c.id.slice(0, 12) }, 'removing a container created and never started by an earlier run of the agent');
       await this.opts.runtime.removeContainer(c.id).catch((err: Error) => this.opts.log.warn({ err: err.message, id: c.id }, 'remove failed'));
-    }
+    }));
+    await Promise.all(empty.map(async (s) => {
+      this.opts.log.info({ podUID: s.metadata.uid, sandbox: s.id.slice(0, 12) }, 'removing an empty sandbox that is not ready');
+      await this.opts.runtime.removePodSandbox(s.id).catch((err: Error) => this.opts.log.warn({ err: err.message, id: s.id }, 'remove failed'));
+    }));
     const root = dirname(podDir(this.opts.env.rootDir, 'x'));
     for (const uid of await readdir(root).catch(() => [] as string[])) {
       const hosts = join(root, uid, 'etc-hosts');
@@ -171,7 +180,7 @@ export class PodManager {
         await rm(hosts, { recursive: true, force: true }).catch(() => undefined);
       }
     }
-    if (created.length) await this.cache.relist();
+    if (created.length || empty.length) await this.cache.relist();
   }
 
   /** Replaces the desired set. `ready` is true once every source has listed. */

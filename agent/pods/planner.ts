@@ -136,7 +136,10 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
   const inits = pod.spec.initContainers ?? [];
   const apps = pod.spec.containers;
   const sandboxes = [...observed.sandboxes].sort((a, b) => b.metadata.attempt - a.metadata.attempt || b.createdAt - a.createdAt);
-  const newest = sandboxes[0];
+  // A sandbox that never started and holds nothing (a create the engine finished after the
+  // agent that asked for it was killed) is not the pod's sandbox while another one exists.
+  const holds = (sb: PodSandboxStatus) => sb.state === 'ready' || observed.containers.some((c) => c.podSandboxId === sb.id);
+  const newest = sandboxes.find(holds) ?? sandboxes[0];
   const readySandboxes = sandboxes.filter((s) => s.state === 'ready');
 
   planRemovals(observed, newest, actions);
@@ -215,7 +218,14 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
       continue;
     }
     if (st.state === 'created' || st.state === 'unknown') {
-      // Created but never started (the agent died between create and start), or lost.
+      // Created but never started (the agent died between create and start), or lost. A
+      // run of the same container that is up in the sandbox stays the one that runs.
+      const up = observed.containers.find((x) => x.metadata.name === c.name && x.podSandboxId === sandbox.id && x.state === 'running');
+      if (up) {
+        actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Container ${c.name} is in state ${st.state} beside a running one, it will be removed` });
+        keepRunning++;
+        continue;
+      }
       actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Container ${c.name} is in state ${st.state}, it will be re-created` });
       actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
       continue;

@@ -202,5 +202,22 @@ describe('computePodActions', () => {
       expect(b.containersToStart).toEqual([{ kind: 'app', index: 0, attempt: 5, restart: true }]);
       expect(b.sandboxesToRemove).toEqual([]);
     });
+
+    it('a late-created empty sandbox is not taken for the pod sandbox (a create finished after the agent died)', () => {
+      const p = pod({ containers: [ctr('a')] });
+      const late = sandbox('s9', 0, 'notready', undefined, 5000);
+      const a = computePodActions(p, { sandboxes: [sandbox('s1', 0, 'ready', '10.244.0.5', 1000), late], containers: [running(p, ctr('a'), 'c1')] }, noBackoff);
+      expect(a).toMatchObject({ killPod: false, createSandbox: false, sandboxId: 's1', containersToStart: [] });
+      expect(a.sandboxesToRemove).toEqual(['s9']);
+    });
+
+    it('a created container beside a running run of the same name is removed, not started again', () => {
+      const p = pod({ containers: [ctr('a')] });
+      const late = { ...running(p, ctr('a'), 'c2'), state: 'created' as const, createdAt: 9000 };
+      const a = computePodActions(p, { sandboxes: [sandbox('s1')], containers: [running(p, ctr('a'), 'c1'), late] }, noBackoff);
+      expect(a.containersToKill.map((k) => k.id)).toEqual(['c2']);
+      expect(a.containersToStart).toEqual([]);
+      expect(a.killPod).toBe(false);
+    });
   });
 });
