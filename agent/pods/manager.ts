@@ -285,7 +285,7 @@ export class PodManager {
         waiting = new Map((pod?.spec.containers ?? []).map((c) => [c.name, { reason: step.reason, message: step.message }]));
         break;
       case 'terminate':
-        this.opts.log.info({ podUID: uid, why: step.why, grace: step.actions.graceSeconds }, 'terminating pod');
+        this.opts.log.info({ podUID: uid, pod: pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : undefined, grace: step.actions.graceSeconds }, `terminating pod that is ${step.why}`);
         await executePodActions(this.deps, pod, observed, step.actions);
         await this.cache.relist();
         break;

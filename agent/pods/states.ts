@@ -38,7 +38,7 @@ export type PodStep =
   | { kind: 'sync' }
   /** Not started yet, for a reason the status shows on every container. */
   | { kind: 'wait'; reason: string; message: string }
-  /** Stop (and maybe remove) what runs: SyncTerminatingPod. */
+  /** Stop (and maybe remove) what runs: SyncTerminatingPod. `why` completes "a pod that is ...". */
   | { kind: 'terminate'; actions: PodActions; why: string }
   /** Not desired and nothing left in the runtime: release its directory, drop the record (SyncTerminatedPod). */
   | { kind: 'forget' };
@@ -59,7 +59,7 @@ export function decidePodStep(f: PodFacts, observed: ObservedPod): PodDecision {
   }
   if (f.restarting && !empty) {
     // A fresh record: clearing away the last instance is part of its start.
-    return { state: 'syncing', step: { kind: 'terminate', actions: computeTerminationActions(observed, { graceSeconds: 0, remove: true }), why: 'evicted instance replaced' } };
+    return { state: 'syncing', step: { kind: 'terminate', actions: computeTerminationActions(observed, { graceSeconds: 0, remove: true }), why: 'replaced after its eviction' } };
   }
   if (f.rejected) return { state: 'terminated', step: { kind: 'none' } };
   if (f.evicted) return ending(observed, f.evicted.graceSeconds, 'evicted');
