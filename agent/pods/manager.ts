@@ -7,17 +7,18 @@ import { Backoff, CONTAINER_BACKOFF, IMAGE_PULL_BACKOFF } from './backoff.js';
 import { PodCache } from './cache.js';
 import { L } from './labels.js';
 import type { SyncDeps } from './sync.js';
-import { cleanupPodDir, stopAll, syncPod, terminatePod } from './sync.js';
+import { cleanupPodDir, executePodActions, syncPod } from './sync.js';
 import type { NodeEnv } from './prepare.js';
 import { podDir } from '../volumes/plan.js';
-import { readdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { lstat, readdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { computePodStatus } from './status.js';
 import { pastActiveDeadline } from './deadline.js';
 import { podGraceSeconds } from './killorder.js';
 import { PodWorkers } from './workers.js';
 import { ProbeManager } from '../../probes/index.js';
 import type { KillRequest, ObservedPod } from './planner.js';
+import { podStopped } from './planner.js';
 import type { AdmissionContext } from './admission.js';
 import { admitPod } from './admission.js';
 import { type IneffectiveField, ineffectiveFields } from './fields.js';
@@ -27,6 +28,10 @@ import { podRef } from '../events.js';
 import type { RuntimeHealth } from '../runtime/health.js';
 import { REMOVAL_RETRY, RetryGate, SANDBOX_RETRY } from './retry.js';
 import type { HeldPod } from '../sources/merge.js';
+import type { PodWorkerState } from './states.js';
+import { decidePodStep } from './states.js';
+import type { PersistedPod } from './store.js';
+import { PodRecordStore } from './store.js';
 
 export interface PodManagerOptions {
   runtime: Runtime;
@@ -59,13 +64,40 @@ export interface PodView {
   status: PodStatus;
 }
 
+/**
+ * One pod UID's record (kubelet's podSyncStatus): its worker state and everything the
+ * agent knows of the pod that the runtime does not show. Only the pod's worker changes
+ * `state`; evict() and readmitEvicted() set what the next worker step reads.
+ */
+interface PodRecord {
+  uid: string;
+  state: PodWorkerState;
+  status?: PodStatus;
+  admitted: boolean;
+  rejected?: { reason: string; message: string };
+  evicted?: { reason: string; message: string; graceSeconds: number; tag?: string };
+  /** An evicted static pod started again: its old containers go before it starts. */
+  restarting: boolean;
+  /** Running containers that failed a liveness or startup probe: container ID -> why. */
+  kills: Map<string, KillRequest>;
+  /** The back-off keys of the pod (name_namespace_uid_), to forget them with the pod. */
+  backoffPrefix?: string;
+  /** What was last written to the store, to write only changes. */
+  saved?: string;
+  /** The status listeners have seen this record's status (a restored one is told once). */
+  announced?: boolean;
+}
+
+const isTerminal = (s: PodStatus | undefined) => s?.phase === 'Succeeded' || s?.phase === 'Failed';
+
 // The agent's core loop: the desired set (from the sources) and the observed set (from
-// the pod cache) meet here, one serialized worker per pod UID. Pods that are observed but
-// not desired are terminated, but only once every source has listed at least once, so an
-// agent restart never kills a pod whose manifest has simply not been read yet.
+// the pod cache) meet here, one serialized worker per pod UID, each step decided by
+// decidePodStep (states.ts) and carried out by the executor (sync.ts). Pods that are
+// observed but not desired are terminated, but only once every source has listed at least
+// once, so an agent restart never kills a pod whose manifest has simply not been read yet.
 export class PodManager {
   private desired = new Map<string, Pod>();
-  private statuses = new Map<string, PodStatus>();
+  private readonly records = new Map<string, PodRecord>();
   private sourcesReady = false;
   private tick?: NodeJS.Timeout;
   private housekeepingTimer?: NodeJS.Timeout;
@@ -73,17 +105,9 @@ export class PodManager {
   readonly cache: PodCache;
   readonly probes: ProbeManager;
   private readonly workers: PodWorkers;
-  /** Containers that failed a liveness or startup probe: pod UID -> container ID -> why. */
-  private readonly kills = new Map<string, Map<string, KillRequest>>();
+  private readonly store: PodRecordStore;
   private readonly statusListeners = new Set<(view: PodView) => void>();
   private readonly started = Date.now();
-  /** Admission is decided once per pod UID; a refused pod never runs anything. */
-  private readonly admitted = new Set<string>();
-  private readonly rejected = new Map<string, { reason: string; message: string }>();
-  /** Pods the eviction manager evicted: stopped, Failed with reason Evicted. */
-  private readonly evicted = new Map<string, { reason: string; message: string; graceSeconds: number; tag?: string }>();
-  /** Evicted static pods to start again as new: their old containers go first. */
-  private readonly restarting = new Set<string>();
   private readonly messages: TerminationMessages;
   /** Pods an invalid manifest still names, by `namespace/name`: what runs of them is kept. */
   private held = new Map<string, HeldPod>();
@@ -102,6 +126,7 @@ export class PodManager {
       ...(opts.health ? { health: opts.health } : {}),
       retry: { sandbox: new RetryGate(opts.clock, SANDBOX_RETRY), removal: new RetryGate(opts.clock, REMOVAL_RETRY) },
     };
+    this.store = new PodRecordStore(opts.env.rootDir, opts.log);
     // A sync cut short because the engine went away is not a failed sync: the health says it once.
     this.workers = new PodWorkers((uid) => this.syncOne(uid).catch((err: unknown) => {
       if (!opts.health?.failed(err, 'pod sync')) throw err;
@@ -111,9 +136,9 @@ export class PodManager {
       runtime: opts.runtime,
       log: opts.log,
       onKill: (k) => {
-        const forPod = this.kills.get(k.pod.uid) ?? new Map<string, KillRequest>();
-        forPod.set(k.containerId, { reason: k.reason, message: k.message, graceSeconds: k.gracePeriodSeconds });
-        this.kills.set(k.pod.uid, forPod);
+        const rec = this.records.get(k.pod.uid);
+        if (!rec) return;
+        rec.kills.set(k.containerId, { reason: k.reason, message: k.message, graceSeconds: k.gracePeriodSeconds });
         this.workers.dispatch(k.pod.uid);
       },
       onEvent: (e) => opts.events.emit(e.pod, e.type, e.reason, e.message, e.container, e.init),
@@ -128,8 +153,15 @@ export class PodManager {
     }
   }
 
+  /**
+   * Reads the persisted records and the runtime, and repairs what an agent killed in the
+   * middle of starting pods left half-done, before any pod is synced: nothing of a pod
+   * starts until the sources have listed, which is after this.
+   */
   async start(): Promise<void> {
+    for (const p of (await this.store.load()).values()) this.records.set(p.uid, fromPersisted(p));
     await this.cache.start();
+    await this.repair();
     this.tick = setInterval(() => this.dispatchAll(), this.opts.syncPeriodMs ?? 1000);
     this.housekeepingTimer = setInterval(() => void this.housekeeping(), 60_000);
   }
@@ -140,6 +172,41 @@ export class PodManager {
     this.probes.stop();
     this.cache.stop();
     await this.workers.idle();
+  }
+
+  /**
+   * What a killed agent can leave behind: containers created and never started (they hold
+   * no history, and an engine keeps them Created for ever), and an `etc-hosts` that the
+   * engine made a directory of because a container was started before the file existed.
+   * Missing per-pod files are written by the executor before each start, half-made pod
+   * cgroups are completed by the first ensurePod of this agent's life, volumes are set up
+   * again (idempotently) by the first sync of each pod.
+   */
+  private async repair(): Promise<void> {
+    const observed = this.cache.uids().map((uid) => this.cache.get(uid));
+    const created = observed.flatMap((o) => o.containers.filter((c) => c.state === 'created'));
+    // A sandbox that is not ready and holds no container has nothing to keep: most often
+    // one whose start was cut short. An engine may still finish a start the dead agent
+    // asked for; removing it now means it never becomes a second ready sandbox of its pod.
+    const empty = observed.flatMap((o) => o.sandboxes.filter((s) => s.state !== 'ready' && !o.containers.some((c) => c.podSandboxId === s.id)));
+    await Promise.all(created.map(async (c) => {
+      this.opts.log.info({ podUID: c.labels[L.podUid], container: c.metadata.name, id: c.id.slice(0, 12) }, 'removing a container created and never started by an earlier run of the agent');
+      await this.opts.runtime.removeContainer(c.id).catch((err: Error) => this.opts.log.warn({ err: err.message, id: c.id }, 'remove failed'));
+    }));
+    await Promise.all(empty.map(async (s) => {
+      this.opts.log.info({ podUID: s.metadata.uid, sandbox: s.id.slice(0, 12) }, 'removing an empty sandbox that is not ready');
+      await this.opts.runtime.removePodSandbox(s.id).catch((err: Error) => this.opts.log.warn({ err: err.message, id: s.id }, 'remove failed'));
+    }));
+    const root = dirname(podDir(this.opts.env.rootDir, 'x'));
+    for (const uid of await readdir(root).catch(() => [] as string[])) {
+      const hosts = join(root, uid, 'etc-hosts');
+      const st = await lstat(hosts).catch(() => undefined);
+      if (st?.isDirectory()) {
+        this.opts.log.info({ podUID: uid, path: hosts }, 'removing the directory the engine made in place of the pod hosts file');
+        await rm(hosts, { recursive: true, force: true }).catch(() => undefined);
+      }
+    }
+    if (created.length || empty.length) await this.cache.relist();
   }
 
   /** Replaces the desired set. `ready` is true once every source has listed. */
@@ -180,7 +247,12 @@ export class PodManager {
 
   /** Desired pods with their latest status, for the API and the CLI. */
   list(): PodView[] {
-    return [...this.desired.values()].map((pod) => ({ pod, status: this.statuses.get(pod.metadata.uid) ?? { phase: 'Pending' } }));
+    return [...this.desired.values()].map((pod) => ({ pod, status: this.records.get(pod.metadata.uid)?.status ?? { phase: 'Pending' } }));
+  }
+
+  /** The worker state of a pod UID (undefined: no record). */
+  state(uid: string): PodWorkerState | undefined {
+    return this.records.get(uid)?.state;
   }
 
   /** Resolves when no pod has work running or queued. */
@@ -190,8 +262,7 @@ export class PodManager {
 
   /** Nothing of the pod runs: no ready sandbox, no running container, no work under way. */
   stopped(uid: string): boolean {
-    const o = this.cache.get(uid);
-    return !this.workers.busy(uid) && !o.sandboxes.some((s) => s.state === 'ready') && !o.containers.some((c) => c.state === 'running' || c.state === 'created');
+    return !this.workers.busy(uid) && podStopped(this.cache.get(uid));
   }
 
   healthy(now = Date.now()): boolean {
@@ -200,7 +271,16 @@ export class PodManager {
 
   private dispatchAll(): void {
     for (const uid of this.desired.keys()) this.workers.dispatch(uid);
-    if (this.sourcesReady) for (const uid of this.cache.uids()) if (!this.desired.has(uid)) this.workers.dispatch(uid);
+    if (!this.sourcesReady) return;
+    for (const uid of this.cache.uids()) if (!this.desired.has(uid)) this.workers.dispatch(uid);
+    // Records of pods no source lists and the runtime no longer holds: forgotten.
+    for (const uid of this.records.keys()) if (!this.desired.has(uid)) this.workers.dispatch(uid);
+  }
+
+  private record(uid: string): PodRecord {
+    let rec = this.records.get(uid);
+    if (!rec) this.records.set(uid, (rec = { uid, state: 'syncing', admitted: false, restarting: false, kills: new Map() }));
+    return rec;
   }
 
   private async syncOne(uid: string): Promise<void> {
@@ -210,94 +290,85 @@ export class PodManager {
     // its status manager).
     const paused = !!this.opts.health && !this.opts.health.ready();
     const pod = this.desired.get(uid);
-    let observed = this.cache.get(uid);
+    if (!pod && (!this.sourcesReady || paused)) return;
+    const rec = this.record(uid);
+    const observed = this.cache.get(uid);
     if (!pod) {
-      if (!this.sourcesReady || paused) return;
-      this.evicted.delete(uid);
-      this.restarting.delete(uid);
-      this.statuses.delete(uid);
-      this.kills.delete(uid);
-      this.probes.removePod(uid);
-      this.admitted.delete(uid);
-      this.rejected.delete(uid);
-      this.messages.forget(uid);
-      if (observed.sandboxes.length === 0 && observed.containers.length === 0) {
-        this.deps.retry?.sandbox.forget(uid);
-        this.deps.retry?.removal.forget(uid);
-        await cleanupPodDir(this.deps, uid);
-        return;
-      }
+      // An invalid manifest still names this pod: what runs of it is kept, unmanaged.
       if (this.keepHeld(uid, observed)) return;
       this.heldReported.delete(uid);
-      this.opts.log.info({ podUID: uid, pod: podNameOf(observed) }, 'terminating pod that is no longer desired');
-      await terminatePod(this.deps, uid, observed);
-      this.deps.backoff.forgetPrefix(`${podNameOf(observed)}_${uid}_`);
-      await this.cache.relist();
-      return;
     }
-
-    if (!paused && this.restarting.delete(uid)) {
-      // An evicted static pod comes back as a new instance: what the last one left goes.
-      await terminatePod(this.deps, uid, observed, 0);
-      await this.cache.relist();
-      observed = this.cache.get(uid);
-    }
-    let waiting: ReadonlyMap<string, ContainerStateWaiting> = new Map();
-    const previous = this.statuses.get(uid);
-    const terminal = previous?.phase === 'Succeeded' || previous?.phase === 'Failed';
-    const overdue = terminal || this.evicted.has(uid) ? undefined : pastActiveDeadline(pod, previous?.startTime, this.opts.clock.now());
-    if (overdue) {
+    if (pod) rec.backoffPrefix = `${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`;
+    if (pod && !rec.evicted && !rec.restarting) this.admit(pod, observed, rec);
+    const overdue = pod && rec.admitted && !rec.evicted && !isTerminal(rec.status) ? pastActiveDeadline(pod, rec.status?.startTime, this.opts.clock.now()) : undefined;
+    if (pod && overdue) {
       // Killed like an eviction (with the pod's own grace) and never started again.
-      this.evicted.set(uid, { ...overdue, graceSeconds: podGraceSeconds(pod) });
+      rec.evicted = { ...overdue, graceSeconds: podGraceSeconds(pod) };
+      void this.persist(rec);
       this.opts.events.emit(podRef(pod), 'Normal', overdue.reason, overdue.message);
     }
-    const evicted = this.evicted.get(uid);
-    const rejected = evicted ? { reason: evicted.reason, message: evicted.message } : this.admit(pod, observed);
-    if (paused) {
-      // The engine is away: only the status below is brought up to date.
-    } else if (evicted) {
-      // Evicted: everything stops within the eviction's grace; the dead containers stay.
-      if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running')) {
-        await stopAll(this.deps, observed, evicted.graceSeconds, pod);
+    const wasTerminated = rec.state === 'terminated';
+    const { state, step } = decidePodStep({
+      state: rec.state,
+      pod,
+      sourcesReady: this.sourcesReady,
+      terminal: isTerminal(rec.status),
+      rejected: !!rec.rejected,
+      ...(rec.evicted ? { evicted: { graceSeconds: rec.evicted.graceSeconds } } : {}),
+      restarting: rec.restarting,
+      otherInstanceAlive: pod ? this.otherInstanceAlive(pod) : false,
+    }, observed);
+    // While the engine is away nothing is created, stopped or removed: only the status below
+    // is brought up to date, and the step is decided again once the engine is back.
+    if (!paused) {
+      if (state !== rec.state) this.opts.log.info({ podUID: uid, pod: pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : undefined, from: rec.state, to: state }, 'pod worker state');
+      rec.state = state;
+    }
+
+    let waiting: ReadonlyMap<string, ContainerStateWaiting> = new Map();
+    const todo = paused ? { kind: 'none' as const } : step;
+    switch (todo.kind) {
+      case 'forget':
+        this.deps.retry?.sandbox.forget(uid);
+        this.deps.retry?.removal.forget(uid);
+        await this.forget(rec);
+        return;
+      case 'none':
+        break;
+      case 'wait':
+        waiting = new Map((pod?.spec.containers ?? []).map((c) => [c.name, { reason: todo.reason, message: todo.message }]));
+        break;
+      case 'terminate':
+        this.opts.log.info({ podUID: uid, pod: pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : undefined, grace: todo.actions.graceSeconds }, `terminating pod that is ${todo.why}`);
+        await executePodActions(this.deps, pod, observed, todo.actions);
         await this.cache.relist();
-      }
-    } else if (rejected) {
-      // Refused at admission: nothing of it is created, ever.
-    } else if (pod.metadata.deletionTimestamp && pod.metadata.annotations?.['kubernetes.io/config.source'] === 'api') {
-      // Deleted through the API server: stopped within the deletion's grace period; it stays
-      // desired (its status shows how it ended) until the source removes it.
-      if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running' || c.state === 'created')) {
-        await stopAll(this.deps, observed, pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30, pod);
-        await this.cache.relist();
-      }
-    } else if (this.otherInstanceAlive(pod)) {
-      // A static pod whose manifest changed gets a new UID; the old instance must be gone
-      // before the new one starts (host ports, names, volumes).
-      waiting = new Map(pod.spec.containers.map((c) => [c.name, { reason: 'ContainerCreating', message: 'waiting for the previous instance of this pod to terminate' }]));
-    } else if (terminal) {
-      // Finished for good: nothing starts again, and whatever still runs is released.
-      if (observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running')) {
-        await stopAll(this.deps, observed, pod.spec.terminationGracePeriodSeconds ?? 30, pod);
-        await this.cache.relist();
-      }
-    } else {
-      const result = await syncPod(this.deps, pod, observed, this.kills.get(uid), (name, id) => this.probes.started(uid, name, id));
-      waiting = result.waiting;
-      const a = result.actions;
-      if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length || a.containersToResize?.length) {
-        // Plan again only from a view that includes what was just done.
-        await this.cache.relist();
+        break;
+      case 'sync': {
+        rec.restarting = false;
+        const result = await syncPod(this.deps, pod!, observed, rec.kills, (name, id) => this.probes.started(uid, name, id));
+        waiting = result.waiting;
+        const a = result.actions;
+        if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length || a.containersToResize?.length) {
+          // Plan again only from a view that includes what was just done.
+          await this.cache.relist();
+        }
       }
     }
-    if (this.desired.get(uid) !== pod) return;
+    if (!pod || this.desired.get(uid) !== pod || this.records.get(uid) !== rec) return;
+    // A finished pod's final status is kept as it was: its containers may be gone by now.
+    if (wasTerminated && isTerminal(rec.status)) {
+      if (!rec.announced) this.announce(rec, pod);
+      return;
+    }
     const now = this.cache.get(uid);
     const running = now.containers.filter((c) => c.state === 'running');
-    const kills = this.kills.get(uid);
-    if (kills) for (const id of kills.keys()) if (!running.some((c) => c.id === id)) kills.delete(id);
+    for (const id of rec.kills.keys()) if (!running.some((c) => c.id === id)) rec.kills.delete(id);
     const sandbox = now.sandboxes.find((s) => s.state === 'ready');
     const podIP = pod.spec.hostNetwork ? this.opts.hostIP : sandbox?.ip;
     const live = sandbox ? running.filter((c) => c.podSandboxId === sandbox.id) : [];
     this.probes.update(pod, podIP, live.map((c) => ({ name: c.metadata.name, id: c.id, startedAt: c.startedAt, adopted: c.startedAt < this.started })));
+    const rejected = rec.evicted ? { reason: rec.evicted.reason, message: rec.evicted.message } : rec.rejected;
+    const previous = rec.status;
     const status = computePodStatus({
       pod,
       observed: now,
@@ -313,8 +384,40 @@ export class PodManager {
       // A deleted pod with nothing left running is over (an API pod then ends Succeeded or Failed).
       terminal: !!pod.metadata.deletionTimestamp && running.length === 0 && !sandbox,
     });
-    this.statuses.set(uid, status);
-    if (JSON.stringify(status) !== JSON.stringify(previous)) for (const l of this.statusListeners) l({ pod, status });
+    rec.status = status;
+    if (isTerminal(status)) await this.persist(rec);
+    if (!rec.announced || JSON.stringify(status) !== JSON.stringify(previous)) this.announce(rec, pod);
+  }
+
+  private announce(rec: PodRecord, pod: Pod): void {
+    rec.announced = true;
+    const status = rec.status ?? { phase: 'Pending' };
+    for (const l of this.statusListeners) l({ pod, status });
+  }
+
+  /** SyncTerminatedPod for a pod no source lists: its directory, cgroup and record go. */
+  private async forget(rec: PodRecord): Promise<void> {
+    const uid = rec.uid;
+    this.records.delete(uid);
+    this.probes.removePod(uid);
+    this.messages.forget(uid);
+    if (rec.backoffPrefix) this.deps.backoff.forgetPrefix(rec.backoffPrefix);
+    await cleanupPodDir(this.deps, uid);
+    await this.store.remove(uid);
+  }
+
+  private async persist(rec: PodRecord): Promise<void> {
+    const p: PersistedPod = {
+      uid: rec.uid,
+      ...(rec.admitted ? { admitted: true } : {}),
+      ...(rec.rejected ? { rejected: rec.rejected } : {}),
+      ...(rec.evicted ? { evicted: rec.evicted } : {}),
+      ...(isTerminal(rec.status) ? { final: rec.status } : {}),
+    };
+    const text = JSON.stringify(p);
+    if (text === rec.saved) return;
+    rec.saved = text;
+    await this.store.save(p);
   }
 
   /** Called with every status change: the ready-endpoints stream Services subscribe to. */
@@ -326,33 +429,34 @@ export class PodManager {
   /**
    * kubelet's canAdmitPod, once per pod: checked against the pods admitted before it that
    * have not finished. A pod the runtime already runs (adopted after a restart) was admitted
-   * by an earlier life of the agent and is never re-checked.
+   * by an earlier life of the agent and is never re-checked; neither is one whose admission
+   * was persisted.
    */
-  private admit(pod: Pod, observed: ObservedPod): { reason: string; message: string } | undefined {
-    const uid = pod.metadata.uid;
-    if (this.admitted.has(uid) || this.rejected.has(uid)) return this.rejected.get(uid);
+  private admit(pod: Pod, observed: ObservedPod, rec: PodRecord): void {
+    if (rec.admitted || rec.rejected) return;
     const runs = (o: ObservedPod) => o.sandboxes.length > 0 || o.containers.length > 0;
     if (runs(observed)) {
-      this.admitted.add(uid);
-      return undefined;
+      rec.admitted = true;
+      void this.persist(rec);
+      return;
     }
-    const ended = (u: string) => ['Succeeded', 'Failed'].includes(this.statuses.get(u)?.phase ?? '');
     const others = [...this.desired.values()].filter((p) => {
       const u = p.metadata.uid;
-      return u !== uid && (this.admitted.has(u) || runs(this.cache.get(u))) && !this.rejected.has(u) && !ended(u);
+      const r = this.records.get(u);
+      return u !== pod.metadata.uid && (!!r?.admitted || runs(this.cache.get(u))) && !r?.rejected && !isTerminal(r?.status);
     });
     const ctx = this.opts.admissionContext?.() ?? this.opts.admission;
     const r = admitPod(pod, others, ctx);
     if (r.ok) {
-      this.admitted.add(uid);
+      rec.admitted = true;
+      void this.persist(rec);
       if (ctx?.features) this.warnIneffective(pod, ineffectiveFields(pod, ctx.features));
-      return undefined;
+      return;
     }
-    const rejection = { reason: r.reason, message: `Pod was rejected: ${r.message}` };
-    this.rejected.set(uid, rejection);
-    this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: uid, reason: r.reason }, rejection.message);
+    rec.rejected = { reason: r.reason, message: `Pod was rejected: ${r.message}` };
+    void this.persist(rec);
+    this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid, reason: r.reason }, rec.rejected.message);
     this.opts.events.emit(podRef(pod), 'Warning', r.reason, r.message);
-    return rejection;
   }
 
   /** Once per admitted pod: each field that cannot act here, as a Warning event and a log line. */
@@ -371,41 +475,41 @@ export class PodManager {
    */
   async evict(uid: string, e: { message: string; graceSeconds: number; tag?: string }): Promise<void> {
     const pod = this.desired.get(uid);
-    if (!pod || this.evicted.has(uid)) return;
-    this.evicted.set(uid, { reason: 'Evicted', message: e.message, graceSeconds: e.graceSeconds, ...(e.tag ? { tag: e.tag } : {}) });
+    const rec = this.records.get(uid);
+    if (!pod || !rec || rec.evicted) return;
+    rec.evicted = { reason: 'Evicted', message: e.message, graceSeconds: e.graceSeconds, ...(e.tag ? { tag: e.tag } : {}) };
+    await this.persist(rec);
     this.opts.events.emit(podRef(pod), 'Warning', 'Evicted', e.message);
     this.workers.dispatch(uid);
     const deadline = Date.now() + (e.graceSeconds + 30) * 1000;
-    const alive = () => { const o = this.cache.get(uid); return o.containers.some((c) => c.state === 'running') || o.sandboxes.some((s) => s.state === 'ready'); };
-    while (Date.now() < deadline && (alive() || this.workers.busy(uid))) await new Promise((r) => setTimeout(r, 100));
+    while (Date.now() < deadline && (!podStopped(this.cache.get(uid)) || this.workers.busy(uid))) await new Promise((r) => setTimeout(r, 100));
   }
 
   /** UIDs of evicted pods, with their tags. */
   evictedPods(): { uid: string; tag?: string }[] {
-    return [...this.evicted].map(([uid, e]) => ({ uid, ...(e.tag ? { tag: e.tag } : {}) }));
+    return [...this.records.values()].filter((r) => r.evicted).map((r) => ({ uid: r.uid, ...(r.evicted?.tag ? { tag: r.evicted.tag } : {}) }));
   }
 
   /**
    * Static pods evicted for which `pick` holds are started again (upstream never evicts
    * static pods; bosun, whose pods are nearly all static, evicts them and brings them back
-   * once the pressure that evicted them is gone): admitted anew, as a pod never seen.
+   * once the pressure that evicted them is gone): a fresh record, admitted anew, as a pod
+   * never seen.
    */
   readmitEvicted(pick: (e: { uid: string; tag?: string }) => boolean): string[] {
     const out: string[] = [];
-    for (const [uid, e] of this.evicted) {
-      const pod = this.desired.get(uid);
+    for (const old of [...this.records.values()]) {
+      const e = old.evicted;
+      const pod = this.desired.get(old.uid);
       const source = pod?.metadata.annotations?.['kubernetes.io/config.source'];
-      if (!pod || source === 'api' || !pick({ uid, ...(e.tag ? { tag: e.tag } : {}) })) continue;
-      this.evicted.delete(uid);
-      this.admitted.delete(uid);
-      this.rejected.delete(uid);
-      this.statuses.delete(uid);
-      this.kills.delete(uid);
-      this.restarting.add(uid);
-      this.deps.backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`);
-      this.opts.log.info({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: uid }, 'pressure is gone: starting the evicted static pod again');
-      this.workers.dispatch(uid);
-      out.push(uid);
+      if (!e || !pod || source === 'api' || !pick({ uid: old.uid, ...(e.tag ? { tag: e.tag } : {}) })) continue;
+      const rec: PodRecord = { uid: old.uid, state: 'syncing', admitted: false, restarting: true, kills: new Map() };
+      this.records.set(old.uid, rec);
+      void this.persist(rec);
+      this.deps.backoff.forgetPrefix(`${pod.metadata.name}_${pod.metadata.namespace}_${old.uid}_`);
+      this.opts.log.info({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: old.uid }, 'pressure is gone: starting the evicted static pod again');
+      this.workers.dispatch(old.uid);
+      out.push(old.uid);
     }
     return out;
   }
@@ -440,7 +544,17 @@ export class PodManager {
   }
 }
 
-function podNameOf(o: { sandboxes: { labels: Record<string, string> }[]; containers: { labels: Record<string, string> }[] }): string {
-  const l = (o.sandboxes[0] ?? o.containers[0])?.labels ?? {};
-  return `${l[L.podName] ?? '?'}_${l[L.podNamespace] ?? '?'}`;
+function fromPersisted(p: PersistedPod): PodRecord {
+  return {
+    uid: p.uid,
+    // A finished pod stays finished; anything else is synced from what the runtime shows.
+    state: p.final ? 'terminated' : 'syncing',
+    admitted: !!p.admitted,
+    ...(p.rejected ? { rejected: p.rejected } : {}),
+    ...(p.evicted ? { evicted: p.evicted } : {}),
+    ...(p.final ? { status: p.final } : {}),
+    restarting: false,
+    kills: new Map(),
+    saved: JSON.stringify(p),
+  };
 }

@@ -73,6 +73,8 @@ export interface PodActions {
   backoffs: WaitingInBackoff[];
   /** A plain init container failed and restartPolicy forbids retrying: the pod is Failed. */
   initFailed: boolean;
+  /** The grace of killPod when it is not the pod's own (a deletion's, an eviction's). */
+  graceSeconds?: number;
   /** Running app containers whose limits change in place (in-place resize). */
   containersToResize?: ContainerToResize[];
 }
@@ -128,24 +130,42 @@ export function backoffMessage(delayMs: number, pod: Pod, c: Container): string 
   return `back-off ${formatGoDuration(delayMs)} restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`;
 }
 
+function emptyActions(): PodActions {
+  return { killPod: false, createSandbox: false, sandboxId: '', attempt: 0, containersToKill: [], containersToStart: [], containersToRemove: [], sandboxesToRemove: [], backoffs: [], initFailed: false };
+}
+
+/**
+ * Termination as a plan (kubelet's SyncTerminatingPod / SyncTerminatedPod): everything that
+ * runs is stopped within `graceSeconds`; with `remove`, the pod's containers and sandboxes
+ * then go too (a pod no source lists any more, or the leftovers of an evicted instance).
+ * Without it the dead containers stay, for the final status and `logs --previous`.
+ */
+export function computeTerminationActions(observed: ObservedPod, o: { graceSeconds: number; remove: boolean }): PodActions {
+  const actions = emptyActions();
+  actions.killPod = observed.sandboxes.some((s) => s.state === 'ready') || observed.containers.some((c) => c.state === 'running');
+  actions.graceSeconds = o.graceSeconds;
+  // A container created and never started cannot be stopped (the engine keeps it Created):
+  // it goes, it never ran and holds no history.
+  actions.containersToRemove = observed.containers.filter((c) => o.remove || c.state === 'created').map((c) => c.id);
+  if (o.remove) actions.sandboxesToRemove = observed.sandboxes.map((s) => s.id);
+  return actions;
+}
+
+/** Nothing of the pod runs: no ready sandbox, no running or created container. */
+export function podStopped(observed: ObservedPod): boolean {
+  return !observed.sandboxes.some((s) => s.state === 'ready') && !observed.containers.some((c) => c.state === 'running' || c.state === 'created');
+}
+
 export function computePodActions(pod: Pod, observed: ObservedPod, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest> = new Map(), started: StartedView = () => undefined, desired?: DesiredResources): PodActions {
-  const actions: PodActions = {
-    killPod: false,
-    createSandbox: false,
-    sandboxId: '',
-    attempt: 0,
-    containersToKill: [],
-    containersToStart: [],
-    containersToRemove: [],
-    sandboxesToRemove: [],
-    backoffs: [],
-    initFailed: false,
-  };
+  const actions = emptyActions();
   const policy = pod.spec.restartPolicy ?? 'Always';
   const inits = pod.spec.initContainers ?? [];
   const apps = pod.spec.containers;
   const sandboxes = [...observed.sandboxes].sort((a, b) => b.metadata.attempt - a.metadata.attempt || b.createdAt - a.createdAt);
-  const newest = sandboxes[0];
+  // A sandbox that never started and holds nothing (a create the engine finished after the
+  // agent that asked for it was killed) is not the pod's sandbox while another one exists.
+  const holds = (sb: PodSandboxStatus) => sb.state === 'ready' || observed.containers.some((c) => c.podSandboxId === sb.id);
+  const newest = sandboxes.find(holds) ?? sandboxes[0];
   const readySandboxes = sandboxes.filter((s) => s.state === 'ready');
 
   planRemovals(observed, newest, actions);
@@ -164,11 +184,11 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     const toStart = apps
       .map((c, index) => ({ c, index }))
       .filter(({ c }) => !(policy === 'OnFailure' && succeeded(latestByName(observed.containers, c.name))));
-    // Nothing left to run, and initialization already led to app containers: a new sandbox
-    // would only run the init containers again (kubelet: hasAnyRegularContainerCreated).
-    const initialized = inits.length === 0 || apps.some((c) => latestByName(observed.containers, c.name));
-    if (newest && toStart.length === 0 && initialized) {
-      actions.killPod = readySandboxes.length > 0;
+    // Nothing left to run and the app containers have run before: the pod is done, and
+    // its init containers (one-shot setup, migrations) must not run a second time
+    // (upstream computePodActions with hasAnyRegularContainerCreated).
+    if (toStart.length === 0 && hasAnyRegularContainerCreated(pod, observed)) {
+      actions.killPod = readySandboxes.length > 0 || observed.containers.some((c) => c.state === 'running');
       return actions;
     }
     actions.killPod = !!newest;
@@ -239,7 +259,14 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
       continue;
     }
     if (st.state === 'created' || st.state === 'unknown') {
-      // Created but never started (the agent died between create and start), or lost.
+      // Created but never started (the agent died between create and start), or lost. A
+      // run of the same container that is up in the sandbox stays the one that runs.
+      const up = observed.containers.find((x) => x.metadata.name === c.name && x.podSandboxId === sandbox.id && x.state === 'running');
+      if (up) {
+        actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Container ${c.name} is in state ${st.state} beside a running one, it will be removed` });
+        keepRunning++;
+        continue;
+      }
       actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Unknown', message: `Container ${c.name} is in state ${st.state}, it will be re-created` });
       actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
       appPending++;
@@ -372,6 +399,17 @@ function gateByBackoff(pod: Pod, c: Container, backoff: BackoffView, actions: Po
   return true;
 }
 
+/**
+ * Any app container exists in the runtime (created, running or exited): the init containers
+ * completed once. Upstream's hasAnyRegularContainerCreated.
+ */
+export function hasAnyRegularContainerCreated(pod: Pod, observed: ObservedPod): boolean {
+  return pod.spec.containers.some((c) => {
+    const st = latestByName(observed.containers, c.name);
+    return !!st && st.state !== 'unknown';
+  });
+}
+
 function succeeded(st: RuntimeContainer | undefined): boolean {
   return !!st && st.state === 'exited' && st.exitCode === 0;
 }
@@ -385,33 +423,36 @@ function nextAttempt(observed: ObservedPod, name: string): number {
 export const HOST_NETWORK_LABEL = 'bosun.io/host-network';
 
 /**
- * Dead containers kept: the newest one per name (kubelet's container GC with
- * MaxPerPodContainer 1: what `logs --previous` reads, or the last run while it waits to
- * restart); the older ones go, and so do the stopped sandboxes that are not the newest.
+ * Container and sandbox GC for one pod (kuberuntime_gc.go evictContainers, evictSandboxes):
+ * the newest dead container per name stays (MaxPerPodContainer 1: what `logs --previous`
+ * reads, what restartCount and lastState are made of, and the proof that a container
+ * already succeeded); older ones go. A sandbox that still holds a container stays, however
+ * dead it is: removing it would take its containers, and the pod's history, with it. Only
+ * an empty sandbox that is neither ready nor the newest is removed. A container created and
+ * never started outside the newest sandbox (a start cut short) holds no history and goes.
  */
 function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefined, actions: PodActions): void {
   const byName = new Map<string, RuntimeContainer[]>();
+  const removed = new Set<string>();
   for (const c of observed.containers) {
-    // Created but never started, in a sandbox that is not the pod's newest: left by a start
-    // the engine cut short (it was shutting down, or the agent died). It never ran, so it
-    // holds no history: it goes (kubelet's container GC evicts every non-running container).
-    if (c.state === 'created' && newest && c.podSandboxId !== newest.id) {
-      actions.containersToRemove.push(c.id);
+    if (c.state === 'running') continue;
+    if (c.state === 'created') {
+      if (newest && c.podSandboxId !== newest.id) removed.add(c.id);
       continue;
     }
-    if (c.state === 'running' || c.state === 'created') continue;
     const list = byName.get(c.metadata.name) ?? [];
     list.push(c);
     byName.set(c.metadata.name, list);
   }
   for (const list of byName.values()) {
     list.sort((a, b) => b.metadata.attempt - a.metadata.attempt || b.createdAt - a.createdAt);
-    for (const c of list.slice(1)) actions.containersToRemove.push(c.id);
+    for (const c of list.slice(1)) removed.add(c.id);
   }
+  actions.containersToRemove.push(...removed);
   for (const s of observed.sandboxes) {
     if (s === newest || s.state === 'ready') continue;
-    const live = observed.containers.some((c) => c.podSandboxId === s.id && c.state === 'running');
-    if (!live) actions.sandboxesToRemove.push(s.id);
+    const holds = observed.containers.some((c) => c.podSandboxId === s.id && !removed.has(c.id));
+    if (!holds) actions.sandboxesToRemove.push(s.id);
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { ContainerConfig, Mount } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
@@ -78,6 +78,18 @@ export async function writeHostsFile(env: NodeEnv, pod: Pod, podIP: string): Pro
     return;
   }
   await writeFile(hostsPath(env, pod), hostsFile(pod, podIP, podHostname(pod), env.dns.clusterDomain), { mode: 0o644 });
+}
+
+/**
+ * The hosts file is there and is a file. A directory in its place is what the engine made
+ * when a container was started while the file was missing: it is empty and is replaced.
+ */
+export async function ensureHostsFile(env: NodeEnv, pod: Pod, podIP: string): Promise<void> {
+  const st = await lstat(hostsPath(env, pod)).catch(() => undefined);
+  if (st?.isFile()) return;
+  if (st) await rm(hostsPath(env, pod), { recursive: true, force: true });
+  await mkdir(podDir(env.rootDir, pod.metadata.uid), { recursive: true, mode: 0o750 });
+  await writeHostsFile(env, pod, podIP);
 }
 
 /** `imageUser`: the image's USER (from the runtime's imageStatus), for runAsNonRoot. */

@@ -15,10 +15,10 @@ import { podDir } from '../volumes/plan.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import { teardownPodDir } from '../volumes/setup.js';
 import { removePodLogs } from '../logs/manager.js';
-import { L, recordedGrace } from './labels.js';
+import { L, podUidOf, recordedGrace } from './labels.js';
 import { podGraceSeconds, stopSignalGrace, terminationOrder } from './killorder.js';
 import type { NodeEnv } from './prepare.js';
-import { buildContainerConfig, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
+import { buildContainerConfig, ensureHostsFile, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
 import { sandboxConfig } from './translate.js';
 import { containerResources } from '../resources/index.js';
 import type { ContainerToResize } from './planner.js';
@@ -50,27 +50,40 @@ export interface SyncResult {
   waiting: Map<string, ContainerStateWaiting>;
 }
 
+/** Plans the pod with computePodActions and carries the plan out (kubelet's SyncPod). */
 export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, kills: ReadonlyMap<string, KillRequest> = new Map(), started?: StartedView): Promise<SyncResult> {
   const res = deps.env.resources;
-  const actions = computePodActions(pod, observed, deps.backoff, kills, started, res ? (c) => containerResources(pod, c, res) : undefined);
-  const waiting = new Map<string, ContainerStateWaiting>();
-  const ref = podRef(pod);
-  for (const b of actions.backoffs) {
-    waiting.set(b.name, { reason: b.reason, message: b.message });
-    deps.events.emit(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${b.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, b.name);
-  }
-  const grace = podGraceSeconds(pod);
-  const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
+  return executePodActions(deps, pod, observed, computePodActions(pod, observed, deps.backoff, kills, started, res ? (c) => containerResources(pod, c, res) : undefined));
+}
 
-  if (actions.createSandbox && deps.retry?.sandbox.waiting(pod.metadata.uid, 'sandbox')) {
+/**
+ * Carries out one plan, in kubelet's order: kill the pod, kill containers, remove what the
+ * GC plan says, resize, create the sandbox, start containers. Without a pod (one no source
+ * lists any more) only the kill and remove steps exist.
+ */
+export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, observed: ObservedPod, actions: PodActions): Promise<SyncResult> {
+  const waiting = new Map<string, ContainerStateWaiting>();
+  const ref = pod ? podRef(pod) : undefined;
+  if (pod && ref) {
+    for (const b of actions.backoffs) {
+      waiting.set(b.name, { reason: b.reason, message: b.message });
+      deps.events.emit(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${b.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, b.name);
+    }
+  }
+  const grace = actions.graceSeconds ?? (pod ? podGraceSeconds(pod) : 30);
+  const any = observed.sandboxes[0] ?? observed.containers[0];
+  const uid = pod?.metadata.uid ?? (any ? podUidOf(any) : undefined) ?? '';
+  const log = deps.log.child({ pod: pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : podNameOf(observed), podUID: uid });
+
+  if (pod && actions.createSandbox && deps.retry?.sandbox.waiting(pod.metadata.uid, 'sandbox')) {
     // kubelet's pod worker waits backOffPeriod after a failed sandbox creation before it
     // syncs the pod again (kill and create alike).
     for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message: '' });
     return { actions, waiting };
   }
   if (actions.killPod) {
-    log.info({ createSandbox: actions.createSandbox }, 'killing pod containers');
-    if (actions.createSandbox) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
+    log.info({ createSandbox: actions.createSandbox, grace }, 'killing pod containers');
+    if (actions.createSandbox && ref) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
     await stopAll(deps, observed, grace, pod);
   }
   const liveIP = observed.sandboxes.find((s) => s.state === 'ready')?.ip;
@@ -82,10 +95,10 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
     // back-off; one replaced for a new spec goes.
     if (!k.keep) await deps.runtime.removeContainer(k.id);
   }));
-  await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove, pod.metadata.uid);
-  if (actions.containersToResize?.length) await resizeContainers(deps, pod, observed, actions.containersToResize);
+  await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove, uid);
+  if (pod && actions.containersToResize?.length) await resizeContainers(deps, pod, observed, actions.containersToResize);
 
-  if (!actions.createSandbox && actions.killPod) return { actions, waiting };
+  if (!pod || (!actions.createSandbox && actions.killPod)) return { actions, waiting };
   const starting = actions.containersToStart.length > 0 || actions.createSandbox;
   // The pod's cgroup exists, with its limits, before anything of the pod is made in it.
   const cgroupParent = deps.env.cgroups ? (starting ? await deps.env.cgroups.ensurePod(pod) : deps.env.cgroups.parentFor(pod)) : undefined;
@@ -97,7 +110,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
   } catch (err) {
     const w = err instanceof Waiting ? err : new Waiting('ContainerCreating', (err as Error).message);
     log.warn({ reason: w.reason }, w.message);
-    deps.events.emit(ref, 'Warning', w.reason === 'ContainerCreating' ? 'FailedMount' : 'Failed', w.message);
+    deps.events.emit(podRef(pod), 'Warning', w.reason === 'ContainerCreating' ? 'FailedMount' : 'Failed', w.message);
     // Running containers keep what their volumes last held; new ones cannot start.
     if (starting) {
       for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) waiting.set(c.name, { reason: w.reason, message: w.message });
@@ -122,12 +135,21 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
       const away = deps.health?.failed(err, 'creating a pod sandbox') ?? false;
       const report = deps.retry ? deps.retry.sandbox.failed(pod.metadata.uid, 'sandbox', message) : true;
       if (!away && report) log.error({ err: (err as Error).message }, message);
-      if (!away) deps.events.emit(ref, 'Warning', 'FailedCreatePodSandBox', message);
+      if (!away) deps.events.emit(podRef(pod), 'Warning', 'FailedCreatePodSandBox', message);
       for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message });
       return { actions, waiting };
     }
   }
   if (pod.spec.hostNetwork) podIP = deps.env.hostIP;
+  if (actions.containersToStart.length > 0 && !actions.createSandbox && !pod.spec.hostNetwork) {
+    // An agent killed between creating the sandbox and writing the pod's hosts file left
+    // none: the engine would make a directory at the bind source and every start would fail.
+    try {
+      await ensureHostsFile(deps.env, pod, podIP);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot write the pod hosts file');
+    }
+  }
 
   for (const s of actions.containersToStart) {
     const c = s.kind === 'init' ? pod.spec.initContainers![s.index] : pod.spec.containers[s.index];
@@ -136,7 +158,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
       // A new sandbox does not reset a crash loop: kubelet's doBackOff looks at the newest
       // exited container of the name, whatever sandbox it ran in.
       waiting.set(c.name, { reason: 'CrashLoopBackOff', message: held });
-      deps.events.emit(ref, 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, c.name, s.kind === 'init');
+      deps.events.emit(podRef(pod), 'Warning', 'BackOff', `Back-off restarting failed container ${c.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})`, c.name, s.kind === 'init');
       if (s.kind === 'init' && !isSidecar(c)) break;
       continue;
     }
@@ -152,7 +174,7 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
       const w = err instanceof Waiting ? err : new Waiting('RunContainerError', (err as Error).message);
       log.warn({ container: c.name, reason: w.reason }, w.message);
       waiting.set(c.name, { reason: w.reason, message: w.message });
-      deps.events.emit(ref, 'Warning', 'Failed', `Error: ${w.reason}`, c.name, s.kind === 'init');
+      deps.events.emit(podRef(pod), 'Warning', 'Failed', `Error: ${w.reason}`, c.name, s.kind === 'init');
       // A plain init container must succeed before anything after it may start.
       if (s.kind === 'init' && !isSidecar(c)) break;
     }
@@ -331,12 +353,9 @@ function parseJSON<T>(s: string | undefined): T | undefined {
   }
 }
 
-/** Ends a pod that is no longer desired: stop everything within its grace, then remove it. */
-export async function terminatePod(deps: SyncDeps, uid: string, observed: ObservedPod, graceSeconds?: number): Promise<void> {
-  const grace = graceSeconds ?? Math.max(0, ...observed.sandboxes.map(recordedGrace), ...observed.containers.map(recordedGrace));
-  await stopAll(deps, observed, grace);
-  await removeQuietly(deps, observed.containers.map((c) => c.id), observed.sandboxes.map((s) => s.id), uid);
-  await cleanupPodDir(deps, uid);
+function podNameOf(o: ObservedPod): string {
+  const l = (o.sandboxes[0] ?? o.containers[0])?.labels ?? {};
+  return `${l[L.podNamespace] ?? '?'}/${l[L.podName] ?? '?'}`;
 }
 
 /** Releases the pod's cgroup (its containers are gone by now), volumes (tmpfs included) and data directory. */

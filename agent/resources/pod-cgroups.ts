@@ -27,6 +27,8 @@ const QOS_CLASSES: QOSClass[] = ['Guaranteed', 'Burstable', 'BestEffort'];
 
 export class PodCgroups {
   private warned = false;
+  /** Pods whose cgroup this agent has made or completed since it started. */
+  private readonly ensured = new Set<string>();
 
   constructor(private readonly o: PodCgroupsOptions) {}
 
@@ -59,7 +61,10 @@ export class PodCgroups {
   async ensurePod(pod: Pod): Promise<string> {
     const name = this.name(pod);
     try {
-      if (!(await this.o.manager.exists(name))) {
+      // Once per pod and agent life, whether or not the cgroup exists: an agent killed
+      // while making it can leave it with some controllers or limits missing.
+      if (!this.ensured.has(pod.metadata.uid) || !(await this.o.manager.exists(name))) {
+        this.ensured.add(pod.metadata.uid);
         await this.o.manager.ensure(name, podCgroupResources(pod, { podPidsLimit: this.o.podPidsLimit, cpuCFSQuota: this.o.cpuCFSQuota }));
         await this.updateQoS();
       }
@@ -84,6 +89,7 @@ export class PodCgroups {
 
   /** Removes the pod's cgroup (whatever QoS level it sits in), after its containers are gone. */
   async removePod(uid: string): Promise<void> {
+    this.ensured.delete(uid);
     for (const qos of QOS_CLASSES) {
       const name = podName(this.o.root, qos, uid);
       if (!(await this.o.manager.exists(name))) continue;

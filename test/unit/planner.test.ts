@@ -149,4 +149,75 @@ describe('computePodActions', () => {
     const a = computePodActions(p, { sandboxes: [sandbox('s1', 0), sandbox('s2', 1)], containers: [] }, noBackoff);
     expect(a).toMatchObject({ killPod: true, createSandbox: true, attempt: 2 });
   });
+
+  // Issue 13, items 1 and 2: the pod's history survives a dead sandbox (engine restart, reboot).
+  describe('history across a dead sandbox (kuberuntime_gc.go evictSandboxes, computePodActions)', () => {
+    it('keeps a dead sandbox that still holds the newest dead container of a name', () => {
+      const p = pod({ containers: [ctr('a')] });
+      const obs = {
+        sandboxes: [sandbox('s1', 0, 'notready'), sandbox('s2', 1)],
+        containers: [exited(p, ctr('a'), 'c3', 1, { attempt: 3, sandboxId: 's1' }), running(p, ctr('a'), 'c4', { attempt: 4, sandboxId: 's2' })],
+      };
+      const a = computePodActions(p, obs, noBackoff);
+      expect(a.sandboxesToRemove).toEqual([]);
+      expect(a.containersToRemove).toEqual([]);
+      expect(a.containersToStart).toEqual([]);
+    });
+
+    it('removes a dead sandbox once the containers it holds are collected', () => {
+      const p = pod({ containers: [ctr('a')] });
+      const obs = {
+        sandboxes: [sandbox('s1', 0, 'notready'), sandbox('s2', 1)],
+        containers: [exited(p, ctr('a'), 'c3', 1, { attempt: 3, sandboxId: 's1' }), exited(p, ctr('a'), 'c4', 1, { attempt: 4, sandboxId: 's2' }), running(p, ctr('a'), 'c5', { attempt: 5, sandboxId: 's2' })],
+      };
+      const a = computePodActions(p, obs, noBackoff);
+      expect(a.containersToRemove).toEqual(['c3']);
+      expect(a.sandboxesToRemove).toEqual(['s1']);
+    });
+
+    it('removes a container that was created and never started outside the newest sandbox', () => {
+      const p = pod({ containers: [ctr('a')] });
+      const created = { ...running(p, ctr('a'), 'c0', { sandboxId: 's1' }), state: 'created' as const };
+      const a = computePodActions(p, { sandboxes: [sandbox('s1', 0, 'notready'), sandbox('s2', 1)], containers: [created, running(p, ctr('a'), 'c1', { attempt: 1, sandboxId: 's2' })] }, noBackoff);
+      expect(a.containersToRemove).toEqual(['c0']);
+      expect(a.sandboxesToRemove).toEqual(['s1']);
+    });
+
+    it('never runs a finished OnFailure pod with init containers again after a reboot', () => {
+      const p = pod({ restartPolicy: 'OnFailure', initContainers: [ctr('i1')], containers: [ctr('a')] });
+      const obs = { sandboxes: [sandbox('s1', 0, 'notready')], containers: [exited(p, ctr('i1'), 'c1', 0), exited(p, ctr('a'), 'c2', 0)] };
+      const a = computePodActions(p, obs, noBackoff);
+      expect(a).toMatchObject({ createSandbox: false, killPod: false, containersToStart: [], sandboxesToRemove: [], containersToRemove: [] });
+    });
+
+    it('restarts an Always pod in a new sandbox from its first init container, counting on from the old attempts', () => {
+      const p = pod({ initContainers: [ctr('i1')], containers: [ctr('a')] });
+      const obs = { sandboxes: [sandbox('s1', 0, 'notready')], containers: [exited(p, ctr('i1'), 'c1', 0, { attempt: 0 }), exited(p, ctr('a'), 'c2', 137, { attempt: 4 })] };
+      const a = computePodActions(p, obs, noBackoff);
+      expect(a).toMatchObject({ createSandbox: true, attempt: 1 });
+      expect(a.containersToStart).toEqual([{ kind: 'init', index: 0, attempt: 1, restart: false }]);
+      // Then, in the new sandbox: the app container goes on with attempt 5.
+      const next = { sandboxes: [sandbox('s1', 0, 'notready'), sandbox('s2', 1)], containers: [...obs.containers, exited(p, ctr('i1'), 'c3', 0, { attempt: 1, sandboxId: 's2' })] };
+      const b = computePodActions(p, next, noBackoff);
+      expect(b.containersToStart).toEqual([{ kind: 'app', index: 0, attempt: 5, restart: true }]);
+      expect(b.sandboxesToRemove).toEqual([]);
+    });
+
+    it('a late-created empty sandbox is not taken for the pod sandbox (a create finished after the agent died)', () => {
+      const p = pod({ containers: [ctr('a')] });
+      const late = sandbox('s9', 0, 'notready', undefined, 5000);
+      const a = computePodActions(p, { sandboxes: [sandbox('s1', 0, 'ready', '10.244.0.5', 1000), late], containers: [running(p, ctr('a'), 'c1')] }, noBackoff);
+      expect(a).toMatchObject({ killPod: false, createSandbox: false, sandboxId: 's1', containersToStart: [] });
+      expect(a.sandboxesToRemove).toEqual(['s9']);
+    });
+
+    it('a created container beside a running run of the same name is removed, not started again', () => {
+      const p = pod({ containers: [ctr('a')] });
+      const late = { ...running(p, ctr('a'), 'c2'), state: 'created' as const, createdAt: 9000 };
+      const a = computePodActions(p, { sandboxes: [sandbox('s1')], containers: [running(p, ctr('a'), 'c1'), late] }, noBackoff);
+      expect(a.containersToKill.map((k) => k.id)).toEqual(['c2']);
+      expect(a.containersToStart).toEqual([]);
+      expect(a.killPod).toBe(false);
+    });
+  });
 });

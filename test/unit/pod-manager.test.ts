@@ -1,0 +1,260 @@
+// The pod manager and its executor against the fake runtime (test/support/fake-runtime.ts):
+// the worker states, what survives an agent restart and a host reboot (issue 13 items 1, 2),
+// and the repair of what a killed agent left half-done (item 8). Fast: no engine, no sleeps
+// beyond the manager's own 20 ms event coalescing.
+
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../../agent/clock.js';
+import { silentLogger } from '../../agent/log.js';
+import { ObjectStore } from '../../agent/objects/store.js';
+import { PodManager } from '../../agent/pods/manager.js';
+import { computeTerminationActions } from '../../agent/pods/planner.js';
+import type { NodeEnv } from '../../agent/pods/prepare.js';
+import { executePodActions, syncPod } from '../../agent/pods/sync.js';
+import { Backoff } from '../../agent/pods/backoff.js';
+import type { Container, Pod, PodSpec } from '../../manifests/index.js';
+import { FakeRuntime } from '../support/fake-runtime.js';
+
+const NODE = 'fake-node';
+const IMG = 'localhost/bosun/busybox:1';
+let root: string;
+let rt: FakeRuntime;
+const managers: PodManager[] = [];
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'bosun-pm-'));
+  rt = new FakeRuntime();
+});
+
+afterEach(async () => {
+  for (const m of managers.splice(0)) await m.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function env(): NodeEnv {
+  return {
+    rootDir: join(root, 'root'),
+    podLogsDir: join(root, 'logs'),
+    objects: new ObjectStore(),
+    hostIP: '127.0.0.1',
+    node: { cpuMilli: 2000, memoryBytes: 4 << 30, ephemeralBytes: 10 << 30 },
+    dns: { clusterDNS: [], clusterDomain: 'cluster.local', host: { servers: [], searches: [], options: [] } },
+    serviceEnv: () => ({}),
+    prepared: new Map(),
+  };
+}
+
+const ctr = (name: string, extra: Partial<Container> = {}): Container => ({ name, image: IMG, imagePullPolicy: 'IfNotPresent', ...extra });
+
+function pod(name: string, spec: Partial<PodSpec> & { containers: Container[] }, uid = `uid-${name}`): Pod {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace: 'default', uid, annotations: { 'kubernetes.io/config.source': 'file' } },
+    spec: { restartPolicy: 'Always', terminationGracePeriodSeconds: 1, nodeName: NODE, ...spec },
+  };
+}
+
+const events = { emit: () => undefined };
+
+async function agent(): Promise<PodManager> {
+  const m = new PodManager({ runtime: rt, runtimeName: 'fake', log: silentLogger, clock: new FakeClock(Date.now()), events, env: env(), hostIP: '127.0.0.1', nodeName: NODE, syncPeriodMs: 50, relistPeriodMs: 50 });
+  managers.push(m);
+  await m.start();
+  return m;
+}
+
+async function restart(m: PodManager): Promise<PodManager> {
+  managers.splice(managers.indexOf(m), 1);
+  await m.stop();
+  return agent();
+}
+
+/** Until the manager has nothing to do and the runtime no longer changes. */
+async function settle(m: PodManager): Promise<void> {
+  let last = -1;
+  for (let quiet = 0; quiet < 4;) {
+    await m.idle();
+    await new Promise((r) => setTimeout(r, 60));
+    if (rt.calls.length === last) quiet++;
+    else quiet = 0;
+    last = rt.calls.length;
+  }
+}
+
+const statusOf = (m: PodManager, name: string) => m.list().find((v) => v.pod.metadata.name === name)!.status;
+const restarts = (m: PodManager, name: string, c: string) => statusOf(m, name).containerStatuses?.find((s) => s.name === c)?.restartCount;
+
+describe('PodManager on the fake runtime', () => {
+  it('runs init containers, then the app; a finished OnFailure pod is Succeeded and persisted', async () => {
+    rt.exitOnStart.set('init', 0).set('job', 0);
+    const p = pod('job', { restartPolicy: 'OnFailure', initContainers: [ctr('init')], containers: [ctr('job')] });
+    const m = await agent();
+    m.setDesired([p], true);
+    await settle(m);
+    expect(statusOf(m, 'job').phase).toBe('Succeeded');
+    expect(m.state(p.metadata.uid)).toBe('terminated');
+    expect(rt.count('startContainer', 'init')).toBe(1);
+    expect(rt.count('startContainer', 'job')).toBe(1);
+    const file = join(root, 'root', 'pod-records', `${p.metadata.uid}.json`);
+    expect(JSON.parse(readFileSync(file, 'utf8')).final.phase).toBe('Succeeded');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(join(root, 'root', 'pod-records')).mode & 0o777).toBe(0o700);
+  });
+
+  it('after an agent restart a finished pod stays finished, even with its containers gone', async () => {
+    rt.exitOnStart.set('init', 0).set('job', 0);
+    const p = pod('job', { restartPolicy: 'OnFailure', initContainers: [ctr('init')], containers: [ctr('job')] });
+    let m = await agent();
+    m.setDesired([p], true);
+    await settle(m);
+    m = await restart(m);
+    m.setDesired([p], true);
+    await settle(m);
+    expect(statusOf(m, 'job').phase).toBe('Succeeded');
+    // The engine lost them (a reset engine, a hand-made `docker rm`): still nothing runs again.
+    for (const id of [...rt.containers.keys()]) await rt.removeContainer(id);
+    m = await restart(m);
+    m.setDesired([p], true);
+    await settle(m);
+    expect(statusOf(m, 'job').phase).toBe('Succeeded');
+    expect(rt.count('startContainer', 'init')).toBe(1);
+    expect(rt.count('startContainer', 'job')).toBe(1);
+  });
+
+  it('after a host reboot: restart counts go on, finished pods stay finished, a running pod reruns its init containers', async () => {
+    rt.exitOnStart.set('init', 0).set('job', 0).set('setup', 0);
+    const job = pod('job', { restartPolicy: 'OnFailure', initContainers: [ctr('init')], containers: [ctr('job')] });
+    const web = pod('web', { initContainers: [ctr('setup')], containers: [ctr('app')] });
+    let m = await agent();
+    m.setDesired([job, web], true);
+    await settle(m);
+    // Two crashes of the app container: restartCount 2 (the back-off clock is the test's).
+    for (let i = 0; i < 2; i++) {
+      const running = [...rt.containers.values()].find((c) => c.metadata.name === 'app' && c.state === 'running')!;
+      rt.exit(running.id, 1);
+      await settle(m);
+      (m as unknown as { deps: { backoff: Backoff } }).deps.backoff.reset(`web_default_uid-web_app_`);
+      m.objectsChanged();
+      await waitFor(() => [...rt.containers.values()].some((c) => c.metadata.name === 'app' && c.state === 'running' && c.metadata.attempt === i + 1), m);
+    }
+    expect(restarts(m, 'web', 'app')).toBe(2);
+    await m.stop();
+    managers.splice(managers.indexOf(m), 1);
+    rt.stopEverything();
+    m = await agent();
+    m.setDesired([job, web], true);
+    await settle(m);
+    await waitFor(() => statusOf(m, 'web').phase === 'Running' && statusOf(m, 'web').containerStatuses?.[0].state.running !== undefined, m);
+    expect(restarts(m, 'web', 'app')).toBe(3);
+    expect(statusOf(m, 'web').containerStatuses?.[0].lastState.terminated?.exitCode).toBe(255);
+    expect(rt.count('startContainer', 'setup')).toBe(2);
+    expect(statusOf(m, 'job').phase).toBe('Succeeded');
+    expect(rt.count('startContainer', 'init')).toBe(1);
+    expect(rt.count('startContainer', 'job')).toBe(1);
+    // The old sandbox of web stays while it holds the run --previous reads.
+    const webSandboxes = [...rt.sandboxes.values()].filter((s) => s.metadata.uid === 'uid-web');
+    expect(webSandboxes.length).toBe(2);
+  });
+
+  it('repairs what a killed agent left: a created container, an etc-hosts directory', async () => {
+    const p = pod('web', { containers: [ctr('a'), ctr('b')] });
+    // A sandbox made, its hosts file never written, one container created and never started.
+    const sandboxId = await rt.runPodSandbox({ metadata: { name: 'web', namespace: 'default', uid: 'uid-web', attempt: 0 }, hostname: 'web', labels: { 'io.kubernetes.pod.name': 'web', 'io.kubernetes.pod.namespace': 'default', 'io.kubernetes.pod.uid': 'uid-web', 'bosun.io/node-name': NODE, 'bosun.io/host-network': 'false' }, annotations: {}, portMappings: [], hostNetwork: false, hostPID: false, hostIPC: false, sharePid: false });
+    await rt.createContainer(sandboxId, { metadata: { name: 'a', attempt: 0 }, image: IMG, envs: [], mounts: [], labels: { 'io.kubernetes.pod.uid': 'uid-web', 'io.kubernetes.pod.name': 'web', 'io.kubernetes.pod.namespace': 'default', 'io.kubernetes.container.name': 'a', 'bosun.io/node-name': NODE }, annotations: {} }, { metadata: { name: 'web', namespace: 'default', uid: 'uid-web', attempt: 0 }, hostname: 'web', labels: {}, annotations: {}, portMappings: [], hostNetwork: false, hostPID: false, hostIPC: false, sharePid: false });
+    // ... and an engine that made a directory where the hosts file belongs.
+    mkdirSync(join(root, 'root', 'pods', 'uid-web', 'etc-hosts'), { recursive: true });
+    const m = await agent();
+    expect([...rt.containers.values()].filter((c) => c.state === 'created')).toEqual([]);
+    m.setDesired([p], true);
+    await settle(m);
+    expect(lstatSync(join(root, 'root', 'pods', 'uid-web', 'etc-hosts')).isFile()).toBe(true);
+    expect(rt.count('runPodSandbox')).toBe(1);
+    expect([...rt.containers.values()].map((c) => [c.metadata.name, c.state]).sort()).toEqual([['a', 'running'], ['b', 'running']]);
+    expect(statusOf(m, 'web').phase).toBe('Running');
+  });
+
+  it('adopts what runs after a restart: nothing is started or stopped again', async () => {
+    const p = pod('web', { initContainers: [ctr('setup')], containers: [ctr('a')] });
+    rt.exitOnStart.set('setup', 0);
+    let m = await agent();
+    m.setDesired([p], true);
+    await settle(m);
+    const before = rt.calls.length;
+    m = await restart(m);
+    m.setDesired([p], true);
+    await settle(m);
+    expect(rt.calls.slice(before)).toEqual([]);
+    expect(statusOf(m, 'web').phase).toBe('Running');
+  });
+
+  it('terminates a pod no source lists any more: stopped, removed, directory and record gone', async () => {
+    const p = pod('web', { containers: [ctr('a')] });
+    const m = await agent();
+    m.setDesired([p], true);
+    await settle(m);
+    expect(readdirSync(join(root, 'root', 'pod-records'))).toEqual(['uid-web.json']);
+    m.setDesired([], true);
+    await settle(m);
+    expect(rt.containers.size + rt.sandboxes.size).toBe(0);
+    expect(m.state(p.metadata.uid)).toBeUndefined();
+    expect(readdirSync(join(root, 'root', 'pods'))).toEqual([]);
+    expect(readdirSync(join(root, 'root', 'pod-records'))).toEqual([]);
+    // App containers stop before the sandbox.
+    const ops = rt.calls.filter((c) => c.op === 'stopContainer' || c.op === 'stopPodSandbox').map((c) => c.op);
+    expect(ops).toEqual(['stopContainer', 'stopPodSandbox']);
+  });
+
+  it('an evicted pod stays Failed across a restart; a static one comes back when readmitted', async () => {
+    const p = pod('web', { containers: [ctr('a')] });
+    let m = await agent();
+    m.setDesired([p], true);
+    await settle(m);
+    await m.evict(p.metadata.uid, { message: 'The node was low on resource: memory.', graceSeconds: 0, tag: 'MemoryPressure' });
+    await settle(m);
+    expect(statusOf(m, 'web')).toMatchObject({ phase: 'Failed', reason: 'Evicted' });
+    m = await restart(m);
+    m.setDesired([p], true);
+    await settle(m);
+    expect(statusOf(m, 'web')).toMatchObject({ phase: 'Failed', reason: 'Evicted' });
+    expect(rt.count('startContainer', 'a')).toBe(1);
+    expect(m.evictedPods()).toEqual([{ uid: p.metadata.uid, tag: 'MemoryPressure' }]);
+    expect(m.readmitEvicted(() => true)).toEqual([p.metadata.uid]);
+    await settle(m);
+    expect(statusOf(m, 'web').phase).toBe('Running');
+    expect(rt.count('startContainer', 'a')).toBe(2);
+    expect([...rt.containers.values()].filter((c) => c.metadata.name === 'a').length).toBe(1);
+  });
+});
+
+describe('executor on the fake runtime', () => {
+  it('creates the sandbox, writes the hosts file, starts the containers in plan order', async () => {
+    const p = pod('web', { initContainers: [ctr('i')], containers: [ctr('a')] });
+    const deps = { runtime: rt, backoff: new Backoff(new FakeClock()), pullBackoff: new Backoff(new FakeClock()), log: silentLogger, events, env: env(), now: () => Date.now() };
+    const r = await syncPod(deps, p, { sandboxes: [], containers: [] });
+    expect(r.actions.createSandbox).toBe(true);
+    expect(rt.calls.map((c) => `${c.op}:${c.name}`)).toEqual(['runPodSandbox:web', 'createContainer:i', 'startContainer:i']);
+    expect(readFileSync(join(root, 'root', 'pods', 'uid-web', 'etc-hosts'), 'utf8')).toContain('10.245.0.2\tweb');
+  });
+
+  it('carries out a termination plan: stops, then removes containers and sandboxes', async () => {
+    const p = pod('web', { containers: [ctr('a')] });
+    const deps = { runtime: rt, backoff: new Backoff(new FakeClock()), pullBackoff: new Backoff(new FakeClock()), log: silentLogger, events, env: env(), now: () => Date.now() };
+    await syncPod(deps, p, { sandboxes: [], containers: [] });
+    const observed = { sandboxes: await rt.listPodSandboxes(), containers: await rt.listContainers() };
+    rt.calls.length = 0;
+    await executePodActions(deps, undefined, observed, computeTerminationActions(observed, { graceSeconds: 0, remove: true }));
+    expect(rt.calls.map((c) => c.op)).toEqual(['stopContainer', 'stopPodSandbox', 'removeContainer', 'removePodSandbox']);
+  });
+});
+
+async function waitFor(cond: () => boolean, m: PodManager, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met');
+    await m.idle();
+    await new Promise((r) => setTimeout(r, 30));
+  }
+}
