@@ -149,6 +149,8 @@ export interface ContainerStatus {
   message?: string;
   image: string;
   imageRef: string;
+  /** What pod status shows as imageID when it differs from imageRef (Docker: docker-pullable://repo@digest). */
+  imageID?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   /** The container's mounts (CRI's status.mounts): where a termination message file lives. */

@@ -1,4 +1,4 @@
-import type { ImageService, RegistryAuth } from '../../cri/index.js';
+import type { ImageService } from '../../cri/index.js';
 import { RuntimeError } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
 import type { Clock } from '../clock.js';
@@ -164,7 +164,7 @@ export class ImageManager {
     const errors: Error[] = [];
     for (const c of creds) {
       try {
-        return await this.opts.runtime.pullImage(ref, withServer(c.auth, ref));
+        return await this.opts.runtime.pullImage(ref, c.auth);
       } catch (err) {
         errors.push(err as Error);
       }
@@ -173,9 +173,4 @@ export class ImageManager {
     const e = new RuntimeError(errors.some((x) => x instanceof RuntimeError && x.code === 'InvalidImageName') ? 'InvalidImageName' : 'ErrImagePull', `[${errors.map((x) => x.message).join(', ')}]`);
     throw e;
   }
-}
-
-function withServer(auth: RegistryAuth, ref: string): RegistryAuth {
-  const first = ref.split('/')[0] ?? '';
-  return auth.serverAddress ? auth : { ...auth, ...(first.includes('.') || first.includes(':') ? { serverAddress: first } : {}) };
 }
