@@ -43,10 +43,17 @@ try {
   await registry.start();
   await agent.start();
   for (let r = 0; r < ROUNDS; r++) {
+    for (const t of [`d${r}`, `b${r}`]) {
+      await registry.push(LOCAL, `bench/app:${t}`);
+      refs.push(`${registry.addr}/bench/app:${t}`);
+    }
+  }
+  // Gone from the engine, layers included: Docker would otherwise find the pushed layers
+  // in its own store and download nothing.
+  await removeImageNames([LOCAL, ...refs]);
+  for (let r = 0; r < ROUNDS; r++) {
     // Docker: pull + run, the image absent before.
-    const dref = await registry.push(LOCAL, `bench/app:d${r}`).then(() => `${registry.addr}/bench/app:d${r}`);
-    refs.push(dref);
-    await removeImageNames([dref]);
+    const dref = `${registry.addr}/bench/app:d${r}`;
     const t0 = performance.now();
     await run('docker', ['pull', '-q', dref]);
     const cid = (await run('docker', ['run', '-d', '--network', 'none', '--label', `bosun.io/bench-pull=${id}`, dref, 'sleep', '3600'])).stdout.trim();
@@ -55,9 +62,6 @@ try {
     await removeImageNames([dref]);
     // bosun: a pod of an absent image, IfNotPresent.
     const bref = `${registry.addr}/bench/app:b${r}`;
-    await registry.push(LOCAL, `bench/app:b${r}`);
-    refs.push(bref);
-    await removeImageNames([bref]);
     const t1 = performance.now();
     agent.write('pull.yaml', manifest(`pull${r}`, `  terminationGracePeriodSeconds: 0\n  containers:\n    - name: c\n      image: ${bref}\n      imagePullPolicy: IfNotPresent\n      command: ["sleep", "3600"]\n`));
     await agent.waitPod(`pull${r}`, (p) => p.status?.phase === 'Running', 'Running', 300_000);

@@ -47,6 +47,8 @@ beforeAll(async () => {
   for (const r of ['test/always:1', 'test/never:1', 'test/offline:1', 'test/serial-a:1', 'test/serial-b:1']) await plain.push(IMG, r);
   for (const r of ['test/none:1', 'test/sec:1', 'test/node:1', 'prov/app:1', 'test/other-ns:1']) await secure.push(IMG, r);
   await mid.push(BIG, 'test/big:1');
+  // Docker would find the pushed layer in its own store ("Already exists") and never download it.
+  await removeImageNames([BIG]);
   // Registries that do not exist: the mirror's origin and a dead first mirror.
   deadA = await freePort();
   deadB = await freePort();
