@@ -15,6 +15,8 @@
 #       it is removed again) and prints the pushed digest reference.
 #   scripts/registry.sh stop NAME
 #       Stops it and removes its storage and the engine trust entries.
+#   scripts/registry.sh down NAME      stops its process only (storage and trust stay)
+#   scripts/registry.sh up NAME        starts it again on the same address, with the same storage
 #   scripts/registry.sh addr NAME      prints host:port of a running registry
 #   scripts/registry.sh ca             prints the test CA's certificate path (made on first use)
 #
@@ -117,8 +119,8 @@ $tls
 $htauth
 YAML
   echo "$addr" >"$dir/addr"
-  setsid nohup docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 </dev/null &
-  echo $! >"$dir/pid"
+  echo "$scheme" >"$dir/scheme"
+  launch "$dir"
   # Trust for both engines before the first pull.
   mkdir -p "$DOCKER_CERTS/$addr" "$CTD_CERTS/$addr"
   if [ "$scheme" = https ]; then
@@ -129,16 +131,55 @@ YAML
     printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve", "push"]\n' \
       "$addr" "$addr" >"$CTD_CERTS/$addr/hosts.toml"
   fi
-  local i code
-  for i in $(seq 1 100); do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA_DIR/ca.crt" "$scheme://$addr/v2/" 2>/dev/null || true)
-    if [ "$code" = 200 ] || [ "$code" = 401 ]; then echo "$addr"; return 0; fi
-    alive "$(cat "$dir/pid")" || break
-    sleep 0.1
-  done
+  if wait_ready "$dir"; then echo "$addr"; return 0; fi
   cat "$dir/log" >&2 || true
   cmd_stop "$name" >/dev/null
   die "registry $name did not answer on $addr"
+}
+
+launch() {
+  setsid nohup docker-registry serve "$1/config.yml" >>"$1/log" 2>&1 </dev/null &
+  echo $! >"$1/pid"
+}
+
+wait_ready() {
+  local dir=$1 i code addr scheme
+  addr=$(cat "$dir/addr")
+  scheme=$(cat "$dir/scheme" 2>/dev/null || echo http)
+  for i in $(seq 1 100); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA_DIR/ca.crt" "$scheme://$addr/v2/" 2>/dev/null || true)
+    if [ "$code" = 200 ] || [ "$code" = 401 ]; then return 0; fi
+    alive "$(cat "$dir/pid")" || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+kill_registry() {
+  local pid i
+  pid=$(cat "$1/pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = docker-registry ]; then
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && kill -9 "$pid" 2>/dev/null || true
+  fi
+  return 0
+}
+
+cmd_down() {
+  valid_name "$1"
+  [ -d "$ROOT/$1" ] || die "registry $1 does not exist"
+  kill_registry "$ROOT/$1"
+}
+
+cmd_up() {
+  valid_name "$1"
+  local dir="$ROOT/$1"
+  [ -f "$dir/config.yml" ] || die "registry $1 does not exist"
+  kill_registry "$dir"
+  launch "$dir"
+  wait_ready "$dir" || die "registry $1 did not answer again"
+  cat "$dir/addr"
 }
 
 cmd_addr() {
@@ -169,17 +210,12 @@ cmd_push() {
 }
 
 cmd_stop() {
-  local name=$1 dir addr pid i
+  local name=$1 dir addr
   valid_name "$name"
   dir="$ROOT/$name"
   [ -d "$dir" ] || return 0
   addr=$(cat "$dir/addr" 2>/dev/null || true)
-  pid=$(cat "$dir/pid" 2>/dev/null || true)
-  if [ -n "$pid" ] && alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = docker-registry ]; then
-    kill "$pid" 2>/dev/null || true
-    for i in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
-    alive "$pid" && kill -9 "$pid" 2>/dev/null || true
-  fi
+  kill_registry "$dir"
   if [ -n "$addr" ]; then
     rm -rf "${DOCKER_CERTS:?}/$addr" "${CTD_CERTS:?}/$addr"
   fi
@@ -191,7 +227,9 @@ case "${1:-}" in
   start) shift; [ $# -ge 1 ] || die "usage: start NAME [--auth USER:PASSWORD] [--port N]"; cmd_start "$@" ;;
   push) shift; [ $# -eq 3 ] || die "usage: push NAME IMAGE REPO:TAG"; cmd_push "$@" ;;
   stop) shift; [ $# -eq 1 ] || die "usage: stop NAME"; cmd_stop "$1" ;;
+  down) shift; [ $# -eq 1 ] || die "usage: down NAME"; cmd_down "$1" ;;
+  up) shift; [ $# -eq 1 ] || die "usage: up NAME"; cmd_up "$1" ;;
   addr) shift; [ $# -eq 1 ] || die "usage: addr NAME"; cmd_addr "$1" ;;
   ca) ensure_ca; echo "$CA_DIR/ca.crt" ;;
-  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

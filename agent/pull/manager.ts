@@ -56,6 +56,8 @@ export function classifyPullError(message: string): PullFailure {
 export class ImageManager {
   private readonly backoff: Backoff;
   private readonly puller: Puller;
+  /** The last failure per back-off key, for the ImagePullBackOff message. */
+  private readonly lastError = new Map<string, string>();
 
   constructor(private readonly opts: ImageManagerOptions) {
     this.backoff = new Backoff(opts.clock, IMAGE_PULL_BACKOFF);
@@ -66,6 +68,7 @@ export class ImageManager {
   /** The pod is gone: its pull back-offs go too. */
   forgetPod(uid: string): void {
     this.backoff.forgetPrefix(`${uid}_`);
+    for (const k of this.lastError.keys()) if (k.startsWith(`${uid}_`)) this.lastError.delete(k);
   }
 
   /** Returns the image's id; throws Waiting with kubelet's reason when the container cannot start. */
@@ -86,7 +89,9 @@ export class ImageManager {
     if (this.backoff.isInBackOffSinceUpdate(key)) {
       const message = `Back-off pulling image "${image}"`;
       emit('Normal', 'BackOff', message);
-      throw new Waiting('ImagePullBackOff', message);
+      // The last pull's error stays visible through the back-off, as in kubelet 1.33+.
+      const prev = this.lastError.get(key);
+      throw new Waiting('ImagePullBackOff', prev ? `${message}: ${prev}` : message);
     }
     emit('Normal', 'Pulling', `Pulling image "${image}"`);
     const creds = await this.credentials(pod, image, emit);
@@ -95,17 +100,20 @@ export class ImageManager {
       const size = (await this.opts.runtime.imageStatus(image).catch(() => undefined))?.size ?? 0;
       emit('Normal', 'Pulled', `Successfully pulled image "${image}" in ${goDurationMs(t.pullMs)} (${goDurationMs(t.totalMs)} including waiting). Image size: ${size} bytes.`);
       this.backoff.gc();
+      this.lastError.delete(key);
       return t.value;
     } catch (err) {
       const detail = (err as Error).message;
       emit('Warning', 'Failed', `Failed to pull image "${image}": ${detail}`);
-      if (err instanceof RuntimeError && err.code === 'InvalidImageName') throw new Waiting('InvalidImageName', `Failed to pull image "${image}": ${detail}`);
+      // The waiting message is the runtime's error itself, as kubelet reports it (the event names the image).
+      if (err instanceof RuntimeError && err.code === 'InvalidImageName') throw new Waiting('InvalidImageName', detail);
       if (this.opts.offlineFallback && present && classifyPullError(detail) === 'unreachable') {
         emit('Warning', 'PulledOffline', `Registry unreachable; running image "${image}" present on the node (${present.id}) despite pull policy Always`);
         return present.id;
       }
       this.backoff.next(key);
-      throw new Waiting('ErrImagePull', `Failed to pull image "${image}": ${detail}`);
+      this.lastError.set(key, `ErrImagePull: ${detail}`);
+      throw new Waiting('ErrImagePull', detail);
     }
   }
 

@@ -171,7 +171,8 @@ describe('ImageManager (EnsureImageExists)', () => {
     const { m, clock, emit, events } = manager(images);
     const c = { name: 'c', image: 'r.io/a:1', imagePullPolicy: 'IfNotPresent' as const };
     expect(await reason(m.ensureImageExists(pod('u1'), c, emit))).toBe('ErrImagePull');
-    expect(await reason(m.ensureImageExists(pod('u1'), c, emit))).toBe('ImagePullBackOff');
+    const backoff = await m.ensureImageExists(pod('u1'), c, emit).catch((e: Waiting) => e);
+    expect(backoff).toMatchObject({ reason: 'ImagePullBackOff', message: 'Back-off pulling image "r.io/a:1": ErrImagePull: manifest unknown' });
     expect(await reason(m.ensureImageExists(pod('u2'), c, emit))).toBe('ErrImagePull');
     clock.advance(10_001);
     images.fail = undefined;
