@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { containersOf, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { TestApiServer, type Obj } from '../support/apiserver/index.js';
+import { buildTestImage, imageNamesOf, removeImageNames, TestRegistry } from '../support/registry.js';
 
 // The agent joined to an API server (the test one), driven with the real kubectl: pods bound
 // to the node run and report status; kubectl delete terminates with the grace period; Node,
@@ -154,6 +155,27 @@ describe('joined to an API server', () => {
     const env = (await (await import('../support/agent.js')).docker.getContainer(c.Id).inspect()).Config.Env;
     expect(env).toEqual(expect.arrayContaining(['GREETING=hello-from-api', 'PASSWORD=s3cret']));
     await kubectl('delete', 'pod', 'withenv', '--timeout=60s');
+  });
+
+  it('pulls with an imagePullSecret of the API server (kubectl create secret docker-registry), password shown nowhere', async () => {
+    const id = Math.random().toString(36).slice(2, 8);
+    const password = `bosun-marker-${id}-api`;
+    const reg = new TestRegistry(`api-${id}`, { username: 'puller', password });
+    const local = `localhost/bosun/pulltest-api:${id}`;
+    try {
+      await buildTestImage(local);
+      await reg.start();
+      await reg.push(local, 'test/api:1');
+      await kubectl('create', 'secret', 'docker-registry', `regcred-${id}`, `--docker-server=${reg.addr}`, '--docker-username=puller', `--docker-password=${password}`);
+      await apply(podYaml('pullsecret', 0).replace('image: ' + BB, `image: ${reg.addr}/test/api:1`).replace('  containers:', `  imagePullSecrets:\n  - name: regcred-${id}\n  containers:`));
+      await agent.until(async () => phase(await apiPod('pullsecret')) === 'Running', 'pullsecret Running', 90_000, () => JSON.stringify(server.get('pods', 'default', 'pullsecret')?.status ?? null));
+      expect(agent.log()).not.toContain(password);
+      expect(JSON.stringify(server.get('pods', 'default', 'pullsecret'))).not.toContain(password);
+      await kubectl('delete', 'pod', 'pullsecret', '--timeout=60s');
+    } finally {
+      await reg.stop();
+      await removeImageNames([local, ...(reg.addr ? await imageNamesOf(reg.addr) : [])]);
+    }
   });
 
   it('rides out an API server outage with a compacted history: no pod restarted, state converged, no update lost', async () => {
