@@ -18,6 +18,8 @@
 #   scripts/registry.sh down NAME      stops its process only (storage and trust stay)
 #   scripts/registry.sh up NAME        starts it again on the same address, with the same storage
 #   scripts/registry.sh addr NAME      prints host:port of a running registry
+#   scripts/registry.sh prune [MIN]    stops registries started more than MIN (60) minutes ago
+#                                      (left by interrupted runs)
 #   scripts/registry.sh ca             prints the test CA's certificate path (made on first use)
 #
 # Environment:
@@ -223,6 +225,18 @@ cmd_stop() {
   echo "stopped $name"
 }
 
+cmd_prune() {
+  local min=${1:-60} d
+  [[ "$min" =~ ^[0-9]+$ ]] || die "prune: minutes must be a number"
+  [ -d "$ROOT" ] || return 0
+  for d in "$ROOT"/*/; do
+    d=${d%/}
+    [ "$(basename "$d")" = ca ] && continue
+    [ -f "$d/config.yml" ] || continue
+    if [ -n "$(find "$d/config.yml" -mmin +"$min" 2>/dev/null)" ]; then cmd_stop "$(basename "$d")"; fi
+  done
+}
+
 case "${1:-}" in
   start) shift; [ $# -ge 1 ] || die "usage: start NAME [--auth USER:PASSWORD] [--port N]"; cmd_start "$@" ;;
   push) shift; [ $# -eq 3 ] || die "usage: push NAME IMAGE REPO:TAG"; cmd_push "$@" ;;
@@ -230,6 +244,7 @@ case "${1:-}" in
   down) shift; [ $# -eq 1 ] || die "usage: down NAME"; cmd_down "$1" ;;
   up) shift; [ $# -eq 1 ] || die "usage: up NAME"; cmd_up "$1" ;;
   addr) shift; [ $# -eq 1 ] || die "usage: addr NAME"; cmd_addr "$1" ;;
+  prune) shift; cmd_prune "${1:-60}" ;;
   ca) ensure_ca; echo "$CA_DIR/ca.crt" ;;
-  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

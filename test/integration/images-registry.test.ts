@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainerdRuntime, type Runtime } from '../../cri/index.js';
 import type { Pod } from '../../manifests/index.js';
 import { freePort, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
-import { buildTestImage, imageNamesOf, removeImageNames, SlowRelay, TestRegistry } from '../support/registry.js';
+import { buildTestImage, imageNamesOf, pruneTestRegistries, removeImageNames, SlowRelay, TestRegistry } from '../support/registry.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable } from '../support/runtime-test-env.js';
 
 // Pulls against real registries on 127.0.0.1 (scripts/registry.sh), on Docker and on
@@ -39,6 +39,7 @@ await containerdAvailable();
 
 beforeAll(async () => {
   await removeTestContainers();
+  await pruneTestRegistries();
   await buildTestImage(IMG);
   await buildTestImage(BIG, 32);
   await Promise.all([plain.start(), secure.start(), mid.start()]);

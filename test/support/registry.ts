@@ -14,6 +14,11 @@ export const CTD_SOCK = '/run/bosun-containerd/containerd.sock';
 /** bosun's containerd config_path (scripts/setup-host.sh). */
 export const CTD_CERTS_DIR = '/etc/bosun-containerd/certs.d';
 
+/** Stops registries that interrupted runs left (started more than an hour ago). */
+export async function pruneTestRegistries(): Promise<void> {
+  await run(SCRIPT, ['prune', '60']).catch(() => undefined);
+}
+
 export class TestRegistry {
   addr = '';
   constructor(readonly name: string, readonly auth?: { username: string; password: string }) {}

@@ -212,3 +212,28 @@ describe('ImageManager (EnsureImageExists)', () => {
     expect(await reason(off.m.ensureImageExists(pod('u4'), c, off.emit))).toBe('ErrImagePull');
   });
 });
+
+describe('credential provider config', () => {
+  it('names the file and the field of what is wrong', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { loadCredentialProviderConfig } = await import('../../agent/pull/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-cp-'));
+    try {
+      const f = join(dir, 'c.yaml');
+      const write = (providers: string) => writeFileSync(f, `apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders:\n${providers}`);
+      write('  - name: ../evil\n    matchImages: ["r.io"]\n    defaultCacheDuration: 1m\n    apiVersion: credentialprovider.kubelet.k8s.io/v1\n');
+      expect(() => loadCredentialProviderConfig(f, dir)).toThrow(`${f}: providers[0].name`);
+      write('  - name: missing\n    matchImages: ["r.io"]\n    defaultCacheDuration: 1m\n    apiVersion: credentialprovider.kubelet.k8s.io/v1\n');
+      expect(() => loadCredentialProviderConfig(f, dir)).toThrow(/no executable .*missing/);
+      writeFileSync(join(dir, 'p'), '#!/bin/sh\n', { mode: 0o755 });
+      write('  - name: p\n    matchImages: ["r.io"]\n    defaultCacheDuration: 1m\n    apiVersion: v9\n');
+      expect(() => loadCredentialProviderConfig(f, dir)).toThrow(`${f}: providers[0].apiVersion: Unsupported value`);
+      write('  - name: p\n    matchImages: ["*.r.io:5000/team"]\n    defaultCacheDuration: 12h\n    apiVersion: credentialprovider.kubelet.k8s.io/v1\n');
+      expect(loadCredentialProviderConfig(f, dir)[0]).toMatchObject({ name: 'p', defaultCacheDurationMs: 12 * 3_600_000 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
