@@ -232,12 +232,12 @@ describe.each(['docker', 'containerd'] as const)('images from a real registry on
     await agent.until(async () => relay.relayed - before > 4 << 20, 'the pull under way', 60_000);
     await mid.down();
     try {
-      await agent.waitPod('big', (p) => ['ErrImagePull', 'ImagePullBackOff'].includes(waiting(p)?.reason ?? ''), 'a failed pull', 90_000);
+      await agent.waitPod('big', (p) => ['ErrImagePull', 'ImagePullBackOff'].includes(waiting(p)?.reason ?? ''), 'a failed pull', 150_000);
     } finally {
       await mid.up();
     }
-    await agent.waitPod('big', running, 'Running after the back-off', 90_000);
-  }, 240_000);
+    await agent.waitPod('big', running, 'Running after the back-off', 120_000);
+  }, 330_000);
 
   it('offline fallback: runs a present image when the registry is unreachable, never on "not found"', async () => {
     const image = `${plain.addr}/test/offline:1`;
