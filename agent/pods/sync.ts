@@ -1,5 +1,4 @@
 import type { ContainerStatus as RuntimeContainer, Runtime } from '../../cri/index.js';
-import { RuntimeError } from '../../cri/index.js';
 import type { Container, ContainerStateWaiting, LifecycleHandler, Pod } from '../../manifests/index.js';
 import { runHook } from '../../probes/index.js';
 import { isSidecar } from '../../manifests/index.js';

@@ -57,9 +57,11 @@ export function keyMatches(e: Pick<KeyringEntry, 'host' | 'port' | 'path'>, imag
 
 /** Credentials for an image, best match first (longer keys, then keys without wildcards). */
 export function lookup(entries: readonly KeyringEntry[], image: string): KeyringEntry[] {
+  // Reverse order of the keys without their scheme, as upstream's keyring sorts them.
+  const norm = (e: KeyringEntry) => `${e.host}${e.port ? `:${e.port}` : ''}${e.path ? `/${e.path}` : ''}`;
   return entries
     .filter((e) => keyMatches(e, image))
-    .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
+    .sort((a, b) => (norm(a) < norm(b) ? 1 : norm(a) > norm(b) ? -1 : 0));
 }
 
 interface DockerConfigEntry {
