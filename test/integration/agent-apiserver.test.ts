@@ -19,6 +19,8 @@ const kubeconfig = join(agent.dir, 'kubeconfig');
 const admin = join(agent.dir, 'admin.kubeconfig');
 const node = agent.nodeName;
 let flags: string[] = [];
+/** Image names pulled from test registries, removed once the agent's containers are gone. */
+const pulled: string[] = [];
 
 function kubectl(...args: string[]): Promise<string> {
   return new Promise((res, rej) => execFile('kubectl', ['--kubeconfig', admin, ...args], { timeout: 60_000 }, (err, out, errOut) => (err ? rej(new Error(`kubectl ${args.join(' ')}: ${err.message}\n${errOut}`)) : res(out))));
@@ -64,6 +66,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent.destroy();
   await server.stop();
+  await removeImageNames(pulled);
 });
 
 describe('joined to an API server', () => {
@@ -173,8 +176,9 @@ describe('joined to an API server', () => {
       expect(JSON.stringify(server.get('pods', 'default', 'pullsecret'))).not.toContain(password);
       await kubectl('delete', 'pod', 'pullsecret', '--timeout=60s');
     } finally {
+      // The pod's dead container still holds the image: removed in afterAll, after the agent's containers.
+      pulled.push(local, ...(reg.addr ? await imageNamesOf(reg.addr) : []));
       await reg.stop();
-      await removeImageNames([local, ...(reg.addr ? await imageNamesOf(reg.addr) : [])]);
     }
   });
 
