@@ -12,6 +12,7 @@ import { EventRecorder } from './events.js';
 import { ObjectStore } from './objects/store.js';
 import type { NodeEnv } from './pods/prepare.js';
 import { ImageImporter } from './images.js';
+import { CredentialProviders, loadCredentialProviderConfig, nodeDockerConfig, writeHostsFiles } from './pull/index.js';
 import { AgentMetrics } from './metrics.js';
 import type { Logger } from './log.js';
 import { detectNodeIP } from './node.js';
@@ -99,6 +100,17 @@ export class Agent {
       admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, node, features, ...resources.admissionContext() }),
       logs: { flush: (c) => this.logs.flush(c) },
       health: this.health,
+      images: {
+        serializeImagePulls: config.serializeImagePulls,
+        ...(config.maxParallelImagePulls !== undefined ? { maxParallelImagePulls: config.maxParallelImagePulls } : {}),
+        nodeCredentials: nodeDockerConfig(join(config.rootDir, 'config.json'), log),
+        ...(config.imageCredentialProviderConfig && config.imageCredentialProviderBinDir
+          ? { providers: new CredentialProviders(loadCredentialProviderConfig(config.imageCredentialProviderConfig, config.imageCredentialProviderBinDir), config.imageCredentialProviderBinDir, () => clock.now()) }
+          : {}),
+        // containerd applies mirrors itself, from the hosts.toml files written at start.
+        ...(runtimeName === 'docker' ? { mirrors: config.registryMirrors } : {}),
+        offlineFallback: config.imagePullOfflineFallback,
+      },
     });
     this.logs = new LogManager({
       runtime,
@@ -237,6 +249,11 @@ export class Agent {
   async start(): Promise<void> {
     const v = await this.runtime.version();
     this.log.info({ node: this.config.nodeName, runtime: `${v.runtimeName} ${v.runtimeVersion}`, manifests: this.config.podManifestPath }, 'bosun starting');
+    if (!isDockerEndpoint(this.config.containerRuntimeEndpoint) && Object.keys(this.config.registryMirrors).length > 0) {
+      const r = await writeHostsFiles(this.config.containerdRegistryConfigPath, this.config.registryMirrors);
+      if (r.written.length) this.log.info({ files: r.written }, 'registry mirrors written for containerd');
+      if (r.foreign.length) this.log.warn({ files: r.foreign }, 'registry mirrors not applied: these hosts.toml files were not written by bosun and are left alone');
+    }
     await this.importer.start();
     await this.health.start();
     // The cache is filled before the sources are read: the first sync sees what runs and

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { isValidQuantity, parseQuantity } from '../manifests/index.js';
 import { SysctlAllowlist } from './pods/security.js';
+import { parseRegistryMirrors, type RegistryMirrors } from './pull/mirrors.js';
 import { ConfigError } from './config-error.js';
 import type { ResourceConfig } from './resources/config.js';
 import { duration, RESOURCE_DEFAULTS, RESOURCE_FILE_FIELDS, RESOURCE_FLAGS, validateResourceConfig } from './resources/config.js';
@@ -80,6 +81,19 @@ export interface AgentConfig extends ResourceConfig {
   /** --node-labels and --register-with-taints, for the Node object. */
   nodeLabels: Record<string, string>;
   registerWithTaints: { key: string; value?: string; effect: string }[];
+  // ---- image pulls (agent/pull) ----
+  /** kubelet's serializeImagePulls (default true) and maxParallelImagePulls (unset: no limit when not serialized). */
+  serializeImagePulls: boolean;
+  maxParallelImagePulls?: number;
+  /** kubelet's --image-credential-provider-config and --image-credential-provider-bin-dir (exec plugins). */
+  imageCredentialProviderConfig?: string;
+  imageCredentialProviderBinDir?: string;
+  /** Registry host -> mirror URLs tried in order (then the registry itself). */
+  registryMirrors: RegistryMirrors;
+  /** containerd's registry config_path, where registryMirrors become hosts.toml files. */
+  containerdRegistryConfigPath: string;
+  /** Run a present image when an Always pull cannot reach the registry (never on "not found"/"unauthorized"). */
+  imagePullOfflineFallback: boolean;
 }
 
 export const DEFAULTS: AgentConfig = {
@@ -117,7 +131,17 @@ export const DEFAULTS: AgentConfig = {
   healthzBindAddress: '127.0.0.1',
   nodeLabels: {},
   registerWithTaints: [],
+  serializeImagePulls: true,
+  registryMirrors: {},
+  containerdRegistryConfigPath: '/etc/containerd/certs.d',
+  imagePullOfflineFallback: false,
 };
+
+function positiveInt(v: unknown, field: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(v)}: must be a positive integer`);
+  return n;
+}
 
 function urlValue(v: unknown, field: string): string {
   const s = String(v);
@@ -225,6 +249,13 @@ const FILE_FIELDS: Record<string, [keyof AgentConfig, (v: unknown, f: string) =>
   healthzBindAddress: ['healthzBindAddress', String],
   nodeLabels: ['nodeLabels', (v, f) => nodeLabels(v, f)],
   registerWithTaints: ['registerWithTaints', (v, f) => taints(v, f)],
+  serializeImagePulls: ['serializeImagePulls', (v, f) => bool(v, f)],
+  maxParallelImagePulls: ['maxParallelImagePulls', (v, f) => positiveInt(v, f)],
+  imageCredentialProviderConfig: ['imageCredentialProviderConfig', String],
+  imageCredentialProviderBinDir: ['imageCredentialProviderBinDir', String],
+  registryMirrors: ['registryMirrors', (v, f) => parseRegistryMirrors(v, f)],
+  containerdRegistryConfigPath: ['containerdRegistryConfigPath', String],
+  imagePullOfflineFallback: ['imagePullOfflineFallback', (v, f) => bool(v, f)],
 };
 
 /** `a=b,c=d` or a map (config file). */
@@ -373,6 +404,12 @@ export const FLAGS = {
   kubeconfig: ['kubeconfig', String],
   'node-labels': ['nodeLabels', (v: unknown) => nodeLabels(v, '--node-labels')],
   'register-with-taints': ['registerWithTaints', (v: unknown) => taints(v, '--register-with-taints')],
+  'serialize-image-pulls': ['serializeImagePulls', (v: unknown) => bool(v, '--serialize-image-pulls')],
+  'max-parallel-image-pulls': ['maxParallelImagePulls', (v: unknown) => positiveInt(v, '--max-parallel-image-pulls')],
+  'image-credential-provider-config': ['imageCredentialProviderConfig', String],
+  'image-credential-provider-bin-dir': ['imageCredentialProviderBinDir', String],
+  'containerd-registry-config-path': ['containerdRegistryConfigPath', String],
+  'image-pull-offline-fallback': ['imagePullOfflineFallback', (v: unknown) => bool(v, '--image-pull-offline-fallback')],
 } as const satisfies Record<string, [keyof AgentConfig, (v: unknown) => unknown]>;
 
 export function resolveConfig(flags: Record<string, string | undefined>, configPath?: string): AgentConfig {
@@ -394,6 +431,13 @@ export function resolveConfig(flags: Record<string, string | undefined>, configP
   // A Linux interface name: at most 15 bytes, no slash or space (dev_valid_name).
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(cfg.podBridge)) {
     throw new ConfigError(`--pod-bridge: Invalid value: "${cfg.podBridge}": an interface name of 1 to 15 letters, digits, '-', '_' or '.'`);
+  }
+  // kubelet's validation: a parallel limit only means something when pulls are not serialized.
+  if (cfg.serializeImagePulls && cfg.maxParallelImagePulls !== undefined && cfg.maxParallelImagePulls > 1) {
+    throw new ConfigError(`maxParallelImagePulls: Invalid value: ${cfg.maxParallelImagePulls}: cannot be larger than 1 unless serializeImagePulls is false`);
+  }
+  if (!cfg.imageCredentialProviderConfig !== !cfg.imageCredentialProviderBinDir) {
+    throw new ConfigError('--image-credential-provider-config and --image-credential-provider-bin-dir: give both or neither');
   }
   if (!cfg.containerRuntimeEndpoint.startsWith('unix://')) {
     throw new ConfigError(`--container-runtime-endpoint: Invalid value: "${cfg.containerRuntimeEndpoint}": expected unix:///path/to/socket`);

@@ -151,6 +151,8 @@ export interface ContainerStatus {
   message?: string;
   image: string;
   imageRef: string;
+  /** What pod status shows as imageID when it differs from imageRef (Docker: docker-pullable://repo@digest). */
+  imageID?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   /** The container's mounts (CRI's status.mounts): where a termination message file lives. */
@@ -281,9 +283,28 @@ export interface RuntimeService {
   subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void): () => void;
 }
 
+/**
+ * Registry credentials for one pull (CRI's AuthConfig). Never logged: the runtime
+ * passes them to the engine and nowhere else.
+ */
+export interface RegistryAuth {
+  username?: string;
+  password?: string;
+  /** A bearer refresh token (docker config "identitytoken"). */
+  identityToken?: string;
+  registryToken?: string;
+  serverAddress?: string;
+}
+
 export interface ImageService {
-  /** Resolves the image's id; RuntimeError ErrImagePull when it cannot be pulled. */
-  pullImage(ref: string): Promise<string>;
+  /**
+   * Pulls the image even when present (an Always policy asks the registry again) and
+   * resolves its id; RuntimeError ErrImagePull (with the registry's error) when it cannot
+   * be pulled.
+   */
+  pullImage(ref: string, auth?: RegistryAuth): Promise<string>;
+  /** Gives the image `source` the extra name `target` (mirrors on Docker). */
+  tagImage(source: string, target: string): Promise<void>;
   imageStatus(ref: string): Promise<ImageInfo | undefined>;
   listImages(): Promise<ImageInfo[]>;
   removeImage(ref: string): Promise<void>;

@@ -69,7 +69,9 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 # promtool (Debian's prometheus package) checks the agent's /metrics in the tests.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # nftables: `nft` for --proxy-mode nftables and its tests.
-for p in iptables nftables conntrack busybox-static gcc libc6-dev curl ca-certificates iproute2 procps; do
+# docker-registry, apache2-utils (htpasswd) and openssl: the test registries (scripts/registry.sh).
+for p in iptables nftables conntrack busybox-static gcc libc6-dev curl ca-certificates iproute2 procps \
+  docker-registry apache2-utils openssl; do
   pkg_installed "$p" || missing+=("$p")
 done
 if ! command -v node >/dev/null 2>&1; then
@@ -100,6 +102,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   hash -r
 else
   log "packages: all present"
+fi
+
+# Debian's docker-registry package brings a service on :5000 (every address): the tests start
+# their own on 127.0.0.1 (scripts/registry.sh), so the packaged one stays off.
+if [ -d /run/systemd/system ] && systemctl is-enabled docker-registry >/dev/null 2>&1; then
+  systemctl disable --now docker-registry >/dev/null 2>&1 || warn "could not disable the docker-registry service"
 fi
 
 command -v dockerd >/dev/null 2>&1 || die "dockerd still missing after install"
@@ -339,7 +347,7 @@ setup_containerd() {
 
   # Earlier versions kept this config in /etc/bosun/containerd.
   if [ -d /etc/bosun/containerd ]; then rm -rf /etc/bosun/containerd; rmdir /etc/bosun 2>/dev/null || true; fi
-  mkdir -p "$CTD_ETC/cni" "$CTD_ROOT" "$CTD_STATE" "$(dirname "$CTD_SOCK")"
+  mkdir -p "$CTD_ETC/cni" "$CTD_ETC/certs.d" "$CTD_ROOT" "$CTD_STATE" "$(dirname "$CTD_SOCK")"
   write_if_changed "$CTD_ETC/config.toml" <<TOML && changed=1
 # Written by bosun's scripts/setup-host.sh --containerd; rewritten on change.
 version = 2
@@ -376,6 +384,10 @@ state = "$CTD_STATE"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CTD_ETC/cni"
     max_conf_num = 1
+  # Per-registry hosts.toml (mirrors, CA, plain HTTP), read at each pull: scripts/registry.sh
+  # and bosun's registryMirrors write there without a restart.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$CTD_ETC/certs.d"
 TOML
   write_if_changed "$CTD_ETC/cni/10-bosun.conflist" <<JSON && changed=1
 {

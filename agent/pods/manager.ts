@@ -3,7 +3,8 @@ import type { ContainerStateWaiting, Pod, PodStatus } from '../../manifests/inde
 import type { Clock } from '../clock.js';
 import type { EventSink } from '../events.js';
 import type { Logger } from '../log.js';
-import { Backoff, CONTAINER_BACKOFF, IMAGE_PULL_BACKOFF } from './backoff.js';
+import { Backoff, CONTAINER_BACKOFF } from './backoff.js';
+import { ImageManager, type ImageManagerOptions } from '../pull/index.js';
 import { PodCache } from './cache.js';
 import { L } from './labels.js';
 import type { SyncDeps } from './sync.js';
@@ -57,6 +58,8 @@ export interface PodManagerOptions {
    * planned as after an agent restart.
    */
   health?: RuntimeHealth;
+  /** Pull settings (credentials, mirrors, serial/parallel, offline fallback); unset: kubelet's defaults. */
+  images?: Partial<Omit<ImageManagerOptions, 'runtime' | 'clock' | 'log'>>;
 }
 
 export interface PodView {
@@ -118,7 +121,14 @@ export class PodManager {
     this.deps = {
       runtime: opts.runtime,
       backoff: new Backoff(opts.clock, CONTAINER_BACKOFF),
-      pullBackoff: new Backoff(opts.clock, IMAGE_PULL_BACKOFF),
+      images: new ImageManager({
+        serializeImagePulls: true,
+        secret: (ns, name) => opts.env.objects.secret(ns, name),
+        ...opts.images,
+        runtime: opts.runtime,
+        clock: opts.clock,
+        log: opts.log,
+      }),
       log: opts.log,
       events: opts.events,
       env: opts.env,
@@ -402,6 +412,7 @@ export class PodManager {
     this.probes.removePod(uid);
     this.messages.forget(uid);
     if (rec.backoffPrefix) this.deps.backoff.forgetPrefix(rec.backoffPrefix);
+    this.deps.images.forgetPod(uid);
     await cleanupPodDir(this.deps, uid);
     await this.store.remove(uid);
   }

@@ -94,7 +94,7 @@ function containerStatus(input: StatusInput, spec: Container, defaultWaiting: st
     return base;
   }
   base.restartCount = latest.metadata.attempt;
-  base.imageID = latest.imageRef;
+  base.imageID = latest.imageID ?? latest.imageRef;
   base.containerID = `${runtimeName}://${latest.id}`;
   const prev = previousOf(observed.containers, latest);
   const prevState = prev && prev.state !== 'running' && prev.state !== 'created' ? terminatedState(prev, runtimeName, input.messages) : {};

@@ -7,6 +7,7 @@ import type { EventSink } from '../events.js';
 import { podRef } from '../events.js';
 import type { Logger } from '../log.js';
 import type { Backoff } from './backoff.js';
+import type { ImageManager } from '../pull/index.js';
 import type { ContainerToStart, KillRequest, ObservedPod, PodActions, StartedView } from './planner.js';
 import { backoffKey, backoffMessage, computePodActions, latestByName } from './planner.js';
 import type { RetryGate } from './retry.js';
@@ -31,7 +32,7 @@ import { Waiting } from './waiting.js';
 export interface SyncDeps {
   runtime: Runtime;
   backoff: Backoff;
-  pullBackoff: Backoff;
+  images: ImageManager;
   log: Logger;
   events: EventSink;
   env: NodeEnv;
@@ -202,7 +203,7 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
   const init = s.kind === 'init';
   const emit = (type: 'Normal' | 'Warning', reason: string, message: string) => deps.events.emit(podRef(pod), type, reason, message, c.name, init);
   const image = c.image ?? '';
-  await ensureImage(deps, c, image, emit);
+  await deps.images.ensureImageExists(pod, c, emit);
   const type = s.kind === 'app' ? 'app' : isSidecar(c) ? 'sidecar' : 'init';
   const imageUser = (await deps.runtime.imageStatus(image).catch(() => undefined))?.user;
   const config = await buildContainerConfig(deps.env, pod, c, s.attempt, type, podIP, plans, imageUser);
@@ -237,40 +238,6 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
       if (status) await killContainer(deps, status, pod.spec.terminationGracePeriodSeconds ?? 30, { pod, podIP, message: `FailedPostStartHook` });
       throw new Waiting('PostStartHookError', r.error ?? r.message);
     }
-  }
-}
-
-/** imagePullPolicy with kubelet's reasons: ErrImagePull, ImagePullBackOff, ErrImageNeverPull. */
-async function ensureImage(deps: SyncDeps, c: Container, image: string, emit: (type: 'Normal' | 'Warning', reason: string, message: string) => void): Promise<void> {
-  const policy = c.imagePullPolicy ?? 'IfNotPresent';
-  if (policy !== 'Always') {
-    const present = await deps.runtime.imageStatus(image).catch(() => undefined);
-    if (present) {
-      emit('Normal', 'Pulled', `Container image "${image}" already present on machine`);
-      return;
-    }
-    if (policy === 'Never') {
-      const message = `Container image "${image}" is not present with pull policy of Never`;
-      emit('Warning', 'ErrImageNeverPull', message);
-      throw new Waiting('ErrImageNeverPull', message);
-    }
-  }
-  if (deps.pullBackoff.isInBackOffSinceUpdate(image)) {
-    emit('Normal', 'BackOff', `Back-off pulling image "${image}"`);
-    throw new Waiting('ImagePullBackOff', `Back-off pulling image "${image}"`);
-  }
-  emit('Normal', 'Pulling', `Pulling image "${image}"`);
-  const started = deps.now();
-  try {
-    await deps.runtime.pullImage(image);
-    deps.pullBackoff.reset(image);
-    emit('Normal', 'Pulled', `Successfully pulled image "${image}" in ${((deps.now() - started) / 1000).toFixed(3)}s`);
-  } catch (err) {
-    deps.pullBackoff.next(image);
-    const reason = err instanceof RuntimeError && err.code === 'InvalidImageName' ? 'InvalidImageName' : 'ErrImagePull';
-    const message = `Failed to pull image "${image}": ${(err as Error).message}`;
-    emit('Warning', 'Failed', message);
-    throw new Waiting(reason, message);
   }
 }
 

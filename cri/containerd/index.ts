@@ -26,6 +26,7 @@ import {
   type LogFollower,
   type PodSandboxConfig,
   type PodSandboxStatus,
+  type RegistryAuth,
   type Runtime,
   type RuntimeConfig,
   type RuntimeEvent,
@@ -391,11 +392,15 @@ class ContainerdRuntime implements Runtime {
     };
   }
 
-  async pullImage(ref: string): Promise<string> {
-    const have = await this.imageStatus(ref).catch(() => undefined);
-    if (have) return have.id;
+  async pullImage(ref: string, auth?: RegistryAuth): Promise<string> {
+    // PullImageRequest{image: ImageSpec{image}, auth: AuthConfig{username, password, auth,
+    // server_address, identity_token, registry_token}}.
+    const w = new Writer().message(1, new Writer().string(1, ref));
+    if (auth) {
+      w.message(2, new Writer().string(1, auth.username).string(2, auth.password).string(4, auth.serverAddress).string(5, auth.identityToken).string(6, auth.registryToken));
+    }
     try {
-      const r = await this.img('PullImage', new Writer().message(1, new Writer().string(1, ref)), this.opts.pullTimeoutMs);
+      const r = await this.img('PullImage', w, this.opts.pullTimeoutMs);
       return r.string(1);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
@@ -426,6 +431,17 @@ class ContainerdRuntime implements Runtime {
     } catch (err) {
       if (!(err instanceof RuntimeError && err.code === 'NotFound')) throw err;
     }
+  }
+
+  /** `ctr images tag` in the k8s.io namespace (CRI has no tag call). */
+  tagImage(source: string, target: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const p = spawn('ctr', ['-a', this.opts.socketPath, '-n', 'k8s.io', 'images', 'tag', '--force', source, target], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let out = '';
+      p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      p.once('error', (err) => reject(new RuntimeError('Unavailable', `ctr images tag: ${err.message}`, { cause: err })));
+      p.once('close', (code) => (code === 0 ? resolve() : reject(new RuntimeError('ErrImagePull', `ctr images tag ${source} ${target}: ${out.trim()}`))));
+    });
   }
 
   /** `ctr images import` into the k8s.io namespace (CRI has no import call). */

@@ -14,6 +14,7 @@ import {
   type PodSandboxConfig,
 } from '../runtime.js';
 import { isNotFound, wrapEngineError } from './errors.js';
+import { splitReference } from './image.js';
 import { createContainer, dockerTime, forceRemove, startOrRemove, stopWithTimeout, toContainerState } from './engine.js';
 import {
   LABEL_LOG_PATH,
@@ -329,7 +330,7 @@ export class Containers {
     if (info.Config.Labels?.[LABEL_TYPE] !== TYPE_CONTAINER) {
       throw new RuntimeError('NotFound', `${id} is not a managed container`);
     }
-    const status = statusFromInspect(info);
+    const status = await this.withImageID(statusFromInspect(info));
     this.cache.set(info.Id, { dockerState: info.State.Status, status });
     return status;
   }
@@ -353,6 +354,23 @@ export class Containers {
     }
   }
 
+  /**
+   * The status imageID as cri-dockerd reports it: `docker-pullable://<repo>@<digest>` when
+   * the image came from a registry (the digest of the container's repository first), else
+   * `docker://<image id>`. Asked once per container state (the status is cached).
+   */
+  private async withImageID(status: ContainerStatus): Promise<ContainerStatus> {
+    let digests: string[] = [];
+    try {
+      digests = ((await this.docker.getImage(status.imageRef).inspect()).RepoDigests ?? []).filter((d) => d !== '<none>@<none>');
+    } catch {
+      digests = [];
+    }
+    const repo = splitReference(status.image).fromImage;
+    const digest = digests.find((d) => d.startsWith(`${repo}@`)) ?? digests[0];
+    return { ...status, imageID: digest ? `docker-pullable://${digest}` : `docker://${status.imageRef}` };
+  }
+
   async list(): Promise<ContainerStatus[]> {
     let list: Docker.ContainerInfo[];
     try {
@@ -372,7 +390,7 @@ export class Containers {
         if (hit && hit.dockerState === c.State && c.State !== 'created') return hit.status;
         try {
           const info = await this.docker.getContainer(c.Id).inspect();
-          const status = statusFromInspect(info);
+          const status = await this.withImageID(statusFromInspect(info));
           // Keyed by the inspected state, which may already be newer than the list's.
           this.cache.set(info.Id, { dockerState: info.State.Status, status });
           return status;

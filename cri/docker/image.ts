@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { RuntimeError, type ImageInfo } from '../runtime.js';
+import { RuntimeError, type ImageInfo, type RegistryAuth } from '../runtime.js';
 import { engineMessage, isNotFound, statusCode, wrapEngineError } from './errors.js';
 import { drainProgress } from './jsonlines.js';
 
@@ -54,15 +54,21 @@ export class Images {
     private readonly pullTimeoutMs: number,
   ) {}
 
-  async pull(ref: string): Promise<string> {
+  async pull(ref: string, auth?: RegistryAuth): Promise<string> {
     if (!isValidReference(ref)) {
       throw new RuntimeError('InvalidImageName', `invalid image reference ${JSON.stringify(ref)}`);
     }
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.pullTimeoutMs);
     try {
+      // X-Registry-Auth: the engine's AuthConfig (username, password, serveraddress,
+      // identitytoken, registrytoken).
+      const authconfig = auth
+        ? { username: auth.username, password: auth.password, serveraddress: auth.serverAddress, identitytoken: auth.identityToken, registrytoken: auth.registryToken }
+        : undefined;
       const stream = (await this.docker.createImage({
         ...splitReference(ref),
+        ...(authconfig ? { authconfig } : {}),
         abortSignal: abort.signal,
       })) as Readable;
       await drainProgress(stream);
@@ -83,6 +89,15 @@ export class Images {
     const info = await this.status(ref);
     if (!info) throw new RuntimeError('ErrImagePull', `pulling image ${ref}: the engine reports success but has no such image`);
     return info.id;
+  }
+
+  async tag(source: string, target: string): Promise<void> {
+    const { fromImage, tag } = splitReference(target);
+    try {
+      await this.docker.getImage(source).tag({ repo: fromImage, tag });
+    } catch (err) {
+      throw wrapEngineError('ErrImagePull', `tagging image ${source} as ${target}`, err);
+    }
   }
 
   async status(ref: string): Promise<ImageInfo | undefined> {

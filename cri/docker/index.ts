@@ -4,6 +4,7 @@ import { statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type {
   LinuxContainerResources,
+  RegistryAuth,
   ContainerConfig,
   ContainerStats,
   ContainerStatus,
@@ -185,8 +186,11 @@ class DockerRuntime implements Runtime {
     };
   }
 
-  pullImage(ref: string): Promise<string> {
-    return this.images.pull(ref);
+  pullImage(ref: string, auth?: RegistryAuth): Promise<string> {
+    return this.images.pull(ref, auth);
+  }
+  tagImage(source: string, target: string): Promise<void> {
+    return this.images.tag(source, target);
   }
   imageStatus(ref: string): Promise<ImageInfo | undefined> {
     return this.images.status(ref);

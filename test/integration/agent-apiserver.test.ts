@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { containersOf, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { TestApiServer, type Obj } from '../support/apiserver/index.js';
+import { buildTestImage, imageNamesOf, removeImageNames, TestRegistry } from '../support/registry.js';
 
 // The agent joined to an API server (the test one), driven with the real kubectl: pods bound
 // to the node run and report status; kubectl delete terminates with the grace period; Node,
@@ -18,6 +19,8 @@ const kubeconfig = join(agent.dir, 'kubeconfig');
 const admin = join(agent.dir, 'admin.kubeconfig');
 const node = agent.nodeName;
 let flags: string[] = [];
+/** Image names pulled from test registries, removed once the agent's containers are gone. */
+const pulled: string[] = [];
 
 function kubectl(...args: string[]): Promise<string> {
   return new Promise((res, rej) => execFile('kubectl', ['--kubeconfig', admin, ...args], { timeout: 60_000 }, (err, out, errOut) => (err ? rej(new Error(`kubectl ${args.join(' ')}: ${err.message}\n${errOut}`)) : res(out))));
@@ -63,6 +66,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent.destroy();
   await server.stop();
+  await removeImageNames(pulled);
 });
 
 describe('joined to an API server', () => {
@@ -154,6 +158,28 @@ describe('joined to an API server', () => {
     const env = (await (await import('../support/agent.js')).docker.getContainer(c.Id).inspect()).Config.Env;
     expect(env).toEqual(expect.arrayContaining(['GREETING=hello-from-api', 'PASSWORD=s3cret']));
     await kubectl('delete', 'pod', 'withenv', '--timeout=60s');
+  });
+
+  it('pulls with an imagePullSecret of the API server (kubectl create secret docker-registry), password shown nowhere', async () => {
+    const id = Math.random().toString(36).slice(2, 8);
+    const password = `bosun-marker-${id}-api`;
+    const reg = new TestRegistry(`api-${id}`, { username: 'puller', password });
+    const local = `localhost/bosun/pulltest-api:${id}`;
+    try {
+      await buildTestImage(local);
+      await reg.start();
+      await reg.push(local, 'test/api:1');
+      await kubectl('create', 'secret', 'docker-registry', `regcred-${id}`, `--docker-server=${reg.addr}`, '--docker-username=puller', `--docker-password=${password}`);
+      await apply(podYaml('pullsecret', 0).replace('image: ' + BB, `image: ${reg.addr}/test/api:1`).replace('  containers:', `  imagePullSecrets:\n  - name: regcred-${id}\n  containers:`));
+      await agent.until(async () => phase(await apiPod('pullsecret')) === 'Running', 'pullsecret Running', 90_000, () => JSON.stringify(server.get('pods', 'default', 'pullsecret')?.status ?? null));
+      expect(agent.log()).not.toContain(password);
+      expect(JSON.stringify(server.get('pods', 'default', 'pullsecret'))).not.toContain(password);
+      await kubectl('delete', 'pod', 'pullsecret', '--timeout=60s');
+    } finally {
+      // The pod's dead container still holds the image: removed in afterAll, after the agent's containers.
+      pulled.push(local, ...(reg.addr ? await imageNamesOf(reg.addr) : []));
+      await reg.stop();
+    }
   });
 
   it('rides out an API server outage with a compacted history: no pod restarted, state converged, no update lost', async () => {

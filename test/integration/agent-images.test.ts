@@ -1,12 +1,15 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createContainerdRuntime } from '../../cri/index.js';
 import { docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { CONTAINERD_ENDPOINT, containerdAvailable } from '../support/runtime-test-env.js';
 
 // Image handling end to end: pull policies and their reasons with no registry reachable,
-// and image archives dropped into <root-dir>/images on an air-gapped node.
+// and image archives dropped into <root-dir>/images on an air-gapped node (Docker and
+// containerd). Pulls from a real registry: images-registry.test.ts.
 
 const run = promisify(execFile);
 const agent = new TestAgent();
@@ -56,5 +59,50 @@ describe('images', () => {
     const p = await agent.waitPod('imported', (p) => p.status?.phase === 'Running', 'Running from the imported archive', 60_000);
     expect(p.status!.containerStatuses![0].image).toBe(IMPORTED);
     expect(agent.log()).toContain('imported image archive');
+  });
+});
+
+// The same drop on bosun's containerd: `ctr images import` into its k8s.io namespace.
+describe('image archives on containerd', () => {
+  const ctdAgent = new TestAgent();
+  const CTD_IMPORTED = `localhost/bosun/imported-ctd:t${Math.random().toString(36).slice(2, 8)}`;
+  const ctr = (...args: string[]) => run('ctr', ['-a', '/run/bosun-containerd/containerd.sock', '-n', 'k8s.io', ...args]);
+
+  beforeAll(async () => {
+    await containerdAvailable();
+    await ctdAgent.start(['--container-runtime-endpoint', CONTAINERD_ENDPOINT]);
+  });
+
+  afterAll(async () => {
+    const rt = await createContainerdRuntime();
+    try {
+      for (const c of await rt.listContainers()) if (c.labels['bosun.io/node-name'] === ctdAgent.nodeName) await rt.removeContainer(c.id).catch(() => undefined);
+      for (const s of await rt.listPodSandboxes()) {
+        if (s.labels['bosun.io/node-name'] !== ctdAgent.nodeName) continue;
+        await rt.stopPodSandbox(s.id).catch(() => undefined);
+        await rt.removePodSandbox(s.id).catch(() => undefined);
+      }
+    } finally {
+      await rt.close();
+    }
+    await ctdAgent.destroy();
+    // By name only: CRI RemoveImage would drop localhost/bosun/busybox:1 too (same image).
+    await ctr('images', 'rm', CTD_IMPORTED).catch(() => undefined);
+    await docker.getImage(CTD_IMPORTED).remove().catch(() => undefined);
+  });
+
+  it('runs an image from an archive dropped in <root-dir>/images, with pull policy Never', async () => {
+    await run('docker', ['tag', 'localhost/bosun/busybox:1', CTD_IMPORTED]);
+    const dir = join(ctdAgent.dir, 'root', 'images');
+    mkdirSync(dir, { recursive: true });
+    await run('docker', ['save', '-o', join(dir, '.partial'), CTD_IMPORTED]);
+    await run('docker', ['rmi', CTD_IMPORTED]);
+    renameSync(join(dir, '.partial'), join(dir, 'imported.tar'));
+    expect((await ctr('images', 'ls', '-q')).stdout.split('\n')).not.toContain(CTD_IMPORTED);
+    ctdAgent.write('imported.yaml', pod('imported', CTD_IMPORTED, 'Never'));
+    const p = await ctdAgent.waitPod('imported', (p) => p.status?.phase === 'Running', 'Running from the imported archive', 60_000);
+    expect(p.status!.containerStatuses![0].image).toBe(CTD_IMPORTED);
+    expect(p.status!.containerStatuses![0].containerID).toMatch(/^containerd:\/\//);
+    expect(ctdAgent.log()).toContain('imported image archive');
   });
 });

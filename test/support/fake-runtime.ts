@@ -204,6 +204,11 @@ export class FakeRuntime implements Runtime {
     return `sha256:${ref.length}`;
   }
 
+  async tagImage(source: string, target: string): Promise<void> {
+    if (!this.images.has(source)) throw new RuntimeError('NotFound', `image ${source} not found`);
+    this.images.add(target);
+  }
+
   async imageStatus(ref: string): Promise<ImageInfo | undefined> {
     return this.images.has(ref) ? { id: `sha256:${ref.length}`, repoTags: [ref], repoDigests: [], size: 1 } : undefined;
   }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../agent/clock.js';
+import { ImageManager } from '../../agent/pull/index.js';
 import { silentLogger } from '../../agent/log.js';
 import { ObjectStore } from '../../agent/objects/store.js';
 import { PodManager } from '../../agent/pods/manager.js';
@@ -232,7 +233,7 @@ describe('PodManager on the fake runtime', () => {
 describe('executor on the fake runtime', () => {
   it('creates the sandbox, writes the hosts file, starts the containers in plan order', async () => {
     const p = pod('web', { initContainers: [ctr('i')], containers: [ctr('a')] });
-    const deps = { runtime: rt, backoff: new Backoff(new FakeClock()), pullBackoff: new Backoff(new FakeClock()), log: silentLogger, events, env: env(), now: () => Date.now() };
+    const deps = { runtime: rt, backoff: new Backoff(new FakeClock()), images: new ImageManager({ runtime: rt, clock: new FakeClock(), log: silentLogger, serializeImagePulls: true, secret: () => undefined }), log: silentLogger, events, env: env(), now: () => Date.now() };
     const r = await syncPod(deps, p, { sandboxes: [], containers: [] });
     expect(r.actions.createSandbox).toBe(true);
     expect(rt.calls.map((c) => `${c.op}:${c.name}`)).toEqual(['runPodSandbox:web', 'createContainer:i', 'startContainer:i']);
@@ -241,7 +242,7 @@ describe('executor on the fake runtime', () => {
 
   it('carries out a termination plan: stops, then removes containers and sandboxes', async () => {
     const p = pod('web', { containers: [ctr('a')] });
-    const deps = { runtime: rt, backoff: new Backoff(new FakeClock()), pullBackoff: new Backoff(new FakeClock()), log: silentLogger, events, env: env(), now: () => Date.now() };
+    const deps = { runtime: rt, backoff: new Backoff(new FakeClock()), images: new ImageManager({ runtime: rt, clock: new FakeClock(), log: silentLogger, serializeImagePulls: true, secret: () => undefined }), log: silentLogger, events, env: env(), now: () => Date.now() };
     await syncPod(deps, p, { sandboxes: [], containers: [] });
     const observed = { sandboxes: await rt.listPodSandboxes(), containers: await rt.listContainers() };
     rt.calls.length = 0;

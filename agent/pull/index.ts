@@ -1,0 +1,7 @@
+export { classifyPullError, ImageManager, type Emit, type ImageManagerOptions } from './manager.js';
+export { lookup, parseDockerConfig, parseKey, keyMatches, type KeyringEntry } from './keyring.js';
+export { CredentialProviders, loadCredentialProviderConfig, type CredentialProvider } from './providers.js';
+export { mirrorCandidates, parseRegistryMirrors, renderHostsToml, writeHostsFiles, HOSTS_TOML_MARK, type RegistryMirrors } from './mirrors.js';
+export { nodeDockerConfig } from './node-config.js';
+export { goDurationMs, Puller } from './puller.js';
+export { parseImageName, onRegistry, type ImageName } from './reference.js';

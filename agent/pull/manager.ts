@@ -1,0 +1,184 @@
+import type { ImageService } from '../../cri/index.js';
+import { RuntimeError } from '../../cri/index.js';
+import type { Container, Pod } from '../../manifests/index.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import type { ObjectData } from '../objects/store.js';
+import { Backoff, IMAGE_PULL_BACKOFF } from '../pods/backoff.js';
+import { Waiting } from '../pods/waiting.js';
+import type { KeyringEntry } from './keyring.js';
+import { lookup, parseDockerConfig } from './keyring.js';
+import type { RegistryMirrors } from './mirrors.js';
+import { mirrorCandidates } from './mirrors.js';
+import type { CredentialProviders } from './providers.js';
+import { goDurationMs, Puller } from './puller.js';
+
+// kubelet's image manager (pkg/kubelet/images/image_manager.go EnsureImageExists): the
+// pull policy against what the engine has, the pull back-off per pod UID and image, the
+// Pulling / Pulled / Failed / BackOff events with kubelet's wording, and the pull itself
+// through the serial or parallel puller, with every credential that matches the image
+// (the pod's imagePullSecrets first, then the node's) tried in turn.
+
+export type Emit = (type: 'Normal' | 'Warning', reason: string, message: string) => void;
+
+export interface ImageManagerOptions {
+  runtime: ImageService;
+  clock: Clock;
+  log: Logger;
+  /** A Secret of the pod's namespace (the only namespace a pod may take pull secrets from). */
+  secret(namespace: string, name: string): ObjectData | undefined;
+  /** Node-level docker config credentials (<root-dir>/config.json), read when it changes. */
+  nodeCredentials?: () => KeyringEntry[];
+  providers?: CredentialProviders;
+  /** kubelet's serializeImagePulls (default true) and maxParallelImagePulls (unset: no limit). */
+  serializeImagePulls: boolean;
+  maxParallelImagePulls?: number;
+  /** Mirrors bosun applies itself (Docker); on containerd they live in hosts.toml instead. */
+  mirrors?: RegistryMirrors;
+  /** Run a present image when an Always pull cannot reach the registry. */
+  offlineFallback?: boolean;
+}
+
+export type PullFailure = 'unreachable' | 'notFound' | 'unauthorized' | 'other';
+
+/**
+ * What a failed pull says about the registry. Only a registry that could not be reached
+ * lets the offline fallback run a present image: "not found" and "unauthorized" are
+ * answers, and running an image the registry refuses or no longer has would hide them.
+ */
+export function classifyPullError(message: string): PullFailure {
+  if (/unauthori[sz]ed|authentication required|no basic auth credentials|denied|forbidden|\b40[13]\b/i.test(message)) return 'unauthorized';
+  if (/not found|manifest unknown|name unknown|\b404\b|does not exist/i.test(message)) return 'notFound';
+  if (/connection refused|connect: |dial tcp|no such host|i\/o timeout|network is unreachable|no route to host|timed out|deadline exceeded|connection reset|EOF|TLS handshake timeout|server misbehaving/i.test(message)) return 'unreachable';
+  return 'other';
+}
+
+export class ImageManager {
+  private readonly backoff: Backoff;
+  private readonly puller: Puller;
+  /** The last failure per back-off key, for the ImagePullBackOff message. */
+  private readonly lastError = new Map<string, string>();
+
+  constructor(private readonly opts: ImageManagerOptions) {
+    this.backoff = new Backoff(opts.clock, IMAGE_PULL_BACKOFF);
+    const limit = opts.serializeImagePulls ? 1 : (opts.maxParallelImagePulls ?? Number.POSITIVE_INFINITY);
+    this.puller = new Puller(limit, () => opts.clock.now());
+  }
+
+  /** The pod is gone: its pull back-offs go too. */
+  forgetPod(uid: string): void {
+    this.backoff.forgetPrefix(`${uid}_`);
+    for (const k of this.lastError.keys()) if (k.startsWith(`${uid}_`)) this.lastError.delete(k);
+  }
+
+  /** Returns the image's id; throws Waiting with kubelet's reason when the container cannot start. */
+  async ensureImageExists(pod: Pod, c: Container, emit: Emit): Promise<string | undefined> {
+    const image = c.image ?? '';
+    const policy = c.imagePullPolicy ?? 'IfNotPresent';
+    const present = await this.opts.runtime.imageStatus(image).catch(() => undefined);
+    if (policy === 'Never' || (policy === 'IfNotPresent' && present)) {
+      if (present) {
+        emit('Normal', 'Pulled', `Container image "${image}" already present on machine`);
+        return present.id;
+      }
+      const message = `Container image "${image}" is not present with pull policy of Never`;
+      emit('Warning', 'ErrImageNeverPull', message);
+      throw new Waiting('ErrImageNeverPull', message);
+    }
+    const key = `${pod.metadata.uid}_${image}`;
+    if (this.backoff.isInBackOffSinceUpdate(key)) {
+      const message = `Back-off pulling image "${image}"`;
+      emit('Normal', 'BackOff', message);
+      // The last pull's error stays visible through the back-off, as in kubelet 1.33+.
+      const prev = this.lastError.get(key);
+      throw new Waiting('ImagePullBackOff', prev ? `${message}: ${prev}` : message);
+    }
+    emit('Normal', 'Pulling', `Pulling image "${image}"`);
+    const creds = await this.credentials(pod, image, emit);
+    try {
+      const t = await this.puller.run(() => this.pull(image, creds));
+      const size = (await this.opts.runtime.imageStatus(image).catch(() => undefined))?.size ?? 0;
+      emit('Normal', 'Pulled', `Successfully pulled image "${image}" in ${goDurationMs(t.pullMs)} (${goDurationMs(t.totalMs)} including waiting). Image size: ${size} bytes.`);
+      this.backoff.gc();
+      this.lastError.delete(key);
+      return t.value;
+    } catch (err) {
+      const detail = (err as Error).message;
+      emit('Warning', 'Failed', `Failed to pull image "${image}": ${detail}`);
+      // The waiting message is the runtime's error itself, as kubelet reports it (the event names the image).
+      if (err instanceof RuntimeError && err.code === 'InvalidImageName') throw new Waiting('InvalidImageName', detail);
+      if (this.opts.offlineFallback && present && classifyPullError(detail) === 'unreachable') {
+        emit('Warning', 'PulledOffline', `Registry unreachable; running image "${image}" present on the node (${present.id}) despite pull policy Always`);
+        return present.id;
+      }
+      this.backoff.next(key);
+      this.lastError.set(key, `ErrImagePull: ${detail}`);
+      throw new Waiting('ErrImagePull', detail);
+    }
+  }
+
+  /** imagePullSecrets of the pod's own namespace, then the node's docker config, then the exec providers. */
+  private async credentials(pod: Pod, image: string, emit: Emit): Promise<KeyringEntry[][]> {
+    const entries: KeyringEntry[] = [];
+    const missing: string[] = [];
+    for (const ref of pod.spec.imagePullSecrets ?? []) {
+      const s = this.opts.secret(pod.metadata.namespace, ref.name);
+      const data = s?.['.dockerconfigjson'] ?? s?.['.dockercfg'];
+      if (!data) {
+        missing.push(ref.name);
+        continue;
+      }
+      try {
+        entries.push(...parseDockerConfig(data.toString('utf8'), `secret ${pod.metadata.namespace}/${ref.name}`));
+      } catch (err) {
+        missing.push(ref.name);
+        this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` }, (err as Error).message);
+      }
+    }
+    if (missing.length > 0) {
+      emit('Warning', 'FailedToRetrieveImagePullSecret', `Unable to retrieve some image pull secrets (${missing.join(', ')}); attempting to pull the image may not succeed.`);
+    }
+    const fromProviders = this.opts.providers
+      ? await this.opts.providers.lookup(image, (provider, message) => this.opts.log.warn({ provider, image }, message))
+      : [];
+    // Matched per candidate reference at pull time (a mirror has keys of its own), in
+    // kubelet's union order: the pod's keyring, then the node's.
+    return [entries, this.opts.nodeCredentials?.() ?? [], fromProviders];
+  }
+
+  private async pull(image: string, creds: KeyringEntry[][]): Promise<string> {
+    const candidates = mirrorCandidates(this.opts.mirrors ?? {}, image);
+    let last: unknown;
+    for (const cand of candidates) {
+      try {
+        const id = await this.pullWithCredentials(cand.ref, creds.flatMap((group) => lookup(group, cand.ref)));
+        if (cand.mirror) {
+          // A digest names content, not a repository: the engine finds it under the mirror's name.
+          if (!image.includes('@')) await this.opts.runtime.tagImage(cand.ref, image);
+          this.opts.log.info({ image, mirror: cand.mirror }, 'pulled from mirror');
+        }
+        return id;
+      } catch (err) {
+        last = err;
+        if (cand.mirror) this.opts.log.info({ image, mirror: cand.mirror, err: (err as Error).message }, 'mirror failed, trying the next endpoint');
+      }
+    }
+    throw last;
+  }
+
+  /** Anonymous when nothing matches; otherwise each match in turn until one pull succeeds. */
+  private async pullWithCredentials(ref: string, creds: KeyringEntry[]): Promise<string> {
+    if (creds.length === 0) return this.opts.runtime.pullImage(ref);
+    const errors: Error[] = [];
+    for (const c of creds) {
+      try {
+        return await this.opts.runtime.pullImage(ref, c.auth);
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    }
+    if (errors.length === 1) throw errors[0];
+    const e = new RuntimeError(errors.some((x) => x instanceof RuntimeError && x.code === 'InvalidImageName') ? 'InvalidImageName' : 'ErrImagePull', `[${errors.map((x) => x.message).join(', ')}]`);
+    throw e;
+  }
+}
