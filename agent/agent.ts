@@ -113,8 +113,14 @@ export class Agent {
           this.merger.set('api', s);
           this.applySources();
         },
+        onTokens: (t) => {
+          if (this.objects.setTokens(t)) this.pods.objectsChanged();
+        },
+        endpointSlices: config.proxyMode !== 'none',
       });
       this.apiserver = api;
+      // Tokens come from this API server: a pod waits for its token rather than failing.
+      this.objects.setTokens(new Map());
       this.pods.onStatus(({ pod, status }) => api.status(pod, status));
       this.events.subscribe((e) => api.event(e));
     }

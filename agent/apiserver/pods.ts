@@ -22,6 +22,8 @@ export interface ApiPodsOptions {
   onPods: (pods: Pod[]) => void;
   /** True when nothing of the pod runs any more (its containers are stopped). */
   stopped: (uid: string) => boolean;
+  /** The Node as owner of mirror pods; undefined until the Node is registered. */
+  nodeOwner: () => Record<string, unknown> | undefined;
   /** How long to wait for the first list before the checkpoint is used. */
   checkpointAfterMs?: number;
 }
@@ -268,12 +270,14 @@ export class ApiPods {
     }
   }
 
-  private mirrorOf(p: Pod): Record<string, unknown> {
+  private mirrorOf(p: Pod, owner: Record<string, unknown>): Record<string, unknown> {
     const hash = p.metadata.annotations?.[CONFIG_HASH_ANNOTATION] ?? p.metadata.uid;
     return {
       apiVersion: 'v1', kind: 'Pod',
       metadata: {
         name: p.metadata.name, namespace: p.metadata.namespace, labels: p.metadata.labels ?? {},
+        // NodeRestriction admits a node's pod only as a mirror with its Node as controller owner.
+        ownerReferences: [owner],
         annotations: { ...p.metadata.annotations, [CONFIG_MIRROR_ANNOTATION]: hash },
       },
       spec: { ...p.spec, nodeName: this.o.nodeName },
@@ -283,6 +287,8 @@ export class ApiPods {
   /** One mirror pod per static pod: created when missing, replaced when edited or deleted, removed when its static pod goes. */
   private async syncMirrors(): Promise<void> {
     if (!this.reflector.listed) return;
+    const owner = this.o.nodeOwner();
+    if (!owner) return; // the Node is not registered yet: the next kick creates them
     const want = new Map(this.staticPods.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]));
     try {
       for (const [key, p] of want) {
@@ -293,7 +299,7 @@ export class ApiPods {
         if (same) continue;
         if (m) await this.deleteMirror(m);
         try {
-          const created = await this.o.client.request<KObj>('POST', `/api/v1/namespaces/${p.metadata.namespace}/pods`, this.mirrorOf(p));
+          const created = await this.o.client.request<KObj>('POST', `/api/v1/namespaces/${p.metadata.namespace}/pods`, this.mirrorOf(p, owner));
           this.mirrors.set(key, created);
           this.stats.mirrorCreates++;
         } catch (err) {
