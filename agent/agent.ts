@@ -236,6 +236,7 @@ export class Agent {
     this.api = await startKubeletApi({
       config: this.config, log: this.log, runtime: this.runtime, pods: this.pods, events: this.events, hostIP: this.config.nodeIP ?? detectNodeIP(),
       cordoned: () => this.cordoned,
+      ...(this.apiserver ? { reviews: this.apiserver.client } : {}),
       metrics: async (which) => {
         const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
         return { contentType: r.contentType, body: await r.metrics() };
