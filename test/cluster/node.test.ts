@@ -163,3 +163,70 @@ describe('2. a Deployment through the real scheduler', () => {
     expect(ready(ps[0])).toBe(true);
   });
 });
+
+describe('3. logs, exec, attach, port-forward and the node proxy through the API server', () => {
+  const talk = 'talk';
+  beforeAll(async () => {
+    await cluster.k(['run', talk, `--image=${IMAGE}`, '--restart=Never', '--', 'sh', '-c', 'i=0; while true; do echo line $i; i=$((i+1)); sleep 1; done']);
+    await cluster.k(['run', 'srv', `--image=${IMAGE}`, '--restart=Never', '--port=8080', '--', 'sh', '-c', 'mkdir -p /www && echo hello-cluster > /www/index.html && exec httpd -f -p 8080 -h /www']);
+    await cluster.k(['wait', '--for=condition=Ready', `pod/${talk}`, 'pod/srv', '--timeout=120s'], { timeoutMs: 130_000 });
+  }, 150_000);
+
+  it('kubectl logs and logs -f', async () => {
+    await until(async () => (await cluster.k(['logs', talk])).includes('line 2'), 'three log lines', 30_000);
+    const r = await cluster.kubectl(['logs', '-f', talk], { timeoutMs: 4000 });
+    expect(r.stdout).toMatch(/line 0\n[\s\S]*line \d+\n/);
+  });
+
+  it('kubectl exec: output, stderr, exit code, stdin, and a TTY', async () => {
+    const e = await cluster.kubectl(['exec', talk, '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+    expect([e.code, e.stdout, e.stderr]).toEqual([7, 'out\n', expect.stringContaining('err\n')]);
+    expect(await cluster.k(['exec', '-i', talk, '--', 'sh', '-c', 'cat; echo done'], { input: 'from-stdin\n' })).toBe('from-stdin\ndone\n');
+    // A real terminal for kubectl (script(1)): the process gets a TTY of the width asked for.
+    const { stdout } = await execFileP('script', ['-qec', `stty cols 91 rows 13; ${cluster.k8sBin}/kubectl --kubeconfig ${cluster.kubeconfig} exec -it ${talk} -- sh -c 'tty; stty size'`, '/dev/null'], { timeout: 30_000 });
+    expect(stdout).toMatch(/\/dev\/pts\/\d+/);
+    expect(stdout).toMatch(/13 91/);
+  });
+
+  it('kubectl attach follows the running process', async () => {
+    const r = await cluster.kubectl(['attach', talk], { timeoutMs: 4000 });
+    expect(r.stdout + r.stderr).toMatch(/line \d+/);
+  });
+
+  it('kubectl port-forward reaches the pod', async () => {
+    const { spawn } = await import('node:child_process');
+    const local = 30000 + Math.floor(Math.random() * 5000);
+    const pf = spawn(`${cluster.k8sBin}/kubectl`, ['--kubeconfig', cluster.kubeconfig, 'port-forward', 'pod/srv', `${local}:8080`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    pf.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    pf.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    try {
+      await until(async () => log.includes('Forwarding from'), 'port-forward ready', 20_000, () => log);
+      for (let i = 0; i < 3; i++) expect(await (await fetch(`http://127.0.0.1:${local}/index.html`)).text()).toBe('hello-cluster\n');
+    } finally {
+      pf.kill('SIGTERM');
+    }
+  });
+
+  it('the node proxy: stats/summary and metrics', async () => {
+    const s = JSON.parse(await cluster.k(['get', '--raw', `/api/v1/nodes/${node}/proxy/stats/summary`])) as { node: { nodeName: string }; pods: unknown[] };
+    expect(s.node.nodeName).toBe(node);
+    expect(s.pods.length).toBeGreaterThan(0);
+    expect(await cluster.k(['get', '--raw', `/api/v1/nodes/${node}/proxy/metrics`])).toContain('kubelet_running_pods');
+  });
+
+  it('a caller without nodes/proxy gets 403 from the node; with it, an answer', async () => {
+    await cluster.k(['create', 'serviceaccount', 'viewer']);
+    const token = (await cluster.k(['create', 'token', 'viewer'])).trim();
+    const call = (path: string) => execFileP('curl', ['-sk', '-o', '/dev/stderr', '-w', '%{http_code}', '-H', `Authorization: Bearer ${token}`, `https://127.0.0.1:${cluster.nodePort}${path}`], { timeout: 20_000 });
+    const denied = await call('/pods');
+    expect(denied.stdout).toBe('403');
+    expect(denied.stderr).toContain('Forbidden (user=system:serviceaccount:default:viewer, verb=get, resource=nodes, subresource=pods)');
+    await cluster.k(['create', 'clusterrole', 'node-proxy', '--verb=get', '--resource=nodes/proxy']);
+    await cluster.k(['create', 'clusterrolebinding', 'viewer-node-proxy', '--clusterrole=node-proxy', '--serviceaccount=default:viewer']);
+    // Denials are cached for 30 s, as kubelet caches them.
+    await until(async () => (await call('/pods')).stdout === '200', 'the grant to take effect', 60_000);
+    const noToken = await execFileP('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${cluster.nodePort}/pods`]);
+    expect(noToken.stdout).toBe('401');
+  });
+});

@@ -110,6 +110,8 @@ export class TestCluster {
       '--tls-cert-file', join(this.pki, `node-${nodeName}-serving.crt`),
       '--tls-private-key-file', join(this.pki, `node-${nodeName}-serving.key`),
       '--client-ca-file', join(this.pki, 'ca.crt'),
+      // Callers are the API server (its client certificate) and token holders: the API server decides.
+      '--authentication-token-webhook', '--authorization-mode', 'Webhook',
     ];
   }
 
