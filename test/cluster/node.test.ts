@@ -230,3 +230,56 @@ describe('3. logs, exec, attach, port-forward and the node proxy through the API
     expect(noToken.stdout).toBe('401');
   });
 });
+
+describe('6. mirror pods of static pods', () => {
+  const mirrorName = `static-web-${node}`;
+  const staticPod = (marker: string) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n  namespace: default\n  labels: {marker: "${marker}"}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: ${IMAGE}\n    command: [sleep, "3600"]\n`;
+  const mirror = async () => {
+    const r = await cluster.kubectl(['get', 'pod', mirrorName, '-o', 'json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as PodObj) : undefined;
+  };
+
+  it('gets a mirror pod NodeRestriction admits (owned by the Node), running and Ready', async () => {
+    agent.write('static-web.yaml', staticPod('one'));
+    let m: PodObj | undefined;
+    await until(async () => { m = await mirror(); return !!m && ready(m); }, 'the mirror pod Ready', 90_000, () => `${JSON.stringify(m?.status)}\n${agentLog()}`);
+    expect(m!.metadata.annotations?.['kubernetes.io/config.mirror']).toBeTruthy();
+    expect(m!.metadata.ownerReferences).toEqual([expect.objectContaining({ apiVersion: 'v1', kind: 'Node', name: node, controller: true })]);
+  });
+
+  it('comes back when deleted, and is replaced when the manifest changes', async () => {
+    const before = (await mirror())!;
+    await cluster.k(['delete', 'pod', mirrorName, '--wait=false']);
+    await until(async () => { const m = await mirror(); return !!m && m.metadata.uid !== before.metadata.uid && !(m.metadata as { deletionTimestamp?: string }).deletionTimestamp; }, 'the mirror recreated', 60_000, agentLog);
+    agent.write('static-web.yaml', staticPod('two'));
+    const marker = async () => ((await mirror()) as unknown as { metadata: { labels?: Record<string, string> } } | undefined)?.metadata.labels?.marker;
+    await until(async () => (await marker()) === 'two', 'the mirror replaced', 60_000, agentLog);
+    agent.remove('static-web.yaml');
+    await until(async () => !(await mirror()), 'the mirror removed with its static pod', 60_000);
+  });
+});
+
+describe('7. deletion with grace, drain and uncordon', () => {
+  it('kubectl delete --grace-period=5 stops a pod that ignores SIGTERM after 5 s, not 30', async () => {
+    await cluster.k(['run', 'stubborn', `--image=${IMAGE}`, '--restart=Never', '--', 'sh', '-c', 'trap "" TERM; while true; do sleep 1; done']);
+    await cluster.k(['wait', '--for=condition=Ready', 'pod/stubborn', '--timeout=90s'], { timeoutMs: 100_000 });
+    const t0 = Date.now();
+    await cluster.k(['delete', 'pod', 'stubborn', '--grace-period=5', '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(4_500);
+    expect(took).toBeLessThan(25_000);
+  });
+
+  it('kubectl drain evicts the Deployment\'s pods and cordons; uncordon lets them back', async () => {
+    const r = await cluster.kubectl(['drain', node, '--ignore-daemonsets', '--delete-emptydir-data', '--force', '--timeout=120s', '--pod-selector=app=web'], { timeoutMs: 130_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/evicted/);
+    const n = await cluster.json<{ spec: { unschedulable?: boolean } }>(['get', 'node', node]);
+    expect(n.spec.unschedulable).toBe(true);
+    // The replacement cannot be scheduled while the node is cordoned.
+    await until(async () => (await pods('app=web')).every((p) => !p.spec.nodeName), 'the web pod pending', 60_000);
+    await cluster.k(['uncordon', node]);
+    await cluster.k(['rollout', 'status', 'deployment/web', '--timeout=120s'], { timeoutMs: 130_000 });
+    expect((await pods('app=web')).filter(ready)).toHaveLength(1);
+  });
+});
