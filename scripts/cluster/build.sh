@@ -73,6 +73,10 @@ build_etcd() {
 }
 
 mkdir -p "$cache"
+# The compiler's scratch space beside the cache: a shared /tmp that someone cleans would
+# fail a long build half way.
+export GOTMPDIR="$cache/.gotmp"
+mkdir -p "$GOTMPDIR"
 complete=1
 for b in "${k8s_bins[@]}"; do [[ -x "$k8s_dir/$b" ]] || complete=0; done
 [[ -x "$etcd_dir/etcd" ]] || build_etcd
