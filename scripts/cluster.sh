@@ -210,6 +210,9 @@ up_control_plane() {
     --bind-address 127.0.0.1 --secure-port "$sched_port" --leader-elect=false --profiling=false
   wait_for kube-controller-manager 60 curl -fsSk --max-time 2 "https://127.0.0.1:$cm_port/healthz"
   wait_for kube-scheduler 60 curl -fsSk --max-time 2 "https://127.0.0.1:$sched_port/healthz"
+  # Pods are refused until their namespace's default ServiceAccount exists (the controller
+  # manager makes it) and need the cluster CA it publishes: both before anyone creates a pod.
+  wait_for kube-controller-manager 60 "${kubectl[@]}" get serviceaccount default configmap/kube-root-ca.crt -n default
 }
 
 up_node() {

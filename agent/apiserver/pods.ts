@@ -5,6 +5,7 @@ import { applyPodDefaults, CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CON
 import type { Logger } from '../log.js';
 import { ApiRequestError, type ApiClient } from './client.js';
 import { Reflector, type KObj } from './reflector.js';
+import { podReferences } from './refs.js';
 
 // Pods assigned to this node by the API server: list + watch spec.nodeName=<node> (a
 // Reflector), turned into desired pods (source "api", name and UID kept as given), saved to a
@@ -45,6 +46,16 @@ function stripForCompare(o: KObj): string {
   return JSON.stringify({ meta, spec: o.spec });
 }
 
+/** Why NodeRestriction would refuse a mirror of this static pod (admitPodCreate), or undefined. */
+export function mirrorRefused(p: Pod): string | undefined {
+  if (p.spec.serviceAccountName || p.spec.serviceAccount) return 'it names a service account';
+  const refs = podReferences(p);
+  if (refs.some((r) => r.kind === 'Secret')) return 'it references a Secret';
+  if (refs.some((r) => r.kind === 'ConfigMap')) return 'it references a ConfigMap';
+  if ((p.spec.volumes ?? []).some((v) => v.persistentVolumeClaim)) return 'it references a PersistentVolumeClaim';
+  return undefined;
+}
+
 export class ApiPods {
   readonly reflector: Reflector;
   private desired = new Map<string, { cmp: string; pod: Pod }>();
@@ -66,6 +77,8 @@ export class ApiPods {
   fromCheckpoint = false;
   readonly stats = { statusPatches: 0, statusConflicts: 0, mirrorCreates: 0, mirrorDeletes: 0, deletes: 0 };
   private reported = new Map<string, string>();
+  /** Static pods NodeRestriction would refuse a mirror for: said once each. */
+  private noMirror = new Set<string>();
 
   constructor(private readonly o: ApiPodsOptions) {
     this.reflector = new Reflector({
@@ -292,6 +305,12 @@ export class ApiPods {
     const want = new Map(this.staticPods.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]));
     try {
       for (const [key, p] of want) {
+        const why = mirrorRefused(p);
+        if (why) {
+          if (!this.noMirror.has(p.metadata.uid)) this.o.log.warn({ pod: key, podUID: p.metadata.uid }, `no mirror pod: ${why} (NodeRestriction refuses such mirror pods); the static pod runs without one`);
+          this.noMirror.add(p.metadata.uid);
+          continue;
+        }
         const m = this.mirrors.get(key);
         const hash = p.metadata.annotations?.[CONFIG_HASH_ANNOTATION] ?? p.metadata.uid;
         const images = (s: unknown) => JSON.stringify(((s as { containers?: { image?: string }[] })?.containers ?? []).map((c) => c.image));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { needsRefresh, podReferences, referencedObjects, tokenRequest, tokenSources } from '../../agent/apiserver/index.js';
 import { changedLabels } from '../../agent/apiserver/node.js';
+import { mirrorRefused } from '../../agent/apiserver/pods.js';
 import { ObjectStore, tokenKey } from '../../agent/objects/store.js';
 import { planVolumes } from '../../agent/volumes/plan.js';
 
@@ -88,5 +89,14 @@ describe('re-registration', () => {
   it('patches only the labels that differ', () => {
     expect(changedLabels({ a: '1', b: '2', x: 'y' }, { a: '1', b: '3', c: '4' })).toEqual({ b: '3', c: '4' });
     expect(changedLabels({ a: '1' }, { a: '1' })).toEqual({});
+  });
+});
+
+describe('mirror pods NodeRestriction refuses', () => {
+  it('names why a static pod gets none: a service account, a Secret, a ConfigMap', () => {
+    expect(mirrorRefused(pod({}))).toBeUndefined();
+    expect(mirrorRefused(pod({ serviceAccountName: 'sa' }))).toMatch(/service account/);
+    expect(mirrorRefused(pod({ volumes: [{ name: 'v', secret: { secretName: 's' } }] }))).toMatch(/Secret/);
+    expect(mirrorRefused(pod({ containers: [{ name: 'c', image: 'x', envFrom: [{ configMapRef: { name: 'c' } }] }] }))).toMatch(/ConfigMap/);
   });
 });
