@@ -42,7 +42,7 @@ timed() {
 
 build_k8s() {
   local tmp="$k8s_dir.tmp.$$"
-  rm -rf "$tmp" && mkdir -p "$tmp"
+  rm -rf "$k8s_dir".tmp.* && mkdir -p "$tmp" # and what a failed build left
   local now; now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   local ld="-s -w"
   # The same variables the release build sets (hack/lib/version.sh): kubectl version,
@@ -62,7 +62,7 @@ build_k8s() {
 
 build_etcd() {
   local tmp="$etcd_dir.tmp.$$"
-  rm -rf "$tmp" && mkdir -p "$tmp"
+  rm -rf "$etcd_dir".tmp.* && mkdir -p "$tmp"
   echo "build.sh: building etcd $etcd_version into $etcd_dir" >&2
   echo "== go build etcd $etcd_version $(date -u)" >>"$tmp/build.log"
   (cd "$here/etcd" && CGO_ENABLED=0 GOFLAGS=-mod=mod timed "$tmp/build.log" \
