@@ -140,6 +140,12 @@ function headerFlag(v: unknown): Record<string, string> {
   return out;
 }
 
+function boolFlag(v: unknown, field: string): boolean {
+  if (v === 'true' || v === true) return true;
+  if (v === 'false' || v === false) return false;
+  throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(v)}: expected true or false`);
+}
+
 function authorizationMode(v: unknown, field: string): 'AlwaysAllow' | 'Webhook' {
   if (v === 'AlwaysAllow' || v === 'Webhook') return v;
   throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: "AlwaysAllow", "Webhook"`);
@@ -328,7 +334,7 @@ export const FLAGS = {
   'token-auth-file': ['tokenAuthFile', String],
   'client-ca-file': ['clientCAFile', String],
   'authorization-mode': ['authorizationMode', (v: unknown) => authorizationMode(v, '--authorization-mode')],
-  'authentication-token-webhook': ['authenticationTokenWebhook', (v: unknown) => v === '' || v === 'true' || v === true],
+  'authentication-token-webhook': ['authenticationTokenWebhook', (v: unknown) => boolFlag(v, '--authentication-token-webhook')],
   'healthz-port': ['healthzPort', (v: unknown) => port(v, '--healthz-port')],
   'healthz-bind-address': ['healthzBindAddress', String],
   kubeconfig: ['kubeconfig', String],

@@ -224,6 +224,7 @@ up_node() {
     --root-dir "$dir/node/root" --pod-manifest-path "$dir/node/manifests" \
     --port "$node_port" --tls-cert-file "$pki/node-$node-serving.crt" --tls-private-key-file "$pki/node-$node-serving.key" \
     --client-ca-file "$pki/ca.crt" --healthz-port "$node_healthz_port" --read-only-port 0 \
+    --authorization-mode Webhook --authentication-token-webhook=true \
     --service-cluster-ip-range "$service_cidr" --proxy-mode none
   wait_for bosun 60 curl -fsS --max-time 2 "http://127.0.0.1:$node_healthz_port/healthz"
   wait_for bosun 60 "${kubectl[@]}" wait --for=condition=Ready "node/$node" --timeout 2s

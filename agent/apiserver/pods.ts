@@ -46,6 +46,23 @@ function stripForCompare(o: KObj): string {
   return JSON.stringify({ meta, spec: o.spec });
 }
 
+/**
+ * The strategic-merge patch that makes the pod's status this one. Conditions and container
+ * statuses merge by key, so a field the new status leaves out would keep its old value (a
+ * Ready condition turned True would keep the reason ContainersNotReady): such fields are
+ * nulled, as kubelet's two-way merge patch from the old status does.
+ */
+export function statusPatch(uid: string, status: PodStatus): string {
+  const st = status as unknown as Record<string, unknown>;
+  const conditions = (st.conditions as Record<string, unknown>[] | undefined)?.map((c) => ({ reason: null, message: null, ...c }));
+  const states = (x: unknown) => ({ waiting: null, running: null, terminated: null, ...(x as object | undefined) });
+  const containers = (list: unknown) => (list as Record<string, unknown>[] | undefined)?.map((c) => ({ ...c, state: states(c.state), lastState: states(c.lastState) }));
+  const out: Record<string, unknown> = { ...st, reason: st.reason ?? null, message: st.message ?? null };
+  if (conditions) out.conditions = conditions;
+  for (const k of ['containerStatuses', 'initContainerStatuses', 'ephemeralContainerStatuses']) if (st[k]) out[k] = containers(st[k]);
+  return JSON.stringify({ metadata: { uid }, status: out });
+}
+
 /** Why NodeRestriction would refuse a mirror of this static pod (admitPodCreate), or undefined. */
 export function mirrorRefused(p: Pod): string | undefined {
   if (p.spec.serviceAccountName || p.spec.serviceAccount) return 'it names a service account';
@@ -226,7 +243,7 @@ export class ApiPods {
         target = { name: e.name, uid };
       }
       if (!target) continue;
-      const body = JSON.stringify({ metadata: { uid: target.uid }, status: e.status });
+      const body = statusPatch(target.uid, e.status);
       if (this.sent.get(target.uid) === body) continue;
       try {
         await this.patchStatus(e.namespace, target.name, body);
@@ -269,7 +286,7 @@ export class ApiPods {
       if (!this.o.stopped(uid)) continue;
       // The final status first, so that whoever watches sees how the containers ended.
       const e = this.statuses.get(uid);
-      if (e && this.sent.get(uid) !== JSON.stringify({ metadata: { uid }, status: e.status })) continue;
+      if (e && this.sent.get(uid) !== statusPatch(uid, e.status)) continue;
       this.deleting.add(uid);
       try {
         await this.o.client.request('DELETE', `/api/v1/namespaces/${o.metadata.namespace}/pods/${o.metadata.name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } });

@@ -111,7 +111,7 @@ export class TestCluster {
       '--tls-private-key-file', join(this.pki, `node-${nodeName}-serving.key`),
       '--client-ca-file', join(this.pki, 'ca.crt'),
       // Callers are the API server (its client certificate) and token holders: the API server decides.
-      '--authentication-token-webhook', '--authorization-mode', 'Webhook',
+      '--authentication-token-webhook=true', '--authorization-mode', 'Webhook',
     ];
   }
 
