@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { needsRefresh, podReferences, referencedObjects, tokenRequest, tokenSources } from '../../agent/apiserver/index.js';
 import { changedLabels } from '../../agent/apiserver/node.js';
-import { mirrorRefused } from '../../agent/apiserver/pods.js';
+import { mirrorRefused, statusPatch } from '../../agent/apiserver/pods.js';
 import { ObjectStore, tokenKey } from '../../agent/objects/store.js';
 import { planVolumes } from '../../agent/volumes/plan.js';
 
@@ -98,5 +98,22 @@ describe('mirror pods NodeRestriction refuses', () => {
     expect(mirrorRefused(pod({ serviceAccountName: 'sa' }))).toMatch(/service account/);
     expect(mirrorRefused(pod({ volumes: [{ name: 'v', secret: { secretName: 's' } }] }))).toMatch(/Secret/);
     expect(mirrorRefused(pod({ containers: [{ name: 'c', image: 'x', envFrom: [{ configMapRef: { name: 'c' } }] }] }))).toMatch(/ConfigMap/);
+  });
+});
+
+describe('the pod status patch', () => {
+  it('nulls what the new status leaves out, so a strategic merge cannot keep an old reason or container state', () => {
+    const body = JSON.parse(statusPatch('u1', {
+      phase: 'Running',
+      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: 't' }],
+      containerStatuses: [{ name: 'c', ready: true, restartCount: 0, image: 'x', imageID: '', state: { running: { startedAt: 't' } }, lastState: {} }],
+    } as never)) as { metadata: { uid: string }; status: Record<string, unknown> };
+    expect(body.metadata.uid).toBe('u1');
+    expect(body.status.conditions).toEqual([{ type: 'Ready', status: 'True', lastTransitionTime: 't', reason: null, message: null }]);
+    expect((body.status.containerStatuses as { state: unknown; lastState: unknown }[])[0]).toMatchObject({
+      state: { waiting: null, running: { startedAt: 't' }, terminated: null },
+      lastState: { waiting: null, running: null, terminated: null },
+    });
+    expect(body.status).toMatchObject({ reason: null, message: null });
   });
 });
