@@ -38,16 +38,20 @@ beforeAll(async () => {
 }, 60 * 60_000);
 
 afterAll(async () => {
-  // Pods first, while the API server is there to see them go; then everything else, even if that failed.
-  await cluster.kubectl(['delete', 'deployment,service,pod,secret,configmap', '--all', '-n', 'default', '--wait=false']).catch(() => undefined);
-  // Secret, token and downward-API volumes are tmpfs mounts under the agent's root dir.
-  await agent.kill9();
-  await removeTestContainers(node);
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(agent.dir + '/')).sort().reverse();
-  for (const m of mounts) await execFileP('umount', ['-l', m]).catch(() => undefined);
-  await agent.destroy();
-  await cluster.down();
-  await docker.getImage(IMAGE2).remove({ noprune: true }).catch(() => undefined);
+  try {
+    // Pods first, while the API server is there to see them go.
+    await cluster.kubectl(['delete', 'deployment,service,pod,secret,configmap', '--all', '-n', 'default', '--wait=false']).catch(() => undefined);
+    // Secret, token and downward-API volumes are tmpfs mounts under the agent's root dir.
+    await agent.kill9();
+    await removeTestContainers(node);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(agent.dir + '/')).sort().reverse();
+    for (const m of mounts) await execFileP('umount', ['-l', m]).catch(() => undefined);
+    await agent.destroy();
+  } finally {
+    // The control plane goes whatever happened above.
+    await cluster.down();
+    await docker.getImage(IMAGE2).remove({ noprune: true }).catch(() => undefined);
+  }
 }, 300_000);
 
 describe('1. the Node', () => {
