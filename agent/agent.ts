@@ -138,8 +138,14 @@ export class Agent {
           this.merger.set('api', s);
           this.applySources();
         },
+        onTokens: (t) => {
+          if (this.objects.setTokens(t)) this.pods.objectsChanged();
+        },
+        endpointSlices: config.proxyMode !== 'none',
       });
       this.apiserver = api;
+      // Tokens come from this API server: a pod waits for its token rather than failing.
+      this.objects.setTokens(new Map());
       this.pods.onStatus(({ pod, status }) => api.status(pod, status));
       this.events.subscribe((e) => api.event(e));
     }
@@ -283,6 +289,7 @@ export class Agent {
       config: this.config, log: this.log, runtime: this.runtime, pods: this.pods, events: this.events, hostIP: this.config.nodeIP ?? detectNodeIP(),
       cordoned: () => this.cordoned,
       runtimeDown: (detail) => this.runtimeDown(detail),
+      ...(this.apiserver ? { reviews: this.apiserver.client } : {}),
       metrics: async (which) => {
         const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
         return { contentType: r.contentType, body: await r.metrics() };

@@ -71,8 +71,13 @@ export interface AgentConfig extends ResourceConfig {
   tokenAuthFile?: string;
   /** Client certificates signed by this CA authenticate as CN (user) and O (groups). */
   clientCAFile?: string;
-  /** Any authenticated user may do everything (kubelet's AlwaysAllow); nothing else without an API server. */
-  authorizationMode: 'AlwaysAllow';
+  /**
+   * AlwaysAllow: any authenticated user may do everything. Webhook: each request is checked
+   * with a SubjectAccessReview at the API server of --kubeconfig (cluster mode).
+   */
+  authorizationMode: 'AlwaysAllow' | 'Webhook';
+  /** Bearer tokens the node does not know are checked with a TokenReview at the API server. */
+  authenticationTokenWebhook: boolean;
   /** Plain-HTTP /healthz; 0 disables. */
   healthzPort: number;
   healthzBindAddress: string;
@@ -127,6 +132,7 @@ export const DEFAULTS: AgentConfig = {
   httpCheckFrequencyMs: 20_000,
   port: 10250,
   authorizationMode: 'AlwaysAllow',
+  authenticationTokenWebhook: false,
   healthzPort: 10248,
   healthzBindAddress: '127.0.0.1',
   nodeLabels: {},
@@ -173,10 +179,15 @@ function headerFlag(v: unknown): Record<string, string> {
   return out;
 }
 
-function authorizationMode(v: unknown, field: string): 'AlwaysAllow' {
-  if (v === 'AlwaysAllow') return v;
-  if (v === 'Webhook') throw new ConfigError(`${field}: Unsupported value: "Webhook": needs an API server (SubjectAccessReview); a standalone node supports "AlwaysAllow"`);
-  throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: "AlwaysAllow"`);
+function boolFlag(v: unknown, field: string): boolean {
+  if (v === 'true' || v === true) return true;
+  if (v === 'false' || v === false) return false;
+  throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(v)}: expected true or false`);
+}
+
+function authorizationMode(v: unknown, field: string): 'AlwaysAllow' | 'Webhook' {
+  if (v === 'AlwaysAllow' || v === 'Webhook') return v;
+  throw new ConfigError(`${field}: Unsupported value: ${JSON.stringify(v)}: supported values: "AlwaysAllow", "Webhook"`);
 }
 
 /** KubeletConfiguration's authentication block: x509.clientCAFile; anonymous access cannot be turned on. */
@@ -399,6 +410,7 @@ export const FLAGS = {
   'token-auth-file': ['tokenAuthFile', String],
   'client-ca-file': ['clientCAFile', String],
   'authorization-mode': ['authorizationMode', (v: unknown) => authorizationMode(v, '--authorization-mode')],
+  'authentication-token-webhook': ['authenticationTokenWebhook', (v: unknown) => boolFlag(v, '--authentication-token-webhook')],
   'healthz-port': ['healthzPort', (v: unknown) => port(v, '--healthz-port')],
   'healthz-bind-address': ['healthzBindAddress', String],
   kubeconfig: ['kubeconfig', String],
@@ -426,6 +438,12 @@ export function resolveConfig(flags: Record<string, string | undefined>, configP
   }
   if (!cfg.tlsCertFile !== !cfg.tlsPrivateKeyFile) {
     throw new ConfigError('--tls-cert-file and --tls-private-key-file: give both or neither');
+  }
+  if (cfg.authorizationMode === 'Webhook' && !cfg.kubeconfig) {
+    throw new ConfigError('--authorization-mode: Unsupported value: "Webhook": needs an API server (--kubeconfig) for SubjectAccessReview; a standalone node supports "AlwaysAllow"');
+  }
+  if (cfg.authenticationTokenWebhook && !cfg.kubeconfig) {
+    throw new ConfigError('--authentication-token-webhook: needs an API server (--kubeconfig) for TokenReview');
   }
   validateResourceConfig(cfg);
   // A Linux interface name: at most 15 bytes, no slash or space (dev_valid_name).

@@ -462,4 +462,14 @@ if [ "$WANT_CONTAINERD" = 1 ]; then
   setup_containerd
 fi
 
+# The real control plane of the cluster tests (test/cluster/, scripts/cluster.sh): built from
+# its Go modules once per version into ${BOSUN_CACHE:-/var/cache/bosun}; a complete cache is
+# reused in a second. A cold build takes about half an hour on 2 cores (README, "Joining a
+# Kubernetes cluster"). BOSUN_SKIP_CLUSTER_BUILD=1 leaves it out.
+if [ "${BOSUN_SKIP_CLUSTER_BUILD:-0}" != 1 ]; then
+  command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+  command -v go >/dev/null || die "go (1.26 or later) is needed to build the control plane for the cluster tests; BOSUN_SKIP_CLUSTER_BUILD=1 skips it"
+  log "cluster components: $("$REPO_ROOT/scripts/cluster/build.sh" | tr '\n' ' ')"
+fi
+
 log "done in $(( ($(date +%s%N) - START) / 1000000 )) ms"

@@ -8,6 +8,8 @@ import { loadKubeconfig } from './kubeconfig.js';
 import { NodeHeartbeat, type PressureStatus, type Taint } from './node.js';
 import { ApiPods } from './pods.js';
 import { Reflector, type KObj } from './reflector.js';
+import { ReferencedObjects } from './refs.js';
+import { ServiceAccountTokens } from './tokens.js';
 
 // The API server as the agent's third pod source (kubelet with --kubeconfig): the Node and
 // its Lease, the pods bound to this node, their status, mirror pods for static pods, events,
@@ -20,6 +22,8 @@ export { loadKubeconfig, KubeconfigLoadError, type RestConfig } from './kubeconf
 export { parseLabels, parseTaints, type Taint } from './node.js';
 export { Reflector, type KObj } from './reflector.js';
 export { checkpointPath } from './pods.js';
+export { podReferences, referencedObjects, type ObjectRef } from './refs.js';
+export { needsRefresh, tokenRequest, tokenSources } from './tokens.js';
 
 export interface ApiServerSourceOptions {
   kubeconfig: string;
@@ -32,21 +36,25 @@ export interface ApiServerSourceOptions {
   resources?: () => PressureStatus;
   /** The API's pods and objects: the "api" entry of the source merger. */
   onUpdate: (s: { pods: Pod[]; objects: KubeObject[] }) => void;
+  /** Tokens of the pods' projected serviceAccountToken sources, by tokenKey. */
+  onTokens: (tokens: ReadonlyMap<string, Buffer>) => void;
+  /** Watch EndpointSlices (the Service proxy needs them; the Node authorizer does not allow a node to read them). */
+  endpointSlices: boolean;
   stopped: (uid: string) => boolean;
 }
 
-const OBJECTS: { path: string; kind: string; apiVersion: string }[] = [
-  { path: '/api/v1/configmaps', kind: 'ConfigMap', apiVersion: 'v1' },
-  { path: '/api/v1/secrets', kind: 'Secret', apiVersion: 'v1' },
-  { path: '/api/v1/services', kind: 'Service', apiVersion: 'v1' },
-  { path: '/apis/discovery.k8s.io/v1/endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1' },
-];
+// Cluster-wide watches. ConfigMaps and Secrets are not among them: those are watched one by
+// one for the pods that use them (refs.ts), all a node may read.
+const SERVICES = { path: '/api/v1/services', kind: 'Service', apiVersion: 'v1' };
+const ENDPOINT_SLICES = { path: '/apis/discovery.k8s.io/v1/endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1' };
 
 export class ApiServerSource {
   readonly client: ApiClient;
   readonly node: NodeHeartbeat;
   readonly pods: ApiPods;
   readonly events: EventPoster;
+  readonly refs: ReferencedObjects;
+  readonly tokens: ServiceAccountTokens;
   private readonly objectReflectors: Reflector[];
   private objectSets = new Map<string, KObj[]>();
   private podSet: Pod[] = [];
@@ -56,13 +64,24 @@ export class ApiServerSource {
     this.node = new NodeHeartbeat({ client: this.client, log: o.log, info: o.nodeInfo, labels: o.labels, taints: o.taints, ...(o.resources ? { resources: o.resources } : {}) });
     this.pods = new ApiPods({
       client: this.client, log: o.log, nodeName: o.nodeName, rootDir: o.rootDir, stopped: o.stopped,
+      nodeOwner: () => this.node.ownerReference(),
       onPods: (pods) => {
         this.podSet = pods;
+        this.refs.setPods(pods);
+        this.tokens.setPods(pods);
         this.emit();
       },
     });
+    this.refs = new ReferencedObjects({
+      client: this.client, log: o.log,
+      onChange: (objects) => {
+        this.objectSets.set('referenced', objects);
+        this.emit();
+      },
+    });
+    this.tokens = new ServiceAccountTokens({ client: this.client, log: o.log, onChange: (t) => o.onTokens(t) });
     this.events = new EventPoster(this.client, o.log);
-    this.objectReflectors = OBJECTS.map((x) => new Reflector({
+    this.objectReflectors = [SERVICES, ...(o.endpointSlices ? [ENDPOINT_SLICES] : [])].map((x) => new Reflector({
       client: this.client, path: x.path, kind: x.kind, apiVersion: x.apiVersion, log: o.log,
       onChange: (items) => {
         this.objectSets.set(x.kind, [...items.values()]);
@@ -77,6 +96,8 @@ export class ApiServerSource {
   }
 
   async start(): Promise<void> {
+    this.refs.start();
+    this.tokens.start();
     this.node.start();
     await this.pods.start();
     this.events.start();
@@ -86,7 +107,8 @@ export class ApiServerSource {
   async stop(): Promise<void> {
     this.node.stop();
     this.events.stop();
-    await Promise.all([this.pods.stop(), ...this.objectReflectors.map((r) => r.stop())]);
+    this.tokens.stop();
+    await Promise.all([this.pods.stop(), this.refs.stop(), ...this.objectReflectors.map((r) => r.stop())]);
     this.client.close();
   }
 

@@ -52,6 +52,11 @@ export function parseLabels(s: string): Record<string, string> {
   return out;
 }
 
+/** The labels of `want` that `have` lacks or holds with another value (a merge patch). */
+export function changedLabels(have: Record<string, string>, want: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(want).filter(([k, v]) => have[k] !== v));
+}
+
 /** Conditions and fields without the heartbeat times: what "changed" compares. */
 function comparable(status: Record<string, unknown>): string {
   const conds = ((status.conditions ?? []) as { lastHeartbeatTime?: string }[]).map(({ lastHeartbeatTime: _h, ...c }) => c);
@@ -138,11 +143,13 @@ export class NodeHeartbeat {
       this.o.log.info({ node: n.metadata.name }, 'node registered with the API server');
     } catch (err) {
       if (!(err instanceof ApiRequestError && err.code === 409)) throw err;
-      // Already there (an earlier life of this agent): our labels and taints are reconciled.
-      const cur = await this.o.client.request<{ metadata: { uid: string }; spec?: { taints?: Taint[] } }>('GET', `/api/v1/nodes/${n.metadata.name}`);
+      // Already there (an earlier life of this agent): our labels are reconciled, as kubelet's
+      // updateDefaultLabels does. Taints are left alone: --register-with-taints applies at
+      // registration only, and NodeRestriction forbids a node to change its own taints.
+      const cur = await this.o.client.request<{ metadata: { uid: string; labels?: Record<string, string> } }>('GET', `/api/v1/nodes/${n.metadata.name}`);
       this.nodeUID = cur.metadata.uid;
-      const taints = [...(cur.spec?.taints ?? []).filter((t) => !this.o.taints.some((x) => x.key === t.key && x.effect === t.effect)), ...this.o.taints];
-      await this.o.client.request('PATCH', `/api/v1/nodes/${n.metadata.name}`, { metadata: { labels: n.metadata.labels }, spec: { taints } }, 'application/merge-patch+json');
+      const labels = changedLabels(cur.metadata.labels ?? {}, n.metadata.labels);
+      if (Object.keys(labels).length) await this.o.client.request('PATCH', `/api/v1/nodes/${n.metadata.name}`, { metadata: { labels } }, 'application/merge-patch+json');
     }
     this.registered = true;
     void this.renewLease();
@@ -185,6 +192,11 @@ export class NodeHeartbeat {
     } catch (err) {
       this.problem('node lease', err);
     }
+  }
+
+  /** The Node as the controller owner of a mirror pod (what NodeRestriction admits), once registered. */
+  ownerReference(): { apiVersion: 'v1'; kind: 'Node'; name: string; uid: string; controller: true } | undefined {
+    return this.nodeUID ? { apiVersion: 'v1', kind: 'Node', name: this.o.info.nodeName, uid: this.nodeUID, controller: true } : undefined;
   }
 
   private owner(): unknown[] {

@@ -5,6 +5,7 @@ import { applyPodDefaults, CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CON
 import type { Logger } from '../log.js';
 import { ApiRequestError, type ApiClient } from './client.js';
 import { Reflector, type KObj } from './reflector.js';
+import { podReferences } from './refs.js';
 
 // Pods assigned to this node by the API server: list + watch spec.nodeName=<node> (a
 // Reflector), turned into desired pods (source "api", name and UID kept as given), saved to a
@@ -22,6 +23,8 @@ export interface ApiPodsOptions {
   onPods: (pods: Pod[]) => void;
   /** True when nothing of the pod runs any more (its containers are stopped). */
   stopped: (uid: string) => boolean;
+  /** The Node as owner of mirror pods; undefined until the Node is registered. */
+  nodeOwner: () => Record<string, unknown> | undefined;
   /** How long to wait for the first list before the checkpoint is used. */
   checkpointAfterMs?: number;
 }
@@ -41,6 +44,33 @@ export function checkpointPath(rootDir: string): string {
 function stripForCompare(o: KObj): string {
   const { resourceVersion: _rv, managedFields: _mf, ...meta } = o.metadata as Record<string, unknown>;
   return JSON.stringify({ meta, spec: o.spec });
+}
+
+/**
+ * The strategic-merge patch that makes the pod's status this one. Conditions and container
+ * statuses merge by key, so a field the new status leaves out would keep its old value (a
+ * Ready condition turned True would keep the reason ContainersNotReady): such fields are
+ * nulled, as kubelet's two-way merge patch from the old status does.
+ */
+export function statusPatch(uid: string, status: PodStatus): string {
+  const st = status as unknown as Record<string, unknown>;
+  const conditions = (st.conditions as Record<string, unknown>[] | undefined)?.map((c) => ({ reason: null, message: null, ...c }));
+  const states = (x: unknown) => ({ waiting: null, running: null, terminated: null, ...(x as object | undefined) });
+  const containers = (list: unknown) => (list as Record<string, unknown>[] | undefined)?.map((c) => ({ ...c, state: states(c.state), lastState: states(c.lastState) }));
+  const out: Record<string, unknown> = { ...st, reason: st.reason ?? null, message: st.message ?? null };
+  if (conditions) out.conditions = conditions;
+  for (const k of ['containerStatuses', 'initContainerStatuses', 'ephemeralContainerStatuses']) if (st[k]) out[k] = containers(st[k]);
+  return JSON.stringify({ metadata: { uid }, status: out });
+}
+
+/** Why NodeRestriction would refuse a mirror of this static pod (admitPodCreate), or undefined. */
+export function mirrorRefused(p: Pod): string | undefined {
+  if (p.spec.serviceAccountName || p.spec.serviceAccount) return 'it names a service account';
+  const refs = podReferences(p);
+  if (refs.some((r) => r.kind === 'Secret')) return 'it references a Secret';
+  if (refs.some((r) => r.kind === 'ConfigMap')) return 'it references a ConfigMap';
+  if ((p.spec.volumes ?? []).some((v) => v.persistentVolumeClaim)) return 'it references a PersistentVolumeClaim';
+  return undefined;
 }
 
 export class ApiPods {
@@ -64,6 +94,8 @@ export class ApiPods {
   fromCheckpoint = false;
   readonly stats = { statusPatches: 0, statusConflicts: 0, mirrorCreates: 0, mirrorDeletes: 0, deletes: 0 };
   private reported = new Map<string, string>();
+  /** Static pods NodeRestriction would refuse a mirror for: said once each. */
+  private noMirror = new Set<string>();
 
   constructor(private readonly o: ApiPodsOptions) {
     this.reflector = new Reflector({
@@ -211,7 +243,7 @@ export class ApiPods {
         target = { name: e.name, uid };
       }
       if (!target) continue;
-      const body = JSON.stringify({ metadata: { uid: target.uid }, status: e.status });
+      const body = statusPatch(target.uid, e.status);
       if (this.sent.get(target.uid) === body) continue;
       try {
         await this.patchStatus(e.namespace, target.name, body);
@@ -254,7 +286,7 @@ export class ApiPods {
       if (!this.o.stopped(uid)) continue;
       // The final status first, so that whoever watches sees how the containers ended.
       const e = this.statuses.get(uid);
-      if (e && this.sent.get(uid) !== JSON.stringify({ metadata: { uid }, status: e.status })) continue;
+      if (e && this.sent.get(uid) !== statusPatch(uid, e.status)) continue;
       this.deleting.add(uid);
       try {
         await this.o.client.request('DELETE', `/api/v1/namespaces/${o.metadata.namespace}/pods/${o.metadata.name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } });
@@ -268,12 +300,14 @@ export class ApiPods {
     }
   }
 
-  private mirrorOf(p: Pod): Record<string, unknown> {
+  private mirrorOf(p: Pod, owner: Record<string, unknown>): Record<string, unknown> {
     const hash = p.metadata.annotations?.[CONFIG_HASH_ANNOTATION] ?? p.metadata.uid;
     return {
       apiVersion: 'v1', kind: 'Pod',
       metadata: {
         name: p.metadata.name, namespace: p.metadata.namespace, labels: p.metadata.labels ?? {},
+        // NodeRestriction admits a node's pod only as a mirror with its Node as controller owner.
+        ownerReferences: [owner],
         annotations: { ...p.metadata.annotations, [CONFIG_MIRROR_ANNOTATION]: hash },
       },
       spec: { ...p.spec, nodeName: this.o.nodeName },
@@ -283,9 +317,17 @@ export class ApiPods {
   /** One mirror pod per static pod: created when missing, replaced when edited or deleted, removed when its static pod goes. */
   private async syncMirrors(): Promise<void> {
     if (!this.reflector.listed) return;
+    const owner = this.o.nodeOwner();
+    if (!owner) return; // the Node is not registered yet: the next kick creates them
     const want = new Map(this.staticPods.map((p) => [`${p.metadata.namespace}/${p.metadata.name}`, p]));
     try {
       for (const [key, p] of want) {
+        const why = mirrorRefused(p);
+        if (why) {
+          if (!this.noMirror.has(p.metadata.uid)) this.o.log.warn({ pod: key, podUID: p.metadata.uid }, `no mirror pod: ${why} (NodeRestriction refuses such mirror pods); the static pod runs without one`);
+          this.noMirror.add(p.metadata.uid);
+          continue;
+        }
         const m = this.mirrors.get(key);
         const hash = p.metadata.annotations?.[CONFIG_HASH_ANNOTATION] ?? p.metadata.uid;
         const images = (s: unknown) => JSON.stringify(((s as { containers?: { image?: string }[] })?.containers ?? []).map((c) => c.image));
@@ -293,7 +335,7 @@ export class ApiPods {
         if (same) continue;
         if (m) await this.deleteMirror(m);
         try {
-          const created = await this.o.client.request<KObj>('POST', `/api/v1/namespaces/${p.metadata.namespace}/pods`, this.mirrorOf(p));
+          const created = await this.o.client.request<KObj>('POST', `/api/v1/namespaces/${p.metadata.namespace}/pods`, this.mirrorOf(p, owner));
           this.mirrors.set(key, created);
           this.stats.mirrorCreates++;
         } catch (err) {

@@ -49,6 +49,11 @@ export class Reflector {
 
   constructor(private readonly o: ReflectorOptions) {}
 
+  /** The objects as last listed and watched. */
+  snapshot(): KObj[] {
+    return [...this.items.values()];
+  }
+
   get resourceVersion(): string {
     return this.rv;
   }

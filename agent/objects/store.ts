@@ -8,6 +8,22 @@ export type ObjectData = Record<string, Buffer>;
 export interface ObjectLookup {
   configMap(namespace: string, name: string): ObjectData | undefined;
   secret(namespace: string, name: string): ObjectData | undefined;
+  /**
+   * The token the API server issued for a pod's projected serviceAccountToken source;
+   * undefined while none is issued. Absent on a node without an API server.
+   */
+  serviceAccountToken?(podUID: string, source: TokenSource): Buffer | undefined;
+}
+
+/** A projected serviceAccountToken source, as the token's key needs it. */
+export interface TokenSource {
+  audience?: string;
+  expirationSeconds?: number;
+}
+
+/** One token per pod, audience and lifetime (kubelet's token manager keys them the same way). */
+export function tokenKey(podUID: string, s: TokenSource): string {
+  return `${podUID}/${s.audience ?? ''}/${s.expirationSeconds ?? 3600}`;
 }
 
 function key(ns: string | undefined, name: string | undefined): string {
@@ -27,6 +43,7 @@ function decode(obj: KubeObject): ObjectData {
 export class ObjectStore implements ObjectLookup {
   private configMaps = new Map<string, ObjectData>();
   private secrets = new Map<string, ObjectData>();
+  private tokens?: ReadonlyMap<string, Buffer>;
   private version = 0;
 
   /** Replaces everything from one listing; returns true when anything changed. */
@@ -50,6 +67,20 @@ export class ObjectStore implements ObjectLookup {
 
   secret(namespace: string, name: string): ObjectData | undefined {
     return this.secrets.get(key(namespace, name));
+  }
+
+  /** The tokens of the pods' projected serviceAccountToken sources (with an API server only). */
+  setTokens(tokens: ReadonlyMap<string, Buffer>): boolean {
+    const prev = this.tokens;
+    this.tokens = tokens;
+    const changed = !prev || prev.size !== tokens.size || [...tokens].some(([k, v]) => !prev.get(k)?.equals(v));
+    if (changed) this.version++;
+    return changed;
+  }
+
+  get serviceAccountToken(): ((podUID: string, source: TokenSource) => Buffer | undefined) | undefined {
+    const tokens = this.tokens;
+    return tokens ? (uid, s) => tokens.get(tokenKey(uid, s)) : undefined;
   }
 
   /** Grows on every change: pods that use objects re-sync when it moves. */

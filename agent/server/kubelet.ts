@@ -9,6 +9,7 @@ import type { PodManager } from '../pods/manager.js';
 import { L } from '../pods/labels.js';
 import { nodeObject } from './api.js';
 import { Authenticator, parseTokenFile } from './auth.js';
+import { WebhookAuth, type ReviewClient } from './webhook.js';
 import { StatsCollector } from './collect.js';
 import { nodeFacts } from './nodeinfo.js';
 import { ensureServingCert, ensureTokenFile, pkiDir } from './pki.js';
@@ -28,6 +29,8 @@ export interface KubeletApiDeps {
   cordoned(): boolean;
   /** Why the container runtime is not ready, undefined while it is. */
   runtimeDown?(detail?: boolean): string | undefined;
+  /** The API server's client, for TokenReview and SubjectAccessReview (cluster mode). */
+  reviews?: ReviewClient;
 }
 
 export interface KubeletApi {
@@ -114,6 +117,9 @@ export async function startKubeletApi(d: KubeletApiDeps): Promise<KubeletApi> {
     stats,
     node,
     configz: () => configz(config),
+    ...(d.reviews && (config.authorizationMode === 'Webhook' || config.authenticationTokenWebhook)
+      ? { webhook: { auth: new WebhookAuth(d.reviews), tokens: config.authenticationTokenWebhook, authorize: config.authorizationMode === 'Webhook' } }
+      : {}),
   }, { cert: m.cert, key: m.key, ...(m.ca ? { ca: m.ca } : {}) }, auth, config.port, config.address);
   log.info({ address: `${config.address}:${config.port}`, cert: m.certFile, tokens: m.tokenFile, clientCA: config.clientCAFile }, 'kubelet API listening (HTTPS, authenticated)');
   return out;
@@ -152,7 +158,7 @@ function configz(c: AgentConfig): object {
     healthzBindAddress: c.healthzBindAddress,
     tlsCertFile: c.tlsCertFile ?? '',
     tlsPrivateKeyFile: c.tlsPrivateKeyFile ?? '',
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: false }, x509: { clientCAFile: c.clientCAFile ?? '' } },
+    authentication: { anonymous: { enabled: false }, webhook: { enabled: c.authenticationTokenWebhook }, x509: { clientCAFile: c.clientCAFile ?? '' } },
     authorization: { mode: c.authorizationMode },
     clusterDomain: c.clusterDomain,
     clusterDNS: c.clusterDNS,

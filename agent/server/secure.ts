@@ -14,7 +14,9 @@ import {
   nodeRow, NODE_COLUMNS, notFound, parseFieldSelector, parseLabelSelector, podField, podRow, POD_COLUMNS, POD_FIELDS, readOnly, SelectorError, status,
   table, versionInfo, wantsTable, type IncludeObject, type NodeObject, type Status, type TableRow,
 } from './api.js';
-import type { Authenticator } from './auth.js';
+import type { Authenticator, User } from './auth.js';
+import { forbiddenMessage, requestAttributes, type WebhookAuth } from './webhook.js';
+import { serveSpdyRemoteCommand, SPDY_REMOTECOMMAND_PROTOCOLS } from './spdy-exec.js';
 import { CHANNEL_PROTOCOLS, PORT_FORWARD_PROTOCOL, serveRemoteCommand, serveWebSocketPortForward, SPDY_TUNNEL_PREFIX, pickProtocol, V4, V5 } from './channels.js';
 import type { StatsCollector } from './collect.js';
 import { parseLogQuery, pickLog, streamLog } from './logs.js';
@@ -47,6 +49,8 @@ export interface SecureServerDeps {
   stats: Pick<StatsCollector, 'summary'>;
   node(): Promise<NodeObject>;
   configz(): object;
+  /** Cluster mode: TokenReview for unknown bearer tokens, SubjectAccessReview for every request. */
+  webhook?: { auth: WebhookAuth; tokens: boolean; authorize: boolean };
 }
 
 export interface TlsOptions {
@@ -102,21 +106,43 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
     return auth.authenticate(req.headers.authorization, hasPeer ? peer : undefined, !!sock.authorized);
   };
 
-  const server = createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}) }, (req, res) => {
-    const who = authenticate(req);
-    if (!who.ok) {
-      deps.log.debug({ path: req.url, reason: who.reason }, 'kubelet API: unauthenticated request');
-      sendStatus(res, UNAUTHORIZED);
-      return;
+  /** Who is asking, and whether they may: the user, or the Status to refuse with. */
+  const admit = async (req: IncomingMessage, path: string): Promise<{ user: User } | { refuse: Status }> => {
+    let who = authenticate(req);
+    const wh = deps.webhook;
+    if (!who.ok && wh?.tokens) {
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+      const user = m ? await wh.auth.reviewToken(m[1]) : undefined;
+      if (user) who = { ok: true, user };
     }
+    if (!who.ok) {
+      deps.log.debug({ path, reason: who.reason }, 'kubelet API: unauthenticated request');
+      return { refuse: UNAUTHORIZED };
+    }
+    if (wh?.authorize) {
+      const { attrs, fallback } = requestAttributes(req.method ?? 'GET', path, deps.nodeName);
+      const ok = (await wh.auth.allowed(who.user, attrs)) || (!!fallback && (await wh.auth.allowed(who.user, fallback)));
+      if (!ok) return { refuse: status(403, 'Forbidden', forbiddenMessage(who.user, attrs)) };
+    }
+    return { user: who.user };
+  };
+
+  const server = createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}) }, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://localhost');
+    admit(req, url.pathname).then((a) => {
+      if ('refuse' in a) return sendStatus(res, a.refuse);
+      return serve(a.user, url, req, res);
+    }, (err: Error) => sendStatus(res, status(500, 'InternalError', `Authorization error: ${err.message}`)));
+  });
+
+  function serve(user: User, url: URL, req: IncomingMessage, res: ServerResponse): void {
     const r = route(req.method ?? 'GET', url.pathname);
-    deps.log.debug({ user: who.user.name, method: req.method, path: url.pathname }, 'kubelet API request');
+    deps.log.debug({ user: user.name, method: req.method, path: url.pathname }, 'kubelet API request');
     handle(r, url, req, res).catch((err: Error) => {
       deps.log.warn({ err: err.message, path: url.pathname }, 'kubelet API: request failed');
       sendStatus(res, status(500, 'InternalError', err.message));
     });
-  });
+  }
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
@@ -129,20 +155,22 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
-    const who = authenticate(req);
-    if (!who.ok) {
-      refuseUpgrade(socket, UNAUTHORIZED);
-      return;
-    }
     const url = new URL(req.url ?? '/', 'https://localhost');
+    admit(req, url.pathname).then((a) => {
+      if ('refuse' in a) refuseUpgrade(socket, a.refuse);
+      else upgraded(url, req, socket, head);
+    }, (err: Error) => refuseUpgrade(socket, status(500, 'InternalError', `Authorization error: ${err.message}`)));
+  });
+
+  function upgraded(url: URL, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const r = route(req.method ?? 'GET', url.pathname);
     if (r.kind !== 'stream') {
       refuseUpgrade(socket, r.kind === 'notFound' ? status(404, 'NotFound', 'the server could not find the requested resource') : status(400, 'BadRequest', 'this endpoint does not take an upgrade'));
       return;
     }
-    deps.log.debug({ user: who.user.name, path: url.pathname, upgrade: req.headers.upgrade }, 'kubelet API stream');
+    deps.log.debug({ path: url.pathname, upgrade: req.headers.upgrade }, 'kubelet API stream');
     upgrade(r, url, req, socket, head).catch((err: Error) => refuseUpgrade(socket, status(500, 'InternalError', err.message)));
-  });
+  }
 
   // ---------------------------------------------------------------- targets
 
@@ -209,22 +237,33 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
       return;
     }
 
-    if (!isWs) return refuseUpgrade(socket, status(400, 'BadRequest', `${r.stream} needs a WebSocket upgrade with subprotocol ${V5} or ${V4} (SPDY is not served for ${r.stream})`));
-    const proto = pickProtocol(offered, CHANNEL_PROTOCOLS);
-    if (!proto) return refuseUpgrade(socket, status(400, 'BadRequest', `no supported WebSocket subprotocol in [${offered.join(', ')}] (supported: ${CHANNEL_PROTOCOLS.join(', ')})`));
+    const isSpdy = (req.headers.upgrade ?? '').toLowerCase() === 'spdy/3.1';
+    if (!isWs && !isSpdy) return refuseUpgrade(socket, status(400, 'BadRequest', `${r.stream} needs a WebSocket upgrade with subprotocol ${V5} or ${V4}, or SPDY/3.1`));
     const o = streamOptions(url.searchParams);
     const target = runningContainer(v, r.container ?? o.container);
     if ('kind' in target) return refuseUpgrade(socket, target);
     if (r.stream === 'exec' && o.command.length === 0) return refuseUpgrade(socket, status(400, 'BadRequest', 'command is required: pass it as command=... query parameters'));
     if (!o.stdin && !o.stdout && !o.stderr) return refuseUpgrade(socket, status(400, 'BadRequest', 'you must specify at least 1 of stdin, stdout, stderr'));
-    const ws = await accept(req, socket, head, proto);
     const sopts = { stdin: o.stdin, stdout: o.stdout, stderr: o.stderr && !o.tty, tty: o.tty };
+    const open = () => (r.stream === 'exec' ? deps.runtime.exec(target.id, o.command, sopts) : deps.runtime.attach(target.id, sopts));
+    if (isSpdy) {
+      // What the API server speaks when it proxies kubectl exec/attach to the node.
+      const versions = String(req.headers['x-stream-protocol-version'] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      const chosen = pickProtocol(versions, SPDY_REMOTECOMMAND_PROTOCOLS);
+      if (!chosen) return refuseUpgrade(socket, status(403, 'Forbidden', `no common protocol in [${versions.join(', ')}] (supported: ${SPDY_REMOTECOMMAND_PROTOCOLS.join(', ')})`));
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${chosen}\r\n\r\n`);
+      track(serveSpdyRemoteCommand(socket, { stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, tty: o.tty, open }, head));
+      return;
+    }
+    const proto = pickProtocol(offered, CHANNEL_PROTOCOLS);
+    if (!proto) return refuseUpgrade(socket, status(400, 'BadRequest', `no supported WebSocket subprotocol in [${offered.join(', ')}] (supported: ${CHANNEL_PROTOCOLS.join(', ')})`));
+    const ws = await accept(req, socket, head, proto);
     openSessions++;
     await serveRemoteCommand(ws, {
       protocol: proto,
       stdin: o.stdin,
       tty: o.tty,
-      open: () => (r.stream === 'exec' ? deps.runtime.exec(target.id, o.command, sopts) : deps.runtime.attach(target.id, sopts)),
+      open,
     }).finally(() => openSessions--);
   }
 

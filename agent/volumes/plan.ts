@@ -67,13 +67,23 @@ function planVolume(pod: Pod, v: Volume, rootDir: string, ctx: EnvContext): Volu
       if (s.configMap) files.push(...keyFiles('ConfigMap', ns, s.configMap.name ?? '', ctx.objects.configMap(ns, s.configMap.name ?? ''), s.configMap.items, s.configMap.optional, mode));
       else if (s.secret) files.push(...keyFiles('Secret', ns, s.secret.name ?? '', ctx.objects.secret(ns, s.secret.name ?? ''), s.secret.items, s.secret.optional, mode));
       else if (s.downwardAPI) files.push(...downwardFiles(pod, s.downwardAPI.items ?? [], ctx, mode));
-      else if (s.serviceAccountToken) throw new ConfigError(`volume "${v.name}": serviceAccountToken needs an API server to issue tokens; this node has none`);
+      else if (s.serviceAccountToken) files.push(tokenFile(pod, v.name, s.serviceAccountToken, ctx, mode));
       else throw new ConfigError(`volume "${v.name}": unsupported projected source ${Object.keys(s).join(', ')}`);
     }
     return { name: v.name, kind: 'projected', path: dir('projected'), tmpfs: true, files };
   }
   const kind = Object.keys(v).find((k) => k !== 'name') ?? 'none';
   throw new ConfigError(`volume "${v.name}": volume type ${kind} is not supported on this node (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)`);
+}
+
+/** The token the API server issued for this pod (TokenRequest, bound to the pod), as a file. */
+function tokenFile(pod: Pod, volume: string, src: { audience?: string; expirationSeconds?: number; path: string }, ctx: EnvContext, defaultMode = 0o644): ProjectedFile {
+  const lookup = ctx.objects.serviceAccountToken;
+  if (!lookup) throw new ConfigError(`volume "${volume}": serviceAccountToken needs an API server to issue tokens; this node has none`);
+  const token = lookup.call(ctx.objects, pod.metadata.uid, src);
+  const sa = pod.spec.serviceAccountName || 'default';
+  if (!token) throw new ConfigError(`volume "${volume}": no token issued yet for service account "${sa}"${src.audience ? ` (audience "${src.audience}")` : ''}`);
+  return { path: src.path, data: token, mode: defaultMode };
 }
 
 function keyFiles(kind: 'ConfigMap' | 'Secret', ns: string, name: string, data: ObjectData | undefined, items: KeyToPath[] | undefined, optional: boolean | undefined, defaultMode = 0o644): ProjectedFile[] {

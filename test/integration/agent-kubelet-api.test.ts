@@ -328,7 +328,7 @@ describe.skipIf(!KUBECTL)('kubectl against the standalone node', () => {
   });
 
   // The gcloud kubectl on these machines ships one client per minor version.
-  it('other kubectl versions: exec needs WebSocket (1.30+), port-forward works over SPDY and tunnelled SPDY', async () => {
+  it('other kubectl versions: exec over WebSocket (1.30+) and SPDY/3.1 (before), port-forward over SPDY and tunnelled SPDY', async () => {
     const dir = '/usr/lib/google-cloud-sdk/bin';
     const versions = ['1.27', '1.28', '1.29', '1.30', '1.31', '1.32', '1.33'].filter((v) => spawnSync('test', ['-x', `${dir}/kubectl.${v}`]).status === 0);
     if (!versions.length) return;
@@ -336,8 +336,12 @@ describe.skipIf(!KUBECTL)('kubectl against the standalone node', () => {
       const bin = `${dir}/kubectl.${v}`;
       const env = { ...process.env, HOME: agent.dir };
       const e = spawnSync(bin, ['--kubeconfig', kubeconfig, 'exec', pod('web'), '--', 'sh', '-c', 'echo v; exit 6'], { env, timeout: 20_000 });
-      if (Number(v.split('.')[1]) >= 30) expect([v, e.status, e.stdout.toString()]).toEqual([v, 6, 'v\n']);
-      else expect([v, e.status, e.stderr.toString()]).toEqual([v, 1, expect.stringContaining('needs a WebSocket upgrade')]);
+      expect([v, e.status, e.stdout.toString()]).toEqual([v, 6, 'v\n']);
+      if (Number(v.split('.')[1]) < 30) {
+        // SPDY: stdin to the process and its end (FIN on the stdin stream) reach it.
+        const i = spawnSync(bin, ['--kubeconfig', kubeconfig, 'exec', '-i', pod('web'), '--', 'sh', '-c', 'cat; echo done >&2'], { env, timeout: 20_000, input: 'in-spdy\n' });
+        expect([v, i.status, i.stdout.toString(), i.stderr.toString()]).toEqual([v, 0, 'in-spdy\n', 'done\n']);
+      }
       const local = await freePort();
       const pf = spawn(bin, ['--kubeconfig', kubeconfig, 'port-forward', pod('web'), `${local}:8080`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       try {

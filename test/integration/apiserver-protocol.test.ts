@@ -178,22 +178,26 @@ describe('Node and Lease', () => {
 });
 
 describe('objects and events', () => {
-  it('hands on ConfigMaps, Secrets, Services and EndpointSlices with their kinds, and the node\'s pods as api pods', async () => {
+  it('hands on the ConfigMaps and Secrets its pods reference (and no other), Services and EndpointSlices with their kinds, and the node\'s pods as api pods', async () => {
     let last: { pods: Pod[]; objects: KubeObject[] } | undefined;
     const src = new ApiServerSource({
       kubeconfig: join(dir, 'kubeconfig'), nodeName: 'objnode', rootDir: join(dir, 'root'), log: silentLogger, labels: {}, taints: [],
       nodeInfo: { nodeName: 'objnode', address: '127.0.0.1', podCIDR: '10.244.0.0/16', rootDir: dir, port: 0, maxPods: 110, startedAt: Date.now(), runtimeVersion: async () => 'docker://20.10.24', ready: () => true, cordoned: () => false },
-      onUpdate: (s) => (last = s), stopped: () => true,
+      onUpdate: (s) => (last = s), stopped: () => true, onTokens: () => undefined, endpointSlices: true,
     });
     server.create('configmaps', { metadata: { name: 'cm1', namespace: 'default' }, data: { a: 'b' } });
+    server.create('configmaps', { metadata: { name: 'unused', namespace: 'default' }, data: { a: 'b' } });
     server.create('services', { metadata: { name: 'svc1', namespace: 'default' }, spec: { clusterIP: '10.96.0.50', ports: [{ port: 80, protocol: 'TCP' }] } });
-    server.create('pods', pod('objpod', 'objnode'));
+    const p0 = pod('objpod', 'objnode');
+    server.create('pods', { ...p0, spec: { ...p0.spec, volumes: [{ name: 'v', configMap: { name: 'cm1' } }, { name: 's', secret: { secretName: 's1' } }] } });
     await src.start();
     try {
       await until(() => !!last && last.pods.length === 1 && last.objects.some((o) => o.kind === 'Service'), 'first set');
       server.create('secrets', { metadata: { name: 's1', namespace: 'default' }, data: { p: Buffer.from('x').toString('base64') } });
       server.create('endpointslices', { metadata: { name: 'svc1-abc', namespace: 'default', labels: { 'kubernetes.io/service-name': 'svc1' } }, addressType: 'IPv4', endpoints: [{ addresses: ['10.244.0.9'] }] });
       await until(() => ['ConfigMap', 'Secret', 'Service', 'EndpointSlice'].every((k) => last!.objects.some((o) => o.kind === k)), 'all kinds');
+      expect(last!.objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata?.name)).toEqual(['cm1']);
+      expect(src.refs.size).toBe(2);
       const p = last!.pods[0];
       expect(p.metadata.name).toBe('objpod');
       expect(p.metadata.uid).toBe(server.get('pods', 'default', 'objpod')!.metadata.uid);

@@ -168,6 +168,14 @@ export class TestAgent {
     return (await execFileP('docker', ['exec', c.Id, ...cmd])).stdout;
   }
 
+  /** The same, for a pod known by its UID (an API pod's name is not derived from the manifest). */
+  async execInPod(uid: string, ctr: string, cmd: string[]): Promise<string> {
+    const all = await docker.listContainers({ filters: { label: [`bosun.io/node-name=${this.nodeName}`, `io.kubernetes.pod.uid=${uid}`, `io.kubernetes.container.name=${ctr}`] } });
+    const c = all.find((x) => x.State === 'running');
+    if (!c) throw new Error(`no running container ${ctr} in pod ${uid}`);
+    return (await execFileP('docker', ['exec', c.Id, ...cmd])).stdout;
+  }
+
   async pods(): Promise<Pod[]> {
     const res = await fetch(`http://127.0.0.1:${this.port}/pods`);
     return ((await res.json()) as PodList).items;

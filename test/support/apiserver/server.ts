@@ -221,6 +221,11 @@ export class TestApiServer {
       if (method === 'POST') {
         const obj = parseBody(body, ct) as Obj;
         this.store.writes.push({ resource: r.name, verb: 'create', name: obj.metadata?.name ?? '', contentType: ct });
+        // NodeRestriction, as the real server runs it: a mirror pod must name its Node as controller owner.
+        const meta = obj.metadata as { annotations?: Record<string, string>; ownerReferences?: { kind?: string; controller?: boolean }[] } | undefined;
+        if (r.name === 'pods' && meta?.annotations?.['kubernetes.io/config.mirror'] !== undefined && !(meta.ownerReferences?.length === 1 && meta.ownerReferences[0].kind === 'Node' && meta.ownerReferences[0].controller)) {
+          throw new ApiError(403, 'Forbidden', 'pods is forbidden: node can only create pods with a controller owner reference set to itself');
+        }
         if (q.get('dryRun')) return json(res, 201, obj);
         return json(res, 201, this.store.create(r, ns, obj));
       }

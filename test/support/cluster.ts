@@ -1,0 +1,152 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+// A real control plane for one test file (scripts/cluster.sh up --no-node): etcd,
+// kube-apiserver, kube-controller-manager and kube-scheduler on 127.0.0.1, in a private state
+// directory and on ports of its own, so that a cluster someone started with cluster.sh, or
+// another run, is never touched. The bosun node is a TestAgent joined with a node credential
+// from `cluster.sh node-credential`. down() stops every process and removes the state; an
+// interrupted run's cluster is found by its directory and stopped by the next one.
+
+const SCRIPT = resolve('scripts/cluster.sh');
+export const CLUSTER_DIR_PREFIX = 'bosun-cluster-';
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, input?: string): Promise<Run> {
+  return new Promise((res) => {
+    const child = execFile(cmd, args, { env, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      res({ code, stdout: String(stdout), stderr: String(stderr) + (err && code === 1 && !stderr ? err.message : '') });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  });
+}
+
+/** A base port whose 10 successors are free on 127.0.0.1. */
+async function freeBase(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const base = 20000 + Math.floor(Math.random() * 2000) * 10;
+    let ok = true;
+    for (let p = base; p < base + 10 && ok; p++) ok = await portFree(p);
+    if (ok) return base;
+  }
+  throw new Error('no 10 free ports in a row for the test cluster');
+}
+
+/** Stops clusters that interrupted runs left (their state directory is still there). */
+export function removeStaleClusters(): void {
+  const old = Date.now() - 10 * 60_000;
+  for (const n of readdirSync(tmpdir())) {
+    if (!n.startsWith(CLUSTER_DIR_PREFIX)) continue;
+    const dir = join(tmpdir(), n);
+    try {
+      if (statSync(dir).mtimeMs > old) continue; // maybe a run going on beside this one
+    } catch {
+      continue;
+    }
+    spawnSync('bash', [SCRIPT, 'down'], { env: { ...process.env, BOSUN_CLUSTER_DIR: dir, BOSUN_CLUSTER_NODE: 'stale' }, stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export class TestCluster {
+  readonly dir = mkdtempSync(join(tmpdir(), CLUSTER_DIR_PREFIX));
+  base = 0;
+  k8sBin = '';
+  readonly pki = join(this.dir, 'pki');
+  readonly kubeconfig = join(this.pki, 'admin.kubeconfig');
+
+  private env(): NodeJS.ProcessEnv {
+    return { ...process.env, BOSUN_CLUSTER_DIR: this.dir, BOSUN_CLUSTER_PORT_BASE: String(this.base), BOSUN_CLUSTER_NODE: 'none' };
+  }
+
+  get apiPort(): number {
+    return this.base + 3;
+  }
+
+  /** The port the test's bosun node serves its kubelet API on (what the API server dials). */
+  get nodePort(): number {
+    return this.base + 8;
+  }
+
+  /** Builds what is missing (a cold build takes long: setup-host.sh does it first) and starts the control plane. */
+  async up(): Promise<void> {
+    removeStaleClusters();
+    this.base = await freeBase();
+    const r = await run('bash', [SCRIPT, 'up', '--no-node'], this.env(), 60 * 60_000);
+    if (r.code !== 0) throw new Error(`cluster.sh up failed (${r.code}):\n${r.stderr.slice(-4000)}`);
+    const last = r.stdout.trim().split('\n').pop() ?? '';
+    if (last !== `KUBECONFIG=${this.kubeconfig}`) throw new Error(`cluster.sh up: unexpected last line ${JSON.stringify(last)}`);
+    const e = await run('bash', [SCRIPT, 'env'], this.env(), 60_000);
+    this.k8sBin = /^K8S_BIN=(.*)$/m.exec(e.stdout)?.[1] ?? '';
+    if (!this.k8sBin) throw new Error(`cluster.sh env: no K8S_BIN in ${e.stdout}`);
+  }
+
+  /** The node's client credential and serving pair, and the flags that join a TestAgent with them. */
+  async nodeFlags(nodeName: string): Promise<string[]> {
+    const r = await run('bash', [SCRIPT, 'node-credential', nodeName], this.env(), 120_000);
+    if (r.code !== 0) throw new Error(`cluster.sh node-credential failed: ${r.stderr}`);
+    return [
+      '--kubeconfig', join(this.pki, `node-${nodeName}.kubeconfig`),
+      '--node-ip', '127.0.0.1',
+      '--port', String(this.nodePort),
+      '--tls-cert-file', join(this.pki, `node-${nodeName}-serving.crt`),
+      '--tls-private-key-file', join(this.pki, `node-${nodeName}-serving.key`),
+      '--client-ca-file', join(this.pki, 'ca.crt'),
+      // Callers are the API server (its client certificate) and token holders: the API server decides.
+      '--authentication-token-webhook=true', '--authorization-mode', 'Webhook',
+    ];
+  }
+
+  /** The real kubectl of the same release, as the cluster's admin (or another kubeconfig). */
+  kubectl(args: string[], o: { input?: string; timeoutMs?: number; kubeconfig?: string } = {}): Promise<Run> {
+    return run(join(this.k8sBin, 'kubectl'), ['--kubeconfig', o.kubeconfig ?? this.kubeconfig, ...args], process.env, o.timeoutMs ?? 60_000, o.input);
+  }
+
+  /** kubectl that must succeed; its stdout. */
+  async k(args: string[], o: { input?: string; timeoutMs?: number; kubeconfig?: string } = {}): Promise<string> {
+    const r = await this.kubectl(args, o);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async json<T = Record<string, unknown>>(args: string[]): Promise<T> {
+    return JSON.parse(await this.k([...args, '-o', 'json'])) as T;
+  }
+
+  log(component: string): string {
+    const r = spawnSync('tail', ['-n', '40', join(this.dir, 'logs', `${component}.log`)], { encoding: 'utf8' });
+    return r.stdout ?? '';
+  }
+
+  async down(): Promise<void> {
+    if (this.base) await run('bash', [SCRIPT, 'down'], this.env(), 120_000);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 60_000, detail?: () => string | Promise<string>): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond().catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `; ${await detail()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
