@@ -142,7 +142,7 @@ export class TestAgent {
     await this.kill9();
     await removeTestContainers(this.nodeName);
     await removeTestCgroups(this.cgroupRoot.slice(1));
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!process.env.BOSUN_KEEP_TEST_DIR) rmSync(this.dir, { recursive: true, force: true });
   }
 
   write(file: string, text: string): void {
