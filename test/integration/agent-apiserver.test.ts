@@ -175,6 +175,8 @@ describe('joined to an API server', () => {
       expect(agent.log()).not.toContain(password);
       expect(JSON.stringify(server.get('pods', 'default', 'pullsecret'))).not.toContain(password);
       await kubectl('delete', 'pod', 'pullsecret', '--timeout=60s');
+      // The API object goes before the agent has stopped the pod: the next test counts what runs.
+      await agent.until(async () => (await containersOf(node, 'pullsecret')).every((c) => c.State !== 'running'), 'pullsecret stopped', 60_000);
     } finally {
       // The pod's dead container still holds the image: removed in afterAll, after the agent's containers.
       pulled.push(local, ...(reg.addr ? await imageNamesOf(reg.addr) : []));
