@@ -334,7 +334,7 @@ describe.skipIf(foreign)('install.sh and bosun.service on this machine', () => {
     expect(out.out).toMatch(/install: bosun uninstalled\n$/);
     // --purge refuses while pod containers run (they may use /var/lib/bosun): one of ours
     // runs for the check, so that the refusal, and never a purge, is what this test sees.
-    const c = await docker.createContainer({ Image: 'localhost/bosun/busybox:1', Cmd: ['sleep', '300'], Labels: { 'bosun.io/node-name': nodeName } });
+    const c = await docker.createContainer({ Image: 'localhost/bosun/busybox:1', Cmd: ['sleep', '300'], Labels: { 'bosun.io/node-name': nodeName }, HostConfig: { NetworkMode: 'none' } });
     try {
       await c.start();
       const purge = await sh(INSTALL, ['--uninstall', '--purge']);
