@@ -92,7 +92,10 @@ export class SlowRelay {
 
   async start(): Promise<string> {
     const net = await import('node:net');
-    const started = Date.now();
+    // When the relay's last byte may leave at this rate. Idle time earns no credit: a
+    // budget counted from start() let a pull made minutes later pass at full speed and
+    // finish before the test could stop the registry behind it.
+    let due = Date.now();
     this.server = net.createServer((client) => {
       const [host, port] = this.target().split(':');
       const upstream = net.connect(Number(port), host!);
@@ -109,7 +112,9 @@ export class SlowRelay {
       upstream.on('data', (d: Buffer) => {
         this.relayed += d.length;
         client.write(d);
-        const ahead = this.relayed / this.bytesPerSecond * 1000 - (Date.now() - started);
+        const now = Date.now();
+        due = Math.max(due, now) + d.length / this.bytesPerSecond * 1000;
+        const ahead = due - now;
         if (ahead > 0) {
           upstream.pause();
           setTimeout(() => upstream.resume(), ahead);
