@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { isValidQuantity, parseQuantity } from '../manifests/index.js';
-import { SysctlAllowlist } from './pods/security.js';
+import { SysctlAllowlist } from './vocab/index.js';
 import { parseRegistryMirrors, type RegistryMirrors } from './pull/mirrors.js';
 import { ConfigError } from './config-error.js';
 import type { ResourceConfig } from './resources/config.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pod } from '../manifests/index.js';
 import type { Clock } from './clock.js';
-import { rfc3339 } from './pods/status.js';
+import { rfc3339 } from './vocab/index.js';
 
 // kubelet-style events, kept by the agent: the same event repeated bumps a count and the
 // last timestamp instead of adding a record (client-go's event correlator does this).

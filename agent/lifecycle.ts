@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import type { AgentConfig } from './config.js';
 import { ConfigError, resolveConfig } from './config.js';
 import type { Logger } from './log.js';
-import type { ObservedPod } from './pods/planner.js';
-import { L } from './pods/labels.js';
+import type { ObservedPod } from './vocab/index.js';
+import { L } from './vocab/index.js';
 
 // The agent's own lifecycle, around Agent: one agent per root dir (lock), readiness and
 // watchdog for systemd (sd_notify), SIGHUP reload, and the local control socket behind

@@ -3,6 +3,7 @@ import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, unlink } from 'node:
 import { basename, dirname, join } from 'node:path';
 import type { ContainerStatus as RuntimeContainer, LogChunk, LogFollower, RuntimeService } from '../../cri/index.js';
 import type { Logger } from '../log.js';
+import { L } from '../vocab/index.js';
 import { formatCriLine } from './format.js';
 import type { RotationPolicy } from './format.js';
 import { CriLogWriter } from './writer.js';
@@ -32,12 +33,9 @@ export interface LogManagerOptions {
   paused?: () => boolean;
 }
 
-const POD_NAME = 'io.kubernetes.pod.name';
-const POD_NAMESPACE = 'io.kubernetes.pod.namespace';
-
 /** kubelet's logSymlink: `<pod>_<ns>_<container>-<id>.log`, cut to fit ext4's 255 bytes. */
 export function logSymlinkPath(dir: string, c: Pick<RuntimeContainer, 'id' | 'labels' | 'metadata'>): string {
-  const name = `${c.labels[POD_NAME] ?? ''}_${c.labels[POD_NAMESPACE] ?? ''}_${c.metadata.name}-${c.id}`;
+  const name = `${c.labels[L.podName] ?? ''}_${c.labels[L.podNamespace] ?? ''}_${c.metadata.name}-${c.id}`;
   return join(dir, `${name.slice(0, 255 - '.log'.length)}.log`);
 }
 
@@ -179,7 +177,7 @@ export class LogManager {
     if (copier) return copier;
     copier = new Copier(c, this.opts);
     this.copiers.set(c.id, copier);
-    const log = this.opts.log.child({ container: c.metadata.name, pod: `${c.labels[POD_NAMESPACE]}/${c.labels[POD_NAME]}` });
+    const log = this.opts.log.child({ container: c.metadata.name, pod: `${c.labels[L.podNamespace]}/${c.labels[L.podName]}` });
     copier.done.then(
       () => {
         this.copiers.delete(c.id);

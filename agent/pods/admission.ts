@@ -3,7 +3,7 @@ import { podRequests } from '../resources/compute.js';
 import { pressureAdmission } from '../resources/eviction.js';
 import type { NodeAmounts } from '../resources/node.js';
 import type { NodeConditionType } from '../resources/thresholds.js';
-import { SysctlAllowlist } from './security.js';
+import { SysctlAllowlist } from '../vocab/index.js';
 import { type NodeFeatures, unsupportedField } from './fields.js';
 
 // Pod admission (kubelet's admit handlers, pkg/kubelet/lifecycle/predicate.go and

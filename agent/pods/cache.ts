@@ -1,7 +1,7 @@
 import type { ContainerStatus as RuntimeContainer, PodSandboxStatus, Runtime, RuntimeEvent } from '../../cri/index.js';
 import type { Logger } from '../log.js';
-import type { ObservedPod } from './planner.js';
-import { L, podUidOf } from './labels.js';
+import type { ObservedPod } from '../vocab/index.js';
+import { L, podUidOf } from '../vocab/index.js';
 
 // The pod cache (kubelet's PLEG + runtime cache): observed state is re-read from the engine
 // every relist, never kept from what the agent did. Engine events only make the next

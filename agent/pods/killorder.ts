@@ -1,7 +1,7 @@
 import type { ContainerStatus as RuntimeContainer } from '../../cri/index.js';
 import type { Pod } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
-import { L } from './labels.js';
+import { L } from '../vocab/index.js';
 
 // How a pod's running containers are stopped together (kubelet's killContainersWithSyncResult
 // with kuberuntime_termination_order.go): every container starts its kill at once, inside one

@@ -1,18 +1,13 @@
 import type { LinuxContainerResources, ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
 import type { Container, Pod, RestartPolicy } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
-import { formatGoDuration } from './backoff.js';
-import { containerHash, containerHashWithoutResources, L } from './labels.js';
+import { formatGoDuration } from '../vocab/index.js';
+import type { ObservedPod } from '../vocab/index.js';
+import { containerHash, containerHashWithoutResources, L } from '../vocab/index.js';
 
 // The decision half of a pod sync, after kubelet's computePodActions: a pure function from
 // (desired pod, observed runtime state, back-off view) to a plain record of actions. The
 // executor in sync.ts walks the record in a fixed order and touches nothing else.
-
-/** What the runtime holds for one pod, newest first. */
-export interface ObservedPod {
-  sandboxes: PodSandboxStatus[];
-  containers: RuntimeContainer[];
-}
 
 /** Read-only view of the crash back-off, keyed per container spec (kubelet's stable key). */
 export interface BackoffView {

@@ -16,7 +16,7 @@ import { containerResources } from '../resources/index.js';
 import { containerSecurityContext, SecurityError } from './security.js';
 import { terminationMessageMount } from './termination.js';
 import { containerConfig, podHostname } from './translate.js';
-import { Waiting } from './waiting.js';
+import { Waiting } from '../vocab/index.js';
 
 // What a pod needs on the node before and around its containers: data directory, volumes,
 // the managed /etc/hosts, and each container's resolved environment and mounts.

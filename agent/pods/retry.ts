@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions } from '../vocab/index.js';
 
 // Failed engine operations that are not a container's crash: a sandbox that could not be
 // created, a container or sandbox the engine would not remove. kubelet retries such work

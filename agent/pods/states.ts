@@ -1,7 +1,8 @@
 import type { Pod } from '../../manifests/index.js';
-import { recordedGrace } from './labels.js';
+import { recordedGrace } from '../vocab/index.js';
 import { podGraceSeconds } from './killorder.js';
-import type { ObservedPod, PodActions } from './planner.js';
+import type { PodActions } from './planner.js';
+import type { ObservedPod } from '../vocab/index.js';
 import { computeTerminationActions, podStopped } from './planner.js';
 
 // The pod worker's state machine, after kubelet's pod_workers.go: every pod UID is one

@@ -10,9 +10,9 @@ import type {
   PodStatus,
 } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
-import type { ObservedPod } from './planner.js';
+import type { ObservedPod } from '../vocab/index.js';
 import { latestByName } from './planner.js';
-import { qosClass } from './qos.js';
+import { qosClass, rfc3339 } from '../vocab/index.js';
 
 // Pod status as kubelet computes it (kubelet_pods.go generateAPIPodStatus / getPhase):
 // a pure function of the spec, what the runtime holds, and why the last sync could not
@@ -38,10 +38,6 @@ export interface StatusInput {
   messages?: ReadonlyMap<string, string>;
   /** Nothing of the pod will run again (an API pod deleted and stopped): see podPhase. */
   terminal?: boolean;
-}
-
-export function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
 function terminatedState(c: RuntimeContainer, runtimeName: string, messages?: ReadonlyMap<string, string>): ContainerState {

@@ -6,9 +6,10 @@ import { isSidecar } from '../../manifests/index.js';
 import type { EventSink } from '../events.js';
 import { podRef } from '../events.js';
 import type { Logger } from '../log.js';
-import type { Backoff } from './backoff.js';
+import type { Backoff } from '../vocab/index.js';
 import type { ImageManager } from '../pull/index.js';
-import type { ContainerToStart, KillRequest, ObservedPod, PodActions, StartedView } from './planner.js';
+import type { ContainerToStart, KillRequest, PodActions, StartedView } from './planner.js';
+import type { ObservedPod } from '../vocab/index.js';
 import { backoffKey, backoffMessage, computePodActions, latestByName } from './planner.js';
 import type { RetryGate } from './retry.js';
 import { podDNS } from '../dns/dns.js';
@@ -16,14 +17,14 @@ import { podDir } from '../volumes/plan.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import { teardownPodDir } from '../volumes/setup.js';
 import { removePodLogs } from '../logs/manager.js';
-import { L, podUidOf, recordedGrace } from './labels.js';
+import { L, podUidOf, recordedGrace } from '../vocab/index.js';
 import { podGraceSeconds, stopSignalGrace, terminationOrder } from './killorder.js';
 import type { NodeEnv } from './prepare.js';
 import { buildContainerConfig, ensureHostsFile, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
 import { sandboxConfig } from './translate.js';
 import { containerResources } from '../resources/index.js';
 import type { ContainerToResize } from './planner.js';
-import { Waiting } from './waiting.js';
+import { Waiting } from '../vocab/index.js';
 
 // The execution half of a pod sync (kubelet's SyncPod): walks the planner's record in a
 // fixed order. Every failure becomes a waiting reason on the container it concerns; one

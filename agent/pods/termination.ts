@@ -5,7 +5,7 @@ import type { ContainerStatus as RuntimeContainer, Mount } from '../../cri/index
 import type { Container, Pod } from '../../manifests/index.js';
 import { lastLogText } from '../logs/read.js';
 import { podDir } from '../volumes/plan.js';
-import type { ObservedPod } from './planner.js';
+import type { ObservedPod } from '../vocab/index.js';
 
 // terminationMessagePath / terminationMessagePolicy as kubelet does them
 // (kuberuntime_container.go makeMounts, getTerminationMessage, readLastStringFromContainerLogs):

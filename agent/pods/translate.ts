@@ -1,8 +1,8 @@
 import type { ContainerConfig, PodSandboxConfig, PortMapping } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
-import { containerAnnotations, containerLabels, podLabels, sandboxAnnotations } from './labels.js';
+import { containerAnnotations, containerLabels, podLabels, sandboxAnnotations } from '../vocab/index.js';
 import { HOST_NETWORK_LABEL } from './planner.js';
-import { podSysctls } from './security.js';
+import { podSysctls } from '../vocab/index.js';
 
 // The translation layer from the Pod spec to the runtime's sandbox and container configs
 // (podman keeps the same split in pkg/specgen/generate/kube). Pure: no engine calls here.

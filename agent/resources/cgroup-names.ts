@@ -1,4 +1,4 @@
-import type { QOSClass } from '../pods/qos.js';
+import type { QOSClass } from '../vocab/index.js';
 
 // Cgroup names as kubelet's cgroup manager spells them (pkg/kubelet/cm/cgroup_manager_linux.go):
 // a name is a list of components under the cgroup root; the cgroupfs driver joins them with

@@ -1,7 +1,7 @@
 import type { LinuxContainerResources } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
 import { isSidecar, milliValue, parseQuantity } from '../../manifests/index.js';
-import { qosClass } from '../pods/qos.js';
+import { qosClass } from '../vocab/index.js';
 
 // The resource math kubelet does, as pure functions over the Pod spec (pkg/kubelet/cm
 // helpers_linux.go, kuberuntime_container_linux.go, pkg/kubelet/qos/policy.go,

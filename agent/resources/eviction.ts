@@ -1,6 +1,6 @@
 import type { Pod } from '../../manifests/index.js';
-import type { QOSClass } from '../pods/qos.js';
-import { qosClass } from '../pods/qos.js';
+import type { QOSClass } from '../vocab/index.js';
+import { qosClass } from '../vocab/index.js';
 import { formatBinarySI } from './format.js';
 import type { NodeConditionType, Signal, Threshold } from './thresholds.js';
 import { SIGNAL_CONDITION, SIGNAL_RESOURCE, thresholdQuantity } from './thresholds.js';

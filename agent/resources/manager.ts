@@ -5,7 +5,7 @@ import type { Pod, PodStatus } from '../../manifests/index.js';
 import type { Clock } from '../clock.js';
 import { ConfigError } from '../config-error.js';
 import type { Logger } from '../log.js';
-import type { ObservedPod } from '../pods/planner.js';
+import type { ObservedPod } from '../vocab/index.js';
 import type { ContainerResourceOptions } from './compute.js';
 import { podRequests } from './compute.js';
 import { kubepodsName, rootName } from './cgroup-names.js';

@@ -4,6 +4,7 @@ import { milliCPUToShares } from './compute.js';
 import { formatBinarySI, formatMilli } from './format.js';
 import type { NodeConditionType, Threshold } from './thresholds.js';
 import { hardEvictionReservation } from './thresholds.js';
+import { rfc3339 } from '../vocab/index.js';
 
 // Node capacity and allocatable (kubelet's container manager, node_container_manager_linux.go
 // and the node status setters): capacity from the machine, allocatable = capacity minus
@@ -116,10 +117,6 @@ const CONDITION_TEXT: Record<NodeConditionType, { on: [string, string]; off: [st
   DiskPressure: { on: ['KubeletHasDiskPressure', 'kubelet has disk pressure'], off: ['KubeletHasNoDiskPressure', 'kubelet has no disk pressure'] },
   PIDPressure: { on: ['KubeletHasInsufficientPID', 'kubelet has insufficient PID available'], off: ['KubeletHasSufficientPID', 'kubelet has sufficient PID available'] },
 };
-
-function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-}
 
 /**
  * The node status fields this part of the agent owns: capacity, allocatable and the pressure

@@ -1,7 +1,7 @@
 import type { Pod } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
-import type { QOSClass } from '../pods/qos.js';
-import { qosClass } from '../pods/qos.js';
+import type { QOSClass } from '../vocab/index.js';
+import { qosClass } from '../vocab/index.js';
 import type { CgroupResources } from './compute.js';
 import { podCgroupResources, qosCgroupResources } from './compute.js';
 import type { CgroupName } from './cgroup-names.js';

@@ -6,7 +6,7 @@ import type { AgentConfig } from '../config.js';
 import type { EventRecorder } from '../events.js';
 import type { Logger } from '../log.js';
 import type { PodManager } from '../pods/manager.js';
-import { L } from '../pods/labels.js';
+import { L } from '../vocab/index.js';
 import { nodeObject } from './api.js';
 import { Authenticator, parseTokenFile } from './auth.js';
 import { WebhookAuth, type ReviewClient } from './webhook.js';

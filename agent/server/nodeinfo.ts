@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat, statfs } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
 import { goArch, type NodeFacts } from './api.js';
+import { rfc3339 } from '../vocab/index.js';
 
 // What the Node object reports about this machine (kubelet's setNodeStatus functions),
 // read from the host: /etc/machine-id, boot_id, os-release, the kernel, the engine.
@@ -47,7 +48,7 @@ export async function nodeFacts(i: NodeInfoInput): Promise<NodeFacts> {
   return {
     name: i.nodeName,
     uid,
-    createdAt: new Date(created).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    createdAt: rfc3339(created),
     address: i.address,
     hostname: i.nodeName,
     podCIDR: i.podCIDR,
@@ -66,6 +67,6 @@ export async function nodeFacts(i: NodeInfoInput): Promise<NodeFacts> {
     port: i.port,
     ready,
     readyMessage: ready ? 'kubelet is posting ready status' : errors.length === 1 ? errors[0] : `[${errors.join(', ')}]`,
-    heartbeat: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    heartbeat: rfc3339(Date.now()),
   };
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ContainerStats } from '../../cri/index.js';
+import { rfc3339 } from '../vocab/index.js';
 
 // kubelet's /stats/summary (statsapi.Summary) and /metrics/resource, built (pure) from
 // samples: the node's from /proc and statfs, containers' from the engine's cgroup reads.
@@ -59,7 +60,7 @@ export interface SummaryInput {
   pods: PodInput[];
 }
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const iso = rfc3339;
 
 export function nanoCores(cur: { t: number; ns: number }, prev?: { t: number; ns: number }): number | undefined {
   if (!prev || cur.t <= prev.t || cur.ns < prev.ns) return undefined;

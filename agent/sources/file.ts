@@ -5,7 +5,7 @@ import type { KubeObject, Pod } from '../../manifests/index.js';
 import { CONFIG_SEEN_ANNOTATION, MAX_MANIFEST_BYTES, ManifestError, applyPodDefaults, capBytes, formatFieldErrorBody, formatRFC3339Nano, parseManifests, staticPodFromManifest, validateParsed, validateStaticPodName } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
 import type { HeldPod } from './merge.js';
-import { qosClass } from '../pods/qos.js';
+import { qosClass } from '../vocab/index.js';
 
 // The static manifest directory (kubelet's file source): inotify for quick reaction plus a
 // full re-list every fileCheckFrequency, because inotify misses events on some filesystems

@@ -1,6 +1,6 @@
 import type { ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
 import type { Container, Pod, PodSpec } from '../../manifests/index.js';
-import { containerHash, L } from '../../agent/pods/labels.js';
+import { containerHash, L } from '../../agent/vocab/index.js';
 import { HOST_NETWORK_LABEL } from '../../agent/pods/planner.js';
 
 // Small builders for planner and status tests: a pod spec and runtime records as the

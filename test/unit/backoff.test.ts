@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../agent/clock.js';
-import { Backoff } from '../../agent/pods/backoff.js';
+import { Backoff } from '../../agent/vocab/index.js';
 
 describe('crash back-off (kubelet flowcontrol.Backoff)', () => {
   it('starts at 10 s, doubles, and caps at 300 s', () => {

@@ -3,7 +3,7 @@ import { RuntimeError, type ImageInfo, type ImageService, type RegistryAuth } fr
 import type { Pod } from '../../manifests/index.js';
 import { FakeClock } from '../../agent/clock.js';
 import { silentLogger } from '../../agent/log.js';
-import { Waiting } from '../../agent/pods/waiting.js';
+import { Waiting } from '../../agent/vocab/index.js';
 import { resolveConfig } from '../../agent/config.js';
 import {
   classifyPullError, goDurationMs, ImageManager, keyMatches, lookup, mirrorCandidates, parseDockerConfig, parseImageName, parseKey,

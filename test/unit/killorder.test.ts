@@ -3,7 +3,7 @@ import type { ContainerStatus as RuntimeContainer, Runtime } from '../../cri/ind
 import { podGraceSeconds, stopSignalGrace, terminationOrder } from '../../agent/pods/killorder.js';
 import type { SyncDeps } from '../../agent/pods/sync.js';
 import { stopAll } from '../../agent/pods/sync.js';
-import { L } from '../../agent/pods/labels.js';
+import { L } from '../../agent/vocab/index.js';
 import { ctr, pod, running, sandbox } from '../support/fixtures.js';
 
 // Termination in kubelet's order and budget (issue 13, items 3 and 4): app containers

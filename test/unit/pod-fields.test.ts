@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { admitPod } from '../../agent/pods/admission.js';
 import { ineffectiveFields, type NodeFeatures, unsupportedField } from '../../agent/pods/fields.js';
-import { qosClass } from '../../agent/pods/qos.js';
+import { qosClass } from '../../agent/vocab/index.js';
 import { containerConfig, kernelHostname, podHostname, sandboxConfig } from '../../agent/pods/translate.js';
 import { podCgroupResources, podLimits, podRequests } from '../../agent/resources/compute.js';
 import { containerCreateOptions } from '../../cri/docker/container.js';

@@ -15,7 +15,7 @@ import { PodManager } from '../../agent/pods/manager.js';
 import { computeTerminationActions } from '../../agent/pods/planner.js';
 import type { NodeEnv } from '../../agent/pods/prepare.js';
 import { executePodActions, syncPod } from '../../agent/pods/sync.js';
-import { Backoff } from '../../agent/pods/backoff.js';
+import { Backoff } from '../../agent/vocab/index.js';
 import type { Container, Pod, PodSpec } from '../../manifests/index.js';
 import { FakeRuntime } from '../support/fake-runtime.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { capabilityName, dockerUser, securityHostConfig } from '../../cri/docker/container.js';
-import { containerSecurityContext, imageUid, normalizeSysctl, podSysctls, seccompProfile, SecurityError, SysctlAllowlist, sysctlNamespace } from '../../agent/pods/security.js';
+import { containerSecurityContext, imageUid, seccompProfile, SecurityError } from '../../agent/pods/security.js';
+import { normalizeSysctl, podSysctls, SysctlAllowlist, sysctlNamespace } from '../../agent/vocab/index.js';
 import { ctr, pod } from '../support/fixtures.js';
 
 const opts = { seccompProfileRoot: '/var/lib/bosun/seccomp' };

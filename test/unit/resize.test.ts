@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { containerHashWithoutResources, L } from '../../agent/pods/labels.js';
+import { containerHashWithoutResources, L } from '../../agent/vocab/index.js';
 import { type BackoffView, computePodActions, resizedResources } from '../../agent/pods/planner.js';
 import { readManifestText } from '../../agent/sources/file.js';
 import type { LinuxContainerResources } from '../../cri/index.js';

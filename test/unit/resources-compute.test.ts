@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../../manifests/index.js';
 import { applyPodDefaults } from '../../manifests/index.js';
-import { qosClass } from '../../agent/pods/qos.js';
+import { qosClass } from '../../agent/vocab/index.js';
 import {
   containerResources, cpuMax, milliCPUToQuota, milliCPUToShares, oomScoreAdj, podCgroupResources, podLimits, podRequests,
   qosCgroupResources, sharesToWeight,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../agent/clock.js';
 import { silentLogger } from '../../agent/log.js';
-import { Backoff, CONTAINER_BACKOFF } from '../../agent/pods/backoff.js';
+import { Backoff, CONTAINER_BACKOFF } from '../../agent/vocab/index.js';
 import { backoffKey, computePodActions } from '../../agent/pods/planner.js';
 import { crashBackoff, type SyncDeps } from '../../agent/pods/sync.js';
 import { ctr, exited, pod, sandbox } from '../support/fixtures.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { computePodStatus } from '../../agent/pods/status.js';
 import type { StatusInput } from '../../agent/pods/status.js';
-import type { ObservedPod } from '../../agent/pods/planner.js';
+import type { ObservedPod } from '../../agent/vocab/index.js';
 import { ctr, exited, pod, running, sandbox } from '../support/fixtures.js';
 
 // Status details of issue 13 (items 3, 6, 7), against kubelet's getPhase and

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computePodStatus } from '../../agent/pods/status.js';
-import type { ObservedPod } from '../../agent/pods/planner.js';
+import type { ObservedPod } from '../../agent/vocab/index.js';
 import { ctr, exited, pod, running, sandbox } from '../support/fixtures.js';
 
 const NOW = Date.UTC(2026, 10, 22, 10, 0, 0);
