@@ -17,7 +17,7 @@ export interface EnvContext {
 }
 
 /** Why a container cannot be configured: CreateContainerConfigError with this message. */
-export class ConfigError extends Error {}
+export class ContainerConfigError extends Error {}
 
 /**
  * The kernel refuses one argv or environment string over MAX_ARG_STRLEN (32 pages, 128 KiB)
@@ -29,7 +29,7 @@ export const MAX_EXPANDED_BYTES = 128 * 1024;
 export const MAX_ENVIRONMENT_BYTES = 2 * 1024 * 1024;
 
 /** Thrown by expand(): the caller names the field; the value itself is never quoted (it may hold a secret). */
-export class ExpansionTooLong extends ConfigError {
+export class ExpansionTooLong extends ContainerConfigError {
   constructor(limit: number) {
     super(`expands to more than ${limit} bytes, the kernel's limit for one argument or variable`);
   }
@@ -45,7 +45,7 @@ export function resolveEnv(pod: Pod, c: Container, ctx: EnvContext): { key: stri
     const data = from.configMapRef ? ctx.objects.configMap(pod.metadata.namespace, name) : ctx.objects.secret(pod.metadata.namespace, name);
     if (!data) {
       if (ref?.optional) continue;
-      throw new ConfigError(`${kind} "${name}" not found`);
+      throw new ContainerConfigError(`${kind} "${name}" not found`);
     }
     for (const [k, v] of Object.entries(data)) {
       // Keys that are not valid variable names are skipped, as upstream does (with an event).
@@ -58,14 +58,14 @@ export function resolveEnv(pod: Pod, c: Container, ctx: EnvContext): { key: stri
     try {
       v = e.valueFrom ? valueFrom(pod, c, e, ctx) : expand(e.value ?? '', env);
     } catch (err) {
-      if (err instanceof ExpansionTooLong) throw new ConfigError(`env[${i}] (${e.name}): ${err.message}`);
+      if (err instanceof ExpansionTooLong) throw new ContainerConfigError(`env[${i}] (${e.name}): ${err.message}`);
       throw err;
     }
     if (v !== undefined) env.set(e.name, v);
   });
   let total = 0;
   for (const [k, v] of env) total += Buffer.byteLength(k) + Buffer.byteLength(v) + 2;
-  if (total > MAX_ENVIRONMENT_BYTES) throw new ConfigError(`the environment of container "${c.name}" is ${total} bytes, more than the kernel accepts (${MAX_ENVIRONMENT_BYTES})`);
+  if (total > MAX_ENVIRONMENT_BYTES) throw new ContainerConfigError(`the environment of container "${c.name}" is ${total} bytes, more than the kernel accepts (${MAX_ENVIRONMENT_BYTES})`);
   return [...env].map(([key, value]) => ({ key, value }));
 }
 
@@ -113,11 +113,11 @@ export function expandAll(args: string[] | undefined, env: { key: string; value:
     try {
       v = expand(a, m);
     } catch (err) {
-      if (err instanceof ExpansionTooLong) throw new ConfigError(`${field}[${i}]: ${err.message}`);
+      if (err instanceof ExpansionTooLong) throw new ContainerConfigError(`${field}[${i}]: ${err.message}`);
       throw err;
     }
     total += Buffer.byteLength(v) + 1;
-    if (total > MAX_ENVIRONMENT_BYTES) throw new ConfigError(`${field}: more than ${MAX_ENVIRONMENT_BYTES} bytes after expansion, more than the kernel accepts`);
+    if (total > MAX_ENVIRONMENT_BYTES) throw new ContainerConfigError(`${field}: more than ${MAX_ENVIRONMENT_BYTES} bytes after expansion, more than the kernel accepts`);
     return v;
   });
 }
@@ -136,12 +136,12 @@ function keyValue(pod: Pod, kind: 'ConfigMap' | 'Secret', ref: KeySelector, ctx:
   const data = kind === 'ConfigMap' ? ctx.objects.configMap(ns, ref.name ?? '') : ctx.objects.secret(ns, ref.name ?? '');
   if (!data) {
     if (ref.optional) return undefined;
-    throw new ConfigError(`${kind.toLowerCase()} "${ref.name ?? ''}" not found`);
+    throw new ContainerConfigError(`${kind.toLowerCase()} "${ref.name ?? ''}" not found`);
   }
   const v = data[ref.key];
   if (v === undefined) {
     if (ref.optional) return undefined;
-    throw new ConfigError(`couldn't find key ${ref.key} in ${kind} ${ns}/${ref.name ?? ''}`);
+    throw new ContainerConfigError(`couldn't find key ${ref.key} in ${kind} ${ns}/${ref.name ?? ''}`);
   }
   return v.toString('utf8');
 }
@@ -160,7 +160,7 @@ export function fieldValue(pod: Pod, path: string, ctx: Pick<EnvContext, 'podIP'
     case 'spec.serviceAccountName': return pod.spec.serviceAccountName ?? '';
     case 'status.podIP': case 'status.podIPs': return ctx.podIP;
     case 'status.hostIP': case 'status.hostIPs': return ctx.hostIP;
-    default: throw new ConfigError(`unsupported fieldPath "${path}"`);
+    default: throw new ContainerConfigError(`unsupported fieldPath "${path}"`);
   }
 }
 
@@ -172,7 +172,7 @@ export function formatMap(m: Record<string, string> | undefined): string {
 /** resourceFieldRef: values in units of the divisor, rounded up (kubelet's ExtractContainerResourceValue). */
 export function resourceValue(pod: Pod, c: Container, ref: ResourceFieldSelector, ctx: Pick<EnvContext, 'node'>): string {
   const target = ref.containerName ? [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((x) => x.name === ref.containerName) : c;
-  if (!target) throw new ConfigError(`resourceFieldRef: container "${ref.containerName}" not found`);
+  if (!target) throw new ContainerConfigError(`resourceFieldRef: container "${ref.containerName}" not found`);
   const [kind, res] = ref.resource.split('.') as ['limits' | 'requests', string];
   const raw = target.resources?.[kind]?.[res];
   const divisor = ref.divisor ?? '1';
@@ -180,7 +180,7 @@ export function resourceValue(pod: Pod, c: Container, ref: ResourceFieldSelector
     const milli = raw !== undefined ? milliValue(raw) : kind === 'limits' ? ctx.node.cpuMilli : 0;
     return String(Math.ceil(milli / milliValue(divisor)));
   }
-  if (!['memory', 'ephemeral-storage'].includes(res) && !res.startsWith('hugepages-')) throw new ConfigError(`unsupported resource "${ref.resource}"`);
+  if (!['memory', 'ephemeral-storage'].includes(res) && !res.startsWith('hugepages-')) throw new ContainerConfigError(`unsupported resource "${ref.resource}"`);
   const fallback = res === 'memory' ? ctx.node.memoryBytes : res === 'ephemeral-storage' ? ctx.node.ephemeralBytes : 0;
   const value = raw !== undefined ? parseQuantity(raw) : kind === 'limits' ? fallback : 0;
   return String(Math.ceil(value / parseQuantity(divisor)));

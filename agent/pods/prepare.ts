@@ -5,7 +5,7 @@ import type { Container, Pod } from '../../manifests/index.js';
 import type { DNSSettings } from '../dns/dns.js';
 import { hostsFile, nodeHostsFile } from '../dns/dns.js';
 import type { EnvContext } from '../env/resolve.js';
-import { ConfigError, expandAll, resolveEnv } from '../env/resolve.js';
+import { ContainerConfigError, expandAll, resolveEnv } from '../env/resolve.js';
 import type { ObjectLookup } from '../objects/store.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import { containerMounts, planVolumes, podDir } from '../volumes/plan.js';
@@ -43,7 +43,7 @@ function envContext(env: NodeEnv, pod: Pod, podIP: string): EnvContext {
   return { objects: env.objects, podIP, hostIP: env.hostIP, node: env.node, serviceEnv: env.serviceEnv(pod.metadata.namespace) };
 }
 
-/** Data dir and volumes; ConfigError -> CreateContainerConfigError, MountError -> ContainerCreating. */
+/** Data dir and volumes; ContainerConfigError -> CreateContainerConfigError, MountError -> ContainerCreating. */
 export async function prepareVolumes(env: NodeEnv, pod: Pod): Promise<VolumePlan[]> {
   const key = `${env.objects.generation}`;
   const hit = env.prepared.get(pod.metadata.uid);
@@ -53,7 +53,7 @@ export async function prepareVolumes(env: NodeEnv, pod: Pod): Promise<VolumePlan
   try {
     plans = planVolumes(pod, env.rootDir, envContext(env, pod, ''));
   } catch (err) {
-    if (err instanceof ConfigError) throw new Waiting('CreateContainerConfigError', err.message);
+    if (err instanceof ContainerConfigError) throw new Waiting('CreateContainerConfigError', err.message);
     throw err;
   }
   for (const p of plans) {
@@ -111,7 +111,7 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
       });
     }
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof MountError || err instanceof SecurityError) throw new Waiting('CreateContainerConfigError', err.message);
+    if (err instanceof ContainerConfigError || err instanceof MountError || err instanceof SecurityError) throw new Waiting('CreateContainerConfigError', err.message);
     throw err;
   }
   const covered = new Set(mounts.map((m) => m.containerPath));
@@ -126,7 +126,7 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
     command = expandAll(c.command, vars, 'command');
     args = expandAll(c.args, vars, 'args');
   } catch (err) {
-    if (err instanceof ConfigError) throw new Waiting('CreateContainerConfigError', err.message);
+    if (err instanceof ContainerConfigError) throw new Waiting('CreateContainerConfigError', err.message);
     throw err;
   }
   if (command) config.command = command;

@@ -3,7 +3,7 @@ import type { Mount } from '../../cri/index.js';
 import type { Container, DownwardAPIVolumeFile, KeyToPath, Pod, Volume } from '../../manifests/index.js';
 import { parseQuantity } from '../../manifests/index.js';
 import type { EnvContext } from '../env/resolve.js';
-import { ConfigError, expand, fieldValue, formatMap, resourceValue } from '../env/resolve.js';
+import { ContainerConfigError, expand, fieldValue, formatMap, resourceValue } from '../env/resolve.js';
 import type { ObjectData } from '../objects/store.js';
 
 // What each volume of a pod needs on the node, decided without touching the disk: the
@@ -68,34 +68,34 @@ function planVolume(pod: Pod, v: Volume, rootDir: string, ctx: EnvContext): Volu
       else if (s.secret) files.push(...keyFiles('Secret', ns, s.secret.name ?? '', ctx.objects.secret(ns, s.secret.name ?? ''), s.secret.items, s.secret.optional, mode));
       else if (s.downwardAPI) files.push(...downwardFiles(pod, s.downwardAPI.items ?? [], ctx, mode));
       else if (s.serviceAccountToken) files.push(tokenFile(pod, v.name, s.serviceAccountToken, ctx, mode));
-      else throw new ConfigError(`volume "${v.name}": unsupported projected source ${Object.keys(s).join(', ')}`);
+      else throw new ContainerConfigError(`volume "${v.name}": unsupported projected source ${Object.keys(s).join(', ')}`);
     }
     return { name: v.name, kind: 'projected', path: dir('projected'), tmpfs: true, files };
   }
   const kind = Object.keys(v).find((k) => k !== 'name') ?? 'none';
-  throw new ConfigError(`volume "${v.name}": volume type ${kind} is not supported on this node (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)`);
+  throw new ContainerConfigError(`volume "${v.name}": volume type ${kind} is not supported on this node (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)`);
 }
 
 /** The token the API server issued for this pod (TokenRequest, bound to the pod), as a file. */
 function tokenFile(pod: Pod, volume: string, src: { audience?: string; expirationSeconds?: number; path: string }, ctx: EnvContext, defaultMode = 0o644): ProjectedFile {
   const lookup = ctx.objects.serviceAccountToken;
-  if (!lookup) throw new ConfigError(`volume "${volume}": serviceAccountToken needs an API server to issue tokens; this node has none`);
+  if (!lookup) throw new ContainerConfigError(`volume "${volume}": serviceAccountToken needs an API server to issue tokens; this node has none`);
   const token = lookup.call(ctx.objects, pod.metadata.uid, src);
   const sa = pod.spec.serviceAccountName || 'default';
-  if (!token) throw new ConfigError(`volume "${volume}": no token issued yet for service account "${sa}"${src.audience ? ` (audience "${src.audience}")` : ''}`);
+  if (!token) throw new ContainerConfigError(`volume "${volume}": no token issued yet for service account "${sa}"${src.audience ? ` (audience "${src.audience}")` : ''}`);
   return { path: src.path, data: token, mode: defaultMode };
 }
 
 function keyFiles(kind: 'ConfigMap' | 'Secret', ns: string, name: string, data: ObjectData | undefined, items: KeyToPath[] | undefined, optional: boolean | undefined, defaultMode = 0o644): ProjectedFile[] {
   if (!data) {
     if (optional) return [];
-    throw new ConfigError(`${kind.toLowerCase()} "${name}" not found`);
+    throw new ContainerConfigError(`${kind.toLowerCase()} "${name}" not found`);
   }
   if (!items?.length) return Object.keys(data).sort().map((k) => ({ path: k, data: data[k], mode: defaultMode }));
   return items.flatMap((it) => {
     if (!data[it.key]) {
       if (optional) return [];
-      throw new ConfigError(kind === 'Secret' ? `references non-existent secret key: ${it.key}` : `configmap references non-existent config key: ${it.key}`);
+      throw new ContainerConfigError(kind === 'Secret' ? `references non-existent secret key: ${it.key}` : `configmap references non-existent config key: ${it.key}`);
     }
     return [{ path: it.path, data: data[it.key], mode: it.mode ?? defaultMode }];
   });
@@ -111,7 +111,7 @@ function downwardFiles(pod: Pod, items: DownwardAPIVolumeFile[], ctx: EnvContext
       const c = pod.spec.containers.find((x) => x.name === it.resourceFieldRef!.containerName) ?? pod.spec.containers[0];
       value = resourceValue(pod, c, it.resourceFieldRef, ctx);
     } else {
-      throw new ConfigError(`downwardAPI item "${it.path}": needs fieldRef or resourceFieldRef`);
+      throw new ContainerConfigError(`downwardAPI item "${it.path}": needs fieldRef or resourceFieldRef`);
     }
     return { path: it.path, data: Buffer.from(value), mode: it.mode ?? defaultMode };
   });
@@ -121,7 +121,7 @@ function downwardFiles(pod: Pod, items: DownwardAPIVolumeFile[], ctx: EnvContext
 export function checkSubPath(sub: string, field: string, shown = sub): string {
   const n = normalize(sub);
   if (isAbsolute(sub) || n === '..' || n.startsWith('../') || sub.split('/').includes('..')) {
-    throw new ConfigError(`${field}: Invalid value: ${JSON.stringify(shown.slice(0, 256))}: must be a relative path that does not contain '..'${shown !== sub ? ' once expanded' : ''}`);
+    throw new ContainerConfigError(`${field}: Invalid value: ${JSON.stringify(shown.slice(0, 256))}: must be a relative path that does not contain '..'${shown !== sub ? ' once expanded' : ''}`);
   }
   return n === '.' ? '' : n;
 }
@@ -131,13 +131,13 @@ export function containerMounts(c: Container, plans: VolumePlan[], env: { key: s
   const envMap = new Map(env.map((e) => [e.key, e.value]));
   return (c.volumeMounts ?? []).map((m, i) => {
     const plan = plans.find((p) => p.name === m.name);
-    if (!plan) throw new ConfigError(`volumeMounts[${i}]: volume "${m.name}" not found`);
+    if (!plan) throw new ContainerConfigError(`volumeMounts[${i}]: volume "${m.name}" not found`);
     const field = `container "${c.name}": volumeMounts[${i}].${m.subPathExpr !== undefined ? 'subPathExpr' : 'subPath'}`;
     let raw: string | undefined;
     try {
       raw = m.subPathExpr !== undefined ? expand(m.subPathExpr, envMap) : m.subPath;
     } catch (err) {
-      throw err instanceof ConfigError ? new ConfigError(`${field}: ${err.message}`) : err;
+      throw err instanceof ContainerConfigError ? new ContainerConfigError(`${field}: ${err.message}`) : err;
     }
     // An expanded subPathExpr may hold a secret's value: errors quote the expression as written.
     const shown = m.subPathExpr ?? m.subPath ?? '';

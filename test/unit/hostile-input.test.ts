@@ -18,7 +18,7 @@ import { kubeconfigMain } from '../../agent/server/kubeconfig.js';
 import { streamLog } from '../../agent/server/logs.js';
 import { controlFrame, SPDY_DICTIONARY, SpdySession, SYN_STREAM } from '../../agent/server/spdy.js';
 import { silentLogger } from '../../agent/log.js';
-import { ConfigError, MAX_EXPANDED_BYTES, expandAll, resolveEnv } from '../../agent/env/resolve.js';
+import { ContainerConfigError, MAX_EXPANDED_BYTES, expandAll, resolveEnv } from '../../agent/env/resolve.js';
 import { ObjectStore } from '../../agent/objects/store.js';
 import { containerMounts, planVolumes } from '../../agent/volumes/plan.js';
 import { resolveMount } from '../../agent/volumes/setup.js';
@@ -446,7 +446,7 @@ describe('7. $(VAR) expansion is bounded', () => {
     const env = [{ name: 'V0', value: 'x'.repeat(64) }, ...Array.from({ length: 22 }, (_, i) => ({ name: `V${i + 1}`, value: `$(V${i})$(V${i})` }))];
     const t = process.cpuUsage();
     const before = process.memoryUsage().rss;
-    expect(() => resolveEnv(podOf({ containers: [ctr('c', { env })] }), ctr('c', { env }), ctx)).toThrow(ConfigError);
+    expect(() => resolveEnv(podOf({ containers: [ctr('c', { env })] }), ctr('c', { env }), ctx)).toThrow(ContainerConfigError);
     expect(() => resolveEnv(podOf({ containers: [ctr('c', { env })] }), ctr('c', { env }), ctx)).toThrow(`env[12] (V12): expands to more than ${MAX_EXPANDED_BYTES} bytes`);
     const cpu = process.cpuUsage(t);
     expect(cpu.user + cpu.system).toBeLessThan(1_000_000);

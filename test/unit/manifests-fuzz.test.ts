@@ -3,7 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { ConfigError, expandAll, resolveEnv } from '../../agent/env/resolve.js';
+import { ContainerConfigError, expandAll, resolveEnv } from '../../agent/env/resolve.js';
 import { ObjectStore } from '../../agent/objects/store.js';
 import { SecurityError, seccompProfile } from '../../agent/pods/security.js';
 import { readManifestText } from '../../agent/sources/file.js';
@@ -241,7 +241,7 @@ function exerciseAccepted(pods: Pod[], objects: KubeObject[]): void {
         containerMounts(c, planVolumes(pod, '/var/lib/bosun', ctx), vars);
         seccompProfile(pod, c, { seccompProfileRoot: '/var/lib/bosun/seccomp' });
       } catch (err) {
-        if (!(err instanceof ConfigError || err instanceof SecurityError)) throw err;
+        if (!(err instanceof ContainerConfigError || err instanceof SecurityError)) throw err;
         if (Buffer.byteLength((err as Error).message) > MAX_ERROR_BYTES) throw new Error(`config error of ${Buffer.byteLength((err as Error).message)} bytes`);
       }
     }

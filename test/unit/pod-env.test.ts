@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseResolvConf, podDNS, hostsFile } from '../../agent/dns/dns.js';
-import { ConfigError, expand, resolveEnv, resourceValue } from '../../agent/env/resolve.js';
+import { ContainerConfigError, expand, resolveEnv, resourceValue } from '../../agent/env/resolve.js';
 import { ObjectStore } from '../../agent/objects/store.js';
 import { checkSubPath, containerMounts, planVolumes } from '../../agent/volumes/plan.js';
 import { ctr, pod } from '../support/fixtures.js';
@@ -43,8 +43,8 @@ describe('container environment', () => {
       const p = pod({ containers: [ctr('c', { env: [{ name: 'X', valueFrom: ref }] })] });
       return () => resolveEnv(p, p.spec.containers[0], ctx);
     };
-    expect(miss({ configMapKeyRef: { name: 'nope', key: 'a' } })).toThrow(new ConfigError('configmap "nope" not found'));
-    expect(miss({ secretKeyRef: { name: 's', key: 'zz' } })).toThrow(new ConfigError("couldn't find key zz in Secret default/s"));
+    expect(miss({ configMapKeyRef: { name: 'nope', key: 'a' } })).toThrow(new ContainerConfigError('configmap "nope" not found'));
+    expect(miss({ secretKeyRef: { name: 's', key: 'zz' } })).toThrow(new ContainerConfigError("couldn't find key zz in Secret default/s"));
     expect(miss({ configMapKeyRef: { name: 'nope', key: 'a', optional: true } })().map((e) => e.key)).toEqual(['WEB_SERVICE_HOST']);
   });
 
