@@ -1,18 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Pod } from '../manifests/index.js';
-import type { Clock } from './clock.js';
+import type { PodRef } from '../manifests/index.js';
+import type { Clock } from '../base/index.js';
 import { rfc3339 } from './vocab/index.js';
 
 // kubelet-style events, kept by the agent: the same event repeated bumps a count and the
 // last timestamp instead of adding a record (client-go's event correlator does this).
 
 export type EventType = 'Normal' | 'Warning';
-
-export interface PodRef {
-  name: string;
-  namespace: string;
-  uid: string;
-}
 
 export interface CoreEvent {
   apiVersion: 'v1';
@@ -32,10 +26,6 @@ export interface CoreEvent {
 
 export interface EventSink {
   emit(pod: PodRef, type: EventType, reason: string, message: string, container?: string, init?: boolean): void;
-}
-
-export function podRef(pod: Pod): PodRef {
-  return { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid };
 }
 
 export class EventRecorder implements EventSink {

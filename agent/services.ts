@@ -138,7 +138,7 @@ export class ServiceProxy {
       nodeName: opts.nodeName,
       syncPeriodMs: opts.syncPeriodMs,
       minSyncPeriodMs: opts.minSyncPeriodMs,
-      log: (level, msg, fields) => log[level]({ component: 'proxy', ...fields }, msg),
+      log: log.child({ component: 'proxy' }),
     });
   }
 

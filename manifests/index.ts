@@ -1,5 +1,6 @@
 // Public surface of manifests/: API types, parsing, validation, defaulting, hashing.
 export * from './types.js';
+export { type PodRef, podRef } from './ref.js';
 export { type FieldError, type FieldErrorType, type ManifestErrorInit, ManifestError, formatFieldError, formatFieldErrorBody } from './errors.js';
 export { type ParsedObject, type ParseResult, parseManifests } from './parse.js';
 export { KINDS, validateObject, validateParsed, validatePod, validateStaticPodName } from './validate.js';

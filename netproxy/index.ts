@@ -29,7 +29,7 @@ export {
   type NftOptions, type NftRenderSync, type NftRuleset, type NftState, DEFAULT_NFT_TABLE, renderNftables, tableObjects,
 } from './nftables/render.js';
 export { NftError, NftExecutor, NftablesDataplane, validNftTable } from './nftables/executor.js';
-export { type Clock, type LogFn, type ProxierMetrics, type ProxierOptions, Proxier, systemClock } from './proxier.js';
+export { type ProxierMetrics, type ProxierOptions, Proxier } from './proxier.js';
 export {
   type HairpinOptions, type HostRoute, type RouteOptions, DEFAULT_BRIDGE, DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, ServiceCidrError,
   checkServiceCidr, enableHairpin, ensureServiceCidrRoute, hostRoutes, removeServiceCidrRoute,

@@ -6,6 +6,7 @@
 // fullSyncPeriod (an hour). Keeps the numbers the agent exports as metrics. Time comes
 // from an injected clock. The packet filter behind it is a Dataplane (iptables, nftables).
 
+import { type LogSink, silentSink, systemClock, type Timers } from '../base/index.js';
 import { staleConntrackEntries } from './conntrack.js';
 import type { Dataplane, SyncStats } from './dataplane.js';
 import { IptablesDataplane } from './iptables/dataplane.js';
@@ -14,26 +15,12 @@ import type { IptablesOptions, Ruleset } from './iptables/render.js';
 import type { ProxyState } from './model.js';
 import { type ServicePortInfo, newServicePortsCache, servicePorts } from './ports.js';
 
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
-export type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
-
 export interface ProxierOptions {
   /** The packet filter to program; default iptables through `backend`. */
   dataplane?: Dataplane;
   /** iptables mode: the executor (tests pass a fake). Ignored with `dataplane`. */
   backend?: IptablesBackend;
-  clock?: Clock;
+  clock?: Timers;
   /** Endpoints on this node count as local (traffic policy Local). */
   nodeName?: string;
   /** iptables mode: rendering options; randomFully is detected. Ignored with `dataplane`. */
@@ -44,7 +31,7 @@ export interface ProxierOptions {
   fullSyncPeriodMs?: number;
   /** Minimum time between two syncs. Default 1 s. */
   minSyncPeriodMs?: number;
-  log?: LogFn;
+  log?: LogSink;
 }
 
 export interface ProxierMetrics {
@@ -73,11 +60,11 @@ const MAX_LATENCY_SAMPLES = 1000;
 
 export class Proxier {
   private readonly dp: Dataplane;
-  private readonly clock: Clock;
+  private readonly clock: Timers;
   private readonly syncPeriod: number;
   private readonly fullSyncPeriod: number;
   private readonly minSyncPeriod: number;
-  private readonly log: LogFn;
+  private readonly log: LogSink;
   private desired?: ProxyState;
   private changeTimes: number[] = [];
   private latencySamples: number[] = [];
@@ -104,7 +91,7 @@ export class Proxier {
     this.syncPeriod = opts.syncPeriodMs ?? 30_000;
     this.fullSyncPeriod = opts.fullSyncPeriodMs ?? 3_600_000;
     this.minSyncPeriod = opts.minSyncPeriodMs ?? 1_000;
-    this.log = opts.log ?? (() => undefined);
+    this.log = opts.log ?? silentSink;
   }
 
   /** Sets the whole desired state; `changedAtMs` is when the change happened (for latency). */
@@ -182,7 +169,7 @@ export class Proxier {
         if (!(await this.safe(() => this.dp.healthy(), true))) {
           this.m.outsideFlushes++;
           this.needFull = true;
-          this.log('warn', 'proxy rules were removed or flushed outside bosun: restoring them');
+          this.log.warn({}, 'proxy rules were removed or flushed outside bosun: restoring them');
         }
       }
       await this.sync();
@@ -200,7 +187,7 @@ export class Proxier {
     try {
       return await fn();
     } catch (err) {
-      this.log('error', `${this.dp.name} check failed`, { err: String(err) });
+      this.log.error({ err: String(err) }, `${this.dp.name} check failed`);
       return fallback;
     }
   }
@@ -223,7 +210,7 @@ export class Proxier {
           stats = await this.dp.sync(ports, false);
         } catch (err) {
           this.m.partialRestoreFailures++;
-          this.log('warn', `partial ${this.dp.name} sync failed: falling back to a full sync`, { err: String(err) });
+          this.log.warn({ err: String(err) }, `partial ${this.dp.name} sync failed: falling back to a full sync`);
           full = true;
         }
       }
@@ -254,7 +241,7 @@ export class Proxier {
       this.changeTimes.unshift(...changes);
       // Retry after a full period, as kube-proxy: a broken packet filter should not be hammered.
       this.nextPeriodic = this.clock.now() + this.syncPeriod;
-      this.log('error', 'proxy rules sync failed', { err: String(err), dataplane: this.dp.name });
+      this.log.error({ err: String(err), dataplane: this.dp.name }, 'proxy rules sync failed');
     } finally {
       this.m.lastSyncDurationMs = performance.now() - t0;
     }
@@ -266,7 +253,7 @@ export class Proxier {
         await this.dp.deleteConntrack(d);
         this.m.conntrackDeletions++;
       } catch (err) {
-        this.log('warn', 'conntrack clean-up failed', { err: String(err) });
+        this.log.warn({ err: String(err) }, 'conntrack clean-up failed');
       }
     }
   }

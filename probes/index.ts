@@ -9,9 +9,9 @@ export {
 } from './handlers/index.js';
 export { runHook, type HookDeps, type HookOptions, type HookResult, type HookTarget } from './hooks.js';
 export {
-  ProbeManager, probeParams, realTimers,
-  type KillRequest, type PodRef, type ProbeEvent, type ProbeKind, type ProbeLogger, type ProbeManagerDeps, type ProbeRunner,
-  type ProbeState, type ProbeTimers, type RunningContainer,
+  ProbeManager, probeParams,
+  type KillRequest, type ProbeEvent, type ProbeKind, type ProbeManagerDeps, type ProbeRunner,
+  type ProbeState, type RunningContainer,
 } from './manager.js';
 export {
   ProbeMetrics, type DurationListener, type ProbeResultLabel, type ProbeSeriesLabels, type ProbeTotal, type ProbeTypeLabel,

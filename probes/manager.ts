@@ -3,26 +3,14 @@
 // its next run only when the previous one has finished, so runs of one probe never
 // overlap however slow the target is.
 
-import { isSidecar, type Container, type Pod, type Probe } from '../manifests/index.js';
+import { backgroundTimers, type LogSink, type Timers } from '../base/index.js';
+import { isSidecar, podRef, type Container, type Pod, type PodRef, type Probe } from '../manifests/index.js';
 import { errorText, runProbeHandler, type ExecRuntime, type ProbeResult, type ProbeTarget } from './handlers/index.js';
 import { ProbeMetrics, type ProbeSeriesLabels, type ProbeTypeLabel } from './metrics.js';
 
 export type ProbeKind = 'startup' | 'readiness' | 'liveness';
 /** A worker's published result for its current container. */
 export type ProbeState = 'Success' | 'Failure' | 'Unknown';
-
-export interface ProbeTimers {
-  /** Milliseconds since the epoch, the clock container startedAt values are on. */
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realTimers: ProbeTimers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export interface RunningContainer {
   name: string;
@@ -31,12 +19,6 @@ export interface RunningContainer {
   startedAt: number;
   /** It was already running when the agent started: its first probe is spread out. */
   adopted: boolean;
-}
-
-export interface PodRef {
-  name: string;
-  namespace: string;
-  uid: string;
 }
 
 export interface ProbeEvent {
@@ -63,19 +45,13 @@ export interface KillRequest {
   gracePeriodSeconds?: number;
 }
 
-/** What the manager logs with; a pino logger fits. */
-export interface ProbeLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
 export type ProbeRunner = (probe: Probe, target: ProbeTarget, timeoutMs: number, kind: ProbeKind) => Promise<ProbeResult>;
 
 export interface ProbeManagerDeps {
   runtime: ExecRuntime;
-  timers?: ProbeTimers;
-  log?: ProbeLogger;
+  /** Milliseconds since the epoch, the clock container startedAt values are on. */
+  timers?: Timers;
+  log?: LogSink;
   /** Uniform in [0, 1), for spreading first probes. */
   random?: () => number;
   /** A liveness or startup probe crossed its failure threshold: kill the container. Once per container. */
@@ -161,21 +137,17 @@ function probedContainers(pod: Pod): { container: Container; init: boolean }[] {
   ];
 }
 
-function podRef(pod: Pod): PodRef {
-  return { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid };
-}
-
 export class ProbeManager {
   readonly metrics = new ProbeMetrics();
   private readonly pods = new Map<string, PodEntry>();
   private readonly listeners = new Set<(uid: string) => void>();
-  private readonly timers: ProbeTimers;
+  private readonly timers: Timers;
   private readonly random: () => number;
   private readonly runProbe: ProbeRunner;
   private stopped = false;
 
   constructor(private readonly deps: ProbeManagerDeps) {
-    this.timers = deps.timers ?? realTimers;
+    this.timers = deps.timers ?? backgroundTimers;
     this.random = deps.random ?? Math.random;
     this.runProbe = deps.runProbe ?? ((probe, target, timeoutMs) => runProbeHandler(probe, target, deps, timeoutMs));
   }

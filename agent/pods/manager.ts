@@ -1,6 +1,6 @@
 import type { Runtime } from '../../cri/index.js';
 import type { ContainerStateWaiting, Pod, PodStatus } from '../../manifests/index.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../base/index.js';
 import type { EventSink } from '../events.js';
 import type { Logger } from '../log.js';
 import { Backoff, CONTAINER_BACKOFF } from '../vocab/index.js';
@@ -26,7 +26,7 @@ import { admitPod } from './admission.js';
 import { type IneffectiveField, ineffectiveFields } from './fields.js';
 import type { LogFlusher } from './termination.js';
 import { TerminationMessages } from './termination.js';
-import { podRef } from '../events.js';
+import { podRef } from '../../manifests/index.js';
 import type { RuntimeHealth } from '../runtime/health.js';
 import { REMOVAL_RETRY, RetryGate, SANDBOX_RETRY } from './retry.js';
 import type { HeldPod } from '../sources/merge.js';
@@ -149,7 +149,7 @@ export class PodManager {
       onKill: (k) => {
         const rec = this.records.get(k.pod.uid);
         if (!rec) return;
-        rec.kills.set(k.containerId, { reason: k.reason, message: k.message, graceSeconds: k.gracePeriodSeconds });
+        rec.kills.set(k.containerId, k);
         this.workers.dispatch(k.pod.uid);
       },
       onEvent: (e) => opts.events.emit(e.pod, e.type, e.reason, e.message, e.container, e.init),

@@ -1,6 +1,7 @@
 import type { LinuxContainerResources, ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
 import type { Container, Pod, RestartPolicy } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
+import type { KillRequest as ProbeKillRequest } from '../../probes/index.js';
 import { formatGoDuration } from '../vocab/index.js';
 import type { ObservedPod } from '../vocab/index.js';
 import { containerHash, containerHashWithoutResources, L } from '../vocab/index.js';
@@ -31,11 +32,11 @@ export interface ContainerToKill {
   keep?: boolean;
 }
 
-/** A running container that must be killed, asked for by a failed liveness or startup probe. */
-export interface KillRequest {
-  reason: string;
-  message: string;
-  graceSeconds?: number;
+/** What the planner reads of a probe's kill request (a failed liveness or startup probe). */
+export type KillRequest = Pick<ProbeKillRequest, 'reason' | 'message' | 'gracePeriodSeconds'>;
+
+function killOf(k: KillRequest): Pick<ContainerToKill, 'reason' | 'message' | 'graceSeconds'> {
+  return { reason: k.reason, message: k.message, graceSeconds: k.gracePeriodSeconds };
 }
 
 export interface ContainerToStart {
@@ -231,7 +232,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
       const kill = kills.get(st.id);
       if (kill) {
         // Killed now, restarted by the next sync through the restart policy and back-off.
-        actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
+        actions.containersToKill.push({ id: st.id, name: c.name, ...killOf(kill), keep: true });
         keepRunning++;
       } else if (specChanged(st, c) || (!canResize(st, desired) && st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c))) {
         // (Resources changed where the runtime cannot report or update them: recreate it.)
@@ -336,7 +337,7 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
       // A sidecar with a startup probe holds back what follows until the probe passes.
       const kill = kills.get(st.id);
       if (c.startupProbe && started(c.name, st.id) !== true) {
-        if (kill) actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
+        if (kill) actions.containersToKill.push({ id: st.id, name: c.name, ...killOf(kill), keep: true });
         continue;
       }
       if (index === inits.length - 1) initialized = true;
@@ -347,7 +348,7 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
         continue;
       }
       // A failed liveness probe: killed now, restarted through the back-off next sync.
-      if (kill) actions.containersToKill.push({ id: st.id, name: c.name, ...kill, keep: true });
+      if (kill) actions.containersToKill.push({ id: st.id, name: c.name, ...killOf(kill), keep: true });
       continue;
     }
     // Exited.

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../base/index.js';
 import { Backoff, type BackoffOptions } from '../vocab/index.js';
 
 // Failed engine operations that are not a container's crash: a sandbox that could not be

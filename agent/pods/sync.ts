@@ -4,7 +4,7 @@ import type { Container, ContainerStateWaiting, LifecycleHandler, Pod } from '..
 import { runHook } from '../../probes/index.js';
 import { isSidecar } from '../../manifests/index.js';
 import type { EventSink } from '../events.js';
-import { podRef } from '../events.js';
+import { podRef } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
 import type { Backoff } from '../vocab/index.js';
 import type { ImageManager } from '../pull/index.js';

@@ -1,7 +1,7 @@
 import type { ImageService } from '../../cri/index.js';
 import { RuntimeError } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../base/index.js';
 import type { Logger } from '../log.js';
 import type { ObjectData } from '../objects/store.js';
 import { Backoff, IMAGE_PULL_BACKOFF } from '../vocab/index.js';

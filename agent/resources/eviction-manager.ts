@@ -1,5 +1,5 @@
 import type { Pod } from '../../manifests/index.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../base/index.js';
 import type { Logger } from '../log.js';
 import { containerRequests, valueOf } from './compute.js';
 import type { EvictionState, Observations, PodUsage } from './eviction.js';

@@ -1,5 +1,5 @@
 import type { ContainerStatus, ImageInfo, Runtime } from '../../cri/index.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../base/index.js';
 import type { Logger } from '../log.js';
 
 // Image garbage collection (pkg/kubelet/images/image_gc_manager.go): when the image

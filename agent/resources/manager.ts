@@ -2,7 +2,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runtime } from '../../cri/index.js';
 import type { Pod, PodStatus } from '../../manifests/index.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../base/index.js';
 import { ConfigError } from '../config-error.js';
 import type { Logger } from '../log.js';
 import type { ObservedPod } from '../vocab/index.js';

@@ -1,6 +1,6 @@
 import type { RuntimeEvent, RuntimeService } from '../../cri/index.js';
 import { RuntimeError } from '../../cri/index.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../base/index.js';
 import type { Logger } from '../log.js';
 
 // kubelet's runtimeState (pkg/kubelet/runtime.go) and updateRuntimeUp (kubelet.go), made

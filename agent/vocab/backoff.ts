@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../base/index.js';
 
 // kubelet's flowcontrol.Backoff: per key, the delay starts at `initial`, doubles on every
 // restart up to `max`, and starts over once the key has been quiet for 2 x max

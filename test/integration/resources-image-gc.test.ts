@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../cri/index.js';
 import { createDockerRuntime } from '../../cri/index.js';
-import { FakeClock } from '../../agent/clock.js';
+import { FakeClock } from '../../base/index.js';
 import { silentLogger } from '../../agent/log.js';
 import { ImageGC } from '../../agent/resources/index.js';
 import { docker } from '../support/agent.js';

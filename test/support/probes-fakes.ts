@@ -2,14 +2,15 @@
 // a prober whose answers the test scripts.
 
 import type { Container, Pod } from '../../manifests/index.js';
-import type { ProbeKind, ProbeResult, ProbeRunner, ProbeTimers } from '../../probes/index.js';
+import type { Timers } from '../../base/index.js';
+import type { ProbeKind, ProbeResult, ProbeRunner } from '../../probes/index.js';
 
 /** Lets promise chains started by fired timers run to completion. */
 export async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
 }
 
-export class FakeTimers implements ProbeTimers {
+export class FakeTimers implements Timers {
   private t: number;
   private seq = 0;
   private readonly queue = new Map<number, { at: number; fn: () => void }>();

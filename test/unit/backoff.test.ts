@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../agent/clock.js';
+import { FakeClock } from '../../base/index.js';
 import { Backoff } from '../../agent/vocab/index.js';
 
 describe('crash back-off (kubelet flowcontrol.Backoff)', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RuntimeError, type ImageInfo, type ImageService, type RegistryAuth } from '../../cri/index.js';
 import type { Pod } from '../../manifests/index.js';
-import { FakeClock } from '../../agent/clock.js';
+import { FakeClock } from '../../base/index.js';
 import { silentLogger } from '../../agent/log.js';
 import { Waiting } from '../../agent/vocab/index.js';
 import { resolveConfig } from '../../agent/config.js';

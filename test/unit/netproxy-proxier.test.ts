@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Clock, type ConntrackDeletion, type IptablesBackend, type ProxyState, Proxier, conntrackArgs, staleConntrackEntries, servicePorts,
+  type ConntrackDeletion, type IptablesBackend, type ProxyState, Proxier, conntrackArgs, staleConntrackEntries, servicePorts,
 } from '../../netproxy/index.js';
+import { silentSink, type Timers } from '../../base/index.js';
 import { slice, state, svc } from '../support/netproxy-fixtures.js';
 
-class FakeClock implements Clock {
+class FakeClock implements Timers {
   t = 0;
   private seq = 0;
   private timers = new Map<number, { at: number; fn: () => void }>();
@@ -83,7 +84,7 @@ function setup() {
   const clock = new FakeClock();
   const backend = new FakeBackend(clock);
   const logs: string[] = [];
-  const proxier = new Proxier({ backend, clock, syncPeriodMs: 30_000, minSyncPeriodMs: 1_000, iptables: { clusterCIDR: '10.244.0.0/16' }, log: (l, m) => logs.push(`${l}: ${m}`) });
+  const proxier = new Proxier({ backend, clock, syncPeriodMs: 30_000, minSyncPeriodMs: 1_000, iptables: { clusterCIDR: '10.244.0.0/16' }, log: { ...silentSink, warn: (_f, m) => logs.push(`warn: ${m}`), error: (_f, m) => logs.push(`error: ${m}`) } });
   return { clock, backend, proxier, logs };
 }
 

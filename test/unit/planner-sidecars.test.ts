@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../agent/clock.js';
+import { FakeClock } from '../../base/index.js';
 import { Backoff, formatGoDuration } from '../../agent/vocab/index.js';
 import { backoffKey, computePodActions } from '../../agent/pods/planner.js';
 import { ctr, exited, pod, running, sandbox } from '../support/fixtures.js';
@@ -29,7 +29,7 @@ describe('computePodActions: sidecars', () => {
   it('kills a sidecar whose startup probe failed and starts nothing after it', () => {
     const s1 = side('s1', { startupProbe: probe });
     const p = pod({ initContainers: [s1], containers: [ctr('a')] });
-    const kills = new Map([['c1', { reason: 'Unhealthy', message: 'Container s1 failed startup probe, will be restarted' }]]);
+    const kills = new Map([['c1', { reason: 'StartupProbe' as const, message: 'Container s1 failed startup probe, will be restarted' }]]);
     const a = computePodActions(p, { sandboxes: [sandbox('s1')], containers: [running(p, s1, 'c1')] }, noBackoff, kills, () => false);
     expect(a.containersToKill).toMatchObject([{ id: 'c1', keep: true }]);
     expect(a.containersToStart).toEqual([]);

@@ -1,7 +1,8 @@
 import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Container, Pod, Probe } from '../../manifests/index.js';
-import { ProbeManager, type KillRequest, type ProbeEvent, type ProbeLogger, type RunningContainer } from '../../probes/index.js';
+import { ProbeManager, type KillRequest, type ProbeEvent, type RunningContainer } from '../../probes/index.js';
+import type { LogSink } from '../../base/index.js';
 import { FakeTimers, ScriptedProber, deferred, flush, probedPod } from '../support/probes-fakes.js';
 
 const exec = (p: Partial<Probe> = {}): Probe => ({ exec: { command: ['true'] }, ...p });
@@ -434,6 +435,6 @@ describe('metrics', () => {
 });
 
 it('accepts a pino logger', () => {
-  const log: ProbeLogger = pino({ level: 'silent' });
+  const log: LogSink = pino({ level: 'silent' });
   expect(() => new ProbeManager({ runtime: { execSync: () => Promise.reject(new Error('x')) }, log, onKill: () => undefined }).stop()).not.toThrow();
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../../manifests/index.js';
 import { applyPodDefaults } from '../../manifests/index.js';
 import { silentLogger } from '../../agent/log.js';
-import { FakeClock } from '../../agent/clock.js';
+import { FakeClock } from '../../base/index.js';
 import { admitPod } from '../../agent/pods/admission.js';
 import type { Observations, PodUsage, Threshold } from '../../agent/resources/index.js';
 import {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RuntimeError, type RuntimeEvent } from '../../cri/index.js';
-import { FakeClock } from '../../agent/clock.js';
+import { FakeClock } from '../../base/index.js';
 import { silentLogger } from '../../agent/log.js';
 import { nextProbeDelay, RUNTIME_DOWN, RuntimeHealth } from '../../agent/runtime/health.js';
 import { RetryGate, SANDBOX_RETRY } from '../../agent/pods/retry.js';

@@ -4,7 +4,7 @@
 // restarts inside the same sandbox, so the executor checks the first start in a new one.
 
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from '../../agent/clock.js';
+import { FakeClock } from '../../base/index.js';
 import { silentLogger } from '../../agent/log.js';
 import { Backoff, CONTAINER_BACKOFF } from '../../agent/vocab/index.js';
 import { backoffKey, computePodActions } from '../../agent/pods/planner.js';

@@ -1,0 +1,5 @@
+// The building blocks every folder may use (one definition each): the clock and timers,
+// and the logging interface. base imports nothing of ours.
+
+export * from './clock.js';
+export * from './log.js';
