@@ -5,10 +5,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 const PODS = Number(process.env.BOSUN_BENCH_PODS ?? 100);
 const WINDOW_MS = Number(process.env.BOSUN_BENCH_WINDOW_MS ?? 30_000);
-const BB = 'localhost/bosun/busybox:1';
 
 function pods(withProbes: boolean): string {
   const probes = withProbes ? `      startupProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 }

@@ -5,8 +5,8 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import Docker from 'dockerode';
 import { docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
-const BB = 'localhost/bosun/busybox:1';
 const PAUSE = 'localhost/bosun/pause:3.10';
 const SIZES = (process.env.BOSUN_BENCH_SIZES ?? '1,10,30').split(',').map(Number);
 const ROUNDS = Number(process.env.BOSUN_BENCH_ROUNDS ?? 2);

@@ -5,8 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { createContainerdRuntime, createDockerRuntime, type Runtime } from '../../cri/index.js';
 import { manifest, TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT } from '../support/runtime-test-env.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
-const BB = 'localhost/bosun/busybox:1';
 const N = Number(process.argv[2] ?? 30);
 const ROUNDS = Number(process.env.BOSUN_BENCH_ROUNDS ?? 2);
 

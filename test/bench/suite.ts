@@ -14,9 +14,10 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB, sleep } from '../support/common.js';
 
 const run = promisify(execFile);
-const BB = 'localhost/bosun/busybox:1';
+
 const PAUSE = 'localhost/bosun/pause:3.10';
 const SIZES = (process.env.BOSUN_BENCH_SIZES ?? '1,10,30,110').split(',').map(Number);
 const ROUNDS = Number(process.env.BOSUN_BENCH_ROUNDS ?? 3);
@@ -35,7 +36,7 @@ const PODMAN_CONF = join(WORK, 'containers.conf');
 const podmanEnv = { ...process.env, CONTAINERS_CONF: PODMAN_CONF };
 
 const log = (s: string) => process.stderr.write(`[suite ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 const median = (xs: number[]) => {
   const v = [...xs].sort((a, b) => a - b);
   const h = Math.floor(v.length / 2);

@@ -6,13 +6,13 @@ import { parse as parseYaml } from 'yaml';
 import { containersOf, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { TestApiServer, type Obj } from '../support/apiserver/index.js';
 import { buildTestImage, imageNamesOf, removeImageNames, TestRegistry } from '../support/registry.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // The agent joined to an API server (the test one), driven with the real kubectl: pods bound
 // to the node run and report status; kubectl delete terminates with the grace period; Node,
 // Lease, mirror pods; an API server outage with compacted history; an agent restart while
 // the API server is down. Needs root, a running Docker engine and kubectl.
 
-const BB = 'localhost/bosun/busybox:1';
 const server = new TestApiServer();
 const agent = new TestAgent();
 const kubeconfig = join(agent.dir, 'kubeconfig');

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { containersOf, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // Admission against allocatable and eviction under pressure, on the real engine, with
 // thresholds set so that this machine crosses them: reserved resources that leave little
 // allocatable, memory.available<99% (always crossed), and a small tmpfs as the agent's root
 // filesystem that the test fills. Needs root and a running Docker engine.
 
-const BB = 'localhost/bosun/busybox:1';
 const Mi = 2 ** 20;
 const memTotal = Number(/^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
 

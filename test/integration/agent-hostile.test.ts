@@ -3,6 +3,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, freePort, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // A real agent with a good pod running, fed the worst inputs of the fuzz run through its
 // manifest directory and through a manifest URL on 127.0.0.1: it stays up, the good pod is
@@ -11,7 +12,7 @@ import { containersOf, freePort, manifest, removeTestContainers, TestAgent } fro
 // error path ran. Needs root and a running Docker engine.
 
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
+
 const MARKER = 'MARKER-d41d8cd98f-planted';
 let server: Server;
 let port = 0;

@@ -2,13 +2,13 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, freePort, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // The host's namespaces (hostNetwork, hostPID, hostIPC) and host ports published on the
 // node, with conflicts refused at admission. Traffic goes only to this machine's own
 // addresses. Needs root and a running Docker engine.
 
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
 
 const execIn = (pod: string, ctr: string, cmd: string[]) => agent.execIn(pod, ctr, cmd);
 

@@ -9,10 +9,11 @@
 import { mkdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 const ROUNDS = Number(process.env.BOSUN_KILL9_ROUNDS ?? 2);
 const PODS = 30;
-const BB = 'localhost/bosun/busybox:1';
+
 const agents: TestAgent[] = [];
 
 afterAll(async () => {

@@ -5,13 +5,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // The kubelet API end to end: the built agent with its HTTPS port, the real kubectl of this
 // machine (get/describe/logs/exec/port-forward/events/node), curl for kubelet's own
 // endpoints, promtool for the metrics, and a WebSocket client for 100 exec sessions.
 
 const run = promisify(execFile);
-const BB = 'localhost/bosun/busybox:1';
+
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const KUBECTL = has('kubectl');
 const agent = new TestAgent();

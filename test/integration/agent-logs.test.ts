@@ -6,6 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // Container logs on real containers: CRI-format files under podLogsDir with kubelet's
 // symlinks, rotation by size, resuming after an agent restart, `bosun logs`, and
@@ -14,7 +15,7 @@ import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 
 const run = promisify(execFile);
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
+
 const CLI = resolve('dist/agent/cli.js');
 const podLogs = join(agent.dir, 'pod-logs');
 const ctrLogs = join(agent.dir, 'container-logs');

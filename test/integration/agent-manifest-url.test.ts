@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, freePort, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // The HTTP manifest source (--manifest-url) against a local web server: add, change and
 // remove pods through it; the server down or serving garbage leaves the pods alone.
 // Needs root and a running Docker engine.
 
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
+
 let body = '';
 let requests: { etag?: string }[] = [];
 let server: Server;

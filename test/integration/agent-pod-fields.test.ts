@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { readCgroup } from '../support/cgroups.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // What the agent does with every pod-spec field it cannot act on, and with a manifest that a
 // stricter validation refuses while its pod runs. The real CLI, the real Docker engine.
 // Needs root and a running engine (scripts/setup-host.sh).
 
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
+
 const sleeper = (name = 'c', extra = '') => `    - name: ${name}\n      image: ${BB}\n      command: ["sleep", "3600"]\n${extra}`;
 
 interface Ev { type: string; reason: string; message: string; involvedObject: { name: string; uid: string } }

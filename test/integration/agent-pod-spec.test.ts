@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // The rest of the pod spec on real containers: config objects from the manifest directory,
 // env sources, volumes (read back from inside the container), the managed DNS files.
@@ -10,7 +11,6 @@ import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 
 const agent = new TestAgent();
 const hostDir = mkdtempSync(join(tmpdir(), 'bosun-hostpath-'));
-const BB = 'localhost/bosun/busybox:1';
 
 const execIn = (pod: string, ctr: string, cmd: string[]) => agent.execIn(pod, ctr, cmd);
 

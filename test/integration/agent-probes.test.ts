@@ -5,13 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectNodeIP } from '../../agent/node.js';
 import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { startGrpcHealth } from '../support/probes-servers.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // Probes and hooks end to end: the agent as a process, real containers, real probe
 // traffic (exec through the engine, HTTP/TCP to the pod IP, gRPC to a health server on
 // this host). Needs root and a running Docker engine.
 
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
+
 const hostDir = mkdtempSync(join(tmpdir(), 'bosun-hooks-'));
 
 type Ev = { reason: string; message: string; count: number; involvedObject: { name: string } };

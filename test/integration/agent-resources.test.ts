@@ -7,6 +7,7 @@ import { probeDockerOomScore } from '../../cri/index.js';
 import type { Pod } from '../../manifests/index.js';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { CGROUP_MOUNT, readCgroup } from '../support/cgroups.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // Limits enforced by the kernel, read from its own files: the pod's place in the cgroup
 // hierarchy per QoS class, cpu.shares, the CFS quota and period, memory and pids limits and
@@ -14,7 +15,7 @@ import { CGROUP_MOUNT, readCgroup } from '../support/cgroups.js';
 // with cpuacct. Needs root, a running Docker engine and cgroup v1 (this machine's).
 
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
+
 const Mi = 2 ** 20;
 const UNLIMITED_V1 = '9223372036854771712';
 let minOomScoreAdj = -1000;

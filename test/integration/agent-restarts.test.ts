@@ -18,10 +18,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../cri/index.js';
 import { manifest, TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable, createTestRuntime, type RuntimeKind } from '../support/runtime-test-env.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 const run = promisify(execFile);
 const CLI = resolve('dist/agent/cli.js');
-const BB = 'localhost/bosun/busybox:1';
+
 const NODE_LABEL = 'bosun.io/node-name';
 const containerdUp = await containerdAvailable();
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { randomId, TEST_NAME_PREFIX } from '../support/docker-test-env.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // securityContext on real containers, read back from inside them: id, /proc/1/status
 // (capabilities, no_new_privs, seccomp), a read-only root, sysctls; fsGroup on the volumes;
@@ -10,7 +11,7 @@ import { randomId, TEST_NAME_PREFIX } from '../support/docker-test-env.js';
 // Needs root and a running Docker engine.
 
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
+
 /** busybox with USER nobody, for the non-numeric image user case; removed afterwards. */
 const NOBODY_IMAGE = `localhost/${TEST_NAME_PREFIX}${randomId()}/busybox-nobody:1`;
 

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectNodeIP } from '../../agent/node.js';
 import { containersOf, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // Services through the whole agent: Service documents in the manifest directory, endpoints
 // from this node's pods and their readiness probes, rules programmed in the real kernel,
@@ -12,7 +13,7 @@ import { containersOf, manifest, removeTestContainers, TestAgent } from '../supp
 
 const run = promisify(execFile);
 const agent = new TestAgent();
-const BB = 'localhost/bosun/busybox:1';
+
 const CLUSTER_IP = '10.96.200.10';
 const NODE_PORT = 30999;
 

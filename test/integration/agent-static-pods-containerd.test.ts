@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainerdRuntime, type ContainerStatus, type Runtime } from '../../cri/index.js';
 import { manifest, TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable } from '../support/runtime-test-env.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 const run = promisify(execFile);
-const BB = 'localhost/bosun/busybox:1';
+
 const up = await containerdAvailable();
 const agent = new TestAgent();
 let rt: Runtime;

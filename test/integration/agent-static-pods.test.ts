@@ -2,12 +2,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // The foundation end to end: the built CLI as a real process, the real Docker engine, curl
 // as the client. Needs root and a running engine (scripts/setup-host.sh).
 
 const run = promisify(execFile);
-const BB = 'localhost/bosun/busybox:1';
+
 const agent = new TestAgent();
 
 const ctr = (name: string, cmd: string, extra = '') =>

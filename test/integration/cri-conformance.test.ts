@@ -7,22 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuntimeError, type ContainerConfig, type ContainerStatus, type PodSandboxConfig, type Runtime, type RuntimeEvent } from '../../cri/index.js';
 import { BUSYBOX, randomId, testContainerConfig, testSandboxConfig } from '../support/docker-test-env.js';
 import { containerdAvailable, createTestRuntime, removeRuntimeTestResources, type RuntimeKind } from '../support/runtime-test-env.js';
+import { sleep, waitFor } from '../support/common.js';
 
 const KINDS: RuntimeKind[] = ['docker', 'containerd'];
 const available: Record<RuntimeKind, boolean> = { docker: true, containerd: await containerdAvailable() };
 const POD_CIDR: Record<RuntimeKind, RegExp> = { docker: /^10\.244\.\d+\.\d+$/, containerd: /^10\.245\.\d+\.\d+$/ };
 const SLEEPER: Partial<ContainerConfig> = { command: ['sleep', '3600'] };
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function expectRuntimeError(p: Promise<unknown>, code: string): Promise<void> {
   const err = await p.then(() => undefined, (e: unknown) => e);

@@ -8,14 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDockerRuntime, type RuntimeEvent } from '../../cri/index.js';
+import { sleep } from '../support/common.js';
 
 let dir: string;
 let socketPath: string;
 let server: Server;
 let eventsQuery: URLSearchParams | undefined;
 let eventsResponse: ServerResponse | undefined;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function event(action: string, id: string, uid?: string): string {
   return JSON.stringify({

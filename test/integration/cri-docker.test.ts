@@ -29,23 +29,12 @@ import {
   testSandboxConfig,
   waitForDocker,
 } from '../support/docker-test-env.js';
+import { sleep, waitFor } from '../support/common.js';
 
 const execFileP = promisify(execFile);
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
 const runId = randomId();
 let rt: Runtime;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 async function expectRuntimeError(p: Promise<unknown>, code: string): Promise<RuntimeError> {
   const err = await p.then(

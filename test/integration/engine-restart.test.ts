@@ -20,10 +20,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { freePort, manifest, TestAgent } from '../support/agent.js';
 import { overlayMounts, startPrivateContainerd, startPrivateDocker, type EngineKind, type PrivateEngine } from '../support/private-engine.js';
+import { BUSYBOX as BB, sleep } from '../support/common.js';
 
 const run = promisify(execFile);
-const BB = 'localhost/bosun/busybox:1';
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** Overlay mounts of the shared engines come and go with other tests: only the others are compared. */
 const SHARED = ['/var/lib/docker', '/var/lib/bosun-containerd', '/run/bosun-containerd', '/run/docker', '/var/run/docker'];
 const foreignOverlays = () => overlayMounts().filter((m) => !SHARED.some((d) => m === d || m.startsWith(d + '/')));

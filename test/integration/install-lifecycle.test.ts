@@ -4,13 +4,13 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TEST_NODE_PREFIX, TestAgent } from '../support/agent.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // The agent's own lifecycle with the real CLI and engine: one agent per root dir, SIGHUP,
 // and `bosun drain` / `bosun uncordon`.
 
 const run = promisify(execFile);
 const CLI = resolve('dist/agent/cli.js');
-const BB = 'localhost/bosun/busybox:1';
 
 const agent = new TestAgent();
 const root = join(agent.dir, 'root');

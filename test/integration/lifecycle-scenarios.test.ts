@@ -56,8 +56,8 @@ import { createContainerdRuntime, type Runtime } from '../../cri/index.js';
 import type { Container, Pod, PodSpec } from '../../manifests/index.js';
 import { containersOf, TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable, type RuntimeKind } from '../support/runtime-test-env.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
-const BB = 'localhost/bosun/busybox:1';
 const containerdUp = await containerdAvailable();
 // The Docker half is kept out of `npm test` for now, on purpose and said out loud: after this
 // session's merges, Docker starts of consecutive containers of one pod came 20-25 s apart

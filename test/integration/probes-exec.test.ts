@@ -9,14 +9,13 @@ import { ProbeManager, execProbe, runHook, type KillRequest, type ProbeEvent } f
 import {
   DOCKER_SOCKET, randomId, removeTestResources, testContainerConfig, testSandboxConfig, waitForDocker,
 } from '../support/docker-test-env.js';
+import { sleep } from '../support/common.js';
 
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
 const runId = randomId();
 let rt: Runtime;
 let id: string;
 let startedAt: number;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function sh(script: string): Promise<string> {
   const r = await rt.execSync(id, ['sh', '-c', script], 10_000);

@@ -7,13 +7,13 @@ import { silentLogger } from '../../agent/log.js';
 import { ImageGC } from '../../agent/resources/index.js';
 import { docker } from '../support/agent.js';
 import { randomId, TEST_NAME_PREFIX } from '../support/docker-test-env.js';
+import { BUSYBOX as BB } from '../support/common.js';
 
 // Image GC against the real engine: real images, a real container holding one, real
 // removals, the real image filesystem's usage with thresholds it crosses (high 1%, low 0%).
 // The runtime's image list is narrowed to this test's images, so that the machine's other
 // images (the pause image, other tests' busybox) are never candidates.
 
-const BB = 'localhost/bosun/busybox:1';
 const REPO = `localhost/${TEST_NAME_PREFIX}${randomId()}/gc`;
 const [OLD, USED_BEFORE, IN_USE, PINNED] = ['old', 'used-before', 'in-use', 'pinned'].map((t) => `${REPO}:${t}`) as [string, string, string, string];
 const NODE = `bosun-test-gc-${randomId()}`;

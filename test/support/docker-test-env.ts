@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import Docker from 'dockerode';
 import type { ContainerConfig, PodSandboxConfig } from '../../cri/index.js';
+import { BUSYBOX, sleep } from './common.js';
 
 export const DOCKER_SOCKET = '/var/run/docker.sock';
 export const TEST_RUN_LABEL = 'bosun.io/test-run';
-export const BUSYBOX = 'localhost/bosun/busybox:1';
+export { BUSYBOX };
 export const PAUSE = 'localhost/bosun/pause:3.10';
 /** Networks and image repositories created by tests start with this. */
 export const TEST_NAME_PREFIX = 'bosun-test-';
@@ -17,8 +18,6 @@ export const TEST_NAME_PREFIX = 'bosun-test-';
 export function randomId(bytes = 4): string {
   return randomBytes(bytes).toString('hex');
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Waits for the engine to answer: it may be restarting (setup scripts restart dockerd). */
 export async function waitForDocker(docker: Docker, timeoutMs = 60_000): Promise<void> {

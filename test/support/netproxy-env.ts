@@ -10,6 +10,7 @@ import { networkInterfaces } from 'node:os';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { BUSYBOX, DOCKER_SOCKET, TEST_RUN_LABEL, randomId } from './docker-test-env.js';
+import { sleep } from './common.js';
 
 export const execFileP = promisify(execFile);
 export const docker = new Docker({ socketPath: DOCKER_SOCKET });
@@ -19,7 +20,7 @@ export const BRIDGE = 'bosun0';
 export const POD_CIDR = '10.244.0.0/16';
 
 export const newRunId = () => `${RUN_PREFIX}${randomId()}`;
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep };
 
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, stepMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -13,9 +13,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createContainerdRuntime, createDockerRuntime, type Runtime } from '../../cri/index.js';
+import { sleep } from './common.js';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Every private engine lives under these, named bte-<id> (short: unix socket paths are limited to 107 bytes). */
 const RUN_BASE = '/run';

@@ -18,9 +18,10 @@ import { executePodActions, syncPod } from '../../agent/pods/sync.js';
 import { Backoff } from '../../agent/vocab/index.js';
 import type { Container, Pod, PodSpec } from '../../manifests/index.js';
 import { FakeRuntime } from '../support/fake-runtime.js';
+import { BUSYBOX as IMG } from '../support/common.js';
 
 const NODE = 'fake-node';
-const IMG = 'localhost/bosun/busybox:1';
+
 let root: string;
 let rt: FakeRuntime;
 const managers: PodManager[] = [];

@@ -5,8 +5,8 @@ import { silentLogger } from '../../agent/log.js';
 import { nextProbeDelay, RUNTIME_DOWN, RuntimeHealth } from '../../agent/runtime/health.js';
 import { RetryGate, SANDBOX_RETRY } from '../../agent/pods/retry.js';
 import { healthz } from '../../agent/server/healthz.js';
+import { sleep } from '../support/common.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const gone = () => new RuntimeError('Unavailable', 'connect ENOENT /run/docker.sock');
 
 /** An engine that is up or down at the test's command, with an event stream that can be cut. */

@@ -1,0 +1,18 @@
+// What many tests share: the test image, sleeping, and waiting for a condition (prefer
+// waiting for a condition over sleeping: the machine may be loaded).
+
+/** The busybox image scripts/setup-host.sh builds from Debian's busybox-static. */
+export const BUSYBOX = 'localhost/bosun/busybox:1';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it gives something other than undefined; fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
