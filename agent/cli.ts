@@ -4,15 +4,16 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { PodList } from '../manifests/index.js';
 import { Agent } from './agent.js';
-import { ConfigError, FLAGS, resolveConfig } from './config.js';
+import { FLAGS, resolveConfig } from './config.js';
 import { doctorMain } from './doctor/index.js';
-import { acquireRootDirLock, controlMain, Lifecycle, LockError } from './lifecycle.js';
+import { acquireRootDirLock, controlMain, Lifecycle } from './lifecycle.js';
 import { createLogger } from './log.js';
-import { LOGS_USAGE, logsMain, LogsError } from './logs/index.js';
+import { LOGS_USAGE, logsMain } from './logs/index.js';
 import type { CoreEvent } from './events.js';
 import { age, podTable, table } from './printers.js';
 import { cleanup as proxyCleanup } from '../netproxy/index.js';
-import { KUBECONFIG_USAGE, KubeconfigError, kubeconfigMain } from './server/kubeconfig.js';
+import { KUBECONFIG_USAGE, kubeconfigMain } from './server/kubeconfig.js';
+import { UserError } from './user-error.js';
 
 const USAGE = `bosun: a node agent (kubelet and kube-proxy for small fleets)
 
@@ -160,7 +161,7 @@ async function getEvents(server: string, namespace: string | undefined, output: 
   return 0;
 }
 
-class CliError extends Error {}
+class CliError extends UserError {}
 
 /** `bosun proxy cleanup`: removes every rule, chain and route the Service proxy made. */
 async function proxy(argv: string[]): Promise<number> {
@@ -208,7 +209,7 @@ export async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const msg = err instanceof ConfigError || err instanceof LockError || err instanceof LogsError || err instanceof KubeconfigError || err instanceof CliError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
+    const msg = err instanceof UserError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? (err as Error).message : (err as Error).stack ?? String(err);
     process.stderr.write(`bosun: ${msg}\n`);
     process.exit(1);
   },

@@ -1,2 +1,4 @@
 /** A configuration the agent refuses, with the field it is about in the message. */
-export class ConfigError extends Error {}
+import { UserError } from './user-error.js';
+
+export class ConfigError extends UserError {}

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AgentConfig } from './config.js';
 import { ConfigError, resolveConfig } from './config.js';
+import { UserError } from './user-error.js';
 import type { Logger } from './log.js';
 import type { ObservedPod } from './vocab/index.js';
 import { L } from './vocab/index.js';
@@ -21,7 +22,7 @@ const PID_FILE = 'bosun.pid';
 
 // ---------------------------------------------------------------- root-dir lock
 
-export class LockError extends Error {}
+export class LockError extends UserError {}
 
 export interface RootDirLock {
   readonly rootDir: string;

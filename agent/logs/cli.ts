@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Pod, PodList } from '../../manifests/index.js';
 import { DEFAULTS, loadConfigFile } from '../config.js';
+import { UserError } from '../user-error.js';
 import { followLogFile, readLogFile, Renderer } from './read.js';
 
 // `bosun logs POD [-c C] [--previous] [--tail N] [--timestamps] [-f] [-n NS]`, read from the
@@ -12,7 +13,7 @@ import { followLogFile, readLogFile, Renderer } from './read.js';
 
 export const LOGS_USAGE = '  bosun logs POD [-c CONTAINER] [-p] [--tail N] [--timestamps] [-f] [-n NAMESPACE]   print a container\'s log (from the files)\n';
 
-export class LogsError extends Error {}
+export class LogsError extends UserError {}
 
 async function apiPod(server: string, ns: string, name: string): Promise<Pod | null | undefined> {
   try {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { FLAGS, resolveConfig } from '../config.js';
+import { UserError } from '../user-error.js';
 import { parseTokenFile } from './auth.js';
 import { pkiDir } from './pki.js';
 
@@ -11,7 +12,7 @@ import { pkiDir } from './pki.js';
 
 export const KUBECONFIG_USAGE = '  bosun kubeconfig [--config FILE] [--root-dir DIR] [--user NAME] [--server URL] [--output FILE]   print (or write, mode 0600) a kubeconfig for kubectl against this node\n';
 
-export class KubeconfigError extends Error {}
+export class KubeconfigError extends UserError {}
 
 export interface KubeconfigInput {
   nodeName: string;
