@@ -3,3 +3,4 @@
 
 export * from './clock.js';
 export * from './log.js';
+export * from './run.js';

@@ -2,7 +2,7 @@
 // NodePort allocation, the local endpoints controller), the iptables and IPVS planners,
 // the iptables executor and proxy loop, and the Service CIDR route.
 
-import { execaRunner, type Runner } from './exec.js';
+import { runCommand, type Runner } from './exec.js';
 import { type IptablesVariant, cleanupIptables } from './iptables/executor.js';
 import { NftExecutor } from './nftables/executor.js';
 import { DEFAULT_NFT_TABLE } from './nftables/render.js';
@@ -13,7 +13,7 @@ export {
   type EndpointInfo, type ServicePortInfo, type ServicePortOptions, type ServicePortsCache, isProxied, newServicePortsCache, servicePorts,
 } from './ports.js';
 export { type ConntrackDeletion, conntrackArgs, staleConntrackEntries } from './conntrack.js';
-export { type CommandResult, type Runner, execaRunner } from './exec.js';
+export { type CommandResult, type Runner, runCommand } from './exec.js';
 export { type Cidr, cidrContains, cidrsOverlap, isIPv4, parseCidr } from './ip.js';
 export { extChain, fwChain, isServiceChain, sepChain, svcChain, svlChain } from './iptables/names.js';
 export { type IptablesOptions, type RenderSync, type Ruleset, probability, renderIptables } from './iptables/render.js';
@@ -56,7 +56,7 @@ export interface CleanupOptions {
  * CIDR route unless `route: false`). Returns the problems met; empty means clean.
  */
 export async function cleanup(opts: CleanupOptions = {}): Promise<string[]> {
-  const runner = opts.runner ?? execaRunner;
+  const runner = opts.runner ?? runCommand;
   const problems: string[] = [];
   for (const v of opts.iptablesVariants ?? (['legacy', 'nft'] as const)) {
     try {

@@ -4,7 +4,7 @@
 
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execaRunner, mustRun, type Runner } from './exec.js';
+import { runCommand, mustRun, type Runner } from './exec.js';
 import { cidrsOverlap, parseCidr } from './ip.js';
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
@@ -59,7 +59,7 @@ export function checkServiceCidr(serviceCIDR: string, podCIDR: string, routes: H
   }
 }
 
-export async function hostRoutes(run: Runner = execaRunner): Promise<HostRoute[]> {
+export async function hostRoutes(run: Runner = runCommand): Promise<HostRoute[]> {
   const out = await mustRun(run, 'ip', ['-j', '-4', 'route', 'show']);
   const parsed: unknown = JSON.parse(out || '[]');
   return Array.isArray(parsed) ? (parsed as HostRoute[]) : [];
@@ -67,7 +67,7 @@ export async function hostRoutes(run: Runner = execaRunner): Promise<HostRoute[]
 
 /** Checks the ranges against the host, then routes the Service CIDR to the pod bridge. */
 export async function ensureServiceCidrRoute(opts: RouteOptions = {}): Promise<void> {
-  const run = opts.runner ?? execaRunner;
+  const run = opts.runner ?? runCommand;
   const cidr = opts.serviceCIDR ?? DEFAULT_SERVICE_CIDR;
   const bridge = opts.bridge ?? DEFAULT_BRIDGE;
   const link = await run('ip', ['-j', 'link', 'show', 'dev', bridge]);
@@ -118,7 +118,7 @@ export async function enableHairpin(opts: HairpinOptions = {}): Promise<string[]
 }
 
 export async function removeServiceCidrRoute(opts: RouteOptions = {}): Promise<void> {
-  const run = opts.runner ?? execaRunner;
+  const run = opts.runner ?? runCommand;
   const cidr = parseCidr(opts.serviceCIDR ?? DEFAULT_SERVICE_CIDR);
   if (!cidr) return;
   const r = await run('ip', ['route', 'del', cidr.text, 'dev', opts.bridge ?? DEFAULT_BRIDGE]);

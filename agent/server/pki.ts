@@ -1,7 +1,7 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { mustRun, runCommand } from '../../base/index.js';
 
 // The serving certificate of the kubelet port. Given files are used as they are; otherwise
 // a CA and a serving certificate signed by it are made on first start under
@@ -42,9 +42,9 @@ export function coversNames(pem: string, names: { dns: string[]; ips: string[] }
 
 async function openssl(args: string[]): Promise<void> {
   try {
-    await execa('openssl', args, { stdin: 'ignore', timeout: 30_000 });
+    await mustRun(runCommand, 'openssl', args, { timeoutMs: 30_000 });
   } catch (err) {
-    throw new Error(`openssl ${args[0]}: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
+    throw new Error(`openssl ${args[0]}: ${(err as Error).message}`);
   }
 }
 

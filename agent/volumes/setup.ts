@@ -1,6 +1,6 @@
-import { execa } from 'execa';
 import { lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, symlink, writeFile, chmod, open } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { mustRun, runCommand } from '../../base/index.js';
 import type { Mount } from '../../cri/index.js';
 import type { ProjectedFile, VolumePlan } from './plan.js';
 
@@ -39,9 +39,9 @@ async function mountTmpfs(path: string, sizeBytes?: number): Promise<void> {
   if (await mounted(path)) return;
   const opts = ['mode=0755', ...(sizeBytes ? [`size=${sizeBytes}`] : [])].join(',');
   try {
-    await execa('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', path]);
+    await mustRun(runCommand, 'mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', path]);
   } catch (err) {
-    throw new MountError(`mount tmpfs on ${path}: ${(err as { stderr?: string }).stderr || (err as Error).message}`);
+    throw new MountError(`tmpfs on ${path}: ${(err as Error).message}`);
   }
 }
 
@@ -214,6 +214,6 @@ export async function teardownPodDir(dir: string): Promise<void> {
   }
   const mounts = info.split('\n').map((l) => l.split(' ')[4]).filter((p): p is string => !!p && (p === dir || p.startsWith(dir + '/')));
   // Deepest first.
-  for (const p of mounts.sort((a, b) => b.length - a.length)) await execa('umount', [p]).catch(() => execa('umount', ['-l', p]).catch(() => undefined));
+  for (const p of mounts.sort((a, b) => b.length - a.length)) await mustRun(runCommand, 'umount', [p]).catch(() => mustRun(runCommand, 'umount', ['-l', p]).catch(() => undefined));
   await rm(dir, { recursive: true, force: true });
 }

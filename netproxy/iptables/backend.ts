@@ -5,7 +5,7 @@
 // that holds more rules, e.g. Docker's, is the one in use); nothing at all means nft.
 // Rules of both backends on the same hooks run in an order nobody chose, hence the warning.
 
-import { execaRunner, type Runner } from '../exec.js';
+import { runCommand, type Runner } from '../exec.js';
 import { iptablesCommands } from './executor.js';
 
 export type IptablesBackendChoice = 'legacy' | 'nft';
@@ -69,7 +69,7 @@ export function chooseIptablesBackend(ev: BackendEvidence, forced?: IptablesBack
 }
 
 /** Reads the evidence from the host (read-only: never lists a single legacy table). */
-export async function gatherBackendEvidence(run: Runner = execaRunner): Promise<BackendEvidence> {
+export async function gatherBackendEvidence(run: Runner = runCommand): Promise<BackendEvidence> {
   const out = async (file: string, args: string[]) => {
     try {
       const r = await run(file, args, { timeoutMs: 60_000 });
@@ -86,6 +86,6 @@ export async function gatherBackendEvidence(run: Runner = execaRunner): Promise<
   };
 }
 
-export async function detectIptablesBackend(forced?: IptablesBackendChoice, run: Runner = execaRunner): Promise<BackendDecision> {
+export async function detectIptablesBackend(forced?: IptablesBackendChoice, run: Runner = runCommand): Promise<BackendDecision> {
   return chooseIptablesBackend(await gatherBackendEvidence(run), forced);
 }

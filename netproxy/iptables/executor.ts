@@ -3,7 +3,7 @@
 // chain), the health check behind outside-flush detection, conntrack clean-up, and the
 // removal of everything on `bosun proxy cleanup`.
 
-import { execaRunner, mustRun, type Runner } from '../exec.js';
+import { runCommand, mustRun, type Runner } from '../exec.js';
 import type { ConntrackDeletion } from '../conntrack.js';
 import { conntrackArgs } from '../conntrack.js';
 import { isServiceChain } from './names.js';
@@ -76,7 +76,7 @@ export function iptablesCommands(variant: IptablesVariant): { iptables: string; 
 export class IptablesExecutor implements IptablesBackend {
   private readonly cmd: ReturnType<typeof iptablesCommands>;
 
-  constructor(private readonly run: Runner = execaRunner, readonly variant: IptablesVariant = 'system') {
+  constructor(private readonly run: Runner = runCommand, readonly variant: IptablesVariant = 'system') {
     this.cmd = iptablesCommands(variant);
   }
 
@@ -156,7 +156,7 @@ export function chainsOf(save: string): string[] {
  * Removes every jump, rule and chain bosun's proxy made, in both tables. Safe to run
  * when nothing is there. Returns the problems it met (it keeps going past them).
  */
-export async function cleanupIptables(run: Runner = execaRunner, variant: IptablesVariant = 'system'): Promise<string[]> {
+export async function cleanupIptables(run: Runner = runCommand, variant: IptablesVariant = 'system'): Promise<string[]> {
   const problems: string[] = [];
   const cmd = iptablesCommands(variant);
   // Nothing of ours there: touch nothing (for the legacy backend, even an `iptables -D`

@@ -3,7 +3,7 @@
 
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execaRunner, type Runner } from '../exec.js';
+import { runCommand, type Runner } from '../exec.js';
 
 export interface IpvsAvailability {
   ok: boolean;
@@ -23,7 +23,7 @@ const exists = (p: string) => access(p).then(() => true, () => false);
 
 export async function ipvsAvailable(opts: IpvsCheckOptions = {}): Promise<IpvsAvailability> {
   const proc = opts.procRoot ?? '/proc';
-  const run = opts.runner ?? execaRunner;
+  const run = opts.runner ?? runCommand;
   const loaded = new Set(
     (await readFile(join(proc, 'modules'), 'utf8').catch(() => ''))
       .split('\n')

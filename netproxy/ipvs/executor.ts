@@ -3,11 +3,11 @@
 // machines have no ip_vs module, so this is exercised here against a recording runner
 // only; where the kernel has IPVS it runs as written (see README).
 
-import { type Runner, execaRunner, mustRun } from '../exec.js';
+import { type Runner, runCommand, mustRun } from '../exec.js';
 import { IPVS_DUMMY_LINK, type IpvsPlan, addressChanges } from './render.js';
 
 export class IpvsExecutor {
-  constructor(private readonly run: Runner = execaRunner) {}
+  constructor(private readonly run: Runner = runCommand) {}
 
   /** Addresses bound to kube-ipvs0 now, as a.b.c.d (ip -j addr). */
   async boundAddresses(): Promise<string[]> {

@@ -4,7 +4,7 @@
 
 import type { ConntrackDeletion } from '../conntrack.js';
 import type { Dataplane, SyncStats } from '../dataplane.js';
-import { execaRunner, type Runner } from '../exec.js';
+import { runCommand, type Runner } from '../exec.js';
 import type { ServicePortInfo } from '../ports.js';
 import { IptablesExecutor } from '../iptables/executor.js';
 import { DEFAULT_NFT_TABLE, type NftOptions, type NftRuleset, renderNftables, tableObjects } from './render.js';
@@ -32,7 +32,7 @@ function lineContext(stderr: string, input: string): string {
 export class NftExecutor {
   readonly table: string;
 
-  constructor(private readonly run: Runner = execaRunner, table = DEFAULT_NFT_TABLE) {
+  constructor(private readonly run: Runner = runCommand, table = DEFAULT_NFT_TABLE) {
     if (!validNftTable(table)) throw new Error(`nftables table name ${JSON.stringify(table)}: letters, digits, - and _ only, starting with a letter`);
     this.table = table;
   }
@@ -71,7 +71,7 @@ export class NftablesDataplane implements Dataplane {
   /** The last result the kernel accepted. */
   applied?: NftRuleset;
 
-  constructor(private readonly opts: NftOptions = {}, run: Runner = execaRunner) {
+  constructor(private readonly opts: NftOptions = {}, run: Runner = runCommand) {
     this.executor = new NftExecutor(run, opts.table ?? DEFAULT_NFT_TABLE);
     this.conntrack = new IptablesExecutor(run);
   }

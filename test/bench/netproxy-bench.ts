@@ -21,7 +21,7 @@
 
 import {
   type Dataplane, type IptablesVariant, type ProxyState, type Service, IptablesDataplane, IptablesExecutor, NftablesDataplane, Proxier, cleanup,
-  execaRunner, renderIptables, renderNftables, servicePorts,
+  runCommand, renderIptables, renderNftables, servicePorts,
 } from '../../netproxy/index.js';
 
 const env = (k: string, d: string) => process.env[k] ?? d;
@@ -87,7 +87,7 @@ const pct = (xs: number[], p: number) => {
 function dataplane(mode: Mode): Dataplane {
   if (mode === 'nftables') return new NftablesDataplane({ table: TABLE, clusterCIDR: POD_CIDR });
   const variant: IptablesVariant = mode === 'iptables-legacy' ? 'legacy' : 'nft';
-  return new IptablesDataplane(new IptablesExecutor(execaRunner, variant), { clusterCIDR: POD_CIDR });
+  return new IptablesDataplane(new IptablesExecutor(runCommand, variant), { clusterCIDR: POD_CIDR });
 }
 
 /** Removes one mode's rules only: the loops kept for the steady window live in the others. */
@@ -125,7 +125,7 @@ async function floor(mode: Mode, n: number): Promise<number | undefined> {
   } else return undefined;
   await clean(mode);
   const t0 = performance.now();
-  const r = await execaRunner(file, args, { input, timeoutMs: 30 * 60_000 });
+  const r = await runCommand(file, args, { input, timeoutMs: 30 * 60_000 });
   const ms = performance.now() - t0;
   if (r.exitCode !== 0) throw new Error(`${file}: ${r.stderr.slice(0, 500)}`);
   await clean(mode);
@@ -201,7 +201,7 @@ function table(head: string[], rows: string[][]): void {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark programs the real iptables and nftables');
-  const ver = async (f: string) => (await execaRunner(f, ['--version'])).stdout.trim();
+  const ver = async (f: string) => (await runCommand(f, ['--version'])).stdout.trim();
   console.log(`netproxy benchmark: Services x ${ENDPOINTS} endpoints; ${await ver('iptables-legacy')}, ${await ver('iptables-nft')}, ${await ver('nft')}`);
   console.log(`sizes ${SIZES.join(', ')}; modes ${MODES.join(', ')} (nf_tables iptables backend up to ${NFT_BACKEND_MAX}); ${CHANGES} changes (${LEGACY_CHANGES} with iptables-legacy, ${NFT_BACKEND_CHANGES} with the nf_tables backend); steady window ${STEADY_MS / 1000} s\n`);
   const rows: Row[] = [];
