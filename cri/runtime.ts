@@ -2,6 +2,8 @@
 // cri/ talks to a container engine only through this, so that Docker and containerd are
 // interchangeable. Times are milliseconds since the epoch (0 = never).
 
+import { statfs } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 
 export interface PodSandboxMetadata {
@@ -243,6 +245,39 @@ export interface FilesystemUsage {
   inodesUsed: number;
   inodesFree: number;
   inodesTotal: number;
+}
+
+/** Port-forward's half that is the same in both runtimes: a port in range. */
+export function checkForwardPort(port: number): void {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RuntimeError('NotFound', `invalid port ${port}`);
+}
+
+/** Port-forward's dial: a TCP connection to the sandbox's address, refused as NotFound. */
+export function dialSandbox(host: string, port: number): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const s = connect({ host, port });
+    const fail = (err: Error) => reject(new RuntimeError('NotFound', `dial ${host}:${port}: ${err.message}`, { cause: err }));
+    s.once('error', fail);
+    s.once('connect', () => {
+      s.off('error', fail);
+      resolve(s);
+    });
+  });
+}
+
+/** statfs of the filesystem holding `mountpoint`, as both runtimes report it. */
+export async function filesystemUsage(mountpoint: string): Promise<FilesystemUsage> {
+  const s = await statfs(mountpoint);
+  const capacity = s.blocks * s.bsize;
+  return {
+    mountpoint,
+    capacityBytes: capacity,
+    availableBytes: s.bavail * s.bsize,
+    usedBytes: capacity - s.bfree * s.bsize,
+    inodesTotal: s.files,
+    inodesFree: s.ffree,
+    inodesUsed: s.files - s.ffree,
+  };
 }
 
 export interface RuntimeService {

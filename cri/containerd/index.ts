@@ -9,8 +9,7 @@
 // file. Events: containerd 1.6 has no GetContainerEvents; subscribe() re-lists every second.
 
 import { spawn } from 'node:child_process';
-import { mkdir, rm, rmdir, statfs } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
@@ -32,6 +31,9 @@ import {
   type RuntimeEvent,
   type StreamOptions,
   type StreamSession,
+  checkForwardPort,
+  dialSandbox,
+  filesystemUsage,
 } from '../runtime.js';
 import { CriCallError, CriClient } from './client.js';
 import { followCriLog } from './logs.js';
@@ -306,19 +308,11 @@ class ContainerdRuntime implements Runtime {
 
   /** A TCP connection to the sandbox's IP (pods are reachable from the node over bosun-cni0). */
   async portForward(sandboxId: string, port: number): Promise<Duplex> {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RuntimeError('NotFound', `invalid port ${port}`);
+    checkForwardPort(port);
     const st = await this.podSandboxStatus(sandboxId);
     if (st.state !== 'ready') throw new RuntimeError('NotFound', `sandbox ${sandboxId} is not running`);
     const host = st.ip ?? '127.0.0.1';
-    return new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host, port });
-      const fail = (err: Error) => reject(new RuntimeError('NotFound', `dial ${host}:${port}: ${err.message}`, { cause: err }));
-      s.once('error', fail);
-      s.once('connect', () => {
-        s.off('error', fail);
-        resolve(s);
-      });
-    });
+    return dialSandbox(host, port);
   }
 
   async containerStats(id: string): Promise<ContainerStats> {
@@ -465,17 +459,7 @@ class ContainerdRuntime implements Runtime {
     for (const fs of r.messages(1)) {
       const mountpoint = fs.message(2)?.string(1) ?? '';
       if (!mountpoint) continue;
-      const s = await statfs(mountpoint);
-      const capacity = s.blocks * s.bsize;
-      out.push({
-        mountpoint,
-        capacityBytes: capacity,
-        availableBytes: s.bavail * s.bsize,
-        usedBytes: capacity - s.bfree * s.bsize,
-        inodesTotal: s.files,
-        inodesFree: s.ffree,
-        inodesUsed: s.files - s.ffree,
-      });
+      out.push(await filesystemUsage(mountpoint));
     }
     return out;
   }

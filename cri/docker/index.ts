@@ -1,6 +1,5 @@
 import http from 'node:http';
 import Docker from 'dockerode';
-import { statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type {
   LinuxContainerResources,
@@ -21,7 +20,7 @@ import type {
   StreamOptions,
   StreamSession,
 } from '../runtime.js';
-import { RuntimeError } from '../runtime.js';
+import { filesystemUsage, RuntimeError } from '../runtime.js';
 import { Containers } from './container.js';
 import { engineMessage, wrapEngineError } from './errors.js';
 import { subscribe } from './events.js';
@@ -97,17 +96,7 @@ class DockerRuntime implements Runtime {
   /** The engine's data root: images and writable layers (overlay2) live there. */
   async imageFsInfo(): Promise<FilesystemUsage[]> {
     const root = (await this.info()).DockerRootDir || '/var/lib/docker';
-    const s = await statfs(root);
-    const capacity = s.blocks * s.bsize;
-    return [{
-      mountpoint: root,
-      capacityBytes: capacity,
-      availableBytes: s.bavail * s.bsize,
-      usedBytes: capacity - s.bfree * s.bsize,
-      inodesTotal: s.files,
-      inodesFree: s.ffree,
-      inodesUsed: s.files - s.ffree,
-    }];
+    return [await filesystemUsage(root)];
   }
 
   private async info(): Promise<{ CgroupDriver?: string; DockerRootDir?: string }> {

@@ -2,10 +2,9 @@
 // over the engine's hijacked connection, port forwarding by dialling the pod's IP from the
 // node, and container stats from the engine's one-shot stats.
 
-import { connect, type Socket } from 'node:net';
 import { PassThrough, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { RuntimeError, type ContainerStats, type StreamOptions, type StreamSession } from '../runtime.js';
+import { checkForwardPort, dialSandbox, RuntimeError, type ContainerStats, type StreamOptions, type StreamSession } from '../runtime.js';
 import { isNotFound, wrapEngineError } from './errors.js';
 
 /**
@@ -144,7 +143,7 @@ export async function attachStream(docker: Docker, id: string, opts: StreamOptio
  * listeners except those bound to the pod's loopback only. Host-network pods: 127.0.0.1.
  */
 export async function portForward(docker: Docker, sandboxId: string, port: number, networkName: string): Promise<Duplex> {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RuntimeError('NotFound', `invalid port ${port}`);
+  checkForwardPort(port);
   let info: Docker.ContainerInspectInfo;
   try {
     info = await docker.getContainer(sandboxId).inspect();
@@ -155,15 +154,7 @@ export async function portForward(docker: Docker, sandboxId: string, port: numbe
   if (!info.State.Running) throw new RuntimeError('NotFound', `sandbox ${sandboxId} is not running`);
   const host = info.HostConfig.NetworkMode === 'host' ? '127.0.0.1' : info.NetworkSettings.Networks?.[networkName]?.IPAddress;
   if (!host) throw new RuntimeError('NotFound', `sandbox ${sandboxId} has no IP on network ${networkName}`);
-  return new Promise<Socket>((resolve, reject) => {
-    const s = connect({ host, port });
-    const fail = (err: Error) => reject(new RuntimeError('NotFound', `dial ${host}:${port}: ${err.message}`, { cause: err }));
-    s.once('error', fail);
-    s.once('connect', () => {
-      s.off('error', fail);
-      resolve(s);
-    });
-  });
+  return dialSandbox(host, port);
 }
 
 interface DockerStats {
