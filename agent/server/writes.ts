@@ -125,6 +125,18 @@ export function toStored(obj: Obj, namespace: string, keep: { uid: string; creat
   return out;
 }
 
+/**
+ * The file's text: YAML that reads back as the same object. Manifests are read with YAML
+ * 1.1's scalars (as kubelet's go-yaml does), where a bare `yes` or `0644` is not a string,
+ * so the text is written for 1.1 and checked; JSON (also YAML) when it would not round-trip.
+ */
+export function manifestText(obj: Obj): string {
+  const yaml = stringify(obj, { version: '1.1' });
+  const back = parseManifests(yaml, 'check');
+  if (!back.errors.length && back.objects.length === 1 && JSON.stringify(back.objects[0]!.object) === JSON.stringify(obj)) return yaml;
+  return `${JSON.stringify(obj, null, 2)}\n`;
+}
+
 export class ManifestWriter {
   constructor(private readonly d: WriterDeps) {}
 
@@ -149,8 +161,9 @@ export class ManifestWriter {
     const name = String((obj.metadata as Meta).name ?? '');
     const errs = validateObject(obj as KubeObject);
     if (errs.length) return invalid(kind, name, errs);
-    // And through the file source's own reader: what it refuses is refused here.
-    const r = readManifestText(JSON.stringify(obj), file, this.d.nodeName, () => new Date(0), 'file', true);
+    // And the very text to be written through the file source's own reader: what it would
+    // refuse is refused here.
+    const r = readManifestText(manifestText(obj), file, this.d.nodeName, () => new Date(0), 'file', true);
     if (r.messages.length) return status(422, 'Invalid', `${kind} "${name}" is invalid: ${r.messages.join('; ')}`, { name, kind });
     return undefined;
   }
@@ -160,7 +173,7 @@ export class ManifestWriter {
     await mkdir(this.managedDir, { recursive: true, mode: 0o755 });
     // Written beside its final name and renamed: the file source never reads half a file.
     const tmp = join(this.managedDir, `.${randomBytes(6).toString('hex')}.tmp`);
-    await writeFile(tmp, `# Written through the kubelet API (kubectl). Change it with kubectl, or move it out of ${MANAGED_DIR}/ to own it by hand.\n${stringify(obj)}`, { mode: 0o600 });
+    await writeFile(tmp, `# Written through the kubelet API (kubectl). Change it with kubectl, or move it out of ${MANAGED_DIR}/ to own it by hand.\n${manifestText(obj)}`, { mode: 0o600 });
     await rename(tmp, file);
     await this.d.rescan();
   }

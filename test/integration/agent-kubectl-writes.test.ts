@@ -113,9 +113,23 @@ describe('kubectl writes files into <manifest-dir>/kubectl', () => {
     await agent.until(async () => agent.log().includes('spec.restartPolicy: Unsupported value: \\"Sometimes\\"'), 'the dropped file refused', 20_000);
     agent.remove('bad-dropped.yaml');
     // The Status itself: 422, reason Invalid, one cause per field.
-    const raw = await kubectl(['create', '--raw', '/api/v1/namespaces/default/pods', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bad' }, spec: { containers: [{ name: 'c' }] } }) });
-    expect(raw.code).toBe(1);
-    expect(raw.stderr).toMatch(/Unprocessable Entity|is invalid/);
+    const pki = join(agent.dir, 'root', 'pki');
+    const token = readFileSync(join(pki, 'tokens.csv'), 'utf8').split(',')[0];
+    const body = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bad' }, spec: { containers: [{ name: 'c' }], restartPolicy: 'Sometimes' } });
+    const raw = await run('curl', ['-sS', '--cacert', join(pki, 'ca.crt'), '-H', `Authorization: Bearer ${token}`, '-H', 'Content-Type: application/json', '-X', 'POST', '--data-binary', body,
+      '-w', '\n%{http_code}', `https://127.0.0.1:${port}/api/v1/namespaces/default/pods`]);
+    const [json, code] = raw.stdout.split('\n');
+    expect(code).toBe('422');
+    expect(JSON.parse(json!)).toMatchObject({
+      kind: 'Status', status: 'Failure', reason: 'Invalid', code: 422,
+      details: { name: 'bad', kind: 'Pod', causes: expect.arrayContaining([
+        { reason: 'FieldValueRequired', field: 'spec.containers[0].image', message: 'Required value' },
+        { reason: 'FieldValueNotSupported', field: 'spec.restartPolicy', message: expect.stringContaining('Unsupported value: "Sometimes"') },
+      ]) },
+    });
+    // Writes need the same authentication as every other endpoint.
+    const anon = await run('curl', ['-sS', '--cacert', join(pki, 'ca.crt'), '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '--data-binary', body, `https://127.0.0.1:${port}/api/v1/namespaces/default/pods`]);
+    expect(anon.stdout).toBe('401');
     const names = await kubectl(['create', 'configmap', 'Bad_Name', '--from-literal=a=b']);
     expect(names.code).toBe(1);
     expect(names.stderr).toContain('metadata.name: Invalid value: "Bad_Name"');
@@ -186,23 +200,24 @@ describe('kubectl writes files into <manifest-dir>/kubectl', () => {
     }, 'web recreated and Running', 90_000);
   });
 
-  it('get pods -w streams the changes of a delete; delete waits until the pod is gone', async () => {
-    ok(await withFile(['create'], podYaml('watched')));
-    await agent.until(async () => (await kubectl(['get', 'pod', 'watched', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running', 'watched Running', 90_000);
-    const watch = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'pods', '-w', '--field-selector', 'metadata.name=watched', '--output-watch-events'], { env: { ...process.env, HOME: agent.dir } });
-    const ev = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'events', '-w', '--field-selector', 'involvedObject.name=watched'], { env: { ...process.env, HOME: agent.dir } });
+  it('get pods -w and get events -w stream a pod\'s creation, start and deletion; delete waits until the pod is gone', async () => {
+    const watch = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'pods', '-w', '--output-watch-events'], { env: { ...process.env, HOME: agent.dir } });
+    const ev = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'events', '-w'], { env: { ...process.env, HOME: agent.dir } });
     let seen = '';
     let events = '';
     watch.stdout.on('data', (d: Buffer) => (seen += d.toString()));
     ev.stdout.on('data', (d: Buffer) => (events += d.toString()));
     try {
-      await agent.until(async () => /ADDED\s+watched\s+1\/1\s+Running/.test(seen), 'the watch lists the pod', 30_000, () => seen);
+      // Both watches are open (they have listed the hand-written pod and its events) before the pod exists.
+      await agent.until(async () => seen.includes(`hand-${agent.nodeName}`) && events.includes(`pod/hand-${agent.nodeName}`), 'the watches are open', 30_000, () => seen + events);
+      ok(await withFile(['create'], podYaml('watched')));
+      await agent.until(async () => /ADDED\s+watched\s/.test(seen) && /MODIFIED\s+watched\s+1\/1\s+Running/.test(seen), 'the watch sees the pod added, then Running', 90_000, () => seen);
+      await agent.until(async () => /Started\s+pod\/watched/.test(events), 'the event watch sees Started', 30_000, () => events);
       const del = await kubectl(['delete', 'pod', 'watched', '--timeout=60s'], { timeoutMs: 90_000 });
       ok(del);
       expect(del.stdout).toContain('pod "watched" deleted');
       expect(managedFiles()).not.toContain('pod_default_watched.yaml');
       await agent.until(async () => /DELETED\s+watched/.test(seen), 'the watch sees the deletion', 30_000, () => seen);
-      expect(seen).toMatch(/MODIFIED\s+watched/);
       await agent.until(async () => /Killing/.test(events), 'the event watch sees Killing', 30_000, () => events);
       expect((await kubectl(['get', 'pod', 'watched'])).stderr).toContain('not found');
     } finally {

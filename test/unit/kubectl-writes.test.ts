@@ -159,3 +159,13 @@ describe('the OpenAPI v3 documents', () => {
     expect(svc.ports).toMatchObject({ 'x-kubernetes-patch-strategy': 'merge', 'x-kubernetes-patch-merge-key': 'port' });
   });
 });
+
+describe('the files kubectl writes', () => {
+  it('read back as the same object under YAML 1.1 scalars (yes, on, 0644 stay strings)', async () => {
+    const { manifestText } = await import('../../agent/server/writes.js');
+    const { parseManifests } = await import('../../manifests/index.js');
+    const obj = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { a: 'yes', b: 'on', c: '0644', d: '1.0', e: 'null', f: '2026-01-01' } };
+    const text = manifestText(obj);
+    expect(parseManifests(text, 'x').objects[0]!.object).toEqual(obj);
+  });
+});
