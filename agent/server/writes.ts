@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import {
@@ -168,9 +168,17 @@ export class ManifestWriter {
     return undefined;
   }
 
+  /** The managed directory must be itself, not a link to somewhere else: checked after resolution. */
+  private async checkDir(): Promise<void> {
+    const want = join(await realpath(this.d.manifestDir), MANAGED_DIR);
+    const got = await realpath(this.managedDir);
+    if (got !== want) throw new Error(`${this.managedDir} resolves to ${got}, outside the manifest directory: refusing to write there`);
+  }
+
   private async store(obj: Obj, file: string, dryRun: boolean): Promise<void> {
     if (dryRun) return;
     await mkdir(this.managedDir, { recursive: true, mode: 0o755 });
+    await this.checkDir();
     // Written beside its final name and renamed: the file source never reads half a file.
     const tmp = join(this.managedDir, `.${randomBytes(6).toString('hex')}.tmp`);
     await writeFile(tmp, `# Written through the kubelet API (kubectl). Change it with kubectl, or move it out of ${MANAGED_DIR}/ to own it by hand.\n${manifestText(obj)}`, { mode: 0o600 });
@@ -306,6 +314,7 @@ export class ManifestWriter {
     if ('kind' in t) return fail(t);
     const before = await this.d.served(resource, namespace, name);
     if (!dryRun) {
+      await this.checkDir();
       await unlink(t.file);
       await this.d.rescan();
     }
