@@ -11,6 +11,20 @@ import { freePort, manifest, removeTestContainers, TestAgent } from '../support/
 // files written by hand stay the operator's.
 
 const run = promisify(execFile);
+
+/**
+ * The kubectl to drive: BOSUN_KUBECTL, else the one on PATH, else the one setup-host.sh
+ * builds with the control plane (scripts/cluster.sh env names its directory).
+ */
+function findKubectl(): string {
+  if (process.env.BOSUN_KUBECTL) return process.env.BOSUN_KUBECTL;
+  if (spawnSync('sh', ['-c', 'command -v kubectl']).status === 0) return 'kubectl';
+  const env = spawnSync('bash', ['scripts/cluster.sh', 'env'], { encoding: 'utf8' });
+  const bin = /^K8S_BIN=(.*)$/m.exec(env.stdout ?? '')?.[1];
+  if (bin && existsSync(join(bin, 'kubectl'))) return join(bin, 'kubectl');
+  throw new Error('no kubectl: run ./scripts/setup-host.sh (it builds one into /var/cache/bosun), or set BOSUN_KUBECTL');
+}
+const KUBECTL = findKubectl();
 const BB = 'localhost/bosun/busybox:1';
 const agent = new TestAgent();
 let port = 0;
@@ -22,7 +36,7 @@ interface Out { code: number; stdout: string; stderr: string }
 
 function kubectl(args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Out> {
   return new Promise((res) => {
-    const p = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], { env: { ...process.env, HOME: agent.dir, KUBECACHEDIR: join(agent.dir, 'kcache'), ...opts.env } });
+    const p = spawn(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { env: { ...process.env, HOME: agent.dir, KUBECACHEDIR: join(agent.dir, 'kcache'), ...opts.env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -57,7 +71,6 @@ ${extra}`;
 const ok = (o: Out) => expect({ code: o.code, stderr: o.stderr }).toEqual({ code: 0, stderr: '' });
 
 beforeAll(async () => {
-  if (spawnSync('sh', ['-c', 'command -v kubectl']).status !== 0) throw new Error('kubectl is not installed: run ./scripts/setup-host.sh (it builds it into /var/cache/bosun)');
   await removeTestContainers();
   port = await freePort();
   mkdirSync(agent.manifests, { recursive: true });
@@ -201,8 +214,8 @@ describe('kubectl writes files into <manifest-dir>/kubectl', () => {
   });
 
   it('get pods -w and get events -w stream a pod\'s creation, start and deletion; delete waits until the pod is gone', async () => {
-    const watch = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'pods', '-w', '--output-watch-events'], { env: { ...process.env, HOME: agent.dir } });
-    const ev = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'events', '-w'], { env: { ...process.env, HOME: agent.dir } });
+    const watch = spawn(KUBECTL, ['--kubeconfig', kubeconfig, 'get', 'pods', '-w', '--output-watch-events'], { env: { ...process.env, HOME: agent.dir } });
+    const ev = spawn(KUBECTL, ['--kubeconfig', kubeconfig, 'get', 'events', '-w'], { env: { ...process.env, HOME: agent.dir } });
     let seen = '';
     let events = '';
     watch.stdout.on('data', (d: Buffer) => (seen += d.toString()));
