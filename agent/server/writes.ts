@@ -287,6 +287,9 @@ export class ManifestWriter {
       const base = (await this.stored(owner.file)) ?? {};
       return this.update(resource, namespace, name, strategicMergePatch(base, cfg, kind), dryRun);
     }
+    if (type !== 'application/strategic-merge-patch+json' && type !== 'application/merge-patch+json') {
+      return fail(status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format (${type}) - accepted media types include: application/strategic-merge-patch+json, application/merge-patch+json, application/apply-patch+yaml`));
+    }
     const t = this.target(resource, namespace, name);
     if ('kind' in t) return fail(t);
     let patch: unknown;
@@ -298,9 +301,7 @@ export class ManifestWriter {
     const base = (await this.stored(t.file)) ?? {};
     let next: Obj;
     try {
-      if (type === 'application/strategic-merge-patch+json') next = strategicMergePatch(base, patch, kind);
-      else if (type === 'application/merge-patch+json') next = mergePatch(base, patch) as Obj;
-      else return fail(status(415, 'UnsupportedMediaType', `the patch type ${JSON.stringify(type)} is not supported (use strategic-merge-patch+json, merge-patch+json or apply-patch+yaml)`));
+      next = type === 'application/strategic-merge-patch+json' ? strategicMergePatch(base, patch, kind) : mergePatch(base, patch) as Obj;
     } catch (err) {
       if (err instanceof PatchError) return fail(status(400, 'BadRequest', err.message));
       throw err;
