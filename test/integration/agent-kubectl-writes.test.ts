@@ -143,7 +143,7 @@ describe('kubectl writes files into <manifest-dir>/kubectl', () => {
     // Writes need the same authentication as every other endpoint.
     const anon = await run('curl', ['-sS', '--cacert', join(pki, 'ca.crt'), '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '--data-binary', body, `https://127.0.0.1:${port}/api/v1/namespaces/default/pods`]);
     expect(anon.stdout).toBe('401');
-    const names = await kubectl(['create', 'configmap', 'Bad_Name', '--from-literal=a=b']);
+    const names = await withFile(['create'], 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\ndata:\n  a: b\n');
     expect(names.code).toBe(1);
     expect(names.stderr).toContain('metadata.name: Invalid value: "Bad_Name"');
   });
