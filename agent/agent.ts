@@ -290,6 +290,9 @@ export class Agent {
       cordoned: () => this.cordoned,
       runtimeDown: (detail) => this.runtimeDown(detail),
       ...(this.apiserver ? { reviews: this.apiserver.client } : {}),
+      sourceFiles: () => this.source.files(),
+      // With an API server, it owns the pods: kubectl writes there, not to this node's files.
+      ...(this.config.kubeconfig ? {} : { writes: { rescan: () => this.source.scan() } }),
       metrics: async (which) => {
         const r = which === 'all' ? this.metrics.registry : this.metrics.probeRegistry;
         return { contentType: r.contentType, body: await r.metrics() };

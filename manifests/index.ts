@@ -14,3 +14,4 @@ export {
   type StaticPodOptions, CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION,
   formatRFC3339Nano, staticPodFromManifest,
 } from './static.js';
+export { type Node as SchemaNode, schemas as SCHEMAS } from './schema.js';

@@ -28,6 +28,8 @@ export interface StaticPodOptions {
    * QoS class, so that a resize that would move the pod to another QoS cgroup recreates it.
    */
   identity?: string;
+  /** Keep metadata.name as written: objects written through the API (kubectl) are named as the client asked. */
+  keepName?: boolean;
 }
 
 /** Go's time.RFC3339Nano for a UTC time: fractional seconds without trailing zeros. */
@@ -54,7 +56,7 @@ export function staticPodFromManifest(manifest: KubeObject | Pod, opts: StaticPo
   const uid = h.digest('hex');
 
   // Upstream lowercases the node name: pod names must be DNS subdomains.
-  pod.metadata.name = `${pod.metadata.name ?? ''}-${opts.nodeName.toLowerCase()}`;
+  if (!opts.keepName) pod.metadata.name = `${pod.metadata.name ?? ''}-${opts.nodeName.toLowerCase()}`;
   pod.metadata.uid = uid;
   pod.spec.nodeName = opts.nodeName;
   pod.metadata.annotations = {

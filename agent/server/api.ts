@@ -4,8 +4,8 @@ import { age, podReadyCount, podStatusColumn, restartsColumn } from '../printers
 
 // The slice of the core API a standalone node serves to kubectl (pure): discovery, Status
 // objects, the Node object, server-side Tables (what `kubectl get` prints), and field and
-// label selectors. Writes are refused: a standalone node's pods come from its manifest
-// directory.
+// label selectors. Writes of pods, ConfigMaps, Secrets and Services become files in the
+// manifest directory (writes.ts); the rest is refused.
 
 export const KUBE_VERSION = { major: '1', minor: '31', gitVersion: 'v1.31.0-bosun' };
 
@@ -35,17 +35,21 @@ interface ApiResource {
   categories?: string[];
 }
 
-const READ = ['get', 'list'];
+const READ = ['get', 'list', 'watch'];
+const WRITE = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
 
 export const RESOURCES: ApiResource[] = [
+  { name: 'configmaps', singularName: 'configmap', namespaced: true, kind: 'ConfigMap', verbs: WRITE, shortNames: ['cm'] },
   { name: 'events', singularName: 'event', namespaced: true, kind: 'Event', verbs: READ, shortNames: ['ev'] },
   { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: READ, shortNames: ['ns'] },
   { name: 'nodes', singularName: 'node', namespaced: false, kind: 'Node', verbs: READ, shortNames: ['no'] },
-  { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: READ, shortNames: ['po'], categories: ['all'] },
+  { name: 'pods', singularName: 'pod', namespaced: true, kind: 'Pod', verbs: WRITE, shortNames: ['po'], categories: ['all'] },
   { name: 'pods/attach', singularName: '', namespaced: true, kind: 'PodAttachOptions', verbs: ['create', 'get'] },
   { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
   { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
   { name: 'pods/portforward', singularName: '', namespaced: true, kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
+  { name: 'secrets', singularName: 'secret', namespaced: true, kind: 'Secret', verbs: WRITE },
+  { name: 'services', singularName: 'service', namespaced: true, kind: 'Service', verbs: WRITE, shortNames: ['svc'], categories: ['all'] },
 ];
 
 export function apiVersions(serverAddress: string): object {
@@ -67,7 +71,7 @@ export interface Status {
   status: 'Success' | 'Failure';
   message?: string;
   reason?: string;
-  details?: { name?: string; kind?: string; causes?: { reason: string; message: string }[] };
+  details?: { name?: string; kind?: string; uid?: string; causes?: { reason: string; message: string; field?: string }[] };
   code?: number;
 }
 
@@ -77,9 +81,10 @@ export function status(code: number, reason: string, message: string, details?: 
 
 export const notFound = (resource: string, name: string): Status => status(404, 'NotFound', `${resource} "${name}" not found`, { name, kind: resource });
 
-/** What a write to the core API answers on a standalone node. */
-export function readOnly(method: string, manifestDir: string): Status {
-  return status(405, 'MethodNotAllowed', `standalone node: edit the manifest directory (${manifestDir}) instead of ${method === 'DELETE' ? 'deleting' : 'writing'} through the API`);
+/** What a write the node does not take answers: in cluster mode all of them, else those of other resources. */
+export function readOnly(method: string, manifestDir: string, cluster = false): Status {
+  if (cluster) return status(405, 'MethodNotAllowed', `this node belongs to a cluster: ${method === 'DELETE' ? 'delete' : 'write'} through its API server, which owns the pods`);
+  return status(405, 'MethodNotAllowed', `standalone node: only pods, configmaps, secrets and services can be written through the API (as files in ${manifestDir}/kubectl); edit the manifest directory (${manifestDir}) for the rest`);
 }
 
 // --- selectors ---------------------------------------------------------------------------
@@ -253,6 +258,50 @@ export const NODE_COLUMNS: Column[] = [
   col('Container-Runtime', 'ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).', 1),
 ];
 
+export const CONFIGMAP_COLUMNS: Column[] = [
+  col('Name', 'Name must be unique within a namespace.', 0, 'name'),
+  col('Data', 'The number of keys.'),
+  col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.'),
+];
+
+export const SECRET_COLUMNS: Column[] = [
+  col('Name', 'Name must be unique within a namespace.', 0, 'name'),
+  col('Type', 'Used to facilitate programmatic handling of secret data.'),
+  col('Data', 'The number of keys.'),
+  col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.'),
+];
+
+export const SERVICE_COLUMNS: Column[] = [
+  col('Name', 'Name must be unique within a namespace.', 0, 'name'),
+  col('Type', 'type determines how the Service is exposed.'),
+  col('Cluster-IP', 'clusterIP is the IP address of the service.'),
+  col('External-IP', 'externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.'),
+  col('Port(s)', 'The list of ports that are exposed by this service.'),
+  col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.'),
+  col('Selector', 'Route service traffic to pods with label keys and values matching this selector.', 1),
+];
+
+type Plain = { metadata: { name?: string; creationTimestamp?: string } } & Record<string, unknown>;
+const count = (...maps: unknown[]) => maps.reduce<number>((n, m) => n + (m && typeof m === 'object' ? Object.keys(m).length : 0), 0);
+
+export function configMapRow(o: Plain, now: number, include: IncludeObject): TableRow {
+  return { cells: [o.metadata.name ?? '', count(o.data, o.binaryData), since(now, o.metadata.creationTimestamp)], object: rowObject(o, include) };
+}
+
+export function secretRow(o: Plain, now: number, include: IncludeObject): TableRow {
+  return { cells: [o.metadata.name ?? '', typeof o.type === 'string' ? o.type : 'Opaque', count(o.data, o.stringData), since(now, o.metadata.creationTimestamp)], object: rowObject(o, include) };
+}
+
+export function serviceRow(o: Plain, now: number, include: IncludeObject): TableRow {
+  const spec = (o.spec ?? {}) as { type?: string; clusterIP?: string; externalIPs?: string[]; ports?: { port: number; protocol?: string; nodePort?: number }[]; selector?: Record<string, string> };
+  const ports = (spec.ports ?? []).map((p) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',');
+  const selector = Object.entries(spec.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  return {
+    cells: [o.metadata.name ?? '', spec.type ?? 'ClusterIP', spec.clusterIP || '<none>', spec.externalIPs?.length ? spec.externalIPs.join(',') : '<none>', ports || '<none>', since(now, o.metadata.creationTimestamp), selector || '<none>'],
+    object: rowObject(o, include),
+  };
+}
+
 export const NAMESPACE_COLUMNS: Column[] = [
   col('Name', 'Name must be unique within a namespace.', 0, 'name'),
   col('Status', 'The status of the namespace'),
@@ -266,8 +315,8 @@ export interface TableRow {
   object?: unknown;
 }
 
-export function table(columns: Column[], rows: TableRow[], version: 'v1' | 'v1beta1' = 'v1'): object {
-  return { kind: 'Table', apiVersion: `meta.k8s.io/${version}`, metadata: { resourceVersion: '1' }, columnDefinitions: columns, rows };
+export function table(columns: Column[], rows: TableRow[], version: 'v1' | 'v1beta1' = 'v1', resourceVersion = '1'): object {
+  return { kind: 'Table', apiVersion: `meta.k8s.io/${version}`, metadata: { resourceVersion }, columnDefinitions: columns, rows };
 }
 
 function rowObject(obj: { apiVersion?: string; kind?: string; metadata: object }, include: IncludeObject): unknown {

@@ -6,6 +6,7 @@ import type { AgentConfig } from '../config.js';
 import type { EventRecorder } from '../events.js';
 import type { Logger } from '../log.js';
 import type { PodManager } from '../pods/manager.js';
+import type { SourceFile } from '../sources/file.js';
 import { L } from '../vocab/index.js';
 import { nodeObject } from './api.js';
 import { Authenticator, parseTokenFile } from './auth.js';
@@ -31,6 +32,10 @@ export interface KubeletApiDeps {
   runtimeDown?(detail?: boolean): string | undefined;
   /** The API server's client, for TokenReview and SubjectAccessReview (cluster mode). */
   reviews?: ReviewClient;
+  /** The manifest directory's files (ConfigMaps, Secrets, Services to serve; who wrote what). */
+  sourceFiles?(): SourceFile[];
+  /** Standalone mode only: kubectl's writes become files, and the directory is read again after each. */
+  writes?: { rescan(): Promise<void> };
 }
 
 export interface KubeletApi {
@@ -117,6 +122,8 @@ export async function startKubeletApi(d: KubeletApiDeps): Promise<KubeletApi> {
     stats,
     node,
     configz: () => configz(config),
+    ...(d.sourceFiles ? { sourceFiles: d.sourceFiles } : {}),
+    ...(d.writes ? { writes: d.writes } : {}),
     ...(d.reviews && (config.authorizationMode === 'Webhook' || config.authenticationTokenWebhook)
       ? { webhook: { auth: new WebhookAuth(d.reviews), tokens: config.authenticationTokenWebhook, authorize: config.authorizationMode === 'Webhook' } }
       : {}),

@@ -15,11 +15,12 @@ export type Route =
   | { kind: 'run'; namespace: string; pod: string; uid?: string; container: string }
   | { kind: 'version' }
   | { kind: 'discovery'; doc: 'api' | 'api/v1' | 'apis' }
-  | { kind: 'openapi' }
-  | { kind: 'list'; resource: 'pods' | 'events' | 'nodes' | 'namespaces'; namespace?: string }
-  | { kind: 'get'; resource: 'pods' | 'events' | 'nodes' | 'namespaces'; namespace?: string; name: string }
+  | { kind: 'openapi'; doc?: 'v3' | 'v3/api/v1' }
+  | { kind: 'list'; resource: Core; namespace?: string }
+  | { kind: 'get'; resource: Core; namespace?: string; name: string }
   | { kind: 'podLog'; namespace: string; pod: string }
-  | { kind: 'write'; resource: string }
+  /** A write; `verb` only for what a standalone node can write (writes.ts), the rest is refused. */
+  | { kind: 'write'; resource: string; namespace?: string; name?: string; verb?: WriteVerb }
   | { kind: 'notFound' }
   | { kind: 'badMethod'; allow: string };
 
@@ -32,8 +33,11 @@ const seg = (s: string) => {
 };
 
 const READS = new Set(['GET', 'HEAD']);
-const CORE = new Set(['pods', 'events', 'nodes', 'namespaces']);
-type Core = 'pods' | 'events' | 'nodes' | 'namespaces';
+const CORE = new Set(['pods', 'events', 'nodes', 'namespaces', 'configmaps', 'secrets', 'services']);
+export type Core = 'pods' | 'events' | 'nodes' | 'namespaces' | 'configmaps' | 'secrets' | 'services';
+const NAMESPACED = new Set(['pods', 'events', 'configmaps', 'secrets', 'services']);
+const WRITABLE = new Set(['pods', 'configmaps', 'secrets', 'services']);
+export type WriteVerb = 'create' | 'update' | 'patch' | 'delete';
 
 export function route(method: string, pathname: string): Route {
   const parts = pathname.split('/').filter(Boolean).map(seg);
@@ -81,6 +85,9 @@ export function route(method: string, pathname: string): Route {
     case 'version':
       return rest.length ? { kind: 'notFound' } : readOnly({ kind: 'version' });
     case 'openapi':
+      if (!read) return { kind: 'badMethod', allow: 'GET, HEAD' };
+      if (rest.length === 1 && rest[0] === 'v3') return { kind: 'openapi', doc: 'v3' };
+      if (rest.length === 3 && rest.join('/') === 'v3/api/v1') return { kind: 'openapi', doc: 'v3/api/v1' };
       return { kind: 'openapi' };
     case 'apis':
       return rest.length ? { kind: 'notFound' } : readOnly({ kind: 'discovery', doc: 'apis' });
@@ -108,10 +115,17 @@ function apiRoute(method: string, rest: string[]): Route {
   if (p[0] === 'namespaces' && p.length >= 3) {
     const namespace = p[1];
     const resource = p[2];
-    if (resource !== 'pods' && resource !== 'events') return read ? { kind: 'notFound' } : { kind: 'write', resource };
-    if (p.length === 3) return guard({ kind: 'list', resource, namespace }, resource);
+    if (!NAMESPACED.has(resource)) return read ? { kind: 'notFound' } : { kind: 'write', resource };
+    if (p.length === 3) {
+      if (read) return { kind: 'list', resource: resource as Core, namespace };
+      return WRITABLE.has(resource) && method === 'POST' ? { kind: 'write', resource, namespace, verb: 'create' } : { kind: 'write', resource };
+    }
     const name = p[3];
-    if (p.length === 4) return guard({ kind: 'get', resource, namespace, name }, resource);
+    if (p.length === 4) {
+      if (read) return { kind: 'get', resource: resource as Core, namespace, name };
+      const verb = ({ PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, WriteVerb>)[method];
+      return WRITABLE.has(resource) && verb ? { kind: 'write', resource, namespace, name, verb } : { kind: 'write', resource };
+    }
     if (p.length === 5 && resource === 'pods') {
       const sub = p[4];
       if (sub === 'log') return read ? { kind: 'podLog', namespace, pod: name } : { kind: 'badMethod', allow: 'GET' };

@@ -9,11 +9,18 @@ import type { Pod } from '../../manifests/index.js';
 import type { CoreEvent } from '../events.js';
 import type { Logger } from '../log.js';
 import type { PodView } from '../pods/manager.js';
+import { createHash } from 'node:crypto';
+import { MAX_MANIFEST_BYTES, type KubeObject } from '../../manifests/index.js';
+import type { SourceFile } from '../sources/file.js';
 import {
-  apiGroupList, apiResourceList, apiVersions, eventField, eventRow, EVENT_COLUMNS, EVENT_FIELDS, list, matches, namespaceRow, NAMESPACE_COLUMNS, namespaces,
-  nodeRow, NODE_COLUMNS, notFound, parseFieldSelector, parseLabelSelector, podField, podRow, POD_COLUMNS, POD_FIELDS, readOnly, SelectorError, status,
-  table, versionInfo, wantsTable, type IncludeObject, type NodeObject, type Status, type TableRow,
+  apiGroupList, apiResourceList, apiVersions, configMapRow, CONFIGMAP_COLUMNS, eventField, eventRow, EVENT_COLUMNS, EVENT_FIELDS, list, matches, namespaceRow,
+  NAMESPACE_COLUMNS, namespaces, nodeRow, NODE_COLUMNS, notFound, parseFieldSelector, parseLabelSelector, podField, podRow, POD_COLUMNS, POD_FIELDS, readOnly,
+  secretRow, SECRET_COLUMNS, SelectorError, serviceRow, SERVICE_COLUMNS, status, table, versionInfo, wantsTable, type IncludeObject, type NodeObject, type Status,
+  type TableRow,
 } from './api.js';
+import { coreV1, openAPIIndex } from './openapi.js';
+import { ChangeFeed, type Served } from './watch.js';
+import { isWritable, ManifestWriter, type WritableResource } from './writes.js';
 import type { Authenticator, User } from './auth.js';
 import { forbiddenMessage, requestAttributes, type WebhookAuth } from './webhook.js';
 import { serveSpdyRemoteCommand, SPDY_REMOTECOMMAND_PROTOCOLS } from './spdy-exec.js';
@@ -23,7 +30,7 @@ import { parseLogQuery, pickLog, streamLog } from './logs.js';
 import { servePortForward } from './portforward.js';
 import { podList } from './readonly.js';
 import { healthz } from './healthz.js';
-import { forwardPorts, route, streamOptions, type Route } from './routes.js';
+import { forwardPorts, route, streamOptions, type Core, type Route } from './routes.js';
 import { resourceMetrics } from './stats.js';
 
 // The kubelet port: HTTPS, every request authenticated (bearer token or client
@@ -49,6 +56,13 @@ export interface SecureServerDeps {
   stats: Pick<StatsCollector, 'summary'>;
   node(): Promise<NodeObject>;
   configz(): object;
+  /** The manifest directory's valid files: ConfigMaps, Secrets and Services to serve, and who wrote what. */
+  sourceFiles?(): SourceFile[];
+  /**
+   * Standalone mode: kubectl's writes become files in the manifest directory (writes.ts).
+   * Absent in cluster mode, where the API server owns the pods.
+   */
+  writes?: { rescan(): Promise<void> };
   /** Cluster mode: TokenReview for unknown bearer tokens, SubjectAccessReview for every request. */
   webhook?: { auth: WebhookAuth; tokens: boolean; authorize: boolean };
 }
@@ -126,6 +140,17 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
     }
     return { user: who.user };
   };
+
+  const feed = new ChangeFeed(async (r) => (await objects(r as Core, undefined)).items as Served[]);
+  const served = async (resource: Core, namespace: string | undefined, name: string) =>
+    (await feed.sync(resource)).items.find((o) => o.metadata.name === name && (!namespace || o.metadata.namespace === namespace)) as Record<string, unknown> | undefined;
+  const writer = deps.writes ? new ManifestWriter({
+    manifestDir: deps.manifestDir,
+    nodeName: deps.nodeName,
+    files: () => deps.sourceFiles?.() ?? [],
+    rescan: deps.writes.rescan,
+    served,
+  }) : undefined;
 
   const server = createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}) }, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://localhost');
@@ -345,13 +370,19 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
       case 'discovery':
         return send(res, 200, r.doc === 'api' ? apiVersions(`${req.socket.localAddress}:${req.socket.localPort}`) : r.doc === 'api/v1' ? apiResourceList() : apiGroupList());
       case 'openapi':
-        return send(res, 404, status(404, 'NotFound', 'the OpenAPI document is not served on a standalone node'));
+        if (r.doc === 'v3') return send(res, 200, openAPIIndex());
+        if (r.doc === 'v3/api/v1') {
+          const d = coreV1();
+          res.setHeader('etag', `"${d.hash}"`);
+          return send(res, 200, d.doc);
+        }
+        return send(res, 404, status(404, 'NotFound', 'only the OpenAPI v3 documents (/openapi/v3) are served here'));
       case 'list':
         return serveList(r.resource, r.namespace, q, req, res);
       case 'get':
         return serveGet(r.resource, r.namespace, r.name, q, req, res);
       case 'write':
-        return sendStatus(res, readOnly(req.method ?? 'POST', deps.manifestDir));
+        return serveWrite(r, q, req, res);
       case 'badMethod':
         res.setHeader('allow', r.allow);
         return sendStatus(res, status(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
@@ -393,7 +424,7 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
     return { labels: ls ? parseLabelSelector(ls) : [], fields: fs ? parseFieldSelector(fs, fields, resource) : [] };
   }
 
-  async function objects(resource: 'pods' | 'events' | 'nodes' | 'namespaces', namespace: string | undefined): Promise<{ items: { metadata: { name?: string; namespace?: string; labels?: Record<string, string> } }[]; row: (o: never, now: number, inc: IncludeObject) => TableRow; columns: typeof POD_COLUMNS; kind: string; fields: string[]; field: (o: never, k: string) => string | undefined }> {
+  async function objects(resource: Core, namespace: string | undefined): Promise<{ items: { metadata: { name?: string; namespace?: string; labels?: Record<string, string> } }[]; row: (o: never, now: number, inc: IncludeObject) => TableRow; columns: typeof POD_COLUMNS; kind: string; fields: string[]; field: (o: never, k: string) => string | undefined }> {
     const inNs = <T extends { metadata: { namespace?: string } }>(xs: T[]) => (namespace ? xs.filter((x) => x.metadata.namespace === namespace) : xs);
     switch (resource) {
       case 'pods': {
@@ -404,6 +435,12 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
         return { items: inNs(deps.events()), row: eventRow as never, columns: EVENT_COLUMNS, kind: 'Event', fields: EVENT_FIELDS, field: eventField as never };
       case 'nodes':
         return { items: [await deps.node()], row: nodeRow as never, columns: NODE_COLUMNS, kind: 'Node', fields: ['metadata.name'], field: ((n: NodeObject, k: string) => (k === 'metadata.name' ? n.metadata.name : undefined)) as never };
+      case 'configmaps':
+        return { items: inNs(fileObjects('ConfigMap')), row: configMapRow as never, columns: CONFIGMAP_COLUMNS, kind: 'ConfigMap', fields: ['metadata.name', 'metadata.namespace'], field: metaField as never };
+      case 'secrets':
+        return { items: inNs(fileObjects('Secret')), row: secretRow as never, columns: SECRET_COLUMNS, kind: 'Secret', fields: ['metadata.name', 'metadata.namespace', 'type'], field: ((o: { type?: string; metadata: Record<string, string> }, k: string) => (k === 'type' ? (o.type ?? 'Opaque') : metaField(o, k))) as never };
+      case 'services':
+        return { items: inNs(fileObjects('Service')), row: serviceRow as never, columns: SERVICE_COLUMNS, kind: 'Service', fields: ['metadata.name', 'metadata.namespace'], field: metaField as never };
       case 'namespaces': {
         const created = (await deps.node()).metadata.creationTimestamp;
         return { items: namespaces(deps.pods().map((v) => v.pod), created), row: namespaceRow as never, columns: NAMESPACE_COLUMNS, kind: 'Namespace', fields: ['metadata.name', 'status.phase'], field: ((n: { metadata: { name: string } }, k: string) => (k === 'metadata.name' ? n.metadata.name : k === 'status.phase' ? 'Active' : undefined)) as never };
@@ -411,8 +448,17 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
     }
   }
 
-  async function serveList(resource: 'pods' | 'events' | 'nodes' | 'namespaces', namespace: string | undefined, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (['true', '1'].includes(q.get('watch') ?? '')) return sendStatus(res, status(405, 'MethodNotAllowed', 'watch is not served on a standalone node: poll instead'));
+  /** A file's objects of one kind as the API would serve them: namespaced, with a uid that stays while the file does. */
+  function fileObjects(kind: string): { metadata: Record<string, string> }[] {
+    return (deps.sourceFiles?.() ?? []).flatMap((f) => f.objects.filter((o) => o.kind === kind).map((o) => {
+      const namespace = (typeof o.metadata?.namespace === 'string' && o.metadata.namespace) || 'default';
+      const uid = typeof o.metadata?.uid === 'string' ? o.metadata.uid : stableUID(`${f.file}/${kind}/${namespace}/${String(o.metadata?.name)}`);
+      return servedObject(o, { ...o.metadata, namespace, uid });
+    }));
+  }
+
+  async function serveList(resource: Core, namespace: string | undefined, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (['true', '1'].includes(q.get('watch') ?? '')) return serveWatch(resource, namespace, q, req, res);
     const o = await objects(resource, namespace);
     let sel;
     try {
@@ -421,19 +467,107 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
       if (err instanceof SelectorError) return sendStatus(res, status(400, 'BadRequest', err.message));
       throw err;
     }
-    const items = o.items.filter((x) => matches(sel.labels, (k) => x.metadata.labels?.[k]) && matches(sel.fields, (k) => o.field(x as never, k)));
+    const synced = await feed.sync(resource);
+    const all = synced.items.filter((x) => !namespace || x.metadata.namespace === namespace);
+    const items = all.filter((x) => matches(sel.labels, (k) => x.metadata.labels?.[k]) && matches(sel.fields, (k) => o.field(x as never, k)));
     const tv = wantsTable(req.headers.accept);
     if (tv) {
       const now = Date.now();
       const inc = (q.get('includeObject') as IncludeObject | null) ?? 'Metadata';
-      return send(res, 200, table(o.columns, items.map((x) => o.row(x as never, now, inc)), tv), `application/json;as=Table;v=${tv};g=meta.k8s.io`);
+      return send(res, 200, table(o.columns, items.map((x) => o.row(x as never, now, inc)), tv, synced.rv), `application/json;as=Table;v=${tv};g=meta.k8s.io`);
     }
-    return send(res, 200, list(o.kind, items));
+    return send(res, 200, list(o.kind, items, synced.rv));
   }
 
-  async function serveGet(resource: 'pods' | 'events' | 'nodes' | 'namespaces', namespace: string | undefined, name: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * A watch: chunked JSON lines of {type, object} (Tables when asked for), from the
+   * resourceVersion asked for, or the current state as ADDED events first.
+   */
+  async function serveWatch(resource: Core, namespace: string | undefined, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const o = await objects(resource, namespace);
-    const x = o.items.find((i) => i.metadata.name === name);
+    let sel;
+    try {
+      sel = selectors(q, o.fields, resource);
+    } catch (err) {
+      if (err instanceof SelectorError) return sendStatus(res, status(400, 'BadRequest', err.message));
+      throw err;
+    }
+    const match = (x: Served) => (!namespace || x.metadata.namespace === namespace) && matches(sel.labels, (k) => x.metadata.labels?.[k]) && matches(sel.fields, (k) => o.field(x as never, k));
+    const tv = wantsTable(req.headers.accept);
+    const inc = (q.get('includeObject') as IncludeObject | null) ?? 'Metadata';
+    res.writeHead(200, { 'content-type': tv ? `application/json;as=Table;v=${tv};g=meta.k8s.io` : JSON_TYPE, 'cache-control': 'no-cache, private', 'x-content-type-options': 'nosniff' });
+    res.flushHeaders();
+    const emit = (type: string, x: Served) => {
+      const object = tv ? table(o.columns, [o.row(x as never, Date.now(), inc)], tv, x.metadata.resourceVersion) : x;
+      res.write(`${JSON.stringify({ type, object })}\n`);
+    };
+    const key = (x: Served) => `${x.metadata.namespace ?? ''}/${x.metadata.name ?? ''}`;
+    const shown = new Set<string>();
+    const tell = (type: 'ADDED' | 'MODIFIED' | 'DELETED', x: Served) => {
+      const k = key(x);
+      if (type === 'DELETED') {
+        if (shown.delete(k) || match(x)) emit('DELETED', x);
+      } else if (match(x)) {
+        emit(shown.has(k) ? 'MODIFIED' : 'ADDED', x);
+        shown.add(k);
+      } else if (shown.delete(k)) emit('DELETED', x);
+    };
+    const { items, rv } = await feed.sync(resource);
+    const from = q.get('resourceVersion') ?? '';
+    const since = Number(from);
+    if (q.get('sendInitialEvents') === 'true' || from === '' || from === '0' || !Number.isInteger(since)) {
+      for (const x of items) if (match(x)) tell('ADDED', x);
+      if (q.get('sendInitialEvents') === 'true') {
+        res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: o.kind, apiVersion: 'v1', metadata: { resourceVersion: rv, annotations: { 'k8s.io/initial-events-end': 'true' } } } })}\n`);
+      }
+    } else {
+      // The client has what matched at `since`; tell it what changed after.
+      for (const x of items) if (match(x) && Number(x.metadata.resourceVersion) <= since) shown.add(key(x));
+      for (const c of feed.since(resource, since)) tell(c.type === 'DELETED' ? 'DELETED' : 'MODIFIED', c.object);
+    }
+    const unsubscribe = feed.subscribe(resource, (c) => tell(c.type, c.object));
+    const timeout = Number(q.get('timeoutSeconds'));
+    await new Promise<void>((resolve) => {
+      const timer = Number.isFinite(timeout) && timeout > 0 ? setTimeout(resolve, timeout * 1000) : undefined;
+      res.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    unsubscribe();
+    res.end();
+  }
+
+  async function serveWrite(r: Extract<Route, { kind: 'write' }>, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!writer || !r.verb || !r.namespace || !isWritable(r.resource)) {
+      req.resume();
+      return sendStatus(res, readOnly(req.method ?? 'POST', deps.manifestDir, !deps.writes));
+    }
+    let text = '';
+    try {
+      text = await readBody(req, MAX_MANIFEST_BYTES);
+    } catch {
+      return sendStatus(res, status(413, 'RequestEntityTooLarge', `the request body is larger than ${MAX_MANIFEST_BYTES} bytes, the limit of a manifest`));
+    }
+    const resource: WritableResource = r.resource;
+    // Bodies are JSON or YAML; a client that sent CBOR or protobuf (kubectl 1.36's
+    // generators, e.g. `create configmap`) is told so with the API server's 415.
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (r.verb !== 'patch' && r.verb !== 'delete' && type && !['application/json', 'application/yaml', '*/*'].includes(type)) {
+      return sendStatus(res, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format (${type}) - accepted media types include: application/json, application/yaml`));
+    }
+    const dryRun = q.getAll('dryRun').includes('All');
+    const a = r.verb === 'create' ? await writer.create(resource, r.namespace, text, dryRun)
+      : r.verb === 'update' ? await writer.replace(resource, r.namespace, r.name!, text, dryRun)
+      : r.verb === 'patch' ? await writer.patch(resource, r.namespace, r.name!, text, String(req.headers['content-type'] ?? ''), dryRun)
+      : await writer.remove(resource, r.namespace, r.name!, dryRun);
+    if (a.code < 300) deps.log.info({ verb: r.verb, resource, namespace: r.namespace, name: r.name ?? (a.body as { metadata?: { name?: string } }).metadata?.name, dryRun }, 'kubelet API: written to the manifest directory');
+    return send(res, a.code, a.body);
+  }
+
+  async function serveGet(resource: Core, namespace: string | undefined, name: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const o = await objects(resource, namespace);
+    const x = await served(resource, namespace, name) as typeof o.items[number] | undefined;
     if (!x) return sendStatus(res, notFound(resource, name));
     const tv = wantsTable(req.headers.accept);
     if (tv) {
@@ -451,6 +585,7 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
         server,
         sessions: () => openSessions,
         close: () => new Promise<void>((r) => {
+          feed.stop();
           server.close(() => r());
           for (const c of wss.clients) c.terminate();
           for (const s of sockets) s.destroy();
@@ -458,6 +593,26 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
       });
     });
   });
+}
+
+const metaField = (o: { metadata: Record<string, string> }, k: string) => (k === 'metadata.name' ? o.metadata.name : k === 'metadata.namespace' ? o.metadata.namespace : undefined);
+
+/** A UUID-shaped id from a name: the same object in the same file keeps it across restarts. */
+function stableUID(s: string): string {
+  const h = createHash('sha256').update(s).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A manifest object as the API serves it: a Secret's stringData folded into data, as the API server stores it. */
+function servedObject(o: KubeObject, metadata: object): { metadata: Record<string, string> } {
+  const out = { ...o, metadata } as Record<string, unknown>;
+  if (o.kind === 'Secret' && o.stringData && typeof o.stringData === 'object') {
+    const data = { ...((o.data as Record<string, string> | undefined) ?? {}) };
+    for (const [k, v] of Object.entries(o.stringData as Record<string, unknown>)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+    out.data = data;
+    delete out.stringData;
+  }
+  return out as { metadata: Record<string, string> };
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<string> {

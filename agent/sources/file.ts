@@ -43,6 +43,8 @@ export interface FileSnapshot {
 
 interface FileEntry {
   key: string; // mtime + size + inode: unchanged files are not parsed again
+  /** Written through the kubelet API (kubectl), in MANAGED_DIR. */
+  managed: boolean;
   pods: Pod[];
   objects: KubeObject[];
   problem?: FileProblem;
@@ -56,13 +58,13 @@ interface FileEntry {
  * invalid, none of it is applied and the last good version of the file stays in force, so
  * a half-saved edit never stops pods that were fine.
  */
-export function readManifestText(text: string, file: string, nodeName: string, seen: (uid: string) => Date, source: 'file' | 'http' = 'file'): { pods: Pod[]; objects: KubeObject[]; messages: string[]; named: { namespace: string; name: string }[] } {
+export function readManifestText(text: string, file: string, nodeName: string, seen: (uid: string) => Date, source: 'file' | 'http' = 'file', managed = false): { pods: Pod[]; objects: KubeObject[]; messages: string[]; named: { namespace: string; name: string }[] } {
   const parsed = parseManifests(text, file);
   const messages = parsed.errors.map((e) => e.message);
   // The pods the file names, valid or not, as the agent would run them: what an invalid
   // file still identifies among the running pods.
   const named = parsed.objects.flatMap(({ object: o }) => o.kind === 'Pod' && typeof o.metadata?.name === 'string' && o.metadata.name
-    ? [{ namespace: typeof o.metadata.namespace === 'string' && o.metadata.namespace ? o.metadata.namespace : 'default', name: `${o.metadata.name}-${nodeName.toLowerCase()}` }]
+    ? [{ namespace: typeof o.metadata.namespace === 'string' && o.metadata.namespace ? o.metadata.namespace : 'default', name: managed ? o.metadata.name : `${o.metadata.name}-${nodeName.toLowerCase()}` }]
     : []);
   // A document that did not parse voids the file (duplicate keys, depth): nothing of it applies.
   if (messages.length) return { pods: [], objects: [], messages: capMessages(messages), named };
@@ -78,7 +80,7 @@ export function readManifestText(text: string, file: string, nodeName: string, s
       objects.push(p.object);
       continue;
     }
-    const nameErrs = validateStaticPodName(String(p.object.metadata?.name ?? ''), nodeName);
+    const nameErrs = managed ? [] : validateStaticPodName(String(p.object.metadata?.name ?? ''), nodeName);
     if (nameErrs.length) {
       messages.push(...nameErrs.map((fe) => new ManifestError({ source: file, documentIndex: p.index, kind: 'Pod', name: String(p.object.metadata?.name), field: fe.field, detail: formatFieldErrorBody(fe), fieldError: fe }).message));
       continue;
@@ -86,7 +88,7 @@ export function readManifestText(text: string, file: string, nodeName: string, s
     // The QoS class is part of the identity (a resize never moves a pod to another QoS
     // cgroup); BestEffort adds nothing, so pods without resources keep their UIDs.
     const qos = qosClass(applyPodDefaults(p.object));
-    const pod = staticPodFromManifest(p.object, { nodeName, source, path: file, seen: new Date(0), ...(qos === 'BestEffort' ? {} : { identity: qos }) });
+    const pod = staticPodFromManifest(p.object, { nodeName, source, path: file, seen: new Date(0), keepName: managed, ...(qos === 'BestEffort' ? {} : { identity: qos }) });
     pod.metadata.annotations = { ...pod.metadata.annotations, [CONFIG_SEEN_ANNOTATION]: formatRFC3339Nano(seen(pod.metadata.uid)) };
     pods.push(pod);
   }
@@ -95,10 +97,27 @@ export function readManifestText(text: string, file: string, nodeName: string, s
 
 class TooBig extends Error {}
 
+/**
+ * The subdirectory of the manifest directory that kubectl writes to (agent/server/writes.ts).
+ * Its files are read as the others are, but their pods keep the names the client gave: a
+ * client that created pod "web" reads, replaces and deletes pod "web".
+ */
+export const MANAGED_DIR = 'kubectl';
+
+/** One valid file's contents, as the kubelet API needs them to serve and to refuse writes. */
+export interface SourceFile {
+  file: string;
+  managed: boolean;
+  /** The pods as the agent runs them (names included). */
+  pods: Pod[];
+  objects: KubeObject[];
+}
+
 export class FileSource {
   private entries = new Map<string, FileEntry>();
   private seenAt = new Map<string, Date>();
   private watcher?: FSWatcher;
+  private managedWatcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
   private scanning?: Promise<void>;
@@ -129,7 +148,13 @@ export class FileSource {
     this.timer = setInterval(() => void this.scan(), this.periodMs);
   }
 
+  /** The files read, in the order they were: hand-written first, then MANAGED_DIR's. */
+  files(): SourceFile[] {
+    return [...this.entries].map(([file, e]) => ({ file, managed: e.managed, pods: e.pods, objects: e.objects }));
+  }
+
   stop(): void {
+    this.managedWatcher?.close();
     this.watcher?.close();
     clearInterval(this.timer);
     clearTimeout(this.debounce);
@@ -174,9 +199,11 @@ export class FileSource {
       this.log.error({ err: (err as Error).message, dir: this.dir }, 'cannot read manifest directory');
       return;
     }
+    const managedDir = join(this.dir, MANAGED_DIR);
+    const managed = await readdir(managedDir).then((ns) => ns.filter((n) => !n.startsWith('.') && MANIFEST_EXT.test(n)).sort(), () => [] as string[]);
+    if (managed.length) this.watchManaged(managedDir);
     const next = new Map<string, FileEntry>();
-    for (const name of names) {
-      const file = join(this.dir, name);
+    for (const [file, isManaged] of [...names.map((n) => [join(this.dir, n), false] as const), ...managed.map((n) => [join(managedDir, n), true] as const)]) {
       const prev = this.entries.get(file);
       let key: string;
       let size: number;
@@ -197,7 +224,7 @@ export class FileSource {
         // Checked before reading: a huge file is never held in memory.
         if (size > MAX_MANIFEST_BYTES) throw new TooBig(`${file}: Too long: ${size} bytes: a manifest may have at most ${MAX_MANIFEST_BYTES} bytes`);
         const text = await readFile(file, 'utf8');
-        r = readManifestText(text, file, this.nodeName, this.seen);
+        r = readManifestText(text, file, this.nodeName, this.seen, 'file', isManaged);
       } catch (err) {
         const message = err instanceof TooBig ? err.message
           : (err as NodeJS.ErrnoException).code ? `${file}: ${(err as Error).message}`
@@ -210,16 +237,33 @@ export class FileSource {
         // names its pods: those that run are held, not stopped.
         const everValid = prev?.everValid ?? false;
         const held = everValid ? [] : r.named.map((n) => ({ ...n, source: file, messages: r.messages }));
-        next.set(file, { key, pods: prev?.pods ?? [], objects: prev?.objects ?? [], problem: { file, messages: r.messages }, everValid, held });
+        next.set(file, { key, managed: isManaged, pods: prev?.pods ?? [], objects: prev?.objects ?? [], problem: { file, messages: r.messages }, everValid, held });
         this.report(file, r.messages, !!prev?.pods.length);
       } else {
-        next.set(file, { key, pods: r.pods, objects: r.objects, everValid: true, held: [] });
+        next.set(file, { key, managed: isManaged, pods: r.pods, objects: r.objects, everValid: true, held: [] });
         this.report(file, []);
       }
     }
     for (const file of this.reported.keys()) if (!next.has(file)) this.reported.delete(file);
     this.entries = next;
     this.emit();
+  }
+
+  /** Changes made in MANAGED_DIR by hand are seen at once too, not only at the next re-list. */
+  private watchManaged(dir: string): void {
+    if (this.managedWatcher) return;
+    try {
+      this.managedWatcher = watch(dir, { persistent: false }, () => {
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(() => void this.scan(), 100);
+      });
+      this.managedWatcher.on('error', () => {
+        this.managedWatcher?.close();
+        this.managedWatcher = undefined;
+      });
+    } catch {
+      // The periodic re-list still sees it.
+    }
   }
 
   private report(file: string, messages: string[], keptPrevious = false): void {

@@ -373,13 +373,18 @@ describe.skipIf(!KUBECTL)('kubectl against the standalone node', () => {
     expect(ns.stdout).toMatch(/^default\s+Active/m);
   });
 
-  it('writes are refused: edit the manifest directory', async () => {
+  it('a pod of a hand-written file is not changed through the API: 409 naming the file', async () => {
+    const file = join(agent.manifests, 'web.yaml');
     const del = await kubectl(['delete', 'pod', pod('web'), '--wait=false']);
     expect(del.code).toBe(1);
-    expect(del.stderr).toContain(`standalone node: edit the manifest directory (${agent.manifests})`);
+    expect(del.stderr).toContain(`defined by the hand-written manifest ${file}`);
     const label = await kubectl(['label', 'pod', pod('web'), 'x=y']);
     expect(label.code).toBe(1);
-    expect(label.stderr).toContain('standalone node');
+    expect(label.stderr).toContain(`defined by the hand-written manifest ${file}`);
+    // What a standalone node does not write at all.
+    const node = await kubectl(['label', 'node', agent.nodeName, 'x=y']);
+    expect(node.code).toBe(1);
+    expect(node.stderr).toContain('only pods, configmaps, secrets and services can be written');
     expect((await agent.pod('web'))?.status?.phase).toBe('Running');
   });
 });

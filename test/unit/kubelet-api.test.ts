@@ -54,8 +54,17 @@ describe('routes', () => {
     expect(route('GET', '/api/v1/namespaces/ns/pods/p/log')).toEqual({ kind: 'podLog', namespace: 'ns', pod: 'p' });
     expect(route('GET', '/api/v1/pods')).toEqual({ kind: 'list', resource: 'pods' });
     expect(route('GET', '/api/v1/nodes/n1')).toEqual({ kind: 'get', resource: 'nodes', name: 'n1' });
-    expect(route('DELETE', '/api/v1/namespaces/ns/pods/p')).toEqual({ kind: 'write', resource: 'pods' });
-    expect(route('POST', '/api/v1/namespaces/ns/configmaps')).toEqual({ kind: 'write', resource: 'configmaps' });
+    expect(route('DELETE', '/api/v1/namespaces/ns/pods/p')).toEqual({ kind: 'write', resource: 'pods', namespace: 'ns', name: 'p', verb: 'delete' });
+    expect(route('POST', '/api/v1/namespaces/ns/configmaps')).toEqual({ kind: 'write', resource: 'configmaps', namespace: 'ns', verb: 'create' });
+    expect(route('PATCH', '/api/v1/namespaces/ns/services/s')).toEqual({ kind: 'write', resource: 'services', namespace: 'ns', name: 's', verb: 'patch' });
+    expect(route('PUT', '/api/v1/namespaces/ns/secrets/s')).toEqual({ kind: 'write', resource: 'secrets', namespace: 'ns', name: 's', verb: 'update' });
+    // What a standalone node does not write: refused without a verb.
+    expect(route('DELETE', '/api/v1/namespaces/ns/pods')).toEqual({ kind: 'write', resource: 'pods' });
+    expect(route('PUT', '/api/v1/namespaces/ns/pods/p/status')).toEqual({ kind: 'write', resource: 'pods/status' });
+    expect(route('POST', '/api/v1/namespaces/ns/events')).toEqual({ kind: 'write', resource: 'events' });
+    expect(route('GET', '/api/v1/namespaces/ns/configmaps/c')).toEqual({ kind: 'get', resource: 'configmaps', namespace: 'ns', name: 'c' });
+    expect(route('GET', '/openapi/v3')).toEqual({ kind: 'openapi', doc: 'v3' });
+    expect(route('GET', '/openapi/v3/api/v1')).toEqual({ kind: 'openapi', doc: 'v3/api/v1' });
     expect(route('PUT', '/pods')).toEqual({ kind: 'badMethod', allow: 'GET, HEAD' });
     expect(route('GET', '/apis/apps/v1')).toEqual({ kind: 'notFound' });
   });
@@ -106,7 +115,8 @@ describe('core API objects', () => {
 
   it('Status objects', () => {
     expect(notFound('pods', 'x')).toMatchObject({ code: 404, reason: 'NotFound', message: 'pods "x" not found' });
-    expect(readOnly('DELETE', '/etc/kubernetes/manifests')).toMatchObject({ code: 405, reason: 'MethodNotAllowed', message: expect.stringContaining('standalone node: edit the manifest directory (/etc/kubernetes/manifests)') });
+    expect(readOnly('DELETE', '/etc/kubernetes/manifests')).toMatchObject({ code: 405, reason: 'MethodNotAllowed', message: expect.stringContaining('edit the manifest directory (/etc/kubernetes/manifests)') });
+    expect(readOnly('DELETE', '/etc/kubernetes/manifests', true)).toMatchObject({ code: 405, message: expect.stringContaining('through its API server') });
   });
 });
 
