@@ -73,6 +73,7 @@ export class Agent {
       serviceCIDR: config.serviceCIDR,
       podCIDR: config.podCIDR,
       bridge: config.podBridge,
+      createBridge: runtimeName !== 'docker',
       nodeName: config.nodeName,
       nodeIP: hostIP,
       syncPeriodMs: 30_000,

@@ -164,9 +164,9 @@ class CliError extends Error {}
 
 /** `bosun proxy cleanup`: removes every rule, chain and route the Service proxy made. */
 async function proxy(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { 'service-cluster-ip-range': { type: 'string' }, 'pod-cidr': { type: 'string' } }, allowPositionals: true, strict: true });
-  if (positionals[0] !== 'cleanup') throw new CliError('usage: bosun proxy cleanup [--service-cluster-ip-range CIDR] [--pod-cidr CIDR]');
-  const problems = await proxyCleanup({ route: { serviceCIDR: values['service-cluster-ip-range'], podCIDR: values['pod-cidr'] } });
+  const { values, positionals } = parseArgs({ args: argv, options: { 'service-cluster-ip-range': { type: 'string' }, 'pod-cidr': { type: 'string' }, 'pod-bridge': { type: 'string' } }, allowPositionals: true, strict: true });
+  if (positionals[0] !== 'cleanup') throw new CliError('usage: bosun proxy cleanup [--service-cluster-ip-range CIDR] [--pod-cidr CIDR] [--pod-bridge NAME]');
+  const problems = await proxyCleanup({ route: { serviceCIDR: values['service-cluster-ip-range'], podCIDR: values['pod-cidr'], bridge: values['pod-bridge'] } });
   for (const p of problems) process.stderr.write(`bosun proxy cleanup: ${p}\n`);
   return problems.length ? 1 : 0;
 }
