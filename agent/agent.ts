@@ -143,6 +143,7 @@ export class Agent {
           if (this.objects.setTokens(t)) this.pods.objectsChanged();
         },
         endpointSlices: config.proxyMode !== 'none',
+        ...(config.proxyKubeconfig ? { proxyKubeconfig: config.proxyKubeconfig } : {}),
       });
       this.apiserver = api;
       // Tokens come from this API server: a pod waits for its token rather than failing.

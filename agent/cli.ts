@@ -51,6 +51,8 @@ Flags of run (kubelet's names):
   --token-auth-file FILE            token,user,uid[,"groups"] lines (default: <root-dir>/pki/tokens.csv, made once)
   --client-ca-file FILE             client certificates signed by it authenticate (CN user, O groups)
   --authorization-mode AlwaysAllow  any authenticated user may do everything (the only mode without an API server)
+  --kubeconfig FILE                 join the API server of this kubeconfig (cluster mode)
+  --proxy-kubeconfig FILE           the Service proxy's identity for EndpointSlices (kube-proxy's; default: --kubeconfig)
   --healthz-port PORT               plain /healthz (default 10248, 0 disables)
   --healthz-bind-address ADDR       (default 127.0.0.1)
 `;

@@ -72,9 +72,17 @@ export class TestCluster {
   k8sBin = '';
   readonly pki = join(this.dir, 'pki');
   readonly kubeconfig = join(this.pki, 'admin.kubeconfig');
+  /** kube-proxy's credential (CN system:kube-proxy, bound to system:node-proxier by the bootstrap policy). */
+  readonly proxyKubeconfig = join(this.pki, 'kube-proxy.kubeconfig');
+
+  /** serviceCIDR: the API server's --service-cluster-ip-range (cluster.sh's default 10.96.0.0/12 otherwise). */
+  constructor(readonly opts: { serviceCIDR?: string } = {}) {}
 
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, BOSUN_CLUSTER_DIR: this.dir, BOSUN_CLUSTER_PORT_BASE: String(this.base), BOSUN_CLUSTER_NODE: 'none' };
+    return {
+      ...process.env, BOSUN_CLUSTER_DIR: this.dir, BOSUN_CLUSTER_PORT_BASE: String(this.base), BOSUN_CLUSTER_NODE: 'none',
+      ...(this.opts.serviceCIDR ? { BOSUN_SERVICE_CIDR: this.opts.serviceCIDR } : {}),
+    };
   }
 
   get apiPort(): number {
