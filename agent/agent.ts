@@ -267,9 +267,11 @@ export class Agent {
     // The cache is filled before the sources are read: the first sync sees what runs and
     // adopts it instead of starting it again.
     await this.pods.start();
+    this.log.debug({}, 'pod cache filled');
     this.resources.start(this.pods);
     this.logs.start();
     await this.services.start();
+    this.log.debug({}, 'service proxy started');
     await this.source.start();
     await this.http?.start();
     await this.apiserver?.start();

@@ -168,8 +168,8 @@ export class ServiceProxy {
     checkServiceCidr(this.opts.serviceCIDR, this.opts.podCIDR, await hostRoutes(), this.opts.bridge);
     // A cluster IP without rules must never leave the machine: route the CIDR to the bridge.
     await ensureServiceCidrRoute({ serviceCIDR: this.opts.serviceCIDR, podCIDR: this.opts.podCIDR, bridge: this.opts.bridge, createBridge: this.opts.createBridge });
-    const problems = await enableHairpin({ bridge: this.opts.bridge });
-    for (const p of problems) this.log.warn({ component: 'proxy' }, p);
+    const changed = await enableHairpin({ bridge: this.opts.bridge });
+    if (changed.length) this.log.debug({ component: 'proxy', ports: changed }, 'hairpin mode set on pod bridge ports');
     this.proxier = await this.createProxier();
     this.proxier?.start();
     this.rebuild();
@@ -198,6 +198,10 @@ export class ServiceProxy {
     const next = views.map(podInfo);
     if (JSON.stringify(next) === JSON.stringify(this.pods)) return;
     this.pods = next;
+    // New pods' bridge ports need hairpin too, or a pod cannot reach itself through a Service.
+    if (this.proxier || this.ipvs) {
+      enableHairpin({ bridge: this.opts.bridge }).catch((err: Error) => this.log.warn({ component: 'proxy' }, `hairpin: ${err.message}`));
+    }
     this.rebuild();
   }
 

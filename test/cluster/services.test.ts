@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectNodeIP } from '../../agent/node.js';
 import { cleanup as proxyCleanup } from '../../netproxy/index.js';
@@ -72,14 +73,19 @@ beforeAll(async () => {
   expect(await cleanupProxy()).toEqual([]);
   await cluster.up();
   await agent.start([...(await cluster.nodeFlags(node)), '--proxy-mode', 'iptables', '--proxy-kubeconfig', cluster.proxyKubeconfig, '--service-cluster-ip-range', SERVICE_CIDR]);
+  await until(async () => (await cluster.kubectl(['get', 'node', node])).code === 0, 'the Node', 120_000, agentLog);
   await cluster.k(['wait', '--for=condition=Ready', `node/${node}`, '--timeout=120s'], { timeoutMs: 130_000 });
 }, 60 * 60_000);
 
 afterAll(async () => {
   try {
     await cluster.kubectl(['delete', 'deployment,service,endpointslice,pod', '--all', '-n', 'default', '--wait=false']).catch(() => undefined);
-    await agent.destroy();
+    // Token volumes are tmpfs mounts under the agent's root dir.
+    await agent.kill9();
     await removeTestContainers(node);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(agent.dir + '/')).sort().reverse();
+    for (const m of mounts) await run('umount', ['-l', m!]).catch(() => undefined);
+    await agent.destroy();
   } finally {
     await cluster.down();
     expect(await cleanupProxy()).toEqual([]);

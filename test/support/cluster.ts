@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -142,6 +142,33 @@ export class TestCluster {
   log(component: string): string {
     const r = spawnSync('tail', ['-n', '40', join(this.dir, 'logs', `${component}.log`)], { encoding: 'utf8' });
     return r.stdout ?? '';
+  }
+
+  /** etcd's client port (its v3 JSON gateway answers there too). */
+  get etcdPort(): number {
+    return this.base + 4;
+  }
+
+  /** Kills one component (kube-apiserver, etcd, ...) with SIGKILL, as a crash; `restart()` brings it back. */
+  async stop(component: string): Promise<void> {
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(join(this.dir, 'run', `${component}.pid`), 'utf8').trim());
+    } catch {
+      return;
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    await until(async () => { try { process.kill(pid, 0); return false; } catch { return true; } }, `${component} (pid ${pid}) to exit`, 60_000);
+  }
+
+  /** Starts what is not running (cluster.sh up is idempotent), on the same ports and state. */
+  async restart(): Promise<void> {
+    const r = await run('bash', [SCRIPT, 'up', '--no-node'], this.env(), 10 * 60_000);
+    if (r.code !== 0) throw new Error(`cluster.sh up (restart) failed (${r.code}):\n${r.stderr.slice(-4000)}`);
   }
 
   async down(): Promise<void> {
