@@ -73,6 +73,7 @@ export class Agent {
       serviceCIDR: config.serviceCIDR,
       podCIDR: config.podCIDR,
       bridge: config.podBridge,
+      createBridge: runtimeName !== 'docker',
       nodeName: config.nodeName,
       nodeIP: hostIP,
       syncPeriodMs: 30_000,
@@ -142,6 +143,7 @@ export class Agent {
           if (this.objects.setTokens(t)) this.pods.objectsChanged();
         },
         endpointSlices: config.proxyMode !== 'none',
+        ...(config.proxyKubeconfig ? { proxyKubeconfig: config.proxyKubeconfig } : {}),
       });
       this.apiserver = api;
       // Tokens come from this API server: a pod waits for its token rather than failing.
@@ -265,9 +267,11 @@ export class Agent {
     // The cache is filled before the sources are read: the first sync sees what runs and
     // adopts it instead of starting it again.
     await this.pods.start();
+    this.log.debug({}, 'pod cache filled');
     this.resources.start(this.pods);
     this.logs.start();
     await this.services.start();
+    this.log.debug({}, 'service proxy started');
     await this.source.start();
     await this.http?.start();
     await this.apiserver?.start();

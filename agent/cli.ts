@@ -52,6 +52,8 @@ Flags of run (kubelet's names):
   --token-auth-file FILE            token,user,uid[,"groups"] lines (default: <root-dir>/pki/tokens.csv, made once)
   --client-ca-file FILE             client certificates signed by it authenticate (CN user, O groups)
   --authorization-mode AlwaysAllow  any authenticated user may do everything (the only mode without an API server)
+  --kubeconfig FILE                 join the API server of this kubeconfig (cluster mode)
+  --proxy-kubeconfig FILE           the Service proxy's identity for EndpointSlices (kube-proxy's; default: --kubeconfig)
   --healthz-port PORT               plain /healthz (default 10248, 0 disables)
   --healthz-bind-address ADDR       (default 127.0.0.1)
 `;
@@ -165,9 +167,9 @@ class CliError extends UserError {}
 
 /** `bosun proxy cleanup`: removes every rule, chain and route the Service proxy made. */
 async function proxy(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { 'service-cluster-ip-range': { type: 'string' }, 'pod-cidr': { type: 'string' } }, allowPositionals: true, strict: true });
-  if (positionals[0] !== 'cleanup') throw new CliError('usage: bosun proxy cleanup [--service-cluster-ip-range CIDR] [--pod-cidr CIDR]');
-  const problems = await proxyCleanup({ route: { serviceCIDR: values['service-cluster-ip-range'], podCIDR: values['pod-cidr'] } });
+  const { values, positionals } = parseArgs({ args: argv, options: { 'service-cluster-ip-range': { type: 'string' }, 'pod-cidr': { type: 'string' }, 'pod-bridge': { type: 'string' } }, allowPositionals: true, strict: true });
+  if (positionals[0] !== 'cleanup') throw new CliError('usage: bosun proxy cleanup [--service-cluster-ip-range CIDR] [--pod-cidr CIDR] [--pod-bridge NAME]');
+  const problems = await proxyCleanup({ route: { serviceCIDR: values['service-cluster-ip-range'], podCIDR: values['pod-cidr'], bridge: values['pod-bridge'] } });
   for (const p of problems) process.stderr.write(`bosun proxy cleanup: ${p}\n`);
   return problems.length ? 1 : 0;
 }

@@ -83,6 +83,12 @@ export interface AgentConfig extends ResourceConfig {
   healthzBindAddress: string;
   /** The API server to join (kubelet's --kubeconfig); unset: standalone. */
   kubeconfig?: string;
+  /**
+   * kube-proxy's --kubeconfig: the identity the Service proxy reads EndpointSlices with (the
+   * Node authorizer does not let a node read them; upstream binds system:kube-proxy to
+   * system:node-proxier). Unset: the node's --kubeconfig.
+   */
+  proxyKubeconfig?: string;
   /** --node-labels and --register-with-taints, for the Node object. */
   nodeLabels: Record<string, string>;
   registerWithTaints: { key: string; value?: string; effect: string }[];
@@ -414,6 +420,7 @@ export const FLAGS = {
   'healthz-port': ['healthzPort', (v: unknown) => port(v, '--healthz-port')],
   'healthz-bind-address': ['healthzBindAddress', String],
   kubeconfig: ['kubeconfig', String],
+  'proxy-kubeconfig': ['proxyKubeconfig', String],
   'node-labels': ['nodeLabels', (v: unknown) => nodeLabels(v, '--node-labels')],
   'register-with-taints': ['registerWithTaints', (v: unknown) => taints(v, '--register-with-taints')],
   'serialize-image-pulls': ['serializeImagePulls', (v: unknown) => bool(v, '--serialize-image-pulls')],
@@ -441,6 +448,9 @@ export function resolveConfig(flags: Record<string, string | undefined>, configP
   }
   if (cfg.authorizationMode === 'Webhook' && !cfg.kubeconfig) {
     throw new ConfigError('--authorization-mode: Unsupported value: "Webhook": needs an API server (--kubeconfig) for SubjectAccessReview; a standalone node supports "AlwaysAllow"');
+  }
+  if (cfg.proxyKubeconfig && !cfg.kubeconfig) {
+    throw new ConfigError('--proxy-kubeconfig: needs an API server (--kubeconfig): a standalone node reads Services and EndpointSlices from its manifest directory');
   }
   if (cfg.authenticationTokenWebhook && !cfg.kubeconfig) {
     throw new ConfigError('--authentication-token-webhook: needs an API server (--kubeconfig) for TokenReview');

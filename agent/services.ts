@@ -2,7 +2,7 @@ import type { KubeObject } from '../manifests/index.js';
 import type { PodInfo, ProxyState, Service } from '../netproxy/index.js';
 import { createHash } from 'node:crypto';
 import {
-  buildProxyState, checkServiceCidr, detectIptablesBackend, enableHairpin, ensureServiceCidrRoute, hostRoutes, IptablesDataplane, IptablesExecutor,
+  buildProxyState, checkServiceCidr, detectIptablesBackend, enableHairpin, ensurePodForwarding, ensureServiceCidrRoute, hostRoutes, IptablesDataplane, IptablesExecutor,
   IpvsExecutor, ipvsAvailable, NftablesDataplane, parseCidr, Proxier, renderIpvs, servicePorts,
 } from '../netproxy/index.js';
 import type { Logger } from './log.js';
@@ -19,6 +19,8 @@ export interface ServicesOptions {
   serviceCIDR: string;
   podCIDR: string;
   bridge: string;
+  /** The pod bridge is a CNI plugin's (containerd): create it when missing, as the plugin would. */
+  createBridge: boolean;
   nodeName: string;
   nodeIP: string;
   syncPeriodMs: number;
@@ -118,17 +120,29 @@ export class ServiceProxy {
   private ipvsTimer?: NodeJS.Timeout;
   private ipvsSoon?: NodeJS.Timeout;
   private state?: ProxyState;
+  private forwardTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: ServicesOptions, private readonly log: Logger) {}
 
   private async createProxier(): Promise<Proxier | undefined> {
     const { opts, log } = this;
     let dataplane;
+    const forced = opts.iptablesBackend === 'auto' ? undefined : opts.iptablesBackend;
+    const d = await detectIptablesBackend(forced);
+    log.info({ component: 'proxy', backend: d.backend, reason: d.reason }, `iptables backend: ${d.backend}`);
+    for (const w of d.warnings) log.warn({ component: 'proxy', backend: d.backend }, w);
+    // The pod network's forwarding accepts (netproxy/forward.ts), in the backend that holds
+    // the host's FORWARD policy, in every mode. Re-checked with the canary's period.
+    const forward = async () => {
+      try {
+        await ensurePodForwarding(opts.podCIDR, d.backend);
+      } catch (err) {
+        log.error({ component: 'proxy' }, `pod network forwarding: ${(err as Error).message}`);
+      }
+    };
+    await forward();
+    this.forwardTimer = setInterval(() => void forward(), opts.syncPeriodMs);
     if (opts.mode === 'iptables') {
-      const forced = opts.iptablesBackend === 'auto' ? undefined : opts.iptablesBackend;
-      const d = await detectIptablesBackend(forced);
-      log.info({ component: 'proxy', backend: d.backend, reason: d.reason }, `iptables backend: ${d.backend}`);
-      for (const w of d.warnings) log.warn({ component: 'proxy', backend: d.backend }, w);
       dataplane = new IptablesDataplane(new IptablesExecutor(undefined, d.backend), { clusterCIDR: opts.podCIDR, nodeIP: opts.nodeIP });
     } else if (opts.mode === 'nftables') {
       dataplane = new NftablesDataplane({ clusterCIDR: opts.podCIDR });
@@ -153,9 +167,9 @@ export class ServiceProxy {
     }
     checkServiceCidr(this.opts.serviceCIDR, this.opts.podCIDR, await hostRoutes(), this.opts.bridge);
     // A cluster IP without rules must never leave the machine: route the CIDR to the bridge.
-    await ensureServiceCidrRoute({ serviceCIDR: this.opts.serviceCIDR, podCIDR: this.opts.podCIDR, bridge: this.opts.bridge });
-    const problems = await enableHairpin({ bridge: this.opts.bridge });
-    for (const p of problems) this.log.warn({ component: 'proxy' }, p);
+    await ensureServiceCidrRoute({ serviceCIDR: this.opts.serviceCIDR, podCIDR: this.opts.podCIDR, bridge: this.opts.bridge, createBridge: this.opts.createBridge });
+    const changed = await enableHairpin({ bridge: this.opts.bridge });
+    if (changed.length) this.log.debug({ component: 'proxy', ports: changed }, 'hairpin mode set on pod bridge ports');
     this.proxier = await this.createProxier();
     this.proxier?.start();
     this.rebuild();
@@ -163,6 +177,7 @@ export class ServiceProxy {
 
   async stop(): Promise<void> {
     clearInterval(this.ipvsTimer);
+    clearInterval(this.forwardTimer);
     clearTimeout(this.ipvsSoon);
     await this.proxier?.stop();
   }
@@ -183,6 +198,10 @@ export class ServiceProxy {
     const next = views.map(podInfo);
     if (JSON.stringify(next) === JSON.stringify(this.pods)) return;
     this.pods = next;
+    // New pods' bridge ports need hairpin too, or a pod cannot reach itself through a Service.
+    if (this.proxier || this.ipvs) {
+      enableHairpin({ bridge: this.opts.bridge }).catch((err: Error) => this.log.warn({ component: 'proxy' }, `hairpin: ${err.message}`));
+    }
     this.rebuild();
   }
 

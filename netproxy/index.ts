@@ -6,6 +6,7 @@ import { runCommand, type Runner } from './exec.js';
 import { type IptablesVariant, cleanupIptables } from './iptables/executor.js';
 import { NftExecutor } from './nftables/executor.js';
 import { DEFAULT_NFT_TABLE } from './nftables/render.js';
+import { removePodForwarding } from './forward.js';
 import { removeServiceCidrRoute, type RouteOptions } from './route.js';
 
 export * from './model.js';
@@ -21,6 +22,7 @@ export {
   type IptablesBackend, type IptablesVariant, type JumpRule, IptablesExecutor, JUMP_RULES, RestoreError, cleanupIptables, iptablesCommands,
 } from './iptables/executor.js';
 export { IptablesDataplane } from './iptables/dataplane.js';
+export { POD_FORWARD_CHAIN, POD_FORWARD_JUMP, ensurePodForwarding, mergePodForwardRules, podForwardRules, removePodForwarding } from './forward.js';
 export {
   type BackendDecision, type BackendEvidence, type IptablesBackendChoice, chooseIptablesBackend, detectIptablesBackend, gatherBackendEvidence,
 } from './iptables/backend.js';
@@ -52,15 +54,15 @@ export interface CleanupOptions {
 }
 
 /**
- * `bosun proxy cleanup`: removes every rule and chain the proxy made (and the Service
- * CIDR route unless `route: false`). Returns the problems met; empty means clean.
+ * `bosun proxy cleanup`: removes every rule and chain the proxy made, the pod network's
+ * forwarding chain, and the Service CIDR route unless `route: false`. Returns the problems met; empty means clean.
  */
 export async function cleanup(opts: CleanupOptions = {}): Promise<string[]> {
   const runner = opts.runner ?? runCommand;
   const problems: string[] = [];
   for (const v of opts.iptablesVariants ?? (['legacy', 'nft'] as const)) {
     try {
-      problems.push(...(await cleanupIptables(runner, v)));
+      problems.push(...(await cleanupIptables(runner, v)), ...(await removePodForwarding(v, runner)));
     } catch (err) {
       // The binaries of one backend may be missing on a host: nothing of ours is there.
       if (!/ENOENT|not found/.test(String(err))) problems.push(String(err instanceof Error ? err.message : err));

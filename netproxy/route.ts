@@ -16,6 +16,12 @@ export interface RouteOptions {
   podCIDR?: string;
   /** The pod bridge the Service CIDR is routed to. */
   bridge?: string;
+  /**
+   * Create the bridge when it is missing. For a CNI bridge network (containerd), which
+   * makes its bridge only with the first pod and reuses one that exists; never for
+   * Docker's, which Docker makes with its network.
+   */
+  createBridge?: boolean;
   runner?: Runner;
   /** Root of /proc/sys (tests point it at a fake tree). */
   sysctlRoot?: string;
@@ -70,7 +76,12 @@ export async function ensureServiceCidrRoute(opts: RouteOptions = {}): Promise<v
   const run = opts.runner ?? runCommand;
   const cidr = opts.serviceCIDR ?? DEFAULT_SERVICE_CIDR;
   const bridge = opts.bridge ?? DEFAULT_BRIDGE;
-  const link = await run('ip', ['-j', 'link', 'show', 'dev', bridge]);
+  let link = await run('ip', ['-j', 'link', 'show', 'dev', bridge]);
+  if (link.exitCode !== 0 && opts.createBridge) {
+    await mustRun(run, 'ip', ['link', 'add', 'name', bridge, 'type', 'bridge']);
+    await mustRun(run, 'ip', ['link', 'set', 'dev', bridge, 'up']);
+    link = await run('ip', ['-j', 'link', 'show', 'dev', bridge]);
+  }
   if (link.exitCode !== 0) {
     throw new ServiceCidrError(
       `pod bridge ${bridge} not found: create the pod network first (docker network create --subnet ${opts.podCIDR ?? DEFAULT_POD_CIDR} -o com.docker.network.bridge.name=${bridge} bosun)`,

@@ -225,13 +225,20 @@ up_node() {
     --port "$node_port" --tls-cert-file "$pki/node-$node-serving.crt" --tls-private-key-file "$pki/node-$node-serving.key" \
     --client-ca-file "$pki/ca.crt" --healthz-port "$node_healthz_port" --read-only-port 0 \
     --authorization-mode Webhook --authentication-token-webhook=true \
-    --service-cluster-ip-range "$service_cidr" --proxy-mode none
+    --service-cluster-ip-range "$service_cidr" \
+    --proxy-mode iptables --proxy-kubeconfig "$pki/kube-proxy.kubeconfig"
   wait_for bosun 60 curl -fsS --max-time 2 "http://127.0.0.1:$node_healthz_port/healthz"
   wait_for bosun 60 "${kubectl[@]}" wait --for=condition=Ready "node/$node" --timeout 2s
 }
 
 down() {
+  local had_node=0
+  alive bosun && had_node=1
   stop bosun
+  # Its Service rules and route (a test's node, started elsewhere, cleans up its own).
+  if ((had_node)) && [[ -f "$repo/dist/agent/cli.js" ]]; then
+    node "$repo/dist/agent/cli.js" proxy cleanup --service-cluster-ip-range "$service_cidr" >/dev/null 2>&1 || say "bosun proxy cleanup reported problems"
+  fi
   # The node's pods: every container bosun labelled with this node's name.
   if command -v docker >/dev/null && [[ -S /var/run/docker.sock ]]; then
     local ids; ids="$(docker ps -aq --filter "label=bosun.io/node-name=$node" 2>/dev/null || true)"

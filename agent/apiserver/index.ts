@@ -40,6 +40,8 @@ export interface ApiServerSourceOptions {
   onTokens: (tokens: ReadonlyMap<string, Buffer>) => void;
   /** Watch EndpointSlices (the Service proxy needs them; the Node authorizer does not allow a node to read them). */
   endpointSlices: boolean;
+  /** The proxy's own identity for EndpointSlices (kube-proxy's kubeconfig); unset: the node's. */
+  proxyKubeconfig?: string;
   stopped: (uid: string) => boolean;
 }
 
@@ -50,6 +52,8 @@ const ENDPOINT_SLICES = { path: '/apis/discovery.k8s.io/v1/endpointslices', kind
 
 export class ApiServerSource {
   readonly client: ApiClient;
+  /** kube-proxy's identity, when it has its own kubeconfig. */
+  private readonly proxyClient?: ApiClient;
   readonly node: NodeHeartbeat;
   readonly pods: ApiPods;
   readonly events: EventPoster;
@@ -81,8 +85,10 @@ export class ApiServerSource {
     });
     this.tokens = new ServiceAccountTokens({ client: this.client, log: o.log, onChange: (t) => o.onTokens(t) });
     this.events = new EventPoster(this.client, o.log);
+    if (o.endpointSlices && o.proxyKubeconfig) this.proxyClient = new ApiClient(loadKubeconfig(o.proxyKubeconfig), `bosun/v1.31.0-bosun (linux) kube-proxy/${o.nodeName}`);
+    // Services with the node's identity (kubelet reads them for the pods' environment too).
     this.objectReflectors = [SERVICES, ...(o.endpointSlices ? [ENDPOINT_SLICES] : [])].map((x) => new Reflector({
-      client: this.client, path: x.path, kind: x.kind, apiVersion: x.apiVersion, log: o.log,
+      client: x === ENDPOINT_SLICES ? this.proxyClient ?? this.client : this.client, path: x.path, kind: x.kind, apiVersion: x.apiVersion, log: o.log,
       onChange: (items) => {
         this.objectSets.set(x.kind, [...items.values()]);
         this.emit();
@@ -110,6 +116,7 @@ export class ApiServerSource {
     this.tokens.stop();
     await Promise.all([this.pods.stop(), this.refs.stop(), ...this.objectReflectors.map((r) => r.stop())]);
     this.client.close();
+    this.proxyClient?.close();
   }
 
   status(pod: Pod, status: PodStatus): void {

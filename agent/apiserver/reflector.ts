@@ -110,8 +110,11 @@ export class Reflector {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => {
-      const t = setTimeout(r, ms);
-      this.abort.signal.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true });
+      const signal = this.abort.signal;
+      const onAbort = () => { clearTimeout(t); r(); };
+      // Removed when the timer fires: one listener per back-off would pile up during an outage.
+      const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); r(); }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -113,7 +113,7 @@ export class TestAgent {
       ...(extra.includes('--cgroup-root') ? [] : ['--cgroup-root', this.cgroupRoot]),
       ...extra], { stdio: ['ignore', out, out] });
     closeSync(out);
-    await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', 30_000);
+    await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', 90_000);
   }
 
   get pid(): number | undefined {

@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -72,9 +72,17 @@ export class TestCluster {
   k8sBin = '';
   readonly pki = join(this.dir, 'pki');
   readonly kubeconfig = join(this.pki, 'admin.kubeconfig');
+  /** kube-proxy's credential (CN system:kube-proxy, bound to system:node-proxier by the bootstrap policy). */
+  readonly proxyKubeconfig = join(this.pki, 'kube-proxy.kubeconfig');
+
+  /** serviceCIDR: the API server's --service-cluster-ip-range (cluster.sh's default 10.96.0.0/12 otherwise). */
+  constructor(readonly opts: { serviceCIDR?: string } = {}) {}
 
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, BOSUN_CLUSTER_DIR: this.dir, BOSUN_CLUSTER_PORT_BASE: String(this.base), BOSUN_CLUSTER_NODE: 'none' };
+    return {
+      ...process.env, BOSUN_CLUSTER_DIR: this.dir, BOSUN_CLUSTER_PORT_BASE: String(this.base), BOSUN_CLUSTER_NODE: 'none',
+      ...(this.opts.serviceCIDR ? { BOSUN_SERVICE_CIDR: this.opts.serviceCIDR } : {}),
+    };
   }
 
   get apiPort(): number {
@@ -134,6 +142,33 @@ export class TestCluster {
   log(component: string): string {
     const r = spawnSync('tail', ['-n', '40', join(this.dir, 'logs', `${component}.log`)], { encoding: 'utf8' });
     return r.stdout ?? '';
+  }
+
+  /** etcd's client port (its v3 JSON gateway answers there too). */
+  get etcdPort(): number {
+    return this.base + 4;
+  }
+
+  /** Kills one component (kube-apiserver, etcd, ...) with SIGKILL, as a crash; `restart()` brings it back. */
+  async stop(component: string): Promise<void> {
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(join(this.dir, 'run', `${component}.pid`), 'utf8').trim());
+    } catch {
+      return;
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return;
+    }
+    await until(async () => { try { process.kill(pid, 0); return false; } catch { return true; } }, `${component} (pid ${pid}) to exit`, 60_000);
+  }
+
+  /** Starts what is not running (cluster.sh up is idempotent), on the same ports and state. */
+  async restart(): Promise<void> {
+    const r = await run('bash', [SCRIPT, 'up', '--no-node'], this.env(), 10 * 60_000);
+    if (r.code !== 0) throw new Error(`cluster.sh up (restart) failed (${r.code}):\n${r.stderr.slice(-4000)}`);
   }
 
   async down(): Promise<void> {

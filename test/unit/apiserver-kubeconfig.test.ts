@@ -100,6 +100,11 @@ describe('node flags', () => {
     expect(cfg).toMatchObject({ kubeconfig: '/etc/bosun/kubeconfig', nodeLabels: { role: 'db' }, registerWithTaints: [{ key: 'k', value: 'v', effect: 'NoExecute' }] });
     expect(() => resolveConfig({ 'node-labels': 'novalue' })).toThrow(/--node-labels/);
   });
+
+  it('takes --proxy-kubeconfig (kube-proxy\'s identity) only beside --kubeconfig', () => {
+    expect(resolveConfig({ kubeconfig: '/k/node', 'proxy-kubeconfig': '/k/proxy' }).proxyKubeconfig).toBe('/k/proxy');
+    expect(() => resolveConfig({ 'proxy-kubeconfig': '/k/proxy' })).toThrow(/--proxy-kubeconfig: needs an API server/);
+  });
 });
 
 describe('strategic merge patch (test server)', () => {

@@ -108,7 +108,8 @@ describe('cleanup', () => {
     const { run, calls } = fakeRunner((c) => (c.file.endsWith('-save') ? { stdout: '*nat\n:DOCKER - [0:0]\nCOMMIT\n' } : {}));
     expect(await cleanup({ runner: run, route: false })).toEqual([]);
     expect(calls.map((c) => [c.file, ...c.args].join(' '))).toEqual([
-      'iptables-legacy-save', 'iptables-nft-save', 'nft delete table ip kube-proxy',
+      // Each backend: bosun proxy's chains, then the pod network's forwarding chain.
+      'iptables-legacy-save', 'iptables-legacy-save -t filter', 'iptables-nft-save', 'iptables-nft-save -t filter', 'nft delete table ip kube-proxy',
     ]);
   });
 });

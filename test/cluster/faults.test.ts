@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestAgent, containersOf, removeTestContainers } from '../support/agent.js';
+import { TestCluster, until } from '../support/cluster.js';
+
+// Issue 16 item 8: faults against the real control plane. kube-apiserver stopped for longer
+// than the Lease lasts (40 s) while etcd compacts its history, then started again: no pod
+// restarts, the node's watches get 410 Gone and list again, the Lease and pod status
+// converge, and objects made after the outage reach the node. Then bosun killed with -9 and
+// started again: its pods are adopted, not restarted. Proxy off (KUBE-* chains are per host).
+
+const run = promisify(execFile);
+const IMAGE = 'localhost/bosun/busybox:1';
+const OUTAGE_MS = 45_000;
+const cluster = new TestCluster();
+const agent = new TestAgent();
+const node = agent.nodeName;
+let flags: string[] = [];
+
+interface PodObj { metadata: { name: string; uid: string }; status: { phase?: string; conditions?: { type: string; status: string }[]; containerStatuses?: { restartCount: number; containerID?: string }[] } }
+const ready = (p: PodObj) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const agentLog = () => agent.log().split('\n').slice(-30).join('\n');
+
+const pod = (name: string) => JSON.stringify({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name },
+  spec: { nodeName: node, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: IMAGE, command: ['sleep', '3600'] }] },
+});
+
+async function getPod(name: string): Promise<PodObj> {
+  return cluster.json<PodObj>(['get', 'pod', name]);
+}
+
+async function dockerIds(name: string): Promise<string[]> {
+  return (await containersOf(node)).filter((c) => c.Labels['io.kubernetes.pod.name'] === name).map((c) => c.Id).sort();
+}
+
+/** etcd's v3 JSON gateway (no etcdctl is built): the current revision, then a compaction to it. */
+async function compactEtcd(): Promise<number> {
+  const base = `http://127.0.0.1:${cluster.etcdPort}/v3/kv`;
+  const r = await fetch(`${base}/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('/').toString('base64'), count_only: true }) });
+  const rev = Number(((await r.json()) as { header: { revision: string } }).header.revision);
+  const c = await fetch(`${base}/compaction`, { method: 'POST', body: JSON.stringify({ revision: String(rev), physical: true }) });
+  if (!c.ok) throw new Error(`etcd compaction to ${rev}: ${c.status} ${await c.text()}`);
+  return rev;
+}
+
+beforeAll(async () => {
+  await cluster.up();
+  flags = await cluster.nodeFlags(node);
+  await agent.start(flags);
+  await until(async () => (await cluster.kubectl(['get', 'node', node])).code === 0, 'the Node', 120_000, agentLog);
+  await cluster.k(['wait', '--for=condition=Ready', `node/${node}`, '--timeout=120s'], { timeoutMs: 130_000 });
+}, 60 * 60_000);
+
+afterAll(async () => {
+  try {
+    await cluster.kubectl(['delete', 'pod', '--all', '-n', 'default', '--wait=false']).catch(() => undefined);
+    // Token volumes are tmpfs mounts under the agent's root dir.
+    await agent.kill9();
+    await removeTestContainers(node);
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(agent.dir + '/')).sort().reverse();
+    for (const m of mounts) await run('umount', ['-l', m!]).catch(() => undefined);
+    await agent.destroy();
+  } finally {
+    await cluster.down();
+  }
+}, 300_000);
+
+describe('8. faults', () => {
+  it('rides out a kube-apiserver outage with etcd compacted meanwhile: no restarts, 410 then a re-list, Lease and status converge', async () => {
+    await cluster.k(['apply', '-f', '-'], { input: pod('steady') });
+    let last: PodObj | undefined;
+    await until(async () => ready((last = await getPod('steady'))), 'steady Ready', 120_000, () => `${JSON.stringify(last?.status)}\n${agentLog()}`);
+    const before = await dockerIds(`steady`);
+    expect(before.length).toBe(2); // sandbox + container
+    const lease0 = (await cluster.json<{ spec: { renewTime: string } }>(['get', 'lease', '-n', 'kube-node-lease', node])).spec.renewTime;
+
+    await cluster.stop('kube-apiserver');
+    const compactedAt = await compactEtcd();
+    const t0 = Date.now();
+    await until(async () => Date.now() - t0 > OUTAGE_MS, 'the outage', OUTAGE_MS + 10_000);
+    // The agent did not stop its pods while the API server was away.
+    expect(await dockerIds('steady')).toEqual(before);
+    expect(agent.log()).toMatch(/list\/watch failed|ECONNREFUSED/);
+
+    await cluster.restart();
+    await cluster.k(['wait', '--for=condition=Ready', `node/${node}`, '--timeout=120s'], { timeoutMs: 130_000 });
+    await until(async () => (await cluster.json<{ spec: { renewTime: string } }>(['get', 'lease', '-n', 'kube-node-lease', node])).spec.renewTime !== lease0, 'the Lease renewed after the outage', 60_000, agentLog);
+    const after = await getPod('steady');
+    expect(ready(after)).toBe(true);
+    expect(after.status.containerStatuses?.[0]?.restartCount).toBe(0);
+    expect(await dockerIds('steady')).toEqual(before);
+    // Watches resumed from before the compaction were refused and listed again.
+    await until(async () => /410 Gone\): listing again/.test(agent.log()), `a 410 and a re-list after compaction at revision ${compactedAt}`, 60_000, agentLog);
+
+    // Nothing lost: a pod made after the outage reaches the node through the new watch.
+    await cluster.k(['apply', '-f', '-'], { input: pod('after') });
+    await until(async () => ready((last = await getPod('after'))), 'after Ready', 120_000, () => `${JSON.stringify(last?.status)}\n${agentLog()}`);
+  });
+
+  it('adopts its pods after kill -9 and a restart: same containers, no restarts, status still Ready', async () => {
+    const ids = { steady: await dockerIds('steady'), after: await dockerIds('after') };
+    await agent.kill9();
+    await agent.start(flags);
+    // Status is written again by the new process (its first sync), with the same containers.
+    await until(async () => (await getPod('after')).status.conditions !== undefined && ready(await getPod('after')), 'after still Ready', 60_000, agentLog);
+    await new Promise((r) => setTimeout(r, 5_000));
+    for (const name of ['steady', 'after'] as const) {
+      const p = await getPod(name);
+      expect(ready(p)).toBe(true);
+      expect(p.status.containerStatuses?.[0]?.restartCount).toBe(0);
+      expect(await dockerIds(name)).toEqual(ids[name]);
+    }
+  });
+});
