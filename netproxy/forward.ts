@@ -9,7 +9,7 @@
 // accept in our nft table does not override the DROP policy of the iptables filter table.
 
 import { cidrsOverlap, parseCidr } from './ip.js';
-import { execaRunner, type Runner } from './exec.js';
+import { runCommand, type Runner } from './exec.js';
 import { type IptablesVariant, iptablesCommands } from './iptables/executor.js';
 
 export const POD_FORWARD_CHAIN = 'BOSUN-FORWARD';
@@ -45,7 +45,7 @@ const W = ['-w', '5'];
  * at the top of FORWARD, if missing. Idempotent: called at start and on every periodic
  * check, since a restarted Docker re-creates FORWARD's rules around ours.
  */
-export async function ensurePodForwarding(podCIDR: string, variant: IptablesVariant = 'system', run: Runner = execaRunner): Promise<void> {
+export async function ensurePodForwarding(podCIDR: string, variant: IptablesVariant = 'system', run: Runner = runCommand): Promise<void> {
   const cmd = iptablesCommands(variant);
   const now = await run(cmd.iptables, [...W, '-t', 'filter', '-S', POD_FORWARD_CHAIN]);
   const existing = now.exitCode === 0 ? now.stdout.split('\n').filter((l) => l.startsWith('-A ')) : [];
@@ -61,7 +61,7 @@ export async function ensurePodForwarding(podCIDR: string, variant: IptablesVari
 }
 
 /** Removes the jump and the chain; nothing there is not an error. Returns the problems met. */
-export async function removePodForwarding(variant: IptablesVariant = 'system', run: Runner = execaRunner): Promise<string[]> {
+export async function removePodForwarding(variant: IptablesVariant = 'system', run: Runner = runCommand): Promise<string[]> {
   const cmd = iptablesCommands(variant);
   // Nothing of ours there: touch nothing (an `iptables-legacy -D` alone loads x_tables modules).
   const save = await run(cmd.save, ['-t', 'filter']);
