@@ -208,6 +208,25 @@ describe('PodManager on the fake runtime', () => {
     expect(ops).toEqual(['stopContainer', 'stopPodSandbox']);
   });
 
+  it('starts the containers of a pod one step after another while engine events never stop and a relist takes longer than they are apart', async () => {
+    // A loaded engine (lists take 30 ms here, seconds on the shared host) and another
+    // agent's containers on the same host whose events keep asking for relists: each step
+    // of a pod (one sidecar after the other) must wait for one relist after its action, not
+    // for the relists to stop, which they never do here.
+    rt.listDelayMs = 30;
+    const noise = setInterval(() => rt.foreignEvent(), 5);
+    try {
+      const p = pod('steps', { initContainers: [1, 2, 3].map((i) => ctr(`sidecar-${i}`, { restartPolicy: 'Always' })), containers: [ctr('app')] });
+      const m = await agent();
+      m.setDesired([p], true);
+      const deadline = Date.now() + 20_000;
+      while (rt.count('startContainer', 'app') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(rt.calls.filter((c) => c.op === 'startContainer').map((c) => c.name)).toEqual(['sidecar-1', 'sidecar-2', 'sidecar-3', 'app']);
+    } finally {
+      clearInterval(noise);
+    }
+  });
+
   it('an evicted pod stays Failed across a restart; a static one comes back when readmitted', async () => {
     const p = pod('web', { containers: [ctr('a')] });
     let m = await agent();
