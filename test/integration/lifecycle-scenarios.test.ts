@@ -59,13 +59,6 @@ import { CONTAINERD_ENDPOINT, containerdAvailable, type RuntimeKind } from '../s
 
 const BB = 'localhost/bosun/busybox:1';
 const containerdUp = await containerdAvailable();
-// The Docker half is kept out of `npm test` for now, on purpose and said out loud: after this
-// session's merges, Docker starts of consecutive containers of one pod came 20-25 s apart
-// under the suite's load (containerd: the same scenarios pass), which made the sidecar
-// lifetimes run out and a postStart hook reach an exited container. Until that slowdown is
-// found, `npm run test:lifecycle-docker` runs it (BOSUN_LIFECYCLE_DOCKER=1).
-const dockerScenarios = process.env.BOSUN_LIFECYCLE_DOCKER === '1';
-if (!dockerScenarios) console.warn('lifecycle-scenarios: the Docker half is not run in npm test (see the comment at the top of this file); npm run test:lifecycle-docker runs it');
 // Generous: several agents and engines share two cores here, and a loaded engine takes
 // seconds to create a container. What is asserted is order and outcome, never speed.
 const WAIT = 150_000;
@@ -183,7 +176,7 @@ class Output {
 // ---- the scenarios, once per runtime ---------------------------------------------------------
 
 describe.each([
-  ['docker' as RuntimeKind, dockerScenarios],
+  ['docker' as RuntimeKind, true],
   ['containerd' as RuntimeKind, containerdUp],
 ])('container lifecycle scenarios on %s', (kind, up) => {
   const agent = new TestAgent();
