@@ -12,8 +12,8 @@ export class PodCache {
   private timer?: NodeJS.Timeout;
   private soon?: NodeJS.Timeout;
   private unsubscribe?: () => void;
-  private relisting?: Promise<void>;
-  private again = false;
+  private running?: Promise<void>;
+  private queued?: Promise<void>;
   private stopped = false;
   /** Time of the last successful relist (healthz reports the loop stuck after 3 min). */
   lastRelist = 0;
@@ -75,24 +75,34 @@ export class PodCache {
     if (!this.soon) this.soon = setTimeout(() => { this.soon = undefined; void this.relist(); }, 20);
   }
 
-  /** Serialized: a relist requested while one runs is done once more right after it. */
+  /**
+   * Serialized. The promise resolves after a relist that started after this call: the one
+   * under way may have listed before the caller's change, so a call made meanwhile gets the
+   * next one, shared by every call made before it starts. Never later than that: a worker
+   * that plans again "from a view that includes what it just did" used to wait until nobody
+   * asked for a relist any more, which, while engine events kept coming (of any container
+   * on the host) and a relist took longer than they were apart, was never.
+   */
   relist(): Promise<void> {
-    if (this.relisting) {
-      this.again = true;
-      return this.relisting;
-    }
-    this.relisting = (async () => {
-      do {
-        this.again = false;
-        await this.relistOnce();
-      } while (this.again && !this.stopped);
-      this.relisting = undefined;
-    })();
-    return this.relisting;
+    if (!this.running) return (this.running = this.runOnce());
+    this.queued ??= this.running.then(() => {
+      this.queued = undefined;
+      return (this.running = this.runOnce());
+    });
+    return this.queued;
+  }
+
+  private runOnce(): Promise<void> {
+    const p: Promise<void> = this.relistOnce()
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'relist failed'))
+      .finally(() => {
+        if (this.running === p) this.running = undefined;
+      });
+    return p;
   }
 
   private async relistOnce(): Promise<void> {
-    if (this.health && !this.health.ready()) return;
+    if (this.stopped || (this.health && !this.health.ready())) return;
     const started = Date.now();
     let sandboxes: PodSandboxStatus[];
     let containers: RuntimeContainer[];

@@ -1,4 +1,4 @@
-import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { ContainerConfig, Mount } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
@@ -140,4 +140,29 @@ export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container,
 
 export function podLogDirectory(env: NodeEnv, pod: Pod): string {
   return join(env.podLogsDir, `${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}`);
+}
+
+/**
+ * kubelet's calcRestartCountByLogDir: one more than the highest N of the `N.log` files (and
+ * their rotations, `N.log.<suffix>`) in a container's log directory; 0 when there are none.
+ */
+export function restartCountFromLogNames(names: readonly string[]): number {
+  let count = 0;
+  for (const n of names) {
+    const m = /^(\d+)\.log(\..*)?$/.exec(n);
+    const v = m ? Number(m[1]) : NaN;
+    if (Number.isSafeInteger(v)) count = Math.max(count, v + 1);
+  }
+  return count;
+}
+
+/**
+ * The attempt of a container the engine holds no record of: after an engine lost its
+ * containers (a host reboot with an engine that keeps no state), the restart count goes on
+ * from the log files its earlier runs left, as kubelet's startContainer does, instead of
+ * falling back to 0 and writing into 0.log again.
+ */
+export async function attemptFromLogDir(env: NodeEnv, pod: Pod, container: string): Promise<number> {
+  const names = await readdir(join(podLogDirectory(env, pod), container)).catch(() => [] as string[]);
+  return restartCountFromLogNames(names);
 }

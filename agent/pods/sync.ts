@@ -20,7 +20,7 @@ import { removePodLogs } from '../logs/manager.js';
 import { L, podUidOf, recordedGrace } from '../vocab/index.js';
 import { podGraceSeconds, stopSignalGrace, terminationOrder } from './killorder.js';
 import type { NodeEnv } from './prepare.js';
-import { buildContainerConfig, ensureHostsFile, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
+import { attemptFromLogDir, buildContainerConfig, ensureHostsFile, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
 import { sandboxConfig } from './translate.js';
 import { containerResources } from '../resources/index.js';
 import type { ContainerToResize } from './planner.js';
@@ -165,7 +165,8 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
       continue;
     }
     try {
-      await startContainer(deps, pod, c, s, sandboxId, podIP, plans, cgroupParent);
+      const first = s.attempt === 0 && !observed.containers.some((x) => x.metadata.name === c.name);
+      await startContainer(deps, pod, c, first ? { ...s, attempt: await attemptFromLogDir(deps.env, pod, c.name) } : s, sandboxId, podIP, plans, cgroupParent);
       log.info({ container: c.name, attempt: s.attempt }, 'started container');
     } catch (err) {
       if (deps.health?.failed(err, `starting container ${c.name}`)) {

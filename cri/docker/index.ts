@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { inspect } from 'node:util';
 import Docker from 'dockerode';
 import type { Duplex } from 'node:stream';
 import type {
@@ -200,6 +201,31 @@ class DockerRuntime implements Runtime {
   }
 }
 
+/**
+ * An http.Agent that prints as one short line. docker-modem formats every request's options
+ * with util.inspect (showHidden, unlimited depth) before it looks at its debug switch, and
+ * the agent is among those options: printed in full, with every open socket (each log
+ * follower and the event stream hold one) and their parsers, it cost the agent most of its
+ * CPU with a few dozen pods, and every engine call seconds under load.
+ */
+class QuietAgent extends http.Agent {
+  [inspect.custom](): string {
+    return 'http.Agent (a new connection per call)';
+  }
+}
+
+/**
+ * The dockerode client: a new connection per call (dockerd stops listening as soon as it is
+ * told to stop, but keeps serving connections already open while it stops every container;
+ * a kept-alive connection would let the agent go on creating sandboxes in an engine that is
+ * shutting down, their layers staying mounted; a fresh one fails at once, and the agent
+ * backs off). docker-modem takes an `agent`; @types/dockerode does not list it.
+ */
+export function dockerClient(socketPath: string): Docker {
+  const options: Docker.DockerOptions & { agent: http.Agent } = { socketPath, agent: new QuietAgent({ keepAlive: false }) };
+  return new Docker(options);
+}
+
 /** Connects to the engine, makes sure the pod network exists, and returns the runtime. */
 export async function createDockerRuntime(options: DockerRuntimeOptions = {}): Promise<Runtime> {
   const opts: Required<DockerRuntimeOptions> = {
@@ -215,9 +241,7 @@ export async function createDockerRuntime(options: DockerRuntimeOptions = {}): P
   // keeps serving connections already open while it stops every container. A kept-alive
   // connection would let the agent go on creating sandboxes in an engine that is shutting
   // down (their layers stay mounted); a fresh one fails at once, and the agent backs off.
-  // (docker-modem takes an `agent`; @types/dockerode does not list it.)
-  const dockerOptions: Docker.DockerOptions & { agent: http.Agent } = { socketPath: opts.socketPath, agent: new http.Agent({ keepAlive: false }) };
-  const docker = new Docker(dockerOptions);
+  const docker = dockerClient(opts.socketPath);
   try {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

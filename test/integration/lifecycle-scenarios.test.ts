@@ -48,6 +48,19 @@
 // | nodeSelector at admission (item 6)          | kubelet admission of static pods (lifecycle/predicate.go NodeAffinity)                           |
 // | adopted containers keep ready (item 7)      | Not Change Container Status: should not affect pod status when pod has startupProbe and         |
 // |                                             | readinessProbe (agent killed -9 and started again)                                               |
+// | lifecycle_hook.go (test/e2e/common/node)    | should execute poststart exec hook properly: "init: before postStart" and "postStart blocks the  |
+// |                                             | next container" above; should execute prestop exec hook properly: "preStop exec hook"            |
+// |                                             | (the http and sleep hooks are not ported yet)                                                    |
+// | container_probe.go (test/e2e/common/node)   | with readiness probe should not be ready before initial delay and never restart; with readiness  |
+// |                                             | probe that fails should never be ready and never restart; should be restarted with a exec "cat   |
+// |                                             | /tmp/health" liveness probe; should *not* be restarted with a exec "cat /tmp/health" liveness    |
+// |                                             | probe; should be restarted by liveness probe after startup probe enables it (startup probe       |
+// |                                             | fails: "should be restarted startup probe fails"); should be ready immediately after             |
+// |                                             | startupProbe succeeds                                                                            |
+// | runtime.go (test/e2e/common/node)           | should report termination message if TerminationMessagePath is set (as non-root user and at a    |
+// |                                             | non-default path); ... from log output if TerminationMessagePolicy FallbackToLogsOnError is set; |
+// |                                             | ... as empty when pod succeeds and ... FallbackToLogsOnError is set; ... from file when pod      |
+// |                                             | succeeds and ... FallbackToLogsOnError is set                                                    |
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,13 +72,6 @@ import { CONTAINERD_ENDPOINT, containerdAvailable, type RuntimeKind } from '../s
 import { BUSYBOX as BB } from '../support/common.js';
 
 const containerdUp = await containerdAvailable();
-// The Docker half is kept out of `npm test` for now, on purpose and said out loud: after this
-// session's merges, Docker starts of consecutive containers of one pod came 20-25 s apart
-// under the suite's load (containerd: the same scenarios pass), which made the sidecar
-// lifetimes run out and a postStart hook reach an exited container. Until that slowdown is
-// found, `npm run test:lifecycle-docker` runs it (BOSUN_LIFECYCLE_DOCKER=1).
-const dockerScenarios = process.env.BOSUN_LIFECYCLE_DOCKER === '1';
-if (!dockerScenarios) console.warn('lifecycle-scenarios: the Docker half is not run in npm test (see the comment at the top of this file); npm run test:lifecycle-docker runs it');
 // Generous: several agents and engines share two cores here, and a loaded engine takes
 // seconds to create a container. What is asserted is order and outcome, never speed.
 const WAIT = 150_000;
@@ -183,7 +189,7 @@ class Output {
 // ---- the scenarios, once per runtime ---------------------------------------------------------
 
 describe.each([
-  ['docker' as RuntimeKind, dockerScenarios],
+  ['docker' as RuntimeKind, true],
   ['containerd' as RuntimeKind, containerdUp],
 ])('container lifecycle scenarios on %s', (kind, up) => {
   const agent = new TestAgent();
@@ -359,6 +365,49 @@ describe.each([
     const probe = { exec: { command: ['true'] }, initialDelaySeconds: 1, periodSeconds: 2, timeoutSeconds: 10, failureThreshold: 10 };
     drop('pod-with-startup-and-readiness-probe', {
       containers: [c('container', { delay: 3600 }, { startupProbe: probe, readinessProbe: probe })],
+    });
+    // ---- lifecycle_hook.go, container_probe.go, runtime.go (delays shortened to seconds) ----
+    drop('hook-prestop-exec', {
+      containers: [c('regular-1', { delay: 600 }, { lifecycle: { preStop: hook('PreStop', 'regular-1', 1) } })],
+    });
+    const sh = (name: string, script: string, extra: Partial<Container> = {}): Container => ({ name, image: BB, imagePullPolicy: 'Never', command: ['sh', '-c', script], ...extra });
+    drop('readiness-initial-delay', {
+      containers: [sh('c', 'sleep 3600', { readinessProbe: { exec: { command: ['true'] }, initialDelaySeconds: 5, periodSeconds: 1, timeoutSeconds: 10 } })],
+    });
+    drop('readiness-fails', {
+      containers: [sh('c', 'sleep 3600', { readinessProbe: { exec: { command: ['false'] }, periodSeconds: 1, timeoutSeconds: 10 } })],
+    });
+    drop('liveness-cat-health-restarted', {
+      containers: [sh('c', 'echo ok >/tmp/health; sleep 3; rm -f /tmp/health; sleep 600', { livenessProbe: { exec: { command: ['cat', '/tmp/health'] }, initialDelaySeconds: 2, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 10 } })],
+    });
+    drop('liveness-cat-health-kept', {
+      containers: [sh('c', 'echo ok >/tmp/health; sleep 600', { livenessProbe: { exec: { command: ['cat', '/tmp/health'] }, initialDelaySeconds: 2, periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 10 } })],
+    });
+    drop('startup-probe-fails', {
+      containers: [sh('c', 'sleep 600', { startupProbe: { exec: { command: ['false'] }, periodSeconds: 1, failureThreshold: 3, timeoutSeconds: 10 } })],
+    });
+    drop('ready-after-startup', {
+      // The readiness period is long: Ready must follow the startup probe's success, not wait for it.
+      containers: [sh('c', 'sleep 3; touch /tmp/startup; sleep 3600', {
+        startupProbe: { exec: { command: ['cat', '/tmp/startup'] }, periodSeconds: 1, failureThreshold: 60, timeoutSeconds: 10 },
+        readinessProbe: { exec: { command: ['true'] }, periodSeconds: 120, timeoutSeconds: 10 },
+      })],
+    });
+    drop('termination-message-path', {
+      restartPolicy: 'Never',
+      containers: [sh('c', '/bin/echo -n DONE > /dev/termination-custom-log', { terminationMessagePath: '/dev/termination-custom-log', securityContext: { runAsUser: 1000 } })],
+    });
+    drop('termination-message-fallback-fails', {
+      restartPolicy: 'Never',
+      containers: [sh('c', '/bin/echo -n DONE; /bin/false', { terminationMessagePolicy: 'FallbackToLogsOnError' })],
+    });
+    drop('termination-message-fallback-succeeds', {
+      restartPolicy: 'Never',
+      containers: [sh('c', '/bin/echo -n OK', { terminationMessagePolicy: 'FallbackToLogsOnError' })],
+    });
+    drop('termination-message-file-succeeds', {
+      restartPolicy: 'Never',
+      containers: [sh('c', '/bin/echo -n OK > /dev/termination-log', { terminationMessagePolicy: 'FallbackToLogsOnError' })],
     });
     drop('node-selector-mismatch', {
       nodeSelector: { 'kubernetes.io/hostname': 'some-other-node' },
@@ -582,6 +631,70 @@ describe.each([
       // never started (that would take their 5 s TERM handlers, in turn).
       expect((Date.now() - t0) / 1000).toBeLessThan(3 + 2 + 10);
       expectLog(name, (o) => [1, 2, 3].every((i) => !o.starts(`restartable-init-${i}`)), 'no sidecar ever started');
+    });
+  });
+
+  describe.skipIf(!up)('hooks, probes and termination messages (lifecycle_hook.go, container_probe.go, runtime.go)', SLOW, () => {
+    const seconds = (t?: string) => (t ? Date.parse(t) / 1000 : NaN);
+    const terminated = (p: Pod) => appStatus(p, 'c')?.state.terminated;
+
+    it('runs the preStop exec hook before the container is stopped', async () => {
+      const name = 'hook-prestop-exec';
+      await agent.waitPod(name, (p) => !!appStatus(p, 'regular-1')?.state.running, 'running', WAIT);
+      await agent.until(async () => output(name).count('regular-1', 'Started') === 1, 'Started logged', 30_000);
+      agent.remove(`${name}.json`);
+      await agent.until(async () => output(name).count('regular-1', 'Exiting') === 1, 'the container exited', WAIT);
+      expectLog(name, (o) => o.runTogether('regular-1', 'PreStop-regular-1') && o.exitsBefore('PreStop-regular-1', 'regular-1'), 'preStop ran while regular-1 ran, and ended before it');
+    });
+
+    it('is not ready before the readiness initial delay, then ready, never restarted', async () => {
+      const p = await agent.waitPod('readiness-initial-delay', (p) => appStatus(p, 'c')?.ready === true, 'ready', WAIT);
+      const st = appStatus(p, 'c')!;
+      const ready = p.status!.conditions!.find((x) => x.type === 'Ready')!;
+      // Both from the agent's own status: seconds resolution on the condition.
+      expect(seconds(ready.lastTransitionTime) - seconds(st.state.running?.startedAt)).toBeGreaterThanOrEqual(5 - 1);
+      expect(st.restartCount).toBe(0);
+    });
+
+    it('a liveness probe that starts failing restarts the container; one that keeps passing does not', async () => {
+      await agent.waitPod('liveness-cat-health-restarted', (p) => (appStatus(p, 'c')?.restartCount ?? 0) >= 1, 'restarted by liveness', WAIT);
+      // Started at the same time and probed as often, with /tmp/health kept.
+      const kept = (await agent.pod('liveness-cat-health-kept'))!;
+      expect(appStatus(kept, 'c')).toMatchObject({ restartCount: 0, ready: true });
+    });
+
+    it('a readiness probe that fails: never ready, never restarted', async () => {
+      // It has been probed for as long as the liveness pod above took to restart, and more.
+      const p = await agent.waitPod('readiness-fails', (p) => phase(p) === 'Running', 'Running', WAIT);
+      await agent.until(async () => (Date.now() - seconds(appStatus((await agent.pod('readiness-fails'))!, 'c')?.state.running?.startedAt) * 1000) > 5_000, 'probed for 5 s', 30_000);
+      const now = (await agent.pod('readiness-fails'))!;
+      expect(appStatus(now, 'c')).toMatchObject({ ready: false, restartCount: 0 });
+      expect(p.status!.conditions!.find((x) => x.type === 'Ready')!.status).toBe('False');
+    });
+
+    it('a startup probe that fails restarts the container', async () => {
+      const p = await agent.waitPod('startup-probe-fails', (p) => (appStatus(p, 'c')?.restartCount ?? 0) >= 1, 'restarted by the startup probe', WAIT);
+      expect(appStatus(p, 'c')!.ready).toBe(false);
+    });
+
+    it('is ready as soon as the startup probe succeeds, without waiting for a readiness period', async () => {
+      const p = await agent.waitPod('ready-after-startup', (p) => appStatus(p, 'c')?.ready === true, 'ready', WAIT);
+      const st = appStatus(p, 'c')!;
+      const ready = p.status!.conditions!.find((x) => x.type === 'Ready')!;
+      expect(st.started).toBe(true);
+      // The readiness period is 120 s: ready well before one period after the start.
+      expect(seconds(ready.lastTransitionTime) - seconds(st.state.running?.startedAt)).toBeLessThan(60);
+    });
+
+    it.each([
+      ['termination-message-path', 'Succeeded', 'DONE'],
+      ['termination-message-fallback-fails', 'Failed', 'DONE'],
+      ['termination-message-fallback-succeeds', 'Succeeded', ''],
+      ['termination-message-file-succeeds', 'Succeeded', 'OK'],
+    ])('reports the termination message of %s', async (name, ph, message) => {
+      const p = await agent.waitPod(name, ended, 'finished', WAIT);
+      expect(phase(p)).toBe(ph);
+      expect(terminated(p)?.message ?? '').toBe(message);
     });
   });
 

@@ -30,12 +30,18 @@ export class FakeRuntime implements Runtime {
   /** Fails the next calls of an operation (op name -> count). */
   readonly failNext = new Map<string, number>();
   images = new Set<string>(['localhost/bosun/busybox:1']);
+  /** How long each list call takes (a loaded engine answers in seconds). */
+  listDelayMs = 0;
   private next = 1;
   private t = Date.UTC(2026, 0, 1);
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
 
   private id(): string {
     return (this.next++).toString(16).padStart(64, '0');
+  }
+
+  private async listDelay(): Promise<void> {
+    if (this.listDelayMs > 0) await new Promise((r) => setTimeout(r, this.listDelayMs));
   }
 
   private tick(): number {
@@ -68,6 +74,11 @@ export class FakeRuntime implements Runtime {
   stopEverything(): void {
     for (const c of this.containers.values()) if (c.state === 'running') Object.assign(c, { state: 'exited', exitCode: 255, finishedAt: this.tick() });
     for (const s of this.sandboxes.values()) Object.assign(s, { state: 'notready', ip: undefined });
+  }
+
+  /** An event of a container this agent does not own (another agent's, on the same host). */
+  foreignEvent(): void {
+    this.emit('f'.repeat(64), 'started');
   }
 
   count(op: string, name?: string): number {
@@ -123,6 +134,7 @@ export class FakeRuntime implements Runtime {
   }
 
   async listPodSandboxes(): Promise<PodSandboxStatus[]> {
+    await this.listDelay();
     return [...this.sandboxes.values()].map((s) => structuredClone(s));
   }
 
@@ -181,6 +193,7 @@ export class FakeRuntime implements Runtime {
   }
 
   async listContainers(): Promise<ContainerStatus[]> {
+    await this.listDelay();
     return [...this.containers.values()].map(strip);
   }
 

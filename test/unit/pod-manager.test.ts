@@ -3,7 +3,7 @@
 // and the repair of what a killed agent left half-done (item 8). Fast: no engine, no sleeps
 // beyond the manager's own 20 ms event coalescing.
 
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { ObjectStore } from '../../agent/objects/store.js';
 import { PodManager } from '../../agent/pods/manager.js';
 import { computeTerminationActions } from '../../agent/pods/planner.js';
 import type { NodeEnv } from '../../agent/pods/prepare.js';
+import { restartCountFromLogNames } from '../../agent/pods/prepare.js';
 import { executePodActions, syncPod } from '../../agent/pods/sync.js';
 import { Backoff } from '../../agent/vocab/index.js';
 import type { Container, Pod, PodSpec } from '../../manifests/index.js';
@@ -207,6 +208,52 @@ describe('PodManager on the fake runtime', () => {
     // App containers stop before the sandbox.
     const ops = rt.calls.filter((c) => c.op === 'stopContainer' || c.op === 'stopPodSandbox').map((c) => c.op);
     expect(ops).toEqual(['stopContainer', 'stopPodSandbox']);
+  });
+
+  it('starts the containers of a pod one step after another while engine events never stop and a relist takes longer than they are apart', async () => {
+    // A loaded engine (lists take 30 ms here, seconds on the shared host) and another
+    // agent's containers on the same host whose events keep asking for relists: each step
+    // of a pod (one sidecar after the other) must wait for one relist after its action, not
+    // for the relists to stop, which they never do here.
+    rt.listDelayMs = 30;
+    const noise = setInterval(() => rt.foreignEvent(), 5);
+    try {
+      const p = pod('steps', { initContainers: [1, 2, 3].map((i) => ctr(`sidecar-${i}`, { restartPolicy: 'Always' })), containers: [ctr('app')] });
+      const m = await agent();
+      m.setDesired([p], true);
+      const deadline = Date.now() + 20_000;
+      while (rt.count('startContainer', 'app') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(rt.calls.filter((c) => c.op === 'startContainer').map((c) => c.name)).toEqual(['sidecar-1', 'sidecar-2', 'sidecar-3', 'app']);
+    } finally {
+      clearInterval(noise);
+    }
+  });
+
+  it('after the engine lost every container, the restart count goes on from the log files (calcRestartCountByLogDir)', async () => {
+    const p = pod('lost', { containers: [ctr('app')] });
+    let m = await agent();
+    m.setDesired([p], true);
+    await settle(m);
+    expect(restarts(m, 'lost', 'app')).toBe(0);
+    // What the log copier left of three runs (one rotated), and a file that is not a run's.
+    const dir = join(root, 'logs', `default_lost_${p.metadata.uid}`, 'app');
+    mkdirSync(dir, { recursive: true });
+    for (const f of ['0.log', '1.log', '2.log.20260101-000000', 'notes.txt']) writeFileSync(join(dir, f), '');
+    await m.stop();
+    managers.splice(managers.indexOf(m), 1);
+    // A host reboot with an engine that keeps no state: nothing of the pod is left in it.
+    for (const id of [...rt.sandboxes.keys()]) await rt.removePodSandbox(id);
+    m = await agent();
+    m.setDesired([p], true);
+    await settle(m);
+    expect(restarts(m, 'lost', 'app')).toBe(3);
+    expect([...rt.containers.values()].map((c) => c.config.logPath)).toEqual(['app/3.log']);
+  });
+
+  it('reads a restart count from log file names as kubelet does', () => {
+    expect(restartCountFromLogNames([])).toBe(0);
+    expect(restartCountFromLogNames(['0.log'])).toBe(1);
+    expect(restartCountFromLogNames(['0.log', '4.log.20260101-000000.gz', '2.log', 'x4.log', '7.txt', '9.logs'])).toBe(5);
   });
 
   it('an evicted pod stays Failed across a restart; a static one comes back when readmitted', async () => {
