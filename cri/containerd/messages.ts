@@ -170,7 +170,7 @@ export function imageR(r: Reader): ImageInfo {
   const uid = r.message(5);
   const username = r.string(6);
   const user = uid ? String(uid.int(1)) : username || undefined;
-  return { id: r.string(1), repoTags: r.strings(2), repoDigests: r.strings(3), size: r.uint(4), ...(user !== undefined ? { user } : {}) };
+  return { id: r.string(1), repoTags: r.strings(2), repoDigests: r.strings(3), size: r.uint(4), ...(user !== undefined ? { user } : {}), ...(r.bool(8) ? { pinned: true } : {}) };
 }
 
 const u64 = (r: Reader | undefined, field: number) => r?.message(field)?.uint(1) ?? 0;
