@@ -144,6 +144,8 @@ export function containerStatusR(r: Reader, podSandboxId: string): ContainerStat
   const reason = r.string(10);
   const message = r.string(11);
   const logPath = r.string(15);
+  // ContainerResources (16) .linux: what the container runs with now (after a resize too).
+  const linux = r.message(16)?.message(1);
   return {
     id: r.string(1),
     podSandboxId,
@@ -163,6 +165,7 @@ export function containerStatusR(r: Reader, podSandboxId: string): ContainerStat
     annotations: r.map(13),
     mounts: r.messages(14).map(mountR),
     ...(logPath ? { logPath } : {}),
+    ...(linux ? { resources: { cpuPeriod: linux.int(1), cpuQuota: linux.int(2), cpuShares: linux.int(3), memoryLimitInBytes: linux.int(4) } } : {}),
   };
 }
 
