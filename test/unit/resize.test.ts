@@ -95,6 +95,31 @@ describe('planning a resize', () => {
     expect(b.containersToResize).toHaveLength(1);
   });
 
+  it('resizes a running sidecar in place, and restarts only it where its resizePolicy asks', () => {
+    const policy: Container['resizePolicy'] = [{ resourceName: 'memory', restartPolicy: 'RestartContainer' }];
+    const app = ctr('app');
+    const oldSide = ctr('side', { restartPolicy: 'Always', resources: limits('500m', '64Mi') });
+    const side = ctr('side', { restartPolicy: 'Always', resources: limits('200m', '64Mi') });
+    const observe = (p: ReturnType<typeof pod>, applied: Container) => {
+      const st = running(p, applied, 'side1', { sandboxId: 's1' });
+      st.annotations[L.containerHashNoResources] = containerHashWithoutResources(applied);
+      st.resources = res(50_000, 64 * 2 ** 20);
+      const a = running(p, app, 'app1', { sandboxId: 's1' });
+      a.annotations[L.containerHashNoResources] = containerHashWithoutResources(app);
+      return { sandboxes: [sandbox('s1')], containers: [st, a] };
+    };
+    const p = pod({ initContainers: [side], containers: [app] });
+    const a = computePodActions(p, observe(p, oldSide), NOBACKOFF, new Map(), undefined, desiredOf);
+    expect(a.containersToKill).toEqual([]);
+    expect(a.containersToStart).toEqual([]);
+    expect(a.containersToResize).toEqual([{ id: 'side1', name: 'side', resources: res(20_000, 64 * 2 ** 20) }]);
+    const memSide = ctr('side', { restartPolicy: 'Always', resources: limits('500m', '128Mi'), resizePolicy: policy });
+    const q = pod({ initContainers: [memSide], containers: [app] });
+    const b = computePodActions(q, observe(q, { ...oldSide, resizePolicy: policy }), NOBACKOFF, new Map(), undefined, desiredOf);
+    expect(b.containersToKill).toEqual([expect.objectContaining({ id: 'side1', reason: 'Resized' })]);
+    expect(b.containersToStart).toEqual([{ kind: 'init', index: 0, attempt: 1, restart: false }]);
+  });
+
   it('recreates the container where the runtime cannot report its limits, or for a container made before the resize hash', () => {
     const old = ctr('app', { resources: limits('500m', '64Mi') });
     const now = ctr('app', { resources: limits('200m', '128Mi') });
