@@ -435,6 +435,7 @@ export class PodManager {
       ...(rec.rejected ? { rejected: rec.rejected } : {}),
       ...(rec.evicted ? { evicted: rec.evicted } : {}),
       ...(isTerminal(rec.status) ? { final: rec.status } : {}),
+      ...(rec.resize?.pending && rec.allocated ? { allocated: allocatedSnapshot(rec.allocated) } : {}),
     };
     const text = JSON.stringify(p);
     if (text === rec.saved) return;
@@ -484,7 +485,10 @@ export class PodManager {
   private allocate(pod: Pod, rec: PodRecord): Pod {
     if (!rec.allocated || rec.allocated === pod || !resourcesDiffer(pod, rec.allocated)) {
       rec.allocated = pod;
-      if (rec.resize) delete rec.resize.pending;
+      if (rec.resize?.pending) {
+        delete rec.resize.pending;
+        void this.persist(rec);
+      }
       return pod;
     }
     const ctx = this.opts.admissionContext?.() ?? this.opts.admission ?? {};
@@ -492,8 +496,11 @@ export class PodManager {
     const ref = { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid };
     if (r.ok) {
       rec.allocated = pod;
-      if (rec.resize?.pending) this.opts.log.info(ref, 'pod resize allocated');
-      if (rec.resize) delete rec.resize.pending;
+      if (rec.resize?.pending) {
+        this.opts.log.info(ref, 'pod resize allocated');
+        delete rec.resize.pending;
+        void this.persist(rec);
+      }
       return pod;
     }
     const before = rec.resize?.pending;
@@ -502,6 +509,7 @@ export class PodManager {
       this.opts.events.emit(podRef(pod), 'Warning', r.reason === 'Infeasible' ? 'ResizeInfeasible' : 'ResizeDeferred', r.message);
     }
     (rec.resize ??= {}).pending = { reason: r.reason, message: r.message };
+    void this.persist(rec);
     return withAllocatedResources(pod, rec.allocated);
   }
 
@@ -621,6 +629,20 @@ export class PodManager {
   }
 }
 
+/** The allocated pod as persisted: names and resources, all withAllocatedResources reads. */
+function allocatedSnapshot(p: Pod): Pod {
+  const slim = (cs: Pod['spec']['containers'] | undefined) => cs?.map((c) => ({ name: c.name, image: '', ...(c.resources ? { resources: c.resources } : {}) }));
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: p.metadata.name, namespace: p.metadata.namespace, uid: p.metadata.uid },
+    spec: { containers: slim(p.spec.containers)!, ...(p.spec.initContainers ? { initContainers: slim(p.spec.initContainers) } : {}), ...(p.spec.resources ? { resources: p.spec.resources } : {}) },
+  };
+}
+
+function validSnapshot(p: Pod | undefined): p is Pod {
+  const ok = (cs: unknown) => Array.isArray(cs) && cs.every((c) => typeof c === 'object' && c !== null && typeof (c as { name?: unknown }).name === 'string');
+  return !!p && typeof p.spec === 'object' && p.spec !== null && ok(p.spec.containers) && (p.spec.initContainers === undefined || ok(p.spec.initContainers));
+}
+
 function fromPersisted(p: PersistedPod): PodRecord {
   return {
     uid: p.uid,
@@ -630,6 +652,8 @@ function fromPersisted(p: PersistedPod): PodRecord {
     ...(p.rejected ? { rejected: p.rejected } : {}),
     ...(p.evicted ? { evicted: p.evicted } : {}),
     ...(p.final ? { status: p.final } : {}),
+    // A resize that waited when the agent stopped waits on: the old resources stay allocated.
+    ...(validSnapshot(p.allocated) ? { allocated: p.allocated } : {}),
     restarting: false,
     kills: new Map(),
     saved: JSON.stringify(p),
