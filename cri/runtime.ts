@@ -172,6 +172,8 @@ export interface ImageInfo {
   size: number;
   /** The image's USER ("uid", "uid:gid", "name" or "name:group"); only from imageStatus. */
   user?: string;
+  /** The runtime keeps it whatever happens (CRI Image.pinned, e.g. containerd's sandbox image): GC never removes it. */
+  pinned?: boolean;
 }
 
 export interface ExecResult {
@@ -217,6 +219,8 @@ export type RuntimeErrorCode =
   | 'CreateContainerError'
   | 'RunContainerError'
   | 'NotFound'
+  /** The engine refuses: what was to be removed is still in use. */
+  | 'Conflict'
   | 'Unavailable';
 
 export class RuntimeError extends Error {
@@ -342,6 +346,10 @@ export interface ImageService {
   tagImage(source: string, target: string): Promise<void>;
   imageStatus(ref: string): Promise<ImageInfo | undefined>;
   listImages(): Promise<ImageInfo[]>;
+  /**
+   * By id: the image under all its names (what image GC does, as upstream's), refused when a
+   * container of the engine still uses it. By name: only that name when the image has others.
+   */
   removeImage(ref: string): Promise<void>;
   /** Loads an image archive (docker save / OCI tar) from the node's disk. */
   importImage(tarPath: string): Promise<string[]>;

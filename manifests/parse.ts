@@ -25,10 +25,18 @@ export interface ParseResult {
 // Kubernetes reads YAML with go-yaml v2, i.e. YAML 1.1: `0644` is octal (420) and
 // `yes`/`on` are booleans. But like go-yaml (decoding into interface{}) it keeps
 // timestamps as strings and has no base-60 numbers (`1:20` stays a string).
+// go-yaml takes a plain scalar as a float only when Go's ParseFloat reads it, so `.`, `-.`
+// or `.e3` stay strings (`searches: [.]`); the yaml library's 1.1 patterns would make them NaN.
+const FLOAT = 'tag:yaml.org,2002:float';
+const needsDigit = (re: RegExp): RegExp => new RegExp(re.source.replace(/^\^/, '^(?=[^eE]*[0-9])'), re.flags);
 const kubeTags = (tags: Tags): Tags =>
-  tags.filter((t) => typeof t === 'string'
-    ? !['timestamp', 'intTime', 'floatTime'].includes(t)
-    : !(t.tag === 'tag:yaml.org,2002:timestamp' || t.format === 'TIME'));
+  tags
+    .filter((t) => typeof t === 'string'
+      ? !['timestamp', 'intTime', 'floatTime'].includes(t)
+      : !(t.tag === 'tag:yaml.org,2002:timestamp' || t.format === 'TIME'))
+    .map((t) => typeof t !== 'string' && t.tag === FLOAT && t.test && !t.test.test('.nan')
+      ? { ...t, test: needsDigit(t.test) }
+      : t);
 
 const isMapping = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);

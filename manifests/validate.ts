@@ -117,6 +117,7 @@ function podRules(pod: Obj, errs: FieldError[]): void {
   validateAffinity(objAt(spec, 'affinity'), 'spec.affinity', errs);
   validateTopologySpread(listAt(spec, 'topologySpreadConstraints'), errs);
   validatePodSecurity(spec, errs);
+  validateSecurityAnnotations(pod, spec, errs);
   validateObjectNames(spec, errs);
   // ValidatePodCreate: ephemeral containers only ever come through their subresource.
   if (listAt(spec, 'ephemeralContainers').length) errs.push({ field: 'spec.ephemeralContainers', type: 'Forbidden', detail: 'cannot be set on create' });
@@ -624,6 +625,75 @@ function validateProfile(p: Obj | undefined, path: string, what: 'seccomp' | 'Ap
     }
   } else if (lp !== undefined && lp !== null && (type === 'RuntimeDefault' || type === 'Unconfined')) {
     errs.push({ field: `${path}.localhostProfile`, type: 'Invalid value', value: lp, detail: `can only be set when ${what} type is Localhost` });
+  }
+}
+
+// The deprecated seccomp and AppArmor annotations (ValidatePodSpecificAnnotations) and their
+// agreement with the fields (validateSeccompAnnotationsAndFields,
+// validateAppArmorAnnotationsAndFieldsMatchOnCreate): a pod may carry both, but they must say
+// the same thing. Upstream's paths differ: seccomp keys are a Child, AppArmor keys a Key.
+const SECCOMP_POD = 'seccomp.security.alpha.kubernetes.io/pod';
+const SECCOMP_CONTAINER = 'container.seccomp.security.alpha.kubernetes.io/';
+const APPARMOR_CONTAINER = 'container.apparmor.security.beta.kubernetes.io/';
+const LOCALHOST = 'localhost/';
+const MUST_MATCH = (what: string) => `${what} type in annotation and field must match`;
+
+function validateSecurityAnnotations(pod: Obj, spec: Obj, errs: FieldError[]): void {
+  const raw = objAt(objAt(pod, 'metadata'), 'annotations') ?? {};
+  const ann = new Map(Object.entries(raw).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const containers: [Obj, string][] = [];
+  for (const key of ['initContainers', 'containers', 'ephemeralContainers']) listAt(spec, key).forEach((c, i) => containers.push([c, `spec.${key}[${i}]`]));
+  const containerNames = new Set(containers.map(([c]) => strAt(c, 'name')));
+
+  for (const [k, v] of ann) {
+    if (k === SECCOMP_POD || k.startsWith(SECCOMP_CONTAINER)) {
+      const path = `metadata.annotations.${k}`;
+      if (v === 'runtime/default' || v === 'docker/default' || v === 'unconfined') continue;
+      if (v.startsWith(LOCALHOST)) errs.push(...invalid(path, v.slice(LOCALHOST.length), localDescendingPath(v.slice(LOCALHOST.length))));
+      else errs.push({ field: path, type: 'Invalid value', value: v, detail: 'must be a valid seccomp profile' });
+    } else if (k.startsWith(APPARMOR_CONTAINER)) {
+      const path = `metadata.annotations[${k}]`;
+      const container = k.slice(APPARMOR_CONTAINER.length);
+      if (!containerNames.has(container)) errs.push({ field: path, type: 'Invalid value', value: container, detail: 'container not found' });
+      if (v !== '' && v !== 'runtime/default' && v !== 'unconfined' && !v.startsWith(LOCALHOST)) {
+        errs.push({ field: path, type: 'Invalid value', value: v, detail: `invalid AppArmor profile name: ${JSON.stringify(v)}` });
+      }
+    }
+  }
+
+  const seccompMatch = (value: string, profile: Obj | undefined, path: string) => {
+    const type = strAt(profile, 'type');
+    const ok = type === 'Unconfined' ? value === 'unconfined'
+      : type === 'RuntimeDefault' ? value === 'runtime/default' || value === 'docker/default'
+      : type === 'Localhost' ? value.startsWith(LOCALHOST) : true;
+    if (!ok) errs.push({ field: `${path}.type`, type: 'Forbidden', detail: MUST_MATCH('seccomp') });
+    else if (type === 'Localhost' && profile!.localhostProfile !== value.slice(LOCALHOST.length)) {
+      errs.push({ field: `${path}.localhostProfile`, type: 'Forbidden', detail: 'seccomp profile in annotation and field must match' });
+    }
+  };
+  const podSc = objAt(spec, 'securityContext');
+  const podSeccomp = objAt(podSc, 'seccompProfile');
+  if (podSeccomp && ann.has(SECCOMP_POD)) seccompMatch(ann.get(SECCOMP_POD)!, podSeccomp, 'spec.securityContext.seccompProfile');
+  const podAppArmor = objAt(podSc, 'appArmorProfile');
+  for (const [c, path] of containers) {
+    const sc = objAt(c, 'securityContext');
+    const name = strAt(c, 'name');
+    const seccomp = objAt(sc, 'seccompProfile');
+    if (seccomp && ann.has(SECCOMP_CONTAINER + name)) seccompMatch(ann.get(SECCOMP_CONTAINER + name)!, seccomp, `${path}.securityContext.seccompProfile`);
+    // AppArmor compares the container's effective profile (its own, else the pod's), and
+    // reports it at the container's path even when the profile is the pod's.
+    const appArmor = objAt(sc, 'appArmorProfile') ?? podAppArmor;
+    const value = ann.get(APPARMOR_CONTAINER + name);
+    if (!appArmor || value === undefined) continue;
+    const type = strAt(appArmor, 'type');
+    const p = `${path}.securityContext.appArmorProfile`;
+    const ok = type === 'Unconfined' ? value === 'unconfined'
+      : type === 'RuntimeDefault' ? value === 'runtime/default'
+      : type === 'Localhost' ? value.startsWith(LOCALHOST) : true;
+    if (!ok) errs.push({ field: `${p}.type`, type: 'Forbidden', detail: MUST_MATCH('apparmor') });
+    else if (type === 'Localhost' && appArmor.localhostProfile !== value.slice(LOCALHOST.length)) {
+      errs.push({ field: `${p}.localhostProfile`, type: 'Forbidden', detail: 'apparmor profile in annotation and field must match' });
+    }
   }
 }
 

@@ -18,7 +18,7 @@ export interface NodeFeatures {
   seLinux: boolean;
   /** The engine honours a container's own stop signal (Docker does; containerd 1.6's CRI has none). */
   stopSignal: boolean;
-  /** The engine reports and updates a running container's limits (Docker; not containerd 1.6 here). */
+  /** The engine reports and updates a running container's limits (Docker; containerd's CRI ContainerStatus.resources and UpdateContainerResources). */
   resizeInPlace: boolean;
   /** For the FQDN a pod with setHostnameAsFQDN gets as its host name. */
   clusterDomain: string;
@@ -32,7 +32,7 @@ export function detectNodeFeatures(runtimeName: string, clusterDomain: string): 
   } catch {
     // no AppArmor module
   }
-  return { appArmor, seLinux: existsSync('/sys/fs/selinux/enforce'), stopSignal: runtimeName === 'docker', resizeInPlace: runtimeName === 'docker', clusterDomain };
+  return { appArmor, seLinux: existsSync('/sys/fs/selinux/enforce'), stopSignal: runtimeName === 'docker', resizeInPlace: runtimeName === 'docker' || runtimeName === 'containerd', clusterDomain };
 }
 
 export interface Refusal {

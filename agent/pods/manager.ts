@@ -20,7 +20,9 @@ import { PodWorkers } from './workers.js';
 import { ProbeManager } from '../../probes/index.js';
 import type { KillRequest } from './planner.js';
 import type { ObservedPod } from '../vocab/index.js';
-import { podStopped } from './planner.js';
+import { podStopped, resizedResources } from './planner.js';
+import { checkResize, resourcesDiffer, withAllocatedResources, type ResizeState } from './resize.js';
+import { containerResources } from '../resources/index.js';
 import type { AdmissionContext } from './admission.js';
 import { admitPod } from './admission.js';
 import { type IneffectiveField, ineffectiveFields } from './fields.js';
@@ -90,6 +92,9 @@ interface PodRecord {
   saved?: string;
   /** The status listeners have seen this record's status (a restored one is told once). */
   announced?: boolean;
+  /** The pod whose resources are allocated (resize.ts): an edit of them that does not fit waits. */
+  allocated?: Pod;
+  resize?: ResizeState;
 }
 
 const isTerminal = (s: PodStatus | undefined) => s?.phase === 'Succeeded' || s?.phase === 'Failed';
@@ -311,6 +316,8 @@ export class PodManager {
     }
     if (pod) rec.backoffPrefix = `${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`;
     if (pod && !rec.evicted && !rec.restarting) this.admit(pod, observed, rec);
+    // What the containers are planned and reported with: the pod as allocated.
+    const planned = pod && rec.admitted && !rec.rejected ? this.allocate(pod, rec) : pod;
     const overdue = pod && rec.admitted && !rec.evicted && !isTerminal(rec.status) ? pastActiveDeadline(pod, rec.status?.startTime, this.opts.clock.now()) : undefined;
     if (pod && overdue) {
       // Killed like an eviction (with the pod's own grace) and never started again.
@@ -356,7 +363,9 @@ export class PodManager {
         break;
       case 'sync': {
         rec.restarting = false;
-        const result = await syncPod(this.deps, pod!, observed, rec.kills, (name, id) => this.probes.started(uid, name, id));
+        const result = await syncPod(this.deps, planned!, observed, rec.kills, (name, id) => this.probes.started(uid, name, id));
+        if (rec.resize) delete rec.resize.inProgress;
+        if (result.resizeError) (rec.resize ??= {}).inProgress = { reason: 'Error', message: result.resizeError };
         waiting = result.waiting;
         const a = result.actions;
         if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length || a.containersToResize?.length) {
@@ -380,9 +389,11 @@ export class PodManager {
     this.probes.update(pod, podIP, live.map((c) => ({ name: c.metadata.name, id: c.id, startedAt: c.startedAt, adopted: c.startedAt < this.started })));
     const rejected = rec.evicted ? { reason: rec.evicted.reason, message: rec.evicted.message } : rec.rejected;
     const previous = rec.status;
+    const resize = this.resizeState(planned!, now, rec);
     const status = computePodStatus({
-      pod,
+      pod: planned!,
       observed: now,
+      ...(resize ? { resize } : {}),
       waiting,
       previous,
       now: this.opts.clock.now(),
@@ -425,6 +436,7 @@ export class PodManager {
       ...(rec.rejected ? { rejected: rec.rejected } : {}),
       ...(rec.evicted ? { evicted: rec.evicted } : {}),
       ...(isTerminal(rec.status) ? { final: rec.status } : {}),
+      ...(rec.resize?.pending && rec.allocated ? { allocated: allocatedSnapshot(rec.allocated) } : {}),
     };
     const text = JSON.stringify(p);
     if (text === rec.saved) return;
@@ -452,13 +464,8 @@ export class PodManager {
       void this.persist(rec);
       return;
     }
-    const others = [...this.desired.values()].filter((p) => {
-      const u = p.metadata.uid;
-      const r = this.records.get(u);
-      return u !== pod.metadata.uid && (!!r?.admitted || runs(this.cache.get(u))) && !r?.rejected && !isTerminal(r?.status);
-    });
     const ctx = this.opts.admissionContext?.() ?? this.opts.admission;
-    const r = admitPod(pod, others, ctx);
+    const r = admitPod(pod, this.admittedOthers(pod), ctx);
     if (r.ok) {
       rec.admitted = true;
       void this.persist(rec);
@@ -469,6 +476,73 @@ export class PodManager {
     void this.persist(rec);
     this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid, reason: r.reason }, rec.rejected.message);
     this.opts.events.emit(podRef(pod), 'Warning', r.reason, r.message);
+  }
+
+  /**
+   * handlePodResourcesResize: an edit of an admitted pod's resources is allocated when it
+   * fits (checkResize), else the pod goes on as allocated and the edit waits, re-checked at
+   * every sync (Deferred) or until the next edit (Infeasible, checked again all the same).
+   */
+  private allocate(pod: Pod, rec: PodRecord): Pod {
+    if (!rec.allocated || rec.allocated === pod || !resourcesDiffer(pod, rec.allocated)) {
+      rec.allocated = pod;
+      if (rec.resize?.pending) {
+        delete rec.resize.pending;
+        void this.persist(rec);
+      }
+      return pod;
+    }
+    const ctx = this.opts.admissionContext?.() ?? this.opts.admission ?? {};
+    const r = checkResize(pod, this.admittedOthers(pod), ctx);
+    const ref = { pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid };
+    if (r.ok) {
+      rec.allocated = pod;
+      if (rec.resize?.pending) {
+        this.opts.log.info(ref, 'pod resize allocated');
+        delete rec.resize.pending;
+        void this.persist(rec);
+      }
+      return pod;
+    }
+    const before = rec.resize?.pending;
+    if (!before || before.reason !== r.reason || before.message !== r.message) {
+      this.opts.log.warn({ ...ref, reason: r.reason }, `pod resize ${r.reason.toLowerCase()}: ${r.message}`);
+      this.opts.events.emit(podRef(pod), 'Warning', r.reason === 'Infeasible' ? 'ResizeInfeasible' : 'ResizeDeferred', r.message);
+    }
+    (rec.resize ??= {}).pending = { reason: r.reason, message: r.message };
+    void this.persist(rec);
+    return withAllocatedResources(pod, rec.allocated);
+  }
+
+  /** The pods admitted before this one that have not finished, each as allocated. */
+  private admittedOthers(pod: Pod): Pod[] {
+    const runs = (o: ObservedPod) => o.sandboxes.length > 0 || o.containers.length > 0;
+    return [...this.desired.values()].filter((p) => {
+      const u = p.metadata.uid;
+      const r = this.records.get(u);
+      return u !== pod.metadata.uid && (!!r?.admitted || runs(this.cache.get(u))) && !r?.rejected && !isTerminal(r?.status);
+    }).map((p) => this.records.get(p.metadata.uid)?.allocated ?? p);
+  }
+
+  /**
+   * PodResizeInProgress while a running container's limits are not yet the allocated ones
+   * (with reason Error when the runtime refused them); PodResizePending as allocate() left it.
+   */
+  private resizeState(pod: Pod, observed: ObservedPod, rec: PodRecord): ResizeState | undefined {
+    const res = this.deps.env.resources;
+    const sandbox = observed.sandboxes.find((s) => s.state === 'ready');
+    let lagging = false;
+    if (res && sandbox) {
+      for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+        const st = observed.containers.find((x) => x.metadata.name === c.name && x.podSandboxId === sandbox.id && x.state === 'running');
+        const want = st?.resources && st.annotations[L.containerHashNoResources] ? containerResources(pod, c, res) : undefined;
+        if (want && resizedResources(st!.resources!, want).length) lagging = true;
+      }
+    }
+    if (!lagging && rec.resize) delete rec.resize.inProgress;
+    else if (lagging) (rec.resize ??= {}).inProgress ??= {};
+    const out = rec.resize && (rec.resize.pending || rec.resize.inProgress) ? rec.resize : undefined;
+    return out ? { ...out } : undefined;
   }
 
   /** Once per admitted pod: each field that cannot act here, as a Warning event and a log line. */
@@ -556,6 +630,20 @@ export class PodManager {
   }
 }
 
+/** The allocated pod as persisted: names and resources, all withAllocatedResources reads. */
+function allocatedSnapshot(p: Pod): Pod {
+  const slim = (cs: Pod['spec']['containers'] | undefined) => cs?.map((c) => ({ name: c.name, image: '', ...(c.resources ? { resources: c.resources } : {}) }));
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: p.metadata.name, namespace: p.metadata.namespace, uid: p.metadata.uid },
+    spec: { containers: slim(p.spec.containers)!, ...(p.spec.initContainers ? { initContainers: slim(p.spec.initContainers) } : {}), ...(p.spec.resources ? { resources: p.spec.resources } : {}) },
+  };
+}
+
+function validSnapshot(p: Pod | undefined): p is Pod {
+  const ok = (cs: unknown) => Array.isArray(cs) && cs.every((c) => typeof c === 'object' && c !== null && typeof (c as { name?: unknown }).name === 'string');
+  return !!p && typeof p.spec === 'object' && p.spec !== null && ok(p.spec.containers) && (p.spec.initContainers === undefined || ok(p.spec.initContainers));
+}
+
 function fromPersisted(p: PersistedPod): PodRecord {
   return {
     uid: p.uid,
@@ -565,6 +653,8 @@ function fromPersisted(p: PersistedPod): PodRecord {
     ...(p.rejected ? { rejected: p.rejected } : {}),
     ...(p.evicted ? { evicted: p.evicted } : {}),
     ...(p.final ? { status: p.final } : {}),
+    // A resize that waited when the agent stopped waits on: the old resources stay allocated.
+    ...(validSnapshot(p.allocated) ? { allocated: p.allocated } : {}),
     restarting: false,
     kills: new Map(),
     saved: JSON.stringify(p),

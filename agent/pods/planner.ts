@@ -209,7 +209,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     }
   }
 
-  const initDone = planInit(pod, observed, sandbox.id, backoff, kills, started, actions);
+  const initDone = planInit(pod, observed, sandbox.id, backoff, kills, started, actions, desired);
   if (actions.initFailed) {
     actions.killPod = true;
     return actions;
@@ -240,15 +240,10 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
         actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
         appPending++;
       } else {
-        const want = st.annotations[L.containerHashNoResources] && st.resources ? desired?.(c) : undefined;
-        const changed = want ? resizedResources(st.resources!, want) : [];
-        const restart = changed.some((r) => c.resizePolicy?.find((p) => p.resourceName === r)?.restartPolicy === 'RestartContainer');
-        if (restart) {
-          actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Resized', message: `Container ${c.name} resized (${changed.join(', ')}); its resizePolicy restarts it` });
+        if (planResize(st, c, desired, actions)) {
           actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
           appPending++;
         } else {
-          if (changed.length) (actions.containersToResize ??= []).push({ id: st.id, name: c.name, resources: want! });
           keepRunning++;
         }
       }
@@ -296,7 +291,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
  * even when the runtime lost the records of earlier ones; once the pod is initialized only
  * sidecars are kept running (restarted when they exit or their spec changed).
  */
-function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest>, started: StartedView, actions: PodActions): boolean {
+function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: BackoffView, kills: ReadonlyMap<string, KillRequest>, started: StartedView, actions: PodActions, desired?: DesiredResources): boolean {
   const inits = pod.spec.initContainers ?? [];
   if (inits.length === 0) return true;
   const policy = pod.spec.restartPolicy ?? 'Always';
@@ -342,8 +337,13 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
       }
       if (index === inits.length - 1) initialized = true;
       else if (newest) startNew(index + 1);
-      if (st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c)) {
+      if (specChanged(st, c) || (!canResize(st, desired) && st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c))) {
         actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Init container ${c.name} definition changed, will be restarted` });
+        starts.push({ kind: 'init', index, attempt: st.metadata.attempt + 1, restart: false });
+        continue;
+      }
+      // Sidecars resize in place as app containers do (upstream allows restartable init containers).
+      if (!kill && planResize(st, c, desired, actions)) {
         starts.push({ kind: 'init', index, attempt: st.metadata.attempt + 1, restart: false });
         continue;
       }
@@ -462,6 +462,22 @@ function specChanged(st: RuntimeContainer, c: Container): boolean {
   if (noRes) return noRes !== containerHashWithoutResources(c);
   const full = st.annotations[L.containerHash];
   return !!full && full !== containerHash(c);
+}
+
+/**
+ * A running container whose spec changed in its resources only: resized in place, or killed
+ * where its resizePolicy says RestartContainer for a resource that changed (true: the
+ * caller starts it again).
+ */
+function planResize(st: RuntimeContainer, c: Container, desired: DesiredResources | undefined, actions: PodActions): boolean {
+  const want = st.annotations[L.containerHashNoResources] && st.resources ? desired?.(c) : undefined;
+  const changed = want ? resizedResources(st.resources!, want) : [];
+  if (changed.some((r) => c.resizePolicy?.find((p) => p.resourceName === r)?.restartPolicy === 'RestartContainer')) {
+    actions.containersToKill.push({ id: st.id, name: c.name, reason: 'Resized', message: `Container ${c.name} resized (${changed.join(', ')}); its resizePolicy restarts it` });
+    return true;
+  }
+  if (changed.length) (actions.containersToResize ??= []).push({ id: st.id, name: c.name, resources: want! });
+  return false;
 }
 
 /** A running container can be resized in place: it carries the hash without resources and the runtime reports its limits. */

@@ -13,6 +13,7 @@ import { isSidecar } from '../../manifests/index.js';
 import type { ObservedPod } from '../vocab/index.js';
 import { latestByName } from './planner.js';
 import { qosClass, rfc3339 } from '../vocab/index.js';
+import { resizeConditions, type ResizeState } from './resize.js';
 
 // Pod status as kubelet computes it (kubelet_pods.go generateAPIPodStatus / getPhase):
 // a pure function of the spec, what the runtime holds, and why the last sync could not
@@ -38,6 +39,8 @@ export interface StatusInput {
   messages?: ReadonlyMap<string, string>;
   /** Nothing of the pod will run again (an API pod deleted and stopped): see podPhase. */
   terminal?: boolean;
+  /** An in-place resize not allocated yet, or not applied yet (resize.ts). */
+  resize?: ResizeState;
 }
 
 function terminatedState(c: RuntimeContainer, runtimeName: string, messages?: ReadonlyMap<string, string>): ContainerState {
@@ -190,7 +193,7 @@ function isStatic(pod: Pod): boolean {
 }
 
 /** Conditions kubelet computes; any other condition in the pod's status belongs to someone else and is kept. */
-const KUBELET_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers']);
+const KUBELET_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers', 'PodResizePending', 'PodResizeInProgress']);
 
 interface Cond { ok: boolean; reason?: string; message?: string }
 
@@ -267,6 +270,7 @@ export function computePodStatus(input: StatusInput): PodStatus {
     condition('ContainersReady', cr, now, previous),
     condition('PodScheduled', { ok: true }, now, previous),
     ...others,
+    ...resizeConditions(input.resize, rfc3339(now), previous?.conditions),
   ];
 
   const podIP = pod.spec.hostNetwork ? input.hostIP : sandbox?.ip ?? previous?.podIP;

@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { PodStatus } from '../../manifests/index.js';
+import type { Pod, PodStatus } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
 
 // What a pod record must keep across agent restarts, because the runtime cannot tell it:
@@ -18,6 +18,8 @@ export interface PersistedPod {
   evicted?: { reason: string; message: string; graceSeconds: number; tag?: string };
   /** Only for a pod in a terminal phase (Succeeded, Failed). */
   final?: PodStatus;
+  /** While a resize waits (resize.ts): the resources still allocated, as a pod holding only names and resources. */
+  allocated?: Pod;
 }
 
 // A pod UID comes from a source (a hash for static pods, the API server's UUID): it names a

@@ -50,6 +50,8 @@ export interface SyncDeps {
 export interface SyncResult {
   actions: PodActions;
   waiting: Map<string, ContainerStateWaiting>;
+  /** The runtime refused an in-place resize: its message (PodResizeInProgress, reason Error). */
+  resizeError?: string;
 }
 
 /** Plans the pod with computePodActions and carries the plan out (kubelet's SyncPod). */
@@ -98,9 +100,9 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
     if (!k.keep) await deps.runtime.removeContainer(k.id);
   }));
   await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove, uid);
-  if (pod && actions.containersToResize?.length) await resizeContainers(deps, pod, observed, actions.containersToResize);
+  const resizeError = pod && actions.containersToResize?.length ? await resizeContainers(deps, pod, observed, actions.containersToResize) : undefined;
 
-  if (!pod || (!actions.createSandbox && actions.killPod)) return { actions, waiting };
+  if (!pod || (!actions.createSandbox && actions.killPod)) return { actions, waiting, ...(resizeError ? { resizeError } : {}) };
   const starting = actions.containersToStart.length > 0 || actions.createSandbox;
   // The pod's cgroup exists, with its limits, before anything of the pod is made in it.
   const cgroupParent = deps.env.cgroups ? (starting ? await deps.env.cgroups.ensurePod(pod) : deps.env.cgroups.parentFor(pod)) : undefined;
@@ -116,7 +118,7 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
     // Running containers keep what their volumes last held; new ones cannot start.
     if (starting) {
       for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) waiting.set(c.name, { reason: w.reason, message: w.message });
-      return { actions, waiting };
+      return { actions, waiting, ...(resizeError ? { resizeError } : {}) };
     }
   }
 
@@ -139,7 +141,7 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
       if (!away && report) log.error({ err: (err as Error).message }, message);
       if (!away) deps.events.emit(podRef(pod), 'Warning', 'FailedCreatePodSandBox', message);
       for (const c of pod.spec.containers) waiting.set(c.name, { reason: 'ContainerCreating', message });
-      return { actions, waiting };
+      return { actions, waiting, ...(resizeError ? { resizeError } : {}) };
     }
   }
   if (pod.spec.hostNetwork) podIP = deps.env.hostIP;
@@ -182,7 +184,7 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
       if (s.kind === 'init' && !isSidecar(c)) break;
     }
   }
-  return { actions, waiting };
+  return { actions, waiting, ...(resizeError ? { resizeError } : {}) };
 }
 
 /**
@@ -362,7 +364,8 @@ async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: st
  * and shrinks after them, so that neither level is ever below the other. A container the
  * engine cannot update keeps its limits and is tried again on the next sync.
  */
-async function resizeContainers(deps: SyncDeps, pod: Pod, observed: ObservedPod, list: ContainerToResize[]): Promise<void> {
+async function resizeContainers(deps: SyncDeps, pod: Pod, observed: ObservedPod, list: ContainerToResize[]): Promise<string | undefined> {
+  let failed: string | undefined;
   const log = deps.log.child({ pod: `${pod.metadata.namespace}/${pod.metadata.name}`, podUID: pod.metadata.uid });
   const cgroups = deps.env.cgroups;
   const grows = list.some((r) => {
@@ -385,7 +388,9 @@ async function resizeContainers(deps: SyncDeps, pod: Pod, observed: ObservedPod,
     } catch (err) {
       log.warn({ container: r.name, err: (err as Error).message }, 'container not resized');
       deps.events.emit(podRef(pod), 'Warning', 'ResizeFailed', `Container ${r.name} not resized: ${(err as Error).message}`, r.name);
+      failed ??= `container ${r.name}: ${(err as Error).message}`;
     }
   }
   await resizePod();
+  return failed;
 }

@@ -6,7 +6,9 @@ import type { Logger } from '../log.js';
 // filesystem is used past the high threshold, unused images go, least recently used first,
 // until usage is down to the low threshold. Never an image a container uses (running or
 // not: a dead container still needs its image for logs and restarts), never one a desired
-// pod names, never the pause image. The plan is pure; ImageGC carries it out.
+// pod names, never the pause image nor one the runtime pins. As upstream, an image goes by
+// its id, with all its names, and only when no name of it is in use; the runtime refuses the
+// removal when a container outside bosun's view uses it. The plan is pure; ImageGC carries it out.
 
 export interface ImageRecord {
   id: string;
@@ -59,9 +61,9 @@ export function planImageGC(images: readonly ImageRecord[], inUse: ReadonlySet<s
   return plan;
 }
 
-/** The images in use: of every container the runtime holds, the images desired pods name, the pause image. */
+/** The images in use: of every container the runtime holds, the images desired pods name, the pause image, the runtime's pinned ones. */
 export function imagesInUse(images: readonly ImageInfo[], containers: readonly ContainerStatus[], pinnedRefs: readonly string[]): Set<string> {
-  const used = new Set<string>();
+  const used = new Set<string>(images.filter((i) => i.pinned).map((i) => i.id));
   const byRef = new Map<string, string>();
   for (const i of images) {
     byRef.set(i.id, i.id);

@@ -420,11 +420,34 @@ class ContainerdRuntime implements Runtime {
   }
 
   async removeImage(ref: string): Promise<void> {
+    const info = await this.imageStatus(ref);
+    if (!info) return;
+    // CRI RemoveImage resolves a name to its image and deletes every name of it: a name the
+    // image shares with others goes alone, through containerd's image store.
+    // (Its own digest names do not count as others: a tag removed leaves no digest behind.)
+    const names = [...info.repoTags, ...info.repoDigests];
+    const repo = (n: string) => n.replace(/@.*$/, '').replace(/:[^:/]*$/, '');
+    const others = [...info.repoTags.filter((t) => t !== ref), ...info.repoDigests.filter((d) => d !== ref && repo(d) !== repo(ref))];
+    if (names.includes(ref) && others.length) return this.removeImageName(ref);
+    // By id (image GC): upstream's kubelet checks the containers first; containerd does not.
+    const users = (await this.listContainers()).filter((c) => c.imageRef === info.id || names.includes(c.imageRef) || names.includes(c.image));
+    if (users.length) throw new RuntimeError('Conflict', `image ${info.id} is used by container ${users[0]!.id}: not removed`);
     try {
-      await this.img('RemoveImage', new Writer().message(1, new Writer().string(1, ref)));
+      await this.img('RemoveImage', new Writer().message(1, new Writer().string(1, info.id)));
     } catch (err) {
       if (!(err instanceof RuntimeError && err.code === 'NotFound')) throw err;
     }
+  }
+
+  /** `ctr images rm` of one name in the k8s.io namespace (CRI has no untag call). */
+  private removeImageName(name: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const p = spawn('ctr', ['-a', this.opts.socketPath, '-n', 'k8s.io', 'images', 'rm', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let out = '';
+      p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      p.once('error', (err) => reject(new RuntimeError('Unavailable', `ctr images rm: ${err.message}`, { cause: err })));
+      p.once('close', (code) => (code === 0 || /not found/i.test(out) ? resolve() : reject(new RuntimeError('Unavailable', `ctr images rm ${name}: ${out.trim()}`))));
+    });
   }
 
   /** `ctr images tag` in the k8s.io namespace (CRI has no tag call). */

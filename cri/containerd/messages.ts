@@ -144,6 +144,8 @@ export function containerStatusR(r: Reader, podSandboxId: string): ContainerStat
   const reason = r.string(10);
   const message = r.string(11);
   const logPath = r.string(15);
+  // ContainerResources (16) .linux: what the container runs with now (after a resize too).
+  const linux = r.message(16)?.message(1);
   return {
     id: r.string(1),
     podSandboxId,
@@ -163,6 +165,7 @@ export function containerStatusR(r: Reader, podSandboxId: string): ContainerStat
     annotations: r.map(13),
     mounts: r.messages(14).map(mountR),
     ...(logPath ? { logPath } : {}),
+    ...(linux ? { resources: { cpuPeriod: linux.int(1), cpuQuota: linux.int(2), cpuShares: linux.int(3), memoryLimitInBytes: linux.int(4) } } : {}),
   };
 }
 
@@ -170,7 +173,7 @@ export function imageR(r: Reader): ImageInfo {
   const uid = r.message(5);
   const username = r.string(6);
   const user = uid ? String(uid.int(1)) : username || undefined;
-  return { id: r.string(1), repoTags: r.strings(2), repoDigests: r.strings(3), size: r.uint(4), ...(user !== undefined ? { user } : {}) };
+  return { id: r.string(1), repoTags: r.strings(2), repoDigests: r.strings(3), size: r.uint(4), ...(user !== undefined ? { user } : {}), ...(r.bool(8) ? { pinned: true } : {}) };
 }
 
 const u64 = (r: Reader | undefined, field: number) => r?.message(field)?.uint(1) ?? 0;

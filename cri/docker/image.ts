@@ -129,6 +129,12 @@ export class Images {
       const hex = /^(?:sha256:)?([a-f0-9]{12,64})$/.exec(ref)?.[1];
       const byId = hex !== undefined && info.id.startsWith(`sha256:${hex}`);
       if (byId) {
+        // Untagging goes through even when a container uses the image, and the engine's
+        // refusal would come only at the last tag: every container of the engine (bosun's
+        // or not) is checked first, so that an image in use keeps all its names.
+        const users = await this.docker.listContainers({ all: true });
+        const user = users.find((c) => c.ImageID === info.id);
+        if (user) throw new RuntimeError('Conflict', `image ${info.id} is used by container ${user.Id.slice(0, 12)}: not removed`);
         for (const tag of info.repoTags) await this.removeQuietly(tag);
         await this.removeQuietly(info.id);
       } else {

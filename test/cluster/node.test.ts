@@ -303,3 +303,57 @@ describe('7. deletion with grace, drain and uncordon', () => {
     expect((await pods('app=web')).filter(ready)).toHaveLength(1);
   });
 });
+
+describe('8. in-place resize through the resize subresource (issue 14)', () => {
+  interface Cond { type: string; status: string; reason?: string; message?: string }
+  interface RsPod { metadata: { uid: string }; status: { conditions?: Cond[]; containerStatuses?: { containerID?: string; restartCount: number; resources?: { limits?: Record<string, string> }; state: { running?: unknown } }[] } }
+  const rs = () => cluster.json<RsPod>(['get', 'pod', 'rs']);
+  const memLimit = async (id: string) => (await execFileP('docker', ['exec', id, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes'])).stdout.trim();
+  const resize = (mem: string, req = '32Mi') => cluster.k(['patch', 'pod', 'rs', '--subresource', 'resize', '--type', 'merge', '-p',
+    JSON.stringify({ spec: { containers: [{ name: 'app', resources: { requests: { cpu: '100m', memory: req }, limits: { cpu: '500m', memory: mem } } }] } })]);
+  const bound = (name: string, req: string, limit: string) => JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name },
+    spec: { nodeName: node, terminationGracePeriodSeconds: 0, containers: [{ name: 'app', image: IMAGE, imagePullPolicy: 'Never', command: ['sleep', '3600'], resources: { requests: { cpu: '100m', memory: req }, limits: { cpu: '500m', memory: limit } } }] },
+  });
+
+  it('resizes the running container in place; a resize that does not fit beside the other pods waits (Deferred) until it does', async () => {
+    await cluster.k(['apply', '-f', '-'], { input: bound('rs', '32Mi', '64Mi') });
+    await until(async () => (await rs()).status.containerStatuses?.[0]?.state.running !== undefined, 'rs running', 120_000, agentLog);
+    const before = await rs();
+    const id = before.status.containerStatuses![0]!.containerID!.replace(/^docker:\/\//, '');
+    expect(await memLimit(id)).toBe(String(64 * 2 ** 20));
+
+    await resize('128Mi');
+    await until(async () => (await rs()).status.containerStatuses?.[0]?.resources?.limits?.memory === String(128 * 2 ** 20), 'status shows 128Mi', 60_000, agentLog);
+    expect(await memLimit(id)).toBe(String(128 * 2 ** 20));
+    const after = await rs();
+    expect(after.metadata.uid).toBe(before.metadata.uid);
+    expect(after.status.containerStatuses![0]!.containerID).toBe(before.status.containerStatuses![0]!.containerID);
+    expect(after.status.containerStatuses![0]!.restartCount).toBe(0);
+
+    // (The API server itself refuses a resize beyond the node's allocatable: Infeasible is
+    // for static pods here, test/integration/agent-resize.test.ts.) A pod that takes most of
+    // the node's memory makes a resize that fits the node wait beside it.
+    const alloc = Number((await cluster.json<{ status: { allocatable: { memory: string } } }>(['get', 'node', node])).status.allocatable.memory.replace(/Ki$/, '')) * 1024;
+    const hog = `${Math.floor(alloc / 2 ** 20) - 1024}Mi`;
+    await cluster.k(['apply', '-f', '-'], { input: bound('hog', hog, hog) });
+    await until(async () => (await cluster.json<RsPod>(['get', 'pod', 'hog'])).status.containerStatuses?.[0]?.state.running !== undefined, 'hog running', 120_000, agentLog);
+    await resize('2Gi', '2Gi');
+    await until(async () => !!(await rs()).status.conditions?.some((c) => c.type === 'PodResizePending'), 'PodResizePending', 60_000, agentLog);
+    const cond = (await rs()).status.conditions!.find((c) => c.type === 'PodResizePending')!;
+    console.log(`API pod: ${cond.type} ${cond.reason}: ${cond.message}`);
+    expect(cond).toMatchObject({ status: 'True', reason: 'Deferred' });
+    expect(cond.message).toMatch(/^Node didn't have enough resource: memory, requested: \d+, used: \d+, capacity: \d+$/);
+    expect(await memLimit(id)).toBe(String(128 * 2 ** 20));
+
+    // The other pod goes: the deferred resize is allocated at a later sync and applied.
+    await cluster.k(['delete', 'pod', 'hog', '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+    await until(async () => {
+      const p = await rs();
+      return p.status.containerStatuses?.[0]?.resources?.limits?.memory === String(2 * 2 ** 30) && !p.status.conditions?.some((c) => c.type.startsWith('PodResize'));
+    }, 'the deferred resize applied, no resize condition', 60_000, agentLog);
+    expect(await memLimit(id)).toBe(String(2 * 2 ** 30));
+    expect((await rs()).status.containerStatuses![0]!.restartCount).toBe(0);
+    await cluster.k(['delete', 'pod', 'rs', '--wait=false']);
+  }, 300_000);
+});

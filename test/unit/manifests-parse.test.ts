@@ -105,6 +105,15 @@ metadata:
     expect(r.objects[0]!.object.metadata?.creationTimestamp).toBe('2024-01-02T03:04:05Z');
   });
 
+  it('reads a plain scalar as a float only where Go reads a number (a lone `.` is a string)', () => {
+    const r = parseManifests('apiVersion: v1\nkind: Pod\nspec:\n  dnsConfig:\n    searches: [., -., .e3, +.]\nx: [.5, 1., 1_000.5, 1e3, .inf, -.Inf, .nan]\n', SRC);
+    expect(r.errors).toEqual([]);
+    const o = r.objects[0]!.object as Record<string, any>;
+    expect(o.spec.dnsConfig.searches).toEqual(['.', '-.', '.e3', '+.']);
+    expect(o.x.slice(0, 6)).toEqual([0.5, 1, 1000.5, 1000, Infinity, -Infinity]);
+    expect(Number.isNaN(o.x[6])).toBe(true);
+  });
+
   it('turns validation errors into messages naming the file and the object', () => {
     const r = parseManifests('apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers:\n  - name: web\n', SRC);
     expect(validateParsed(r.objects[0]!).map((e) => e.message)).toEqual([

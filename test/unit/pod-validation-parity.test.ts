@@ -29,6 +29,22 @@ interface Rule {
 
 const c0 = (p: any) => p.spec.containers[0];
 const RULES: Rule[] = [
+  { upstream: 'validateSeccompAnnotationsAndFieldsMatch', what: 'pod seccomp annotation and field disagree', mutate: (p) => { p.metadata.annotations = { 'seccomp.security.alpha.kubernetes.io/pod': 'unconfined' }; p.spec.securityContext = { seccompProfile: { type: 'RuntimeDefault' } }; },
+    error: 'spec.securityContext.seccompProfile.type: Forbidden: seccomp type in annotation and field must match' },
+  { upstream: 'validateSeccompAnnotationsAndFieldsMatch', what: 'container seccomp annotation names another Localhost profile', mutate: (p) => { p.metadata.annotations = { 'container.seccomp.security.alpha.kubernetes.io/web': 'localhost/a.json' }; c0(p).securityContext = { seccompProfile: { type: 'Localhost', localhostProfile: 'b.json' } }; },
+    error: 'spec.containers[0].securityContext.seccompProfile.localhostProfile: Forbidden: seccomp profile in annotation and field must match' },
+  { upstream: 'ValidateSeccompProfile', what: 'a seccomp annotation that is no profile', mutate: (p) => { p.metadata.annotations = { 'seccomp.security.alpha.kubernetes.io/pod': 'default' }; },
+    error: 'metadata.annotations.seccomp.security.alpha.kubernetes.io/pod: Invalid value: "default": must be a valid seccomp profile' },
+  { upstream: 'ValidateSeccompProfile', what: 'a Localhost seccomp annotation escaping its directory', mutate: (p) => { p.metadata.annotations = { 'container.seccomp.security.alpha.kubernetes.io/web': 'localhost/../x.json' }; },
+    error: 'metadata.annotations.container.seccomp.security.alpha.kubernetes.io/web: Invalid value: "../x.json": must not contain \'..\'' },
+  { upstream: 'ValidateAppArmorPodAnnotations', what: 'an AppArmor annotation for no container', mutate: (p) => { p.metadata.annotations = { 'container.apparmor.security.beta.kubernetes.io/other': 'runtime/default' }; },
+    error: 'metadata.annotations[container.apparmor.security.beta.kubernetes.io/other]: Invalid value: "other": container not found' },
+  { upstream: 'ValidateAppArmorProfileFormat', what: 'an AppArmor annotation that is no profile', mutate: (p) => { p.metadata.annotations = { 'container.apparmor.security.beta.kubernetes.io/web': 'docker-default' }; },
+    error: 'metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]: Invalid value: "docker-default": invalid AppArmor profile name: "docker-default"' },
+  { upstream: 'validateAppArmorAnnotationsAndFieldsMatchOnCreate', what: 'AppArmor annotation and the pod field disagree (reported at the container)', mutate: (p) => { p.metadata.annotations = { 'container.apparmor.security.beta.kubernetes.io/web': 'unconfined' }; p.spec.securityContext = { appArmorProfile: { type: 'RuntimeDefault' } }; },
+    error: 'spec.containers[0].securityContext.appArmorProfile.type: Forbidden: apparmor type in annotation and field must match' },
+  { upstream: 'validateAppArmorAnnotationsAndFieldsMatchOnCreate', what: 'AppArmor annotation names another Localhost profile', mutate: (p) => { p.metadata.annotations = { 'container.apparmor.security.beta.kubernetes.io/web': 'localhost/a' }; c0(p).securityContext = { appArmorProfile: { type: 'Localhost', localhostProfile: 'b' } }; },
+    error: 'spec.containers[0].securityContext.appArmorProfile.localhostProfile: Forbidden: apparmor profile in annotation and field must match' },
   { upstream: 'validateSeccompProfileField', what: 'Localhost seccomp without localhostProfile (pod)', mutate: (p) => { p.spec.securityContext = { seccompProfile: { type: 'Localhost' } }; },
     error: 'spec.securityContext.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost' },
   { upstream: 'validateSeccompProfileField', what: 'Localhost seccomp without localhostProfile (container)', mutate: (p) => { c0(p).securityContext = { seccompProfile: { type: 'Localhost' } }; },
@@ -220,6 +236,20 @@ const VALID: Record<string, string> = {
   'ephemeral-storage and hugepages resources': doc('frontend', `  containers:\n    - name: app\n      image: images.my-company.example/app:v4\n      resources:\n        requests: {ephemeral-storage: "2Gi", hugepages-2Mi: 100Mi, memory: 100Mi}\n        limits: {ephemeral-storage: "4Gi", hugepages-2Mi: 100Mi, memory: 100Mi}\n      volumeMounts:\n        - name: ephemeral\n          mountPath: "/tmp"\n  volumes:\n    - name: ephemeral\n      emptyDir:\n        sizeLimit: 500Mi\n`),
   'stdin and tty (attach to a container)': doc('interactive', `  containers:\n    - name: shell\n      image: busybox:1.28\n      stdin: true\n      stdinOnce: true\n      tty: true\n`),
 };
+
+describe('seccomp and AppArmor annotations that agree with the fields', () => {
+  it('accepts them, and the container field over the pod field for AppArmor', () => {
+    expect(errorsOf((p) => {
+      p.metadata.annotations = {
+        'seccomp.security.alpha.kubernetes.io/pod': 'docker/default',
+        'container.seccomp.security.alpha.kubernetes.io/web': 'localhost/profiles/a.json',
+        'container.apparmor.security.beta.kubernetes.io/web': 'localhost/k8s-deny-write',
+      };
+      p.spec.securityContext = { seccompProfile: { type: 'RuntimeDefault' }, appArmorProfile: { type: 'RuntimeDefault' } };
+      c0(p).securityContext = { seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/a.json' }, appArmorProfile: { type: 'Localhost', localhostProfile: 'k8s-deny-write' } };
+    })).toEqual([]);
+  });
+});
 
 describe('validation parity: what the API server accepts', () => {
   it('has at least 40 documented examples', () => {

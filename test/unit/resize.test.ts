@@ -6,6 +6,7 @@ import type { LinuxContainerResources } from '../../cri/index.js';
 import { createHash } from 'node:crypto';
 import { applyPodDefaults, canonicalJSON, parseManifests, type Container } from '../../manifests/index.js';
 import { ctr, pod, running, sandbox } from '../support/fixtures.js';
+import { checkResize, resizeConditions, resourcesDiffer, withAllocatedResources } from '../../agent/pods/resize.js';
 
 // In-place resize of static pods: the identity of a pod and of its containers leaves out
 // resources and resizePolicy, and the planner turns a change of limits into a resize (or a
@@ -94,6 +95,31 @@ describe('planning a resize', () => {
     expect(b.containersToResize).toHaveLength(1);
   });
 
+  it('resizes a running sidecar in place, and restarts only it where its resizePolicy asks', () => {
+    const policy: Container['resizePolicy'] = [{ resourceName: 'memory', restartPolicy: 'RestartContainer' }];
+    const app = ctr('app');
+    const oldSide = ctr('side', { restartPolicy: 'Always', resources: limits('500m', '64Mi') });
+    const side = ctr('side', { restartPolicy: 'Always', resources: limits('200m', '64Mi') });
+    const observe = (p: ReturnType<typeof pod>, applied: Container) => {
+      const st = running(p, applied, 'side1', { sandboxId: 's1' });
+      st.annotations[L.containerHashNoResources] = containerHashWithoutResources(applied);
+      st.resources = res(50_000, 64 * 2 ** 20);
+      const a = running(p, app, 'app1', { sandboxId: 's1' });
+      a.annotations[L.containerHashNoResources] = containerHashWithoutResources(app);
+      return { sandboxes: [sandbox('s1')], containers: [st, a] };
+    };
+    const p = pod({ initContainers: [side], containers: [app] });
+    const a = computePodActions(p, observe(p, oldSide), NOBACKOFF, new Map(), undefined, desiredOf);
+    expect(a.containersToKill).toEqual([]);
+    expect(a.containersToStart).toEqual([]);
+    expect(a.containersToResize).toEqual([{ id: 'side1', name: 'side', resources: res(20_000, 64 * 2 ** 20) }]);
+    const memSide = ctr('side', { restartPolicy: 'Always', resources: limits('500m', '128Mi'), resizePolicy: policy });
+    const q = pod({ initContainers: [memSide], containers: [app] });
+    const b = computePodActions(q, observe(q, { ...oldSide, resizePolicy: policy }), NOBACKOFF, new Map(), undefined, desiredOf);
+    expect(b.containersToKill).toEqual([expect.objectContaining({ id: 'side1', reason: 'Resized' })]);
+    expect(b.containersToStart).toEqual([{ kind: 'init', index: 0, attempt: 1, restart: false }]);
+  });
+
   it('recreates the container where the runtime cannot report its limits, or for a container made before the resize hash', () => {
     const old = ctr('app', { resources: limits('500m', '64Mi') });
     const now = ctr('app', { resources: limits('200m', '128Mi') });
@@ -103,5 +129,56 @@ describe('planning a resize', () => {
     const legacy = observedWith(p, now, old, res(50_000, 64 * 2 ** 20));
     delete legacy.containers[0]!.annotations[L.containerHashNoResources];
     expect(computePodActions(p, legacy, NOBACKOFF, new Map(), undefined, desiredOf).containersToKill).toEqual([expect.objectContaining({ reason: 'SpecChanged' })]);
+  });
+});
+
+describe('resize allocation (canResizePod)', () => {
+  const NODE = { cpuMilli: 2000, memory: 4 * 2 ** 30, ephemeralStorage: 10 * 2 ** 30, pods: 110 };
+  const sized = (cpu: string, memory: string, uid = 'uid-1', name = 'web') => {
+    const p = pod({ containers: [ctr('c', { resources: { requests: { cpu, memory }, limits: { cpu, memory } } })] }, name);
+    p.metadata.uid = uid;
+    return p;
+  };
+
+  it('allocates a resize that fits beside the other pods', () => {
+    expect(checkResize(sized('1', '1Gi'), [sized('500m', '1Gi', 'uid-2', 'other')], { allocatable: NODE })).toEqual({ ok: true });
+  });
+
+  it('is Infeasible beyond allocatable, memory checked first, with upstream\'s message', () => {
+    expect(checkResize(sized('3', '8Gi'), [], { allocatable: NODE })).toEqual({ ok: false, reason: 'Infeasible', message: `Node didn't have enough capacity: memory, requested: ${8 * 2 ** 30}, capacity: ${4 * 2 ** 30}` });
+    expect(checkResize(sized('3', '1Gi'), [], { allocatable: NODE })).toEqual({ ok: false, reason: 'Infeasible', message: "Node didn't have enough capacity: cpu, requested: 3000, capacity: 2000" });
+  });
+
+  it('is Deferred when it fits the node but not beside the other admitted pods', () => {
+    expect(checkResize(sized('1500m', '1Gi'), [sized('1', '1Gi', 'uid-2', 'other')], { allocatable: NODE })).toEqual({
+      ok: false, reason: 'Deferred', message: "Node didn't have enough resource: cpu, requested: 1500, used: 1000, capacity: 2000",
+    });
+  });
+
+  it('plans with the allocated resources until the edit is allocated; sidecars and pod-level resources too', () => {
+    const old = sized('500m', '64Mi');
+    old.spec.initContainers = [ctr('side', { restartPolicy: 'Always', resources: { limits: { memory: '32Mi' } } })];
+    old.spec.resources = { limits: { memory: '256Mi' } };
+    const edit = structuredClone(old);
+    edit.spec.containers[0]!.resources = { requests: { cpu: '1', memory: '128Mi' }, limits: { cpu: '1', memory: '128Mi' } };
+    edit.spec.initContainers![0]!.resources = { limits: { memory: '64Mi' } };
+    edit.spec.resources = { limits: { memory: '512Mi' } };
+    edit.spec.containers.push(ctr('new', { resources: { limits: { memory: '16Mi' } } }));
+    expect(resourcesDiffer(edit, old)).toBe(true);
+    const planned = withAllocatedResources(edit, old);
+    expect(planned.spec.containers[0]!.resources).toEqual(old.spec.containers[0]!.resources);
+    expect(planned.spec.initContainers![0]!.resources).toEqual({ limits: { memory: '32Mi' } });
+    expect(planned.spec.resources).toEqual({ limits: { memory: '256Mi' } });
+    expect(planned.spec.containers[1]!.resources).toEqual({ limits: { memory: '16Mi' } });
+    expect(resourcesDiffer(withAllocatedResources(old, old), old)).toBe(false);
+  });
+
+  it('reports PodResizePending and PodResizeInProgress as conditions, keeping their times while unchanged', () => {
+    const pending = { reason: 'Infeasible', message: 'Node didn\'t have enough capacity: cpu, requested: 3000, capacity: 2000' };
+    const first = resizeConditions({ pending }, '2026-01-01T00:00:00Z', []);
+    expect(first).toEqual([{ type: 'PodResizePending', status: 'True', lastProbeTime: '2026-01-01T00:00:00Z', lastTransitionTime: '2026-01-01T00:00:00Z', ...pending }]);
+    expect(resizeConditions({ pending }, '2026-01-01T00:01:00Z', first)[0]!.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
+    expect(resizeConditions({ inProgress: { reason: 'Error', message: 'x' } }, 'T', [])).toEqual([{ type: 'PodResizeInProgress', status: 'True', lastProbeTime: 'T', lastTransitionTime: 'T', reason: 'Error', message: 'x' }]);
+    expect(resizeConditions(undefined, 'T', first)).toEqual([]);
   });
 });

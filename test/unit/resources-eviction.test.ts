@@ -227,4 +227,17 @@ describe('image GC plan', () => {
     const dead = { imageRef: 'sha256:b', image: 'localhost/bosun/busybox:1' } as never;
     expect([...imagesInUse(images, [dead], ['localhost/bosun/pause:3.10', 'nginx'])].sort()).toEqual(['sha256:b', 'sha256:n', 'sha256:p']);
   });
+
+  it('in use: an image the runtime pins, and an image whose other name a container uses (ids, not names, decide)', () => {
+    const images = [
+      { id: 'sha256:pin', repoTags: ['registry.k8s.io/pause:3.10'], repoDigests: [], size: 1, pinned: true },
+      { id: 'sha256:two', repoTags: ['localhost/bosun/busybox:1', '127.0.0.1:5000/t/busybox:1'], repoDigests: [], size: 1 },
+      { id: 'sha256:free', repoTags: ['x:1', 'x:2'], repoDigests: [], size: 1 },
+    ];
+    const byName = { imageRef: '', image: '127.0.0.1:5000/t/busybox:1' } as never;
+    const used = imagesInUse(images, [byName], []);
+    expect([...used].sort()).toEqual(['sha256:pin', 'sha256:two']);
+    const plan = planImageGC(images.map((i) => ({ id: i.id, size: 1, firstDetected: 0, lastUsed: 0 })), used, { capacity: 10, available: 0 }, { highThresholdPercent: 85, lowThresholdPercent: 80, minAgeMs: 0 }, 1e9, true);
+    expect(plan.remove).toEqual(['sha256:free']);
+  });
 });
