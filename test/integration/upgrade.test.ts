@@ -64,6 +64,10 @@ async function installVersion(name: string, commit: string | undefined): Promise
 
 // ---------------------------------------------------------------- the pods
 
+// Probes run every 1-2 s, but with long timeouts and thresholds: on a loaded machine an exec
+// probe can take seconds, and a liveness kill there would be the engine's slowness, not the
+// upgrade's doing.
+
 const every = (node: string, root: string) => `apiVersion: v1
 kind: ConfigMap
 metadata: {name: every-conf}
@@ -82,15 +86,15 @@ spec:
     restartPolicy: Always
     command: [sh, -c, 'touch /work/side; exec sleep 1000000']
     volumeMounts: [{name: scratch, mountPath: /work}]
-    startupProbe: {exec: {command: [test, -f, /work/side]}, periodSeconds: 1}
+    startupProbe: {exec: {command: [test, -f, /work/side]}, periodSeconds: 1, timeoutSeconds: 30, failureThreshold: 300}
   containers:
   - name: app
     image: ${BB}
     imagePullPolicy: Never
     command: [sh, -c, 'mkdir -p /www && cp /conf/greeting /www/index.html && exec httpd -f -p 8080 -h /www']
     resources: {limits: {cpu: 200m, memory: 64Mi}, requests: {cpu: 100m, memory: 32Mi}}
-    livenessProbe: {exec: {command: [test, -f, /work/init]}, periodSeconds: 2}
-    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 2}
+    livenessProbe: {exec: {command: [test, -f, /work/init]}, periodSeconds: 2, timeoutSeconds: 30, failureThreshold: 30}
+    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 2, timeoutSeconds: 30}
     volumeMounts:
     - {name: scratch, mountPath: /work}
     - {name: conf, mountPath: /conf}
@@ -113,8 +117,8 @@ spec:
     imagePullPolicy: Never
     command: [sh, -c, 'exec sleep 1000000']
     resources: {limits: {cpu: 100m, memory: 32Mi}}
-    readinessProbe: {exec: {command: ['true']}, periodSeconds: 2}
-    livenessProbe: {exec: {command: ['true']}, periodSeconds: 2}
+    readinessProbe: {exec: {command: ['true']}, periodSeconds: 2, timeoutSeconds: 30}
+    livenessProbe: {exec: {command: ['true']}, periodSeconds: 2, timeoutSeconds: 30, failureThreshold: 30}
 `;
 
 // ---------------------------------------------------------------- one agent's node
@@ -262,8 +266,8 @@ afterAll(async () => {
 describe('upgrade in place to this checkout restarts nothing', () => {
   it('the old agents stop and their pods keep running', async () => {
     await Promise.all(nodes.map((n) => n.stop()));
-    for (const n of nodes) expect(await n.snapshot()).toEqual(before.get(n));
-  });
+    for (const n of nodes) expect(await n.snapshot(), `${n.version} on ${n.kind}`).toEqual(before.get(n));
+  }, 300_000);
 
   it('the new binary on the same root dir adopts every pod: same IDs, nothing created, 0 restarts, on Docker and containerd', async () => {
     await Promise.all(nodes.map((n) => n.start(headRoot)));
@@ -280,5 +284,5 @@ describe('upgrade in place to this checkout restarts nothing', () => {
       expect(await n.allReady(), `${n.version} on ${n.kind}: ready, restartCount 0`).toBe(true);
       expect(n.log(), `${n.version} on ${n.kind}: the new agent's log`).not.toMatch(/definition changed|SpecChanged/);
     }
-  });
+  }, 900_000);
 });
