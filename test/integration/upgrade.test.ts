@@ -56,8 +56,9 @@ async function installVersion(name: string, commit: string | undefined): Promise
   try {
     await run('bash', [join(src, 'scripts/install.sh'), '--root', root], { timeout: 900_000, maxBuffer: 16 << 20 });
   } catch (e) {
-    const x = e as { stdout?: string; stderr?: string };
-    throw new Error(`install.sh of ${name} failed:\n${x.stdout ?? ''}${x.stderr ?? ''}`);
+    const x = e as { stdout?: string; stderr?: string; killed?: boolean; signal?: string };
+    const why = x.killed ? `killed (${x.signal ?? 'timeout'}) after the 900 s limit` : 'failed';
+    throw new Error(`install.sh of ${name} ${why}:\n${x.stdout ?? ''}${x.stderr ?? ''}`);
   }
   return root;
 }
