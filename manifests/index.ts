@@ -9,6 +9,7 @@ export { isDNS1035Label, isDNS1123Label, isDNS1123Subdomain, isValidLabelValue, 
 export { applyPodDefaults, defaultImagePullPolicy, isSidecar, podFullName } from './defaults.js';
 export { QUANTITY_FORMAT_MESSAGE, compareQuantities, isValidQuantity, milliValue, parseQuantity } from './quantity.js';
 export { canonicalJSON, hashObject } from './hash.js';
+export { type ContainerHashPart, CONTAINER_HASH_VERSION, containerSpecChanged, containerSpecHash } from './container-hash.js';
 export { MAX_DEPTH, MAX_DOCUMENTS, MAX_ERROR_BYTES, MAX_MANIFEST_BYTES, capBytes, depthOf, findDuplicateJSONKey, truncate } from './limits.js';
 export {
   type StaticPodOptions, CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION,

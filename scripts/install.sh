@@ -7,6 +7,8 @@
 #                                        also remove /var/lib/bosun and /var/log/pods
 #                                        (refused while pod containers still run:
 #                                        `bosun drain` first)
+#        --root DIR                      every path below under DIR instead of /, and
+#                                        systemd left alone (a private install, e.g. a test)
 #
 # Installs:
 #   /opt/bosun/                   the build (dist/, production node_modules/, package.json)
@@ -20,24 +22,32 @@
 # the only network it uses is the Debian and npm registries.
 set -euo pipefail
 
-PREFIX=/opt/bosun
-BIN=/usr/local/bin/bosun
-ETC=/etc/bosun
-UNIT=/etc/systemd/system/bosun.service
-# Directories this script created, one per line: uninstall removes them when empty.
-CREATED="$ETC/.created-dirs"
-DATA_DIRS=(/var/lib/bosun /var/log/pods)
-
 UNINSTALL=0
 PURGE=0
-for arg in "$@"; do
-  case "$arg" in
+ROOT=
+while [ $# -gt 0 ]; do
+  case "$1" in
     --uninstall) UNINSTALL=1 ;;
     --purge) PURGE=1 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install: unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    --root)
+      [ $# -ge 2 ] && [ -n "$2" ] || { echo "install: --root needs a directory" >&2; exit 2; }
+      mkdir -p "$2" && ROOT=$(cd "$2" && pwd) || exit 2
+      [ "$ROOT" = / ] && ROOT=
+      shift ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+
+PREFIX=$ROOT/opt/bosun
+BIN=$ROOT/usr/local/bin/bosun
+ETC=$ROOT/etc/bosun
+UNIT=$ROOT/etc/systemd/system/bosun.service
+MANIFESTS=$ROOT/etc/kubernetes/manifests
+# Directories this script created, one per line: uninstall removes them when empty.
+CREATED="$ETC/.created-dirs"
+DATA_DIRS=("$ROOT/var/lib/bosun" "$ROOT/var/log/pods")
 if [ "$PURGE" = 1 ] && [ "$UNINSTALL" = 0 ]; then
   echo "install: --purge goes with --uninstall" >&2
   exit 2
@@ -52,8 +62,9 @@ die() { echo "install: ERROR: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root"
 
-# systemd is the service manager only when it is PID 1 (sd_booted's test).
-systemd_running() { [ -d /run/systemd/system ]; }
+# systemd is the service manager only when it is PID 1 (sd_booted's test); a private
+# install (--root) never touches the host's service.
+systemd_running() { [ -z "$ROOT" ] && [ -d /run/systemd/system ]; }
 
 # Pids of bosun agents started from the installed copy (however they were started).
 installed_agents() {
@@ -85,7 +96,7 @@ if [ "$UNINSTALL" = 1 ]; then
     for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && { warn "pid $pid still running after 30 s, killing it"; kill -KILL "$pid" 2>/dev/null || true; }
   done
-  rm -f "$UNIT" /etc/systemd/system/*.wants/bosun.service
+  rm -f "$UNIT" "$ROOT"/etc/systemd/system/*.wants/bosun.service
   rm -rf "$UNIT.d"
   if systemd_running; then systemctl daemon-reload || true; fi
   if [ -f "$BIN" ] && grep -q "$PREFIX/" "$BIN"; then rm -f "$BIN"; fi
@@ -102,7 +113,7 @@ if [ "$UNINSTALL" = 1 ]; then
   for ((i = ${#created[@]} - 1; i >= 0; i--)); do
     rmdir "${created[$i]}" 2>/dev/null || true
   done
-  [ -d /etc/kubernetes/manifests ] && log "kept /etc/kubernetes/manifests ($(find /etc/kubernetes/manifests -mindepth 1 -maxdepth 1 | wc -l) entries: your pod manifests)"
+  [ -d "$MANIFESTS" ] && log "kept $MANIFESTS ($(find "$MANIFESTS" -mindepth 1 -maxdepth 1 | wc -l) entries: your pod manifests)"
   for d in "${DATA_DIRS[@]}"; do
     [ -d "$d" ] && log "kept $d (pods' data; --uninstall --purge removes it)"
   done
@@ -169,6 +180,7 @@ rm -rf "$PREFIX.old"
 log "installed bosun $VERSION in $PREFIX"
 
 # exec: under systemd the agent itself is the main PID (NotifyAccess=main, KillMode=process).
+mkdir -p "$(dirname "$BIN")"
 printf '#!/bin/sh\n# Installed by bosun scripts/install.sh\nexec %s %s/dist/agent/cli.js "$@"\n' "$NODE" "$PREFIX" >"$BIN.tmp"
 chmod 0755 "$BIN.tmp"
 mv "$BIN.tmp" "$BIN"
@@ -201,10 +213,11 @@ EOF
   chmod 0644 "$ETC/bosun.env"
   log "wrote $ETC/bosun.env"
 fi
-mkdir_recorded /etc/kubernetes/manifests 0755
-mkdir_recorded /var/lib/bosun 0700
-mkdir_recorded /var/log/pods 0755
+mkdir_recorded "$MANIFESTS" 0755
+mkdir_recorded "${DATA_DIRS[0]}" 0700
+mkdir_recorded "${DATA_DIRS[1]}" 0755
 
+mkdir -p "$(dirname "$UNIT")"
 install -m 0644 "$REPO_ROOT/scripts/bosun.service" "$UNIT"
 log "installed $UNIT"
 

@@ -4,7 +4,7 @@ import { isSidecar } from '../../manifests/index.js';
 import type { KillRequest as ProbeKillRequest } from '../../probes/index.js';
 import { formatGoDuration } from '../vocab/index.js';
 import type { ObservedPod } from '../vocab/index.js';
-import { containerHash, containerHashWithoutResources, L } from '../vocab/index.js';
+import { containerHash, L, recordedSpecChanged } from '../vocab/index.js';
 
 // The decision half of a pod sync, after kubelet's computePodActions: a pure function from
 // (desired pod, observed runtime state, back-off view) to a plain record of actions. The
@@ -234,7 +234,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
         // Killed now, restarted by the next sync through the restart policy and back-off.
         actions.containersToKill.push({ id: st.id, name: c.name, ...killOf(kill), keep: true });
         keepRunning++;
-      } else if (specChanged(st, c) || (!canResize(st, desired) && st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c))) {
+      } else if (specChanged(st, c) || (!canResize(st, desired) && recordedSpecChanged(st, c))) {
         // (Resources changed where the runtime cannot report or update them: recreate it.)
         actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Container ${c.name} definition changed, will be restarted` });
         actions.containersToStart.push({ kind: 'app', index, attempt: st.metadata.attempt + 1, restart: false });
@@ -337,7 +337,7 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
       }
       if (index === inits.length - 1) initialized = true;
       else if (newest) startNew(index + 1);
-      if (specChanged(st, c) || (!canResize(st, desired) && st.annotations[L.containerHash] && st.annotations[L.containerHash] !== containerHash(c))) {
+      if (specChanged(st, c) || (!canResize(st, desired) && recordedSpecChanged(st, c))) {
         actions.containersToKill.push({ id: st.id, name: c.name, reason: 'SpecChanged', message: `Init container ${c.name} definition changed, will be restarted` });
         starts.push({ kind: 'init', index, attempt: st.metadata.attempt + 1, restart: false });
         continue;
@@ -458,10 +458,8 @@ function planRemovals(observed: ObservedPod, newest: PodSandboxStatus | undefine
  * the full hash.
  */
 function specChanged(st: RuntimeContainer, c: Container): boolean {
-  const noRes = st.annotations[L.containerHashNoResources];
-  if (noRes) return noRes !== containerHashWithoutResources(c);
-  const full = st.annotations[L.containerHash];
-  return !!full && full !== containerHash(c);
+  if (st.annotations[L.containerHashNoResources]) return recordedSpecChanged(st, c, 'withoutResources');
+  return recordedSpecChanged(st, c);
 }
 
 /**

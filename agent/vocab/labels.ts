@@ -1,6 +1,6 @@
 import type { ContainerStatus as RuntimeContainer, PodSandboxStatus } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
-import { hashObject } from '../../manifests/index.js';
+import { containerSpecChanged, containerSpecHash } from '../../manifests/index.js';
 
 // The labels and annotations kubelet put on containers (kuberuntime/labels.go). Everything
 // the agent needs after a restart is read back from these, never from memory.
@@ -42,15 +42,19 @@ export function sandboxAnnotations(pod: Pod): Record<string, string> {
   };
 }
 
-/** The part of a container's spec whose change means the container must be recreated. */
+/** The hash recorded on a container (versioned: manifests/container-hash.ts says what it covers and why). */
 export function containerHash(c: Container): string {
-  return hashObject(c).slice(0, 16);
+  return containerSpecHash(c, 'full');
 }
 
-/** The container's spec but for what an in-place resize changes. */
+/** The same without what an in-place resize changes. */
 export function containerHashWithoutResources(c: Container): string {
-  const { resources: _r, resizePolicy: _p, ...rest } = c;
-  return hashObject(rest).slice(0, 16);
+  return containerSpecHash(c, 'withoutResources');
+}
+
+/** Whether a container's recorded hash (full, or without resources) says its spec changed; a hash it cannot judge is no change. */
+export function recordedSpecChanged(st: RuntimeContainer, c: Container, part: 'full' | 'withoutResources' = 'full'): boolean {
+  return containerSpecChanged(st.annotations[part === 'full' ? L.containerHash : L.containerHashNoResources], c, part);
 }
 
 export function containerLabels(pod: Pod, c: Container): Record<string, string> {

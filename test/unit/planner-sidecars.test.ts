@@ -37,7 +37,7 @@ describe('computePodActions: sidecars', () => {
 
   it('restarts a running sidecar whose spec changed, and nothing else', () => {
     const p = pod({ initContainers: [side('s1', { image: 'localhost/bosun/other:1' })], containers: [ctr('a')] });
-    const obs = { sandboxes: [sandbox('s1')], containers: [running(p, side('s1'), 'c1', { hash: 'old' }), running(p, ctr('a'), 'c2')] };
+    const obs = { sandboxes: [sandbox('s1')], containers: [running(p, side('s1'), 'c1'), running(p, ctr('a'), 'c2')] };
     const a = computePodActions(p, obs, noBackoff);
     expect(a.containersToKill.map((k) => [k.id, k.reason])).toEqual([['c1', 'SpecChanged']]);
     expect(a.containersToStart).toEqual([{ kind: 'init', index: 0, attempt: 1, restart: false }]);

@@ -127,9 +127,9 @@ describe('computePodActions', () => {
     expect(a).toMatchObject({ createSandbox: true, killPod: true, attempt: 3 });
   });
 
-  it('replaces a running container whose spec hash changed', () => {
-    const p = pod({ containers: [ctr('a', { args: ['new'] })] });
-    const a = computePodActions(p, { sandboxes: [sandbox('s1')], containers: [running(p, ctr('a'), 'c1', { hash: 'oldhash' })] }, noBackoff);
+  it('replaces a running container whose spec hash changed (a new image: what an API pod may change)', () => {
+    const p = pod({ containers: [ctr('a', { image: 'localhost/bosun/other:1' })] });
+    const a = computePodActions(p, { sandboxes: [sandbox('s1')], containers: [running(p, ctr('a'), 'c1')] }, noBackoff);
     expect(a.containersToKill.map((k) => [k.id, k.reason])).toEqual([['c1', 'SpecChanged']]);
     expect(a.containersToStart).toEqual([{ kind: 'app', index: 0, attempt: 1, restart: false }]);
   });
