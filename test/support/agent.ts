@@ -91,7 +91,7 @@ export class TestAgent {
   port = 0;
   private proc?: ChildProcess;
 
-  async start(extra: string[] = []): Promise<void> {
+  async start(extra: string[] = [], healthzTimeoutMs = 30_000): Promise<void> {
     if (!this.port) this.port = await freePort();
     const out = openSync(this.logFile, 'a');
     // Container logs stay in the test's directory unless the test brings its own config.
@@ -113,7 +113,7 @@ export class TestAgent {
       ...(extra.includes('--cgroup-root') ? [] : ['--cgroup-root', this.cgroupRoot]),
       ...extra], { stdio: ['ignore', out, out] });
     closeSync(out);
-    await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', 30_000);
+    await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', healthzTimeoutMs);
   }
 
   get pid(): number | undefined {
