@@ -18,6 +18,9 @@
 #   e2e-test-images/nonewprivs:1.4   that busybox with nnp (test/images/nonewprivs) setuid
 #   e2e-test-images/nginx:1.15-4     Debian's nginx (the .deb unpacked, never installed on
 #                                    the host) with its shared libraries, serving port 80
+#   e2e-test-images/glibc-dns-testing:2.0.0
+#                                    Debian's hostname (glibc, NSS files/dns) on that busybox
+#                                    (upstream: Debian with dnsutils); its specs run hostname -f
 #   pause:3.10.2                     localhost/bosun/pause:3.10 (bosun's pause.c)
 # Images are rebuilt when their inputs change (label io.bosun.build-inputs).
 set -euo pipefail
@@ -103,7 +106,21 @@ rm -rf "$work/nginx/root/usr/share/doc" "$work/nginx/root/usr/share/man"
 printf 'FROM %s\nCOPY root/ /\nEXPOSE 80\nSTOPSIGNAL SIGQUIT\nCMD ["/usr/sbin/nginx"]\n' "$BUSYBOX" >"$work/nginx/Dockerfile"
 build localhost/bosun/e2e/nginx:1.15-4 "$work/nginx"
 
+# glibc-dns-testing: upstream's is Debian with glibc and dnsutils; the specs that use it run
+# `hostname` and `hostname -f`. Here: Debian's hostname from this host, with glibc, its NSS
+# modules and an nsswitch.conf, on busybox for the shell.
+mkdir -p "$work/glibc/root/bin" "$work/glibc/root/etc"
+cp /bin/hostname "$work/glibc/root/bin/hostname"
+for lib in $(ldd /bin/hostname | awk '/=> \// { print $3 } $1 ~ /^\// { print $1 }') /lib/x86_64-linux-gnu/libnss_files.so.2 /lib/x86_64-linux-gnu/libnss_dns.so.2; do
+  mkdir -p "$work/glibc/root$(dirname "$lib")"
+  cp -L "$lib" "$work/glibc/root$lib"
+done
+printf 'hosts: files dns\n' >"$work/glibc/root/etc/nsswitch.conf"
+printf 'FROM %s\nCOPY root/ /\n' "$BUSYBOX" >"$work/glibc/Dockerfile"
+build localhost/bosun/e2e/glibc-dns-testing:2.0.0 "$work/glibc"
+
 echo "e2e-test-images/agnhost:2.63.0 localhost/bosun/e2e/agnhost:2.63.0"
+echo "e2e-test-images/glibc-dns-testing:2.0.0 localhost/bosun/e2e/glibc-dns-testing:2.0.0"
 echo "e2e-test-images/agnhost:2.55 localhost/bosun/e2e/agnhost:2.55"
 echo "e2e-test-images/busybox:1.37.0-1 $BUSYBOX"
 echo "e2e-test-images/nonroot:1.5 localhost/bosun/e2e/nonroot:1.5"

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -80,8 +80,11 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
   const work = mkdtempSync(join(tmpdir(), 'bosun-conformance-'));
   const registry = new TestRegistry(`conformance-${Math.random().toString(36).slice(2, 8)}`);
   const cluster = new TestCluster();
-  const agent = new TestAgent();
+  // Not the test agents' prefix: other runs' leftover clean-up removes those after 10 minutes.
+  const agent = new TestAgent('bosun-conformance-');
   let output = '';
+  let keepalive: NodeJS.Timeout | undefined;
+  const registryDir = process.env.BOSUN_REGISTRY_DIR ?? '/var/lib/bosun-registry';
   try {
     say('building e2e.test, ginkgo and agnhost when missing (scripts/cluster/build-e2e.sh)');
     const bin = kv((await execFileP('bash', [resolve('scripts/cluster/build-e2e.sh')], { maxBuffer: 16 << 20, timeout: 3 * 3600_000 })).stdout, 'E2E_BIN');
@@ -97,6 +100,18 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
 
     say('starting the control plane and the bosun node');
     await cluster.up();
+    // Other test runs on this machine take a cluster directory or registry untouched for 10
+    // or 60 minutes for the leftover of an interrupted run and stop it; this run is longer.
+    keepalive = setInterval(() => {
+      const now = new Date();
+      for (const f of [cluster.dir, join(registryDir, registry.name, 'config.yml')]) {
+        try {
+          utimesSync(f, now, now);
+        } catch {
+          // gone: the run fails on its own
+        }
+      }
+    }, 60_000);
     // A loaded machine (shared cores, a cold start of the agent): a generous wait.
     await agent.start(await cluster.nodeFlags(agent.nodeName), 180_000);
     await cluster.k(['wait', '--for=condition=Ready', `node/${agent.nodeName}`, '--timeout=120s'], { timeoutMs: 130_000 });
@@ -139,6 +154,7 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
     }
     return { specs, ...sum, output };
   } finally {
+    clearInterval(keepalive);
     say('cleaning up');
     await cleanUp(cluster, agent, registry, work).catch((e: unknown) => say(`clean-up: ${String(e)}`));
   }

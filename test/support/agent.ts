@@ -82,12 +82,23 @@ function configSets(extra: string[], key: string): boolean {
 }
 
 export class TestAgent {
-  readonly nodeName = TEST_NODE_PREFIX + Math.random().toString(36).slice(2, 8);
+  /**
+   * A prefix other than TEST_NODE_PREFIX keeps the agent's containers out of the clean-up of
+   * other runs' leftovers (removeTestContainers without a node name), for runs longer than
+   * its 10 minutes; such a run removes its own containers.
+   */
+  constructor(prefix = TEST_NODE_PREFIX) {
+    this.nodeName = prefix + Math.random().toString(36).slice(2, 8);
+  }
+
+  readonly nodeName: string;
   readonly dir = mkdtempSync(join(tmpdir(), 'bosun-e2e-'));
   readonly manifests = join(this.dir, 'manifests');
   readonly logFile = join(this.dir, 'agent.log');
   /** Its own cgroup root: kubepods and the pod cgroups go under /<node name>, removed by destroy(). */
-  readonly cgroupRoot = '/' + this.nodeName;
+  get cgroupRoot(): string {
+    return '/' + this.nodeName;
+  }
   port = 0;
   private proc?: ChildProcess;
 
