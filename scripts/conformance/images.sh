@@ -10,7 +10,7 @@
 #   e2e-test-images/agnhost:2.63.0   agnhost built from test/images/agnhost of the same
 #                                    module, on bosun's busybox (upstream: alpine), with the
 #                                    user/group, /uploads, porter certificates and agnhost-2
-#                                    link of upstream's Dockerfile
+#                                    link of upstream's Dockerfile, and Debian's curl
 #   e2e-test-images/agnhost:2.55     the same binary, a distinct image (the suite updates a
 #                                    pod from one to the other)
 #   e2e-test-images/busybox:1.37.0-1 localhost/bosun/busybox:1 (Debian's busybox-static)
@@ -37,6 +37,15 @@ for i in "$BUSYBOX" "$PAUSE"; do docker image inspect "$i" >/dev/null 2>&1 || { 
 work="$(mktemp -d /tmp/bosun-e2e-images.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
+# with_libs BINARY ROOT: copies the shared libraries BINARY links (ldd) under ROOT, same paths.
+with_libs() {
+  local lib
+  for lib in $(ldd "$1" | awk '/=> \// { print $3 } $1 ~ /^\// { print $1 }'); do
+    mkdir -p "$2$(dirname "$lib")"
+    cp -L "$lib" "$2$lib"
+  done
+}
+
 # build NAME CONTEXT: builds CONTEXT/Dockerfile as NAME unless an image with the same inputs exists.
 build() {
   local name=$1 ctx=$2 hash
@@ -47,10 +56,15 @@ build() {
 }
 
 # agnhost, as upstream's test/images/agnhost/Dockerfile lays it out.
-mkdir -p "$work/agnhost"
+# The network specs run curl in agnhost pods (upstream's image adds it from alpine): this
+# host's Debian curl with its libraries.
+mkdir -p "$work/agnhost/root/usr/bin"
+cp /usr/bin/curl "$work/agnhost/root/usr/bin/curl"
+with_libs /usr/bin/curl "$work/agnhost/root"
 cp "$bin/agnhost" "$mod/test/images/agnhost/porter/localhost.crt" "$mod/test/images/agnhost/porter/localhost.key" "$work/agnhost/"
 cat >"$work/agnhost/Dockerfile" <<DOCKERFILE
 FROM $BUSYBOX
+COPY root/ /
 COPY agnhost localhost.crt localhost.key /
 RUN ["/bin/sh", "-c", "set -e; mkdir /uploads; ln -s agnhost /agnhost-2; \
   echo 'user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh' >>/etc/passwd; \
@@ -81,10 +95,7 @@ mkdir -p "$work/nginx/root"
 (cd "$work" && apt-get download -q nginx >/dev/null 2>&1) || { echo "images.sh: apt-get download nginx failed (apt-get update?)" >&2; exit 1; }
 dpkg-deb -x "$work"/nginx_*.deb "$work/nginx/root"
 ngx="$work/nginx/root/usr/sbin/nginx"
-for lib in $(ldd "$ngx" | awk '/=> \// { print $3 } $1 ~ /^\// { print $1 }'); do
-  mkdir -p "$work/nginx/root$(dirname "$lib")"
-  cp -L "$lib" "$work/nginx/root$lib"
-done
+with_libs "$ngx" "$work/nginx/root"
 mkdir -p "$work/nginx/root/etc/nginx" "$work/nginx/root/usr/share/nginx/html" "$work/nginx/root/var/log/nginx" "$work/nginx/root/var/lib/nginx"
 cat >"$work/nginx/root/etc/nginx/nginx.conf" <<'CONF'
 daemon off;
@@ -111,10 +122,8 @@ build localhost/bosun/e2e/nginx:1.15-4 "$work/nginx"
 # modules and an nsswitch.conf, on busybox for the shell.
 mkdir -p "$work/glibc/root/bin" "$work/glibc/root/etc"
 cp /bin/hostname "$work/glibc/root/bin/hostname"
-for lib in $(ldd /bin/hostname | awk '/=> \// { print $3 } $1 ~ /^\// { print $1 }') /lib/x86_64-linux-gnu/libnss_files.so.2 /lib/x86_64-linux-gnu/libnss_dns.so.2; do
-  mkdir -p "$work/glibc/root$(dirname "$lib")"
-  cp -L "$lib" "$work/glibc/root$lib"
-done
+with_libs /bin/hostname "$work/glibc/root"
+cp -L /lib/x86_64-linux-gnu/libnss_files.so.2 /lib/x86_64-linux-gnu/libnss_dns.so.2 "$work/glibc/root/lib/x86_64-linux-gnu/"
 printf 'hosts: files dns\n' >"$work/glibc/root/etc/nsswitch.conf"
 printf 'FROM %s\nCOPY root/ /\n' "$BUSYBOX" >"$work/glibc/Dockerfile"
 build localhost/bosun/e2e/glibc-dns-testing:2.0.0 "$work/glibc"
