@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { TestAgent, removeTestContainers } from '../support/agent.js';
-import { TestCluster } from '../support/cluster.js';
+import { TestCluster, until } from '../support/cluster.js';
 import { TestRegistry, imageNamesOf, removeImageNames } from '../support/registry.js';
 import { KNOWN_REASONS } from './known.js';
 import { type SpecResult, applyKnownReasons, parseGinkgoReport, renderResults, selectSpecs, summarize } from './results.js';
@@ -114,7 +114,8 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
     }, 60_000);
     // A loaded machine (shared cores, a cold start of the agent): a generous wait.
     await agent.start(await cluster.nodeFlags(agent.nodeName), 180_000);
-    await cluster.k(['wait', '--for=condition=Ready', `node/${agent.nodeName}`, '--timeout=120s'], { timeoutMs: 130_000 });
+    await until(async () => (await cluster.kubectl(['get', 'node', agent.nodeName])).code === 0, 'the Node registered', 180_000, () => agent.log().split('\n').slice(-20).join('\n'));
+    await cluster.k(['wait', '--for=condition=Ready', `node/${agent.nodeName}`, '--timeout=180s'], { timeoutMs: 190_000 });
 
     say(`running e2e.test ${version}: focus ${o.focus}, skip ${o.skip}, ${o.procs} process(es)`);
     const report = join(work, 'report.json');
