@@ -470,6 +470,9 @@ if [ "${BOSUN_SKIP_CLUSTER_BUILD:-0}" != 1 ]; then
   command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
   command -v go >/dev/null || die "go (1.26 or later) is needed to build the control plane for the cluster tests; BOSUN_SKIP_CLUSTER_BUILD=1 skips it"
   log "cluster components: $("$REPO_ROOT/scripts/cluster/build.sh" | tr '\n' ' ')"
+  # Upstream's e2e suite of the same release, for the NodeConformance run (test/conformance/):
+  # e2e.test, the ginkgo CLI and the test images' binaries, cached beside the control plane.
+  log "conformance suite: $("$REPO_ROOT/scripts/cluster/build-e2e.sh" | tr '\n' ' ')"
 fi
 
 log "done in $(( ($(date +%s%N) - START) / 1000000 )) ms"

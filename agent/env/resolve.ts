@@ -175,7 +175,9 @@ export function resourceValue(pod: Pod, c: Container, ref: ResourceFieldSelector
   if (!target) throw new ContainerConfigError(`resourceFieldRef: container "${ref.containerName}" not found`);
   const [kind, res] = ref.resource.split('.') as ['limits' | 'requests', string];
   const raw = target.resources?.[kind]?.[res];
-  const divisor = ref.divisor ?? '1';
+  // The API server serializes an unset divisor as "0"; a zero divisor means 1, as upstream's
+  // ExtractContainerResourceValue has it.
+  const divisor = ref.divisor === undefined || parseQuantity(ref.divisor) === 0 ? '1' : ref.divisor;
   if (res === 'cpu') {
     const milli = raw !== undefined ? milliValue(raw) : kind === 'limits' ? ctx.node.cpuMilli : 0;
     return String(Math.ceil(milli / milliValue(divisor)));

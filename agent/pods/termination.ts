@@ -54,6 +54,10 @@ export async function readTerminationMessage(c: RuntimeContainer, spec: Containe
   const path = spec?.terminationMessagePath ?? DEFAULT_MESSAGE_PATH;
   // A run that could not even start has no log to fall back to.
   const fallback = spec?.terminationMessagePolicy === 'FallbackToLogsOnError' && c.exitCode !== 0 && c.reason !== 'StartError';
+  // The run's output is in its log file before its end is reported (a CRI runtime closes the
+  // log before it reports the exit): a client that reads the logs of a Succeeded pod gets all
+  // of them (NodeConformance reads short-lived containers' output that way). Bounded wait.
+  if (c.logPath && c.reason !== 'StartError') await logs?.flush(c);
   let message = '';
   const mount = path ? c.mounts?.find((m) => m.containerPath === path) : undefined;
   if (mount) {
@@ -64,7 +68,6 @@ export async function readTerminationMessage(c: RuntimeContainer, spec: Containe
     }
   }
   if (message === '' && fallback && c.logPath) {
-    await logs?.flush(c);
     try {
       message = lastLogText(c.logPath);
     } catch (err) {

@@ -82,16 +82,27 @@ function configSets(extra: string[], key: string): boolean {
 }
 
 export class TestAgent {
-  readonly nodeName = TEST_NODE_PREFIX + Math.random().toString(36).slice(2, 8);
+  /**
+   * A prefix other than TEST_NODE_PREFIX keeps the agent's containers out of the clean-up of
+   * other runs' leftovers (removeTestContainers without a node name), for runs longer than
+   * its 10 minutes; such a run removes its own containers.
+   */
+  constructor(prefix = TEST_NODE_PREFIX) {
+    this.nodeName = prefix + Math.random().toString(36).slice(2, 8);
+  }
+
+  readonly nodeName: string;
   readonly dir = mkdtempSync(join(tmpdir(), 'bosun-e2e-'));
   readonly manifests = join(this.dir, 'manifests');
   readonly logFile = join(this.dir, 'agent.log');
   /** Its own cgroup root: kubepods and the pod cgroups go under /<node name>, removed by destroy(). */
-  readonly cgroupRoot = '/' + this.nodeName;
+  get cgroupRoot(): string {
+    return '/' + this.nodeName;
+  }
   port = 0;
   private proc?: ChildProcess;
 
-  async start(extra: string[] = []): Promise<void> {
+  async start(extra: string[] = [], healthzTimeoutMs = 90_000): Promise<void> {
     if (!this.port) this.port = await freePort();
     const out = openSync(this.logFile, 'a');
     // Container logs stay in the test's directory unless the test brings its own config.
@@ -113,7 +124,7 @@ export class TestAgent {
       ...(extra.includes('--cgroup-root') ? [] : ['--cgroup-root', this.cgroupRoot]),
       ...extra], { stdio: ['ignore', out, out] });
     closeSync(out);
-    await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', 90_000);
+    await this.until(async () => (await fetch(`http://127.0.0.1:${this.port}/healthz`).then((r) => r.ok).catch(() => false)), 'agent healthz', healthzTimeoutMs);
   }
 
   get pid(): number | undefined {

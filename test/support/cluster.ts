@@ -50,6 +50,24 @@ async function freeBase(): Promise<number> {
   throw new Error('no 10 free ports in a row for the test cluster');
 }
 
+/** Whether a process a cluster directory's pid files name still runs that cluster (cluster.sh's pid_of). */
+function clusterAlive(dir: string): boolean {
+  let pids: string[] = [];
+  try {
+    pids = readdirSync(join(dir, 'run')).filter((f) => f.endsWith('.pid'));
+  } catch {
+    return false;
+  }
+  return pids.some((f) => {
+    try {
+      const pid = readFileSync(join(dir, 'run', f), 'utf8').trim();
+      return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Stops clusters that interrupted runs left (their state directory is still there). */
 export function removeStaleClusters(): void {
   const old = Date.now() - 10 * 60_000;
@@ -61,6 +79,8 @@ export function removeStaleClusters(): void {
     } catch {
       continue;
     }
+    // A long run beside this one (the conformance suite) keeps its processes: not stale.
+    if (clusterAlive(dir)) continue;
     spawnSync('bash', [SCRIPT, 'down'], { env: { ...process.env, BOSUN_CLUSTER_DIR: dir, BOSUN_CLUSTER_NODE: 'stale' }, stdio: 'ignore' });
     rmSync(dir, { recursive: true, force: true });
   }

@@ -59,6 +59,9 @@ describe('container environment', () => {
     expect(resourceValue(p, c, { resource: 'limits.cpu' }, ctx)).toBe('1');
     expect(resourceValue(p, c, { resource: 'limits.cpu', divisor: '1m' }, ctx)).toBe('250');
     expect(resourceValue(p, c, { resource: 'limits.memory', divisor: '1Mi' }, ctx)).toBe('100');
+    // What the API server sends for an unset divisor (NodeConformance: "should provide container's memory limit").
+    expect(resourceValue(p, c, { resource: 'limits.memory', divisor: '0' }, ctx)).toBe(String(100 << 20));
+    expect(resourceValue(p, c, { resource: 'limits.cpu', divisor: '0' }, ctx)).toBe('1');
     const bare = ctr('b');
     expect(resourceValue(pod({ containers: [bare] }), bare, { resource: 'limits.cpu' }, ctx)).toBe('2');
     expect(resourceValue(pod({ containers: [bare] }), bare, { resource: 'requests.memory' }, ctx)).toBe('0');

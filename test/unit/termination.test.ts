@@ -49,6 +49,15 @@ describe('termination messages', () => {
     expect(await readTerminationMessage(written, fallback, logs)).toBe('said so');
   });
 
+  it('waits for the log copy of every exited run with a log before its end is reported, not only for the fallback', async () => {
+    const flushed: string[] = [];
+    const logs = { flush: async (c: { id: string }) => void flushed.push(c.id) };
+    const ok = { ...exited(p, spec, 'c5', 0), logPath: file('ok.log', logLine('done')) };
+    expect(await readTerminationMessage(ok, spec, logs)).toBeUndefined();
+    expect(await readTerminationMessage({ ...ok, id: 'c6', reason: 'StartError' }, spec, logs)).toBeUndefined();
+    expect(flushed).toEqual(['c5']);
+  });
+
   it('reads each exited run once and puts the message into the status', async () => {
     const msgFile = file('once', 'first');
     const c = { ...exited(p, spec, 'c4', 1), mounts: [{ containerPath: '/dev/termination-log', hostPath: msgFile, readonly: false }] };
