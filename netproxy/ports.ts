@@ -58,7 +58,7 @@ export function isProxied(svc: Service): boolean {
   return svc.type !== 'ExternalName' && svc.clusterIP !== '' && svc.clusterIP !== 'None';
 }
 
-function collectEndpoints(svc: Service, protocol: Protocol, portName: string, slices: EndpointSlice[], nodeName?: string): EndpointInfo[] {
+function collectEndpoints(_svc: Service, protocol: Protocol, portName: string, slices: EndpointSlice[], nodeName?: string): EndpointInfo[] {
   const byKey = new Map<string, EndpointInfo>();
   for (const slice of slices) {
     const port = slice.ports.find((p) => p.name === portName && p.protocol === protocol);

@@ -42,7 +42,6 @@ export function logSymlinkPath(dir: string, c: Pick<RuntimeContainer, 'id' | 'la
 class Copier {
   readonly done: Promise<void>;
   private follower?: LogFollower;
-  private writer?: CriLogWriter;
   private stopped = false;
 
   constructor(
@@ -57,7 +56,6 @@ class Copier {
     const path = c.logPath!;
     await mkdir(dirname(path), { recursive: true, mode: 0o755 });
     const writer = new CriLogWriter(path, this.opts.policy, (err) => this.opts.log.warn({ err: err.message, container: c.metadata.name }, 'log rotation cleanup failed'), this.opts.now);
-    this.writer = writer;
     try {
       await this.link(path);
       const from = writer.resumePoint();

@@ -17,7 +17,7 @@ import { podDir } from '../volumes/plan.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import { teardownPodDir } from '../volumes/setup.js';
 import { removePodLogs } from '../logs/manager.js';
-import { L, podUidOf, recordedGrace } from '../vocab/index.js';
+import { L, podUidOf } from '../vocab/index.js';
 import { podGraceSeconds, stopSignalGrace, terminationOrder } from './killorder.js';
 import type { NodeEnv } from './prepare.js';
 import { attemptFromLogDir, buildContainerConfig, ensureHostsFile, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';

@@ -110,7 +110,7 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
     noServer: true,
     perMessageDeflate: false,
     maxPayload: 16 << 20,
-    handleProtocols: (offered, req) => (req as IncomingMessage & { protocol?: string }).protocol ?? false,
+    handleProtocols: (_offered, req) => (req as IncomingMessage & { protocol?: string }).protocol ?? false,
   });
 
   const authenticate = (req: IncomingMessage) => {
@@ -391,7 +391,7 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
     }
   }
 
-  async function serveLogs(ns: string, name: string, container: string | undefined, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function serveLogs(ns: string, name: string, container: string | undefined, q: URLSearchParams, _req: IncomingMessage, res: ServerResponse): Promise<void> {
     const lq = parseLogQuery(q);
     if ('kind' in lq) return sendStatus(res, lq);
     if (container) lq.container = container;

@@ -86,7 +86,7 @@ function tokenFile(pod: Pod, volume: string, src: { audience?: string; expiratio
   return { path: src.path, data: token, mode: defaultMode };
 }
 
-function keyFiles(kind: 'ConfigMap' | 'Secret', ns: string, name: string, data: ObjectData | undefined, items: KeyToPath[] | undefined, optional: boolean | undefined, defaultMode = 0o644): ProjectedFile[] {
+function keyFiles(kind: 'ConfigMap' | 'Secret', _ns: string, name: string, data: ObjectData | undefined, items: KeyToPath[] | undefined, optional: boolean | undefined, defaultMode = 0o644): ProjectedFile[] {
   if (!data) {
     if (optional) return [];
     throw new ContainerConfigError(`${kind.toLowerCase()} "${name}" not found`);

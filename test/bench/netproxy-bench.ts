@@ -205,7 +205,6 @@ async function main(): Promise<void> {
   console.log(`netproxy benchmark: Services x ${ENDPOINTS} endpoints; ${await ver('iptables-legacy')}, ${await ver('iptables-nft')}, ${await ver('nft')}`);
   console.log(`sizes ${SIZES.join(', ')}; modes ${MODES.join(', ')} (nf_tables iptables backend up to ${NFT_BACKEND_MAX}); ${CHANGES} changes (${LEGACY_CHANGES} with iptables-legacy, ${NFT_BACKEND_CHANGES} with the nf_tables backend); steady window ${STEADY_MS / 1000} s\n`);
   const rows: Row[] = [];
-  const largest = Math.max(...SIZES);
   const kept: { mode: Mode; n: number; proxier: Proxier }[] = [];
   for (const mode of MODES) {
     const sizes = SIZES.filter((n) => mode !== 'iptables-nft' || n <= NFT_BACKEND_MAX);

@@ -18,7 +18,7 @@ const limits = (cpu: string, memory: string): Container['resources'] => ({ reque
 /** The desired cgroup values as compute.ts would give them, for the two limits used here. */
 const desiredOf = (c: Container) => res(c.resources?.limits?.cpu === '200m' ? 20_000 : 50_000, c.resources?.limits?.memory === '128Mi' ? 128 * 2 ** 20 : 64 * 2 ** 20);
 
-function observedWith(p: ReturnType<typeof pod>, c: Container, applied: Container, actual?: LinuxContainerResources) {
+function observedWith(p: ReturnType<typeof pod>, _c: Container, applied: Container, actual?: LinuxContainerResources) {
   const st = running(p, applied, 'c1', { sandboxId: 's1' });
   st.annotations[L.containerHashNoResources] = containerHashWithoutResources(applied);
   if (actual) st.resources = actual;
