@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AgentConfig } from './config.js';
 import { ConfigError, resolveConfig } from './config.js';
+import { RELOADABLE } from './settings/index.js';
 import type { Logger } from './log.js';
 import type { ObservedPod } from './pods/planner.js';
 import { L } from './pods/labels.js';
@@ -194,8 +195,8 @@ export class Notifier {
 
 // ---------------------------------------------------------------- SIGHUP reload
 
-/** Settings SIGHUP applies to a running agent; every other one is read at start only. */
-export const LIVE_SETTINGS: readonly (keyof AgentConfig)[] = ['logLevel', 'fileCheckFrequencyMs', 'httpCheckFrequencyMs'];
+/** Settings SIGHUP applies to a running agent (marked `reload` in the table); every other one is read at start only. */
+export const LIVE_SETTINGS = RELOADABLE;
 
 export function diffConfig(running: AgentConfig, next: AgentConfig): { live: string[]; restart: string[] } {
   const keys = new Set([...Object.keys(running), ...Object.keys(next)] as (keyof AgentConfig)[]);
