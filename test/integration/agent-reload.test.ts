@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RELOADABLE } from '../../agent/settings/index.js';
@@ -59,6 +59,7 @@ beforeAll(async () => {
   // A manifest that is a symlink out of the directory: an edit of its target makes no
   // inotify event in the directory, so only the periodic re-list (fileCheckFrequency) sees it.
   writeFileSync(outside, pod('linked1'));
+  mkdirSync(agent.manifests, { recursive: true });
   agent.write('crash.yaml', crashing);
   symlinkSync(outside, join(agent.manifests, 'linked.yaml'));
   await agent.start(['--config', config, '--manifest-url', `http://127.0.0.1:${port}/pods.yaml`]);
