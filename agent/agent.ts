@@ -221,6 +221,10 @@ export class Agent {
       this.source = this.fileSource();
       this.source.start().catch((err: Error) => this.log.error({ err: err.stack }, 'manifest directory source failed to start; the periodic re-list retries'));
     }
+    if (next.syncFrequencyMs !== this.config.syncFrequencyMs) {
+      this.config.syncFrequencyMs = next.syncFrequencyMs;
+      this.pods.setSyncPeriod(next.syncFrequencyMs);
+    }
     if (next.httpCheckFrequencyMs !== this.config.httpCheckFrequencyMs) {
       this.config.httpCheckFrequencyMs = next.httpCheckFrequencyMs;
       if (this.http) {

@@ -1,62 +1,56 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { PodList } from '../manifests/index.js';
 import { Agent } from './agent.js';
-import { FLAGS, resolveConfig } from './config.js';
-import { doctorMain } from './doctor/index.js';
-import { acquireRootDirLock, controlMain, Lifecycle } from './lifecycle.js';
+import { resolveConfig } from './config.js';
+import { DOCTOR_COMMAND, doctorMain } from './doctor/index.js';
+import { acquireRootDirLock, controlMain, DRAIN_COMMAND, Lifecycle, UNCORDON_COMMAND } from './lifecycle.js';
 import { createLogger } from './log.js';
-import { LOGS_USAGE, logsMain } from './logs/index.js';
+import { LOGS_COMMAND, logsMain } from './logs/index.js';
 import type { CoreEvent } from './events.js';
 import { age, podTable, table } from './printers.js';
 import { cleanup as proxyCleanup } from '../netproxy/index.js';
-import { KUBECONFIG_USAGE, kubeconfigMain } from './server/kubeconfig.js';
+import { KUBECONFIG_COMMAND, kubeconfigMain } from './server/kubeconfig.js';
+import { commandHelp, overviewHelp, parseCommand, wantsHelp, type Command } from './settings/index.js';
 import { UserError } from './user-error.js';
 
-const USAGE = `bosun: a node agent (kubelet and kube-proxy for small fleets)
+const RUN_COMMAND: Command = {
+  name: 'run',
+  usage: 'run [--config FILE] [flags]',
+  summary: 'Run the agent.',
+  description: 'Precedence: defaults < config file < flags (kubelet\'s names). SIGHUP (systemctl reload bosun) re-reads the config file and applies the settings that say so; the others wait for a restart, which no pod notices: the next agent adopts them.',
+  config: true,
+  settings: 'all',
+};
 
-Usage:
-  bosun run [flags]                 run the agent
-  bosun get pods [NAME] [-o wide|json|yaml] [-n NAMESPACE] [--server URL]
-  bosun get events [-n NAMESPACE] [-o json|yaml]
-${LOGS_USAGE.trimEnd()}
-${KUBECONFIG_USAGE.trimEnd()}
-  bosun doctor [--config FILE] [flags of run]   check this host (exit 1 on any FAIL)
-  bosun drain [--root-dir DIR]      terminate every pod gracefully and stay cordoned
-  bosun uncordon [--root-dir DIR]   let pods run again after a drain
-  bosun proxy cleanup               remove every iptables rule, chain and route of the Service proxy
-  bosun version
+const GET_COMMAND: Command = {
+  name: 'get',
+  usage: 'get pods [NAME] [-o wide|json|yaml] [-n NAMESPACE] [--server URL]\nget events [-n NAMESPACE] [-o json|yaml] [--server URL]',
+  summary: "List pods or events, as kubectl prints them, from the agent's read-only API.",
+  positionals: true,
+  options: [
+    { name: 'output', short: 'o', type: 'string', arg: 'FORMAT', help: 'wide, json or yaml (events: json or yaml).' },
+    { name: 'namespace', short: 'n', type: 'string', arg: 'NAMESPACE', help: 'Only this namespace (default: all).' },
+    { name: 'all-namespaces', short: 'A', type: 'boolean', help: 'Every namespace (the default; for kubectl habits).' },
+    { name: 'server', type: 'string', arg: 'URL', default: 'http://127.0.0.1:10255', help: "The agent's read-only API." },
+  ],
+};
 
-Flags of run (kubelet's names):
-  --config FILE                     KubeletConfiguration-shaped YAML; flags win over it
-  --pod-manifest-path DIR           static pod manifests (default /etc/kubernetes/manifests)
-  --root-dir DIR                    agent state (default /var/lib/bosun)
-  --node-name NAME                  node name (default: the host name)
-  --read-only-port PORT             read-only API port (default 10255, 0 disables)
-  --address ADDR                    address of the kubelet port (default 127.0.0.1)
-  --read-only-address ADDR          address of the read-only port (default 127.0.0.1; not --address: it is unauthenticated)
-  --pod-cidr CIDR                   pod network (default 10.244.0.0/16)
-  --pod-bridge NAME                 Linux bridge of the Docker pod network (default bosun0)
-  --container-runtime-endpoint URL  engine socket (default unix:///var/run/docker.sock;
-                                    any socket named docker.sock is a Docker engine)
-  --file-check-frequency DURATION   manifest directory re-list period (default 20s)
-  --sync-frequency DURATION         pod sync tick (default 1s)
-  --node-ip IP                      the node's address (default: the default route's)
-  --log-format json|text            log format (default json)
-  --log-level LEVEL                 trace|debug|info|warn|error (default info)
-  --pod-infra-container-image REF   pause image (default localhost/bosun/pause:3.10)
-  --port PORT                       kubelet API, HTTPS and authenticated (default 10250 on --address, 0 disables)
-  --tls-cert-file, --tls-private-key-file FILE   serving pair (default: made under <root-dir>/pki)
-  --token-auth-file FILE            token,user,uid[,"groups"] lines (default: <root-dir>/pki/tokens.csv, made once)
-  --client-ca-file FILE             client certificates signed by it authenticate (CN user, O groups)
-  --authorization-mode AlwaysAllow  any authenticated user may do everything (the only mode without an API server)
-  --kubeconfig FILE                 join the API server of this kubeconfig (cluster mode)
-  --proxy-kubeconfig FILE           the Service proxy's identity for EndpointSlices (kube-proxy's; default: --kubeconfig)
-  --healthz-port PORT               plain /healthz (default 10248, 0 disables)
-  --healthz-bind-address ADDR       (default 127.0.0.1)
-`;
+const PROXY_COMMAND: Command = {
+  name: 'proxy',
+  usage: 'proxy cleanup [--service-cluster-ip-range CIDR] [--pod-cidr CIDR] [--pod-bridge NAME]',
+  summary: 'Remove every iptables and nftables rule, chain, table, IPVS service and route of the Service proxy.',
+  positionals: true,
+  settings: ['serviceCIDR', 'podCIDR', 'podBridge'],
+};
+
+const VERSION_COMMAND: Command = { name: 'version', usage: 'version', summary: 'Print the version.' };
+
+const COMMANDS: readonly Command[] = [RUN_COMMAND, GET_COMMAND, LOGS_COMMAND, KUBECONFIG_COMMAND, DOCTOR_COMMAND, DRAIN_COMMAND, UNCORDON_COMMAND, PROXY_COMMAND, VERSION_COMMAND];
+
+/** `bosun --help`. */
+export const USAGE = overviewHelp('bosun: a node agent (kubelet and kube-proxy for small fleets)', COMMANDS);
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -64,10 +58,7 @@ export function version(): string {
 }
 
 async function run(argv: string[]): Promise<number> {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-  for (const f of Object.keys(FLAGS)) options[f] = { type: 'string' };
-  const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
-  const { config: configPath, ...flags } = values as Record<string, string | undefined>;
+  const { flags, config: configPath } = parseCommand(RUN_COMMAND, argv);
   const cfg = resolveConfig(flags, configPath);
   // Before anything touches a pod: one agent per root dir.
   const lock = await acquireRootDirLock(cfg.rootDir);
@@ -91,17 +82,9 @@ async function run(argv: string[]): Promise<number> {
 }
 
 async function get(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      output: { type: 'string', short: 'o' },
-      namespace: { type: 'string', short: 'n' },
-      'all-namespaces': { type: 'boolean', short: 'A' },
-      server: { type: 'string', default: 'http://127.0.0.1:10255' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const parsed = parseCommand(GET_COMMAND, argv);
+  const positionals = parsed.positionals;
+  const values = parsed.values as { output?: string; namespace?: string; server?: string };
   const [what, name] = positionals;
   if (what === 'events' || what === 'event' || what === 'ev') return getEvents(values.server!, values.namespace, values.output);
   if (what !== 'pods' && what !== 'pod' && what !== 'po') {
@@ -167,15 +150,29 @@ class CliError extends UserError {}
 
 /** `bosun proxy cleanup`: removes every rule, chain and route the Service proxy made. */
 async function proxy(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { 'service-cluster-ip-range': { type: 'string' }, 'pod-cidr': { type: 'string' }, 'pod-bridge': { type: 'string' } }, allowPositionals: true, strict: true });
-  if (positionals[0] !== 'cleanup') throw new CliError('usage: bosun proxy cleanup [--service-cluster-ip-range CIDR] [--pod-cidr CIDR] [--pod-bridge NAME]');
-  const problems = await proxyCleanup({ route: { serviceCIDR: values['service-cluster-ip-range'], podCIDR: values['pod-cidr'], bridge: values['pod-bridge'] } });
+  const { flags, positionals } = parseCommand(PROXY_COMMAND, argv);
+  if (positionals[0] !== 'cleanup' || positionals.length > 1) throw new CliError(`usage: bosun ${PROXY_COMMAND.usage}`);
+  const problems = await proxyCleanup({ route: { serviceCIDR: flags['service-cluster-ip-range'], podCIDR: flags['pod-cidr'], bridge: flags['pod-bridge'] } });
   for (const p of problems) process.stderr.write(`bosun proxy cleanup: ${p}\n`);
   return problems.length ? 1 : 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const spec = COMMANDS.find((c) => c.name === cmd);
+  if (spec && wantsHelp(rest)) {
+    process.stdout.write(commandHelp(spec));
+    return 0;
+  }
+  if (cmd === 'help' && rest.length) {
+    const of = COMMANDS.find((c) => c.name === rest[0]);
+    if (!of) {
+      process.stderr.write(`error: unknown command "${rest[0]}"\n\n${USAGE}`);
+      return 1;
+    }
+    process.stdout.write(commandHelp(of));
+    return 0;
+  }
   switch (cmd) {
     case 'run':
       return run(rest);

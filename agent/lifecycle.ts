@@ -2,10 +2,10 @@ import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { AgentConfig } from './config.js';
 import { ConfigError, resolveConfig } from './config.js';
 import { UserError } from './user-error.js';
+import { parseCommand, RELOADABLE, type Command } from './settings/index.js';
 import type { Logger } from './log.js';
 import type { ObservedPod } from './vocab/index.js';
 import { L } from './vocab/index.js';
@@ -195,8 +195,8 @@ export class Notifier {
 
 // ---------------------------------------------------------------- SIGHUP reload
 
-/** Settings SIGHUP applies to a running agent; every other one is read at start only. */
-export const LIVE_SETTINGS: readonly (keyof AgentConfig)[] = ['logLevel', 'fileCheckFrequencyMs', 'httpCheckFrequencyMs'];
+/** Settings SIGHUP applies to a running agent (marked `reload` in the table); every other one is read at start only. */
+export const LIVE_SETTINGS = RELOADABLE;
 
 export function diffConfig(running: AgentConfig, next: AgentConfig): { live: string[]; restart: string[] } {
   const keys = new Set([...Object.keys(running), ...Object.keys(next)] as (keyof AgentConfig)[]);
@@ -421,9 +421,27 @@ export function controlRequest(rootDir: string, op: string, onMsg: (m: string) =
 }
 
 /** `bosun drain` and `bosun uncordon`: the client side. */
+export const DRAIN_COMMAND: Command = {
+  name: 'drain',
+  usage: 'drain [--root-dir DIR | --config FILE]',
+  summary: 'Terminate every pod gracefully and stay cordoned (across restarts too) until uncordon.',
+  description: 'It asks the running agent, over <rootDir>/bosun.sock; --config defaults to /etc/bosun/config.yaml when it exists.',
+  config: true,
+  settings: ['rootDir'],
+};
+
+export const UNCORDON_COMMAND: Command = {
+  name: 'uncordon',
+  usage: 'uncordon [--root-dir DIR | --config FILE]',
+  summary: 'Let pods run again after a drain.',
+  description: DRAIN_COMMAND.description!,
+  config: true,
+  settings: ['rootDir'],
+};
+
 export async function controlMain(op: 'drain' | 'uncordon', argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'root-dir': { type: 'string' }, config: { type: 'string' } }, strict: true });
-  const rootDir = resolveConfig({ 'root-dir': values['root-dir'] }, values.config ?? (existsSync(INSTALLED_CONFIG) ? INSTALLED_CONFIG : undefined)).rootDir;
+  const { flags, config } = parseCommand(op === 'drain' ? DRAIN_COMMAND : UNCORDON_COMMAND, argv);
+  const rootDir = resolveConfig(flags, config ?? (existsSync(INSTALLED_CONFIG) ? INSTALLED_CONFIG : undefined)).rootDir;
   const r = await controlRequest(rootDir, op, (m) => process.stdout.write(m + '\n'));
   if (!r.ok) {
     process.stderr.write(`error: ${r.error ?? 'failed'}\n`);

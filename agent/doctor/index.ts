@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { FLAGS, resolveConfig } from '../config.js';
+import { resolveConfig } from '../config.js';
+import { parseCommand, type Command } from '../settings/index.js';
 import { INSTALLED_CONFIG } from '../lifecycle.js';
 import { exitCode, formatResults, runChecks } from './checks.js';
 import { gatherFacts } from './gather.js';
@@ -15,11 +15,17 @@ export { gatherFacts } from './gather.js';
  * as these flags would configure it (by default as the installed service is configured).
  * Exit code 0 when nothing FAILs, 1 otherwise.
  */
+export const DOCTOR_COMMAND: Command = {
+  name: 'doctor',
+  usage: 'doctor [--config FILE] [flags of run]',
+  summary: 'Check this host for the agent as these flags configure it: [PASS]/[WARN]/[FAIL] with the fix; exit 1 on any FAIL.',
+  description: '--config defaults to /etc/bosun/config.yaml when it exists (the installed service).',
+  config: true,
+  settings: 'all',
+};
+
 export async function doctorMain(argv: string[]): Promise<number> {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-  for (const f of Object.keys(FLAGS)) options[f] = { type: 'string' };
-  const { values } = parseArgs({ args: argv, options, strict: true });
-  const { config, ...flags } = values as Record<string, string | undefined>;
+  const { flags, config } = parseCommand(DOCTOR_COMMAND, argv);
   const cfg = resolveConfig(flags, config ?? (existsSync(INSTALLED_CONFIG) ? INSTALLED_CONFIG : undefined));
   const facts = await gatherFacts(cfg);
   const results = runChecks(facts);

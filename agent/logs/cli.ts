@@ -1,9 +1,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Pod, PodList } from '../../manifests/index.js';
 import { DEFAULTS, loadConfigFile } from '../config.js';
 import { UserError } from '../user-error.js';
+import { parseCommand, type Command } from '../settings/index.js';
 import { followLogFile, readLogFile, Renderer } from './read.js';
 
 // `bosun logs POD [-c C] [--previous] [--tail N] [--timestamps] [-f] [-n NS]`, read from the
@@ -11,7 +11,23 @@ import { followLogFile, readLogFile, Renderer } from './read.js';
 // gives the pod's UID (several instances of a static pod may have left directories), the
 // container order, and tells -f when the container has stopped.
 
-export const LOGS_USAGE = '  bosun logs POD [-c CONTAINER] [-p] [--tail N] [--timestamps] [-f] [-n NAMESPACE]   print a container\'s log (from the files)\n';
+export const LOGS_COMMAND: Command = {
+  name: 'logs',
+  usage: 'logs POD [-c CONTAINER] [-p] [--tail N] [--timestamps] [-f] [-n NAMESPACE]',
+  summary: "Print a container's log, from the log files (no running agent is needed).",
+  positionals: true,
+  config: true,
+  options: [
+    { name: 'container', short: 'c', type: 'string', arg: 'NAME', help: 'The container (default: the only one, or the first).' },
+    { name: 'previous', short: 'p', type: 'boolean', help: "The previous instance's log (after a restart)." },
+    { name: 'tail', type: 'string', arg: 'N', help: 'The last N lines only (-1: all).' },
+    { name: 'timestamps', type: 'boolean', help: 'Prefix each line with its RFC3339 timestamp.' },
+    { name: 'follow', short: 'f', type: 'boolean', help: 'Keep printing what the container writes, until it stops.' },
+    { name: 'namespace', short: 'n', type: 'string', arg: 'NAMESPACE', default: 'default', help: "The pod's namespace." },
+    { name: 'server', type: 'string', arg: 'URL', default: 'http://127.0.0.1:10255', help: "The agent's read-only API (for the pod's UID and containers)." },
+    { name: 'pod-logs-dir', type: 'string', arg: 'DIR', help: 'Where the log files are (default: podLogsDir of --config, else /var/log/pods).' },
+  ],
+};
 
 export class LogsError extends UserError {}
 
@@ -66,22 +82,9 @@ export function logAttempts(containerDir: string): number[] {
 }
 
 export async function logsMain(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      container: { type: 'string', short: 'c' },
-      previous: { type: 'boolean', short: 'p' },
-      tail: { type: 'string' },
-      timestamps: { type: 'boolean' },
-      follow: { type: 'boolean', short: 'f' },
-      namespace: { type: 'string', short: 'n' },
-      server: { type: 'string', default: 'http://127.0.0.1:10255' },
-      config: { type: 'string' },
-      'pod-logs-dir': { type: 'string' },
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const parsed = parseCommand(LOGS_COMMAND, argv);
+  const positionals = parsed.positionals;
+  const values = parsed.values as { container?: string; previous?: boolean; tail?: string; timestamps?: boolean; follow?: boolean; namespace?: string; server?: string; config?: string; 'pod-logs-dir'?: string };
   const name = positionals[0];
   if (!name || positionals.length > 1) throw new LogsError('expected one pod name: bosun logs POD [-c CONTAINER] [flags]');
   const ns = values.namespace ?? 'default';

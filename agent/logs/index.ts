@@ -5,4 +5,4 @@ export * from './format.js';
 export { CriLogWriter, tailLines } from './writer.js';
 export { LogManager, logSymlinkPath, removePodLogs, type LogManagerOptions, type ContainerSource } from './manager.js';
 export { followLogFile, lastLogText, readLogFile, Renderer, type ReadOptions } from './read.js';
-export { logsMain, LogsError, LOGS_USAGE, findPodLogDir, logAttempts } from './cli.js';
+export { logsMain, LogsError, LOGS_COMMAND, findPodLogDir, logAttempts } from './cli.js';

@@ -182,6 +182,14 @@ export class PodManager {
     this.housekeepingTimer = setInterval(() => void this.housekeeping(), 60_000);
   }
 
+  /** syncFrequency changed (SIGHUP): the tick restarts at the new period; nothing is synced now. */
+  setSyncPeriod(ms: number): void {
+    this.opts.syncPeriodMs = ms;
+    if (this.tick === undefined) return; // not started: start() uses it
+    clearInterval(this.tick);
+    this.tick = setInterval(() => this.dispatchAll(), ms);
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.tick);
     clearInterval(this.housekeepingTimer);

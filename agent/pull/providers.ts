@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config-error.js';
-import { duration } from '../resources/config.js';
+import { duration } from '../settings/parse.js';
 import type { KeyringEntry } from './keyring.js';
 import { keyMatches, parseKey } from './keyring.js';
 import { parseImageName } from './reference.js';

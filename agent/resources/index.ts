@@ -11,5 +11,5 @@ export * from './node.js';
 export { machineInfo, observeSignals, rootWorkingSet, separateImageFs } from './machine.js';
 export { ImageGC, imagesInUse, planImageGC, type ImageGCOptions, type ImageGCPlan, type ImageGCPolicy, type ImageRecord } from './image-gc.js';
 export { formatBinarySI, formatMilli } from './format.js';
-export { evictionThresholds, RESOURCE_DEFAULTS, type ResourceConfig } from './config.js';
+export { evictionThresholds, type ResourceConfig } from './config.js';
 export { ResourceManager, type ResourceManagerOptions } from './manager.js';

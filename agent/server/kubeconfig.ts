@@ -1,16 +1,29 @@
 import { closeSync, constants, existsSync, fchmodSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { FLAGS, resolveConfig } from '../config.js';
+import { resolveConfig } from '../config.js';
 import { UserError } from '../user-error.js';
+import { parseCommand, type Command } from '../settings/index.js';
 import { parseTokenFile } from './auth.js';
 import { pkiDir } from './pki.js';
 
 // `bosun kubeconfig`: a kubeconfig for kubectl against this standalone node's kubelet
 // port: the server, the CA that signed the serving certificate, a token from the token file.
 
-export const KUBECONFIG_USAGE = '  bosun kubeconfig [--config FILE] [--root-dir DIR] [--user NAME] [--server URL] [--output FILE]   print (or write, mode 0600) a kubeconfig for kubectl against this node\n';
+export const KUBECONFIG_COMMAND: Command = {
+  name: 'kubeconfig',
+  usage: 'kubeconfig [--config FILE] [--root-dir DIR] [--user NAME] [--server URL] [--output FILE] [flags of run]',
+  summary: 'Print (or write, mode 0600) a kubeconfig for kubectl against this node.',
+  description: "It holds the node's CA and a token from the token file; the flags of run say where they are.",
+  config: true,
+  settings: 'all',
+  options: [
+    { name: 'user', type: 'string', arg: 'NAME', help: "Whose token (default: the token file's first)." },
+    { name: 'server', type: 'string', arg: 'URL', help: 'The URL kubectl dials (default: https://<address>:<port>).' },
+    { name: 'certificate-authority', type: 'string', arg: 'FILE', help: 'The CA kubectl trusts (default: <rootDir>/pki/ca.crt, or --tls-cert-file).' },
+    { name: 'output', type: 'string', arg: 'FILE', help: 'Write it to FILE, mode 0600, instead of stdout.' },
+  ],
+};
 
 export class KubeconfigError extends UserError {}
 
@@ -48,10 +61,8 @@ export function serverURL(address: string, port: number): string {
  * others can read, a warning says so (`bosun kubeconfig > f` makes f 0644 under umask 022).
  */
 export async function kubeconfigMain(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr, stdoutFd = 1): Promise<number> {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' }, user: { type: 'string' }, server: { type: 'string' }, 'certificate-authority': { type: 'string' }, output: { type: 'string' } };
-  for (const f of Object.keys(FLAGS)) options[f] = { type: 'string' };
-  const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
-  const { config: configPath, user, server, 'certificate-authority': caArg, output, ...flags } = values as Record<string, string | undefined>;
+  const { values, flags, config: configPath } = parseCommand(KUBECONFIG_COMMAND, argv);
+  const { user, server, 'certificate-authority': caArg, output } = values as { user?: string; server?: string; 'certificate-authority'?: string; output?: string };
   const cfg = resolveConfig(flags, configPath);
   if (cfg.port <= 0) throw new KubeconfigError('the kubelet port is disabled (--port 0)');
   const dir = pkiDir(cfg.rootDir);

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS, loadConfigFile, type AgentConfig } from '../../agent/config.js';
+import { FILE_KEYS } from '../../agent/settings/index.js';
 import type { Pod, PodList } from '../../manifests/index.js';
 import { containersOf, docker, freePort, removeTestContainers, TEST_NODE_PREFIX } from '../support/agent.js';
 
@@ -234,13 +235,12 @@ describe.skipIf(foreign)('install.sh and bosun.service on this machine', () => {
     expect(loadConfigFile('/etc/bosun/config.yaml')).toEqual({});
     const documented = [...text.matchAll(/^# ([a-zA-Z]+): (.+)$/gm)].filter(([, key]) => key !== 'nodeName' && key !== 'nodeIP');
     expect(documented.length).toBeGreaterThanOrEqual(15);
-    const field: Record<string, keyof AgentConfig> = { staticPodPath: 'podManifestPath', fileCheckFrequency: 'fileCheckFrequencyMs', syncFrequency: 'syncFrequencyMs', podInfraContainerImage: 'pauseImage' };
     for (const [, key, value] of documented) {
       const f = join(dir, 'one.yaml');
       writeFileSync(f, `${key}: ${value}\n`);
-      const parsed = loadConfigFile(f);
-      const k = field[key] ?? (key as keyof AgentConfig);
-      expect(parsed[k], key).toEqual(k === 'logLevel' ? 'info' : DEFAULTS[k]);
+      const k = FILE_KEYS[key!]?.field as keyof AgentConfig;
+      expect(k, key).toBeDefined();
+      expect(loadConfigFile(f), key).toEqual({ [k]: DEFAULTS[k] });
     }
   });
 

@@ -9,7 +9,8 @@ import {
   DEFAULT_EVICTION_HARD, EMPTY_STATE, EvictionManager, evaluate, evictionMessage, formatBinarySI, hardEvictionReservation, imagesInUse,
   nodeResources, nodeStatusFields, parseThresholdFlag, parseThresholds, planImageGC, pressureAdmission, rankForEviction,
 } from '../../agent/resources/index.js';
-import { evictionThresholds, RESOURCE_DEFAULTS } from '../../agent/resources/index.js';
+import { DEFAULTS as RESOURCE_DEFAULTS } from '../../agent/config.js';
+import { evictionThresholds } from '../../agent/resources/index.js';
 
 const Mi = 2 ** 20;
 const Gi = 2 ** 30;
