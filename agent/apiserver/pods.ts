@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import { ApiRequestError, type ApiClient } from './client.js';
 import { Reflector, type KObj } from './reflector.js';
 import { podReferences } from './refs.js';
+import { KUBELET_CONDITIONS } from '../vocab/index.js';
 
 // Pods assigned to this node by the API server: list + watch spec.nodeName=<node> (a
 // Reflector), turned into desired pods (source "api", name and UID kept as given), saved to a
@@ -52,9 +53,14 @@ function stripForCompare(o: KObj): string {
  * Ready condition turned True would keep the reason ContainersNotReady): such fields are
  * nulled, as kubelet's two-way merge patch from the old status does.
  */
-export function statusPatch(uid: string, status: PodStatus): string {
+export function statusPatch(uid: string, status: PodStatus, written?: PodStatus): string {
   const st = status as unknown as Record<string, unknown>;
-  const conditions = (st.conditions as Record<string, unknown>[] | undefined)?.map((c) => ({ reason: null, message: null, ...c }));
+  let conditions: Record<string, unknown>[] | undefined = (st.conditions as Record<string, unknown>[] | undefined)?.map((c) => ({ reason: null, message: null, ...c }));
+  // A condition merges by type, so one the node no longer reports (a resize that is no
+  // longer pending) stays until it is deleted by name, as kubelet's two-way merge patch
+  // does. Only the types kubelet owns: readiness gates and DisruptionTarget belong to others.
+  const gone = (written?.conditions ?? []).filter((c) => KUBELET_CONDITIONS.has(c.type) && !status.conditions?.some((n) => n.type === c.type));
+  if (gone.length) conditions = [...(conditions ?? []), ...gone.map((c) => ({ type: c.type, $patch: 'delete' }))];
   const states = (x: unknown) => ({ waiting: null, running: null, terminated: null, ...(x as object | undefined) });
   const containers = (list: unknown) => (list as Record<string, unknown>[] | undefined)?.map((c) => ({ ...c, state: states(c.state), lastState: states(c.lastState) }));
   const out: Record<string, unknown> = { ...st, reason: st.reason ?? null, message: st.message ?? null };
@@ -243,7 +249,7 @@ export class ApiPods {
         target = { name: e.name, uid };
       }
       if (!target) continue;
-      const body = statusPatch(target.uid, e.status);
+      const body = this.statusPatchFor(target.uid, e);
       if (this.sent.get(target.uid) === body) continue;
       try {
         await this.patchStatus(e.namespace, target.name, body);
@@ -261,6 +267,12 @@ export class ApiPods {
       }
     }
     for (const uid of this.sent.keys()) if (!this.apiPods.has(uid) && ![...this.mirrors.values()].some((m) => m.metadata.uid === uid)) this.sent.delete(uid);
+  }
+
+  /** The patch for the pod object of this UID (API pod or mirror), against the status it holds. */
+  private statusPatchFor(uid: string, e: StatusEntry): string {
+    const obj = this.apiPods.get(uid) ?? [...this.mirrors.values()].find((m) => m.metadata.uid === uid);
+    return statusPatch(uid, e.status, (obj as { status?: PodStatus } | undefined)?.status);
   }
 
   /** A status patch; a conflict is retried after reading the pod again (up to 5 times). */
@@ -286,7 +298,7 @@ export class ApiPods {
       if (!this.o.stopped(uid)) continue;
       // The final status first, so that whoever watches sees how the containers ended.
       const e = this.statuses.get(uid);
-      if (e && this.sent.get(uid) !== statusPatch(uid, e.status)) continue;
+      if (e && this.sent.get(uid) !== this.statusPatchFor(uid, e)) continue;
       this.deleting.add(uid);
       try {
         await this.o.client.request('DELETE', `/api/v1/namespaces/${o.metadata.namespace}/pods/${o.metadata.name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } });

@@ -12,7 +12,7 @@ import type {
 import { isSidecar } from '../../manifests/index.js';
 import type { ObservedPod } from '../vocab/index.js';
 import { latestByName } from './planner.js';
-import { qosClass, rfc3339 } from '../vocab/index.js';
+import { KUBELET_CONDITIONS, qosClass, rfc3339 } from '../vocab/index.js';
 import { resizeConditions, type ResizeState } from './resize.js';
 
 // Pod status as kubelet computes it (kubelet_pods.go generateAPIPodStatus / getPhase):
@@ -192,8 +192,6 @@ function isStatic(pod: Pod): boolean {
   return source !== undefined && source !== 'api';
 }
 
-/** Conditions kubelet computes; any other condition in the pod's status belongs to someone else and is kept. */
-const KUBELET_CONDITIONS = new Set(['PodScheduled', 'Ready', 'Initialized', 'ContainersReady', 'PodReadyToStartContainers', 'PodResizePending', 'PodResizeInProgress']);
 
 interface Cond { ok: boolean; reason?: string; message?: string }
 

@@ -10,3 +10,4 @@ export * from './waiting.js';
 export * from './time.js';
 export * from './observed.js';
 export * from './sysctls.js';
+export * from './conditions.js';

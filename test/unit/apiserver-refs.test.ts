@@ -116,4 +116,20 @@ describe('the pod status patch', () => {
     });
     expect(body.status).toMatchObject({ reason: null, message: null });
   });
+
+  it('deletes by type a kubelet condition the node no longer reports, and keeps the conditions of others', () => {
+    const written = {
+      conditions: [
+        { type: 'Ready', status: 'True' },
+        { type: 'PodResizePending', status: 'True', reason: 'Deferred' },
+        { type: 'example.com/gate', status: 'True' },
+        { type: 'DisruptionTarget', status: 'True' },
+      ],
+    };
+    const body = JSON.parse(statusPatch('u1', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: 't' }] } as never, written as never)) as { status: { conditions: Record<string, unknown>[] } };
+    expect(body.status.conditions).toEqual([
+      { type: 'Ready', status: 'True', lastTransitionTime: 't', reason: null, message: null },
+      { type: 'PodResizePending', $patch: 'delete' },
+    ]);
+  });
 });
