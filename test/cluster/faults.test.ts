@@ -1,9 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestAgent, containersOf, removeTestContainers } from '../support/agent.js';
-import { TestCluster, until } from '../support/cluster.js';
+import { joinCluster, leaveCluster, TestCluster, until } from '../support/cluster.js';
 
 // Issue 16 item 8: faults against the real control plane. kube-apiserver stopped for longer
 // than the Lease lasts (40 s) while etcd compacts its history, then started again: no pod
@@ -11,7 +8,6 @@ import { TestCluster, until } from '../support/cluster.js';
 // converge, and objects made after the outage reach the node. Then bosun killed with -9 and
 // started again: its pods are adopted, not restarted. Proxy off (KUBE-* chains are per host).
 
-const run = promisify(execFile);
 const IMAGE = 'localhost/bosun/busybox:1';
 const OUTAGE_MS = 45_000;
 const cluster = new TestCluster();
@@ -49,20 +45,12 @@ async function compactEtcd(): Promise<number> {
 beforeAll(async () => {
   await cluster.up();
   flags = await cluster.nodeFlags(node);
-  await agent.start(flags);
-  await until(async () => (await cluster.kubectl(['get', 'node', node])).code === 0, 'the Node', 120_000, agentLog);
-  await cluster.k(['wait', '--for=condition=Ready', `node/${node}`, '--timeout=120s'], { timeoutMs: 130_000 });
+  await joinCluster(cluster, agent);
 }, 60 * 60_000);
 
 afterAll(async () => {
   try {
-    await cluster.kubectl(['delete', 'pod', '--all', '-n', 'default', '--wait=false']).catch(() => undefined);
-    // Token volumes are tmpfs mounts under the agent's root dir.
-    await agent.kill9();
-    await removeTestContainers(node);
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(agent.dir + '/')).sort().reverse();
-    for (const m of mounts) await run('umount', ['-l', m!]).catch(() => undefined);
-    await agent.destroy();
+    await leaveCluster(cluster, agent, 'pod', removeTestContainers);
   } finally {
     await cluster.down();
   }
@@ -98,7 +86,7 @@ describe('8. faults', () => {
     // Nothing lost: a pod made after the outage reaches the node through the new watch.
     await cluster.k(['apply', '-f', '-'], { input: pod('after') });
     await until(async () => ready((last = await getPod('after'))), 'after Ready', 120_000, () => `${JSON.stringify(last?.status)}\n${agentLog()}`);
-  });
+  }, 400_000);
 
   it('adopts its pods after kill -9 and a restart: same containers, no restarts, status still Ready', async () => {
     const ids = { steady: await dockerIds('steady'), after: await dockerIds('after') };

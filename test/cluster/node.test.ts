@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestAgent, containersOf, docker, removeTestContainers } from '../support/agent.js';
-import { TestCluster, until } from '../support/cluster.js';
+import { leaveCluster, TestCluster, until } from '../support/cluster.js';
 
 // bosun as a node of a real Kubernetes control plane (kube-apiserver with the Node authorizer
 // and NodeRestriction, kube-controller-manager, kube-scheduler, etcd: scripts/cluster.sh),
@@ -39,14 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    // Pods first, while the API server is there to see them go.
-    await cluster.kubectl(['delete', 'deployment,service,pod,secret,configmap', '--all', '-n', 'default', '--wait=false']).catch(() => undefined);
-    // Secret, token and downward-API volumes are tmpfs mounts under the agent's root dir.
-    await agent.kill9();
-    await removeTestContainers(node);
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(agent.dir + '/')).sort().reverse();
-    for (const m of mounts) await execFileP('umount', ['-l', m]).catch(() => undefined);
-    await agent.destroy();
+    await leaveCluster(cluster, agent, 'deployment,service,pod,secret,configmap', removeTestContainers);
   } finally {
     // The control plane goes whatever happened above.
     await cluster.down();

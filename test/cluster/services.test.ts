@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectNodeIP } from '../../agent/node.js';
 import { cleanup as proxyCleanup } from '../../netproxy/index.js';
 import { TestAgent, removeTestContainers } from '../support/agent.js';
-import { TestCluster, until } from '../support/cluster.js';
+import { joinCluster, leaveCluster, TestCluster, until } from '../support/cluster.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
@@ -22,7 +21,6 @@ const SERVICE_CIDR = '10.113.0.0/16';
 const NODE_PORT = 30997;
 const cluster = new TestCluster({ serviceCIDR: SERVICE_CIDR });
 const agent = new TestAgent();
-const node = agent.nodeName;
 const cleanupProxy = () => proxyCleanup({ route: { serviceCIDR: SERVICE_CIDR, bridge: 'bosun0' } });
 
 interface PodObj { metadata: { name: string }; status: { podIP?: string; conditions?: { type: string; status: string }[] } }
@@ -72,20 +70,12 @@ async function clusterIP(name: string): Promise<string> {
 beforeAll(async () => {
   expect(await cleanupProxy()).toEqual([]);
   await cluster.up();
-  await agent.start([...(await cluster.nodeFlags(node)), '--proxy-mode', 'iptables', '--proxy-kubeconfig', cluster.proxyKubeconfig, '--service-cluster-ip-range', SERVICE_CIDR]);
-  await until(async () => (await cluster.kubectl(['get', 'node', node])).code === 0, 'the Node', 120_000, agentLog);
-  await cluster.k(['wait', '--for=condition=Ready', `node/${node}`, '--timeout=120s'], { timeoutMs: 130_000 });
+  await joinCluster(cluster, agent, ['--proxy-mode', 'iptables', '--proxy-kubeconfig', cluster.proxyKubeconfig, '--service-cluster-ip-range', SERVICE_CIDR]);
 }, 60 * 60_000);
 
 afterAll(async () => {
   try {
-    await cluster.kubectl(['delete', 'deployment,service,endpointslice,pod', '--all', '-n', 'default', '--wait=false']).catch(() => undefined);
-    // Token volumes are tmpfs mounts under the agent's root dir.
-    await agent.kill9();
-    await removeTestContainers(node);
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(agent.dir + '/')).sort().reverse();
-    for (const m of mounts) await run('umount', ['-l', m!]).catch(() => undefined);
-    await agent.destroy();
+    await leaveCluster(cluster, agent, 'deployment,service,endpointslice,pod', removeTestContainers);
   } finally {
     await cluster.down();
     expect(await cleanupProxy()).toEqual([]);

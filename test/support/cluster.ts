@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 
 // A real control plane for one test file (scripts/cluster.sh up --no-node): etcd,
 // kube-apiserver, kube-controller-manager and kube-scheduler on 127.0.0.1, in a private state
@@ -204,4 +205,28 @@ export async function until(cond: () => Promise<boolean>, what: string, timeoutM
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `; ${await detail()}` : ''}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** What joinCluster and leaveCluster need of a TestAgent (test/support/agent.ts). */
+interface NodeAgent { nodeName: string; dir: string; start(flags: string[]): Promise<void>; log(): string; kill9(): Promise<void>; destroy(): Promise<void> }
+
+/** Starts the agent as a node of the cluster and waits until its Node is Ready. */
+export async function joinCluster(cluster: TestCluster, agent: NodeAgent, extraFlags: string[] = []): Promise<void> {
+  await agent.start([...(await cluster.nodeFlags(agent.nodeName)), ...extraFlags]);
+  await until(async () => (await cluster.kubectl(['get', 'node', agent.nodeName])).code === 0, 'the Node', 120_000, () => agent.log().split('\n').slice(-40).join('\n'));
+  await cluster.k(['wait', '--for=condition=Ready', `node/${agent.nodeName}`, '--timeout=120s'], { timeoutMs: 130_000 });
+}
+
+/**
+ * Deletes the test's objects while the API server is there to see them go, then kills the
+ * agent and removes its containers (removeContainers, from test/support/agent.ts) and the
+ * tmpfs mounts of its token, Secret and downward-API volumes under its root dir.
+ */
+export async function leaveCluster(cluster: TestCluster, agent: NodeAgent, kinds: string, removeContainers: (node: string) => Promise<unknown>): Promise<void> {
+  await cluster.kubectl(['delete', kinds, '--all', '-n', 'default', '--wait=false']).catch(() => undefined);
+  await agent.kill9();
+  await removeContainers(agent.nodeName);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m?.startsWith(`${agent.dir}/`)).sort().reverse();
+  for (const m of mounts) await promisify(execFile)('umount', ['-l', m]).catch(() => undefined);
+  await agent.destroy();
 }
