@@ -81,8 +81,10 @@ describe('SIGHUP', () => {
     const before = { fromurl: await ids('fromurl'), linked1: await ids('linked1') };
     // logLevel warn: no info line so far.
     expect(agent.log().split('\n').filter((l) => l.includes('"level":30'))).toEqual([]);
-    // syncFrequency 1h: nothing restarts the crashed container after its back-off.
-    expect(await restarts()).toBe(0);
+    // syncFrequency 1h: the container's death event may restart it once at once (no back-off
+    // before the first restart, as kubelet), but nothing ends a back-off without a sync tick.
+    const r0 = await restarts();
+    expect(r0).toBeLessThanOrEqual(1);
 
     writeFileSync(config, configFile(1));
     const seen = requests;
@@ -104,7 +106,7 @@ describe('SIGHUP', () => {
     await agent.waitPod('linked2', (p) => p.status?.phase === 'Running', 'a pod added through the symlinked manifest after the reload', 90_000);
     // syncFrequency 1s: the crash back-off (10 s, then 20 s) ends at a sync tick, twice.
     let count = 0;
-    await agent.until(async () => (count = await restarts()) >= 2, 'the crashed container restarted twice by the sync tick', 120_000, () => `restartCount ${count}`);
+    await agent.until(async () => (count = await restarts()) >= r0 + 2, 'the crashed container restarted twice by the sync tick', 120_000, () => `restartCount ${count}, ${r0} before the reload`);
 
     // The pods that were running were left alone.
     expect({ fromurl: await ids('fromurl'), linked1: await ids('linked1') }).toEqual(before);
