@@ -112,6 +112,8 @@ describe.each(RUNTIMES)('images from a real registry on %s', (kind) => {
 
   afterAll(async () => {
     for (const a of [agent, offline]) {
+      // The agent first: a running agent recreates the sandboxes removed below.
+      await a.kill9();
       if (rt) {
         for (const c of await rt.listContainers()) if (c.labels['bosun.io/node-name'] === a.nodeName) await rt.removeContainer(c.id).catch(() => undefined);
         for (const s of await rt.listPodSandboxes()) {
