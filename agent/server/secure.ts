@@ -457,16 +457,22 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
     }));
   }
 
+  /** The request's label and field selectors, or undefined once a 400 naming the bad one is sent. */
+  function selectorsOr400(q: URLSearchParams, fields: Parameters<typeof selectors>[1], resource: Core, res: ServerResponse): ReturnType<typeof selectors> | undefined {
+    try {
+      return selectors(q, fields, resource);
+    } catch (err) {
+      if (!(err instanceof SelectorError)) throw err;
+      sendStatus(res, status(400, 'BadRequest', err.message));
+      return undefined;
+    }
+  }
+
   async function serveList(resource: Core, namespace: string | undefined, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (['true', '1'].includes(q.get('watch') ?? '')) return serveWatch(resource, namespace, q, req, res);
     const o = await objects(resource, namespace);
-    let sel;
-    try {
-      sel = selectors(q, o.fields, resource);
-    } catch (err) {
-      if (err instanceof SelectorError) return sendStatus(res, status(400, 'BadRequest', err.message));
-      throw err;
-    }
+    const sel = selectorsOr400(q, o.fields, resource, res);
+    if (!sel) return;
     const synced = await feed.sync(resource);
     const all = synced.items.filter((x) => !namespace || x.metadata.namespace === namespace);
     const items = all.filter((x) => matches(sel.labels, (k) => x.metadata.labels?.[k]) && matches(sel.fields, (k) => o.field(x as never, k)));
@@ -485,13 +491,8 @@ export function startSecureServer(deps: SecureServerDeps, tls: TlsOptions, auth:
    */
   async function serveWatch(resource: Core, namespace: string | undefined, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const o = await objects(resource, namespace);
-    let sel;
-    try {
-      sel = selectors(q, o.fields, resource);
-    } catch (err) {
-      if (err instanceof SelectorError) return sendStatus(res, status(400, 'BadRequest', err.message));
-      throw err;
-    }
+    const sel = selectorsOr400(q, o.fields, resource, res);
+    if (!sel) return;
     const match = (x: Served) => (!namespace || x.metadata.namespace === namespace) && matches(sel.labels, (k) => x.metadata.labels?.[k]) && matches(sel.fields, (k) => o.field(x as never, k));
     const tv = wantsTable(req.headers.accept);
     const inc = (q.get('includeObject') as IncludeObject | null) ?? 'Metadata';
