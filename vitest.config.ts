@@ -5,10 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The systemd sandbox test (real systemd as PID 1 of its own namespaces) once took the
-    // whole test run down with it on these machines (13:48 on 2026-12-03, cause not found):
-    // it runs alone, `npm run test:systemd`, until that is understood.
-    exclude: process.env.BOSUN_SUITES === 'all' ? ['**/node_modules/**'] : ['**/node_modules/**', 'test/integration/install-systemd.test.ts'],
+    exclude: ['**/node_modules/**'],
     globalSetup: ['test/support/build.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
     fileParallelism: false,

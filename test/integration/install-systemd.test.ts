@@ -90,7 +90,7 @@ describe('bosun.service under a real systemd (PID 1 of its own namespaces)', () 
     expect(await show('UnitFileState')).toBe('enabled');
     expect(await show('StatusText')).toMatch(/first sync done/);
     expect(await inside('systemctl', 'show', '-P', 'Type', 'bosun.service')).toBe('notify');
-  });
+  }, 600_000); // the install builds bosun: minutes on a loaded machine
 
   it('runs the pod of its manifest directory on the host engine', async () => {
     const id = await until('the pod running', runningPodContainer, 90_000);

@@ -12,7 +12,18 @@
 # with it. Only the Docker and bosun-containerd sockets and the SHARED_DIRs (the test's pod
 # directories, which the engine outside must see at the same paths) are the host's own.
 # docker.service and containerd.service are masked inside: the engine stays the host's.
+#
+# Why its own cgroups: systemd, as PID 1, moves every process of the root of its tracking
+# hierarchies (cgroup2 "unified" and name=systemd on this cgroup-v1 host) into init.scope.
+# With the host's hierarchies bound in, that root is the host's, and the host's own PID 1
+# and every job were moved (a whole test run vanished once when that happened). The sandbox
+# is started in a child cgroup of those two hierarchies and mounts them afresh inside its
+# cgroup namespace, so systemd sees only its own subtree. The controller hierarchies (cpu,
+# memory, ...) stay the host's: the agent inside and the engine outside must agree on pod
+# cgroup paths.
 set -euo pipefail
+
+TRACKING=(/sys/fs/cgroup/unified /sys/fs/cgroup/systemd)
 
 inner() {
   local dir=$1; shift
@@ -24,6 +35,11 @@ inner() {
   mount -t overlay overlay -o "lowerdir=/,upperdir=$r/upper,workdir=$r/work" "$r/root"
   mount -t proc proc "$r/root/proc"
   mount --rbind /sys "$r/root/sys"
+  # Mounted inside the new cgroup namespace, these show only the sandbox's subtree (the
+  # host's are unmounted first: the kernel refuses a filesystem on top of itself).
+  umount "$r/root/sys/fs/cgroup/unified" "$r/root/sys/fs/cgroup/systemd"
+  mount -t cgroup2 bosun-sandbox-cgroup2 "$r/root/sys/fs/cgroup/unified"
+  mount -t cgroup -o none,name=systemd bosun-sandbox-systemd "$r/root/sys/fs/cgroup/systemd"
   mount --rbind /dev "$r/root/dev"
   mount -t tmpfs -o mode=0755 run "$r/root/run"
   mount -t tmpfs tmp "$r/root/tmp"
@@ -55,7 +71,7 @@ case "${1:-}" in
   start)
     dir=$2; shift 2
     mkdir -p "$dir"
-    setsid unshare --pid --fork --mount --cgroup --mount-proc "$0" __inner "$dir" "$@" >"$dir/sandbox.log" 2>&1 </dev/null &
+    setsid "$0" __launch "bosun-systemd-sandbox-$$" "$dir" "$@" >"$dir/sandbox.log" 2>&1 </dev/null &
     launcher=$!
     # PID 1 of the new namespace is the child of unshare.
     for _ in $(seq 100); do
@@ -70,6 +86,16 @@ case "${1:-}" in
     [ -n "${pid:-}" ] && kill -KILL "$pid" 2>/dev/null
     exit 1
     ;;
+  __launch)
+    # Into the sandbox's own tracking cgroups first: the cgroup namespace made below is
+    # rooted where this process is.
+    cg=$2; shift 2
+    for h in "${TRACKING[@]}"; do
+      mkdir "$h/$cg"
+      echo $$ >"$h/$cg/cgroup.procs"
+    done
+    exec unshare --pid --fork --mount --cgroup --mount-proc "$0" __inner "$@"
+    ;;
   __inner)
     shift
     inner "$@"
@@ -80,12 +106,19 @@ case "${1:-}" in
     ;;
   stop)
     pid=$2
+    # The sandbox's tracking cgroup, as the host sees it (e.g. 0::/bosun-systemd-sandbox-N/init.scope).
+    cg=$(sed -n 's|^0::/\(bosun-systemd-sandbox-[0-9]*\)/.*|\1|p' "/proc/$pid/cgroup" 2>/dev/null || true)
     # SIGKILL of a namespace's PID 1 kills every process in it; the mounts go with the
     # namespace. The empty cgroups systemd made in the host's hierarchies stay: remove them.
     kill -KILL "$pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     find /sys/fs/cgroup -mindepth 2 -depth -type d \( -path '*/system.slice*' -o -path '*/init.scope*' -o -name '*.mount' -o -name '*.socket' \) \
       -exec rmdir {} \; 2>/dev/null || true
+    if [ -n "$cg" ]; then
+      for h in "${TRACKING[@]}"; do
+        [ -d "$h/$cg" ] && find "$h/$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+      done
+    fi
     ;;
   *)
     sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
