@@ -71,8 +71,8 @@ export class ApiClient {
   }
 
   /** A request with a JSON answer; non-2xx answers throw ApiRequestError with the Status. */
-  async request<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
-    const res = await this.open(method, path, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body), contentType);
+  async request<T>(method: string, path: string, body?: unknown, contentType?: string, timeoutMs?: number): Promise<T> {
+    const res = await this.open(method, path, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body), contentType, timeoutMs);
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');

@@ -63,6 +63,11 @@ function comparable(status: Record<string, unknown>): string {
   return JSON.stringify({ ...status, conditions: conds });
 }
 
+/** Wait before the next try of a failed lease renewal: 200 ms doubling, at most 7 s (kubelet's lease controller). */
+export function leaseRetryDelayMs(failures: number): number {
+  return Math.min(200 * 2 ** Math.min(failures, 10), 7000);
+}
+
 export class NodeHeartbeat {
   private timers: NodeJS.Timeout[] = [];
   private registered = false;
@@ -75,6 +80,11 @@ export class NodeHeartbeat {
   private previousConditions = new Map<string, { status: string; lastTransitionTime: string }>();
   readonly stats = { leaseRenewals: 0, statusPatches: 0, errors: 0 };
   private reported = '';
+  /** The renewal in flight: a slow API server must not get a second one racing it for the same resourceVersion (409). */
+  private renewing?: Promise<void>;
+  private retryTimer?: NodeJS.Timeout;
+  private failures = 0;
+  private stopped = false;
 
   constructor(private readonly o: NodeHeartbeatOptions) {}
 
@@ -85,7 +95,9 @@ export class NodeHeartbeat {
   }
 
   stop(): void {
+    this.stopped = true;
     this.timers.forEach((t) => clearInterval(t));
+    clearTimeout(this.retryTimer);
   }
 
   private problem(what: string, err: unknown): void {
@@ -155,8 +167,26 @@ export class NodeHeartbeat {
     void this.renewLease();
   }
 
-  async renewLease(): Promise<void> {
-    if (!this.registered) return;
+  /**
+   * One renewal at a time. A failed one is retried after 200 ms, doubling up to 7 s, not at
+   * the next period, as kubelet's lease controller does: a few slow answers on a loaded
+   * machine must not leave the Lease older than its 40 s, which makes the node NotReady.
+   */
+  renewLease(): Promise<void> {
+    if (!this.registered || this.stopped) return Promise.resolve();
+    this.renewing ??= this.renewOnce().then((ok) => {
+      this.renewing = undefined;
+      clearTimeout(this.retryTimer);
+      if (ok) this.failures = 0;
+      else if (!this.stopped) this.retryTimer = setTimeout(() => void this.renewLease(), leaseRetryDelayMs(this.failures++));
+    });
+    return this.renewing;
+  }
+
+  private async renewOnce(): Promise<boolean> {
+    // Each request may take at most the renew period (and never the lease's duration), as
+    // kubelet's heartbeat client: a hung request is given up in time to try again.
+    const timeoutMs = Math.min(this.o.leasePeriodMs ?? 10_000, (this.o.leaseDurationSeconds ?? 40) * 1000);
     const name = this.o.info.nodeName;
     const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`;
     const spec = { holderIdentity: name, leaseDurationSeconds: this.o.leaseDurationSeconds ?? 40, renewTime: now3339() };
@@ -165,11 +195,11 @@ export class NodeHeartbeat {
         try {
           const l = await this.o.client.request<{ metadata: { resourceVersion: string }; spec?: Record<string, unknown> }>('PUT', path, {
             apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease', resourceVersion: this.leaseRV, ownerReferences: this.owner() }, spec: { ...this.leaseSpec, ...spec },
-          });
+          }, undefined, timeoutMs);
           this.leaseRV = l.metadata.resourceVersion;
           this.leaseSpec = l.spec ?? this.leaseSpec;
           this.stats.leaseRenewals++;
-          return;
+          return true;
         } catch (err) {
           if (!(err instanceof ApiRequestError) || (err.code !== 409 && err.code !== 404)) throw err;
           this.leaseRV = undefined; // someone else wrote it, or it went: read it again
@@ -177,20 +207,22 @@ export class NodeHeartbeat {
       }
       let cur: { metadata: { resourceVersion: string }; spec?: Record<string, unknown> } | undefined;
       try {
-        cur = await this.o.client.request('GET', path);
+        cur = await this.o.client.request('GET', path, undefined, undefined, timeoutMs);
       } catch (err) {
         if (!(err instanceof ApiRequestError && err.code === 404)) throw err;
       }
       const l = cur
-        ? await this.o.client.request<{ metadata: { resourceVersion: string }; spec?: Record<string, unknown> }>('PUT', path, { ...cur, spec: { ...cur.spec, ...spec } })
+        ? await this.o.client.request<{ metadata: { resourceVersion: string }; spec?: Record<string, unknown> }>('PUT', path, { ...cur, spec: { ...cur.spec, ...spec } }, undefined, timeoutMs)
         : await this.o.client.request<{ metadata: { resourceVersion: string }; spec?: Record<string, unknown> }>('POST', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases`, {
           apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace: 'kube-node-lease', ownerReferences: this.owner() }, spec: { ...spec, acquireTime: spec.renewTime },
-        });
+        }, undefined, timeoutMs);
       this.leaseRV = l.metadata.resourceVersion;
       this.leaseSpec = l.spec ?? {};
       this.stats.leaseRenewals++;
+      return true;
     } catch (err) {
       this.problem('node lease', err);
+      return false;
     }
   }
 

@@ -42,6 +42,44 @@ export function checkpointPath(rootDir: string): string {
   return join(rootDir, 'checkpoints', 'api-pods.json');
 }
 
+/**
+ * Writes the checkpoint one write at a time, the latest set only: a write outlasting the
+ * debounce on a loaded machine would otherwise share its temporary file with the next one,
+ * whose rename then finds the file already moved (ENOENT) or moves a half-written one.
+ */
+export class CheckpointWriter {
+  private latest?: Pod[];
+  private chain = Promise.resolve();
+
+  constructor(private readonly rootDir: string, private readonly log: Logger) {}
+
+  save(pods: Pod[]): void {
+    this.latest = pods;
+    this.chain = this.chain.then(() => this.write());
+  }
+
+  /** Resolves when every save so far is on disk (or failed and was logged). */
+  idle(): Promise<void> {
+    return this.chain;
+  }
+
+  private async write(): Promise<void> {
+    const pods = this.latest;
+    // An earlier write in the chain already wrote this set.
+    if (!pods) return;
+    this.latest = undefined;
+    const file = checkpointPath(this.rootDir);
+    try {
+      await mkdir(join(this.rootDir, 'checkpoints'), { recursive: true });
+      // Pod specs may carry env values: readable by root only.
+      await writeFile(`${file}.tmp`, JSON.stringify({ savedAt: new Date().toISOString(), pods }), { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'pod checkpoint not saved');
+    }
+  }
+}
+
 function stripForCompare(o: KObj): string {
   const { resourceVersion: _rv, managedFields: _mf, ...meta } = o.metadata as Record<string, unknown>;
   return JSON.stringify({ meta, spec: o.spec });
@@ -92,6 +130,7 @@ export class ApiPods {
   private deleting = new Set<string>();
   private timer?: NodeJS.Timeout;
   private checkpointTimer?: NodeJS.Timeout;
+  private readonly checkpoint: CheckpointWriter;
   private work = Promise.resolve();
   private workQueued = false;
   private stopped = false;
@@ -104,6 +143,7 @@ export class ApiPods {
   private noMirror = new Set<string>();
 
   constructor(private readonly o: ApiPodsOptions) {
+    this.checkpoint = new CheckpointWriter(o.rootDir, o.log);
     this.reflector = new Reflector({
       client: o.client, path: '/api/v1/pods', kind: 'Pod', apiVersion: 'v1', fieldSelector: `spec.nodeName=${o.nodeName}`, log: o.log,
       onChange: (items) => this.changed(items),
@@ -122,6 +162,7 @@ export class ApiPods {
     clearTimeout(this.checkpointTimer);
     await this.reflector.stop();
     await this.work;
+    await this.checkpoint.idle();
   }
 
   /** The API server could not be listed in time: the last known set keeps the pods running. */
@@ -183,15 +224,7 @@ export class ApiPods {
 
   private saveCheckpoint(pods: Pod[]): void {
     clearTimeout(this.checkpointTimer);
-    this.checkpointTimer = setTimeout(() => {
-      const file = checkpointPath(this.o.rootDir);
-      void (async () => {
-        await mkdir(join(this.o.rootDir, 'checkpoints'), { recursive: true });
-        // Pod specs may carry env values: readable by root only.
-        await writeFile(`${file}.tmp`, JSON.stringify({ savedAt: new Date().toISOString(), pods }), { mode: 0o600 });
-        await rename(`${file}.tmp`, file);
-      })().catch((err: Error) => this.o.log.warn({ err: err.message }, 'pod checkpoint not saved'));
-    }, 200);
+    this.checkpointTimer = setTimeout(() => this.checkpoint.save(pods), 200);
   }
 
   /** Every status change of a pod the agent runs (PodManager.onStatus). */

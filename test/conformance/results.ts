@@ -137,3 +137,87 @@ export function renderResults(specs: SpecResult[], info: RunInfo): string {
     '',
   ].join('\n');
 }
+
+/** The rows of a RESULTS.md-shaped table (renderResults' output): the inverse of its `cell`. */
+export function parseResultsTable(md: string): SpecResult[] {
+  const out: SpecResult[] = [];
+  for (const line of md.split('\n')) {
+    if (!line.startsWith('| ') || line.startsWith('| Test |') || line.startsWith('| ---')) continue;
+    // Cells are split on " | " not preceded by a backslash (an escaped pipe stays in its cell).
+    const cells = line.slice(2, -2).split(/(?<!\\) \| /).map((c) => c.replace(/\\\|/g, '|'));
+    if (cells.length !== 3) continue;
+    const [name, outcome, reason] = cells as [string, string, string];
+    if (outcome !== 'passed' && outcome !== 'failed' && outcome !== 'skipped') continue;
+    out.push({ name, outcome, reason: reason.trim(), seconds: 0 });
+  }
+  return out;
+}
+
+export interface PartResults {
+  /** The part's name (its file under test/conformance/parts/, without .md). */
+  name: string;
+  /** When it ran (renderResults' date): a later part's result for a spec replaces an earlier one's. */
+  date: string;
+  specs: SpecResult[];
+}
+
+/** The run date a part's RESULTS-shaped file states ("run by ... on 2026-12-03 12:42 UTC"). */
+export function partDate(md: string): string {
+  return / on (\d{4}-\d\d-\d\d \d\d:\d\d) UTC/.exec(md)?.[1] ?? '';
+}
+
+/** A part's closing line and how it ran, from its RESULTS-shaped file, for the merged file's list of parts. */
+export function partHeader(md: string): string {
+  const line = /^\*\*(.*)\*\*$/m.exec(md)?.[1] ?? '?';
+  const flat = md.replace(/\n/g, ' ');
+  const how = /\(runtime (\w+)\), run by .*? on (.*? UTC) in (\d+) min with (\d+) ginkgo process\(es\)\. Focus `(.*?)`, skip `(.*?)`\./.exec(flat);
+  return how ? `${line}; ${how[1]}, ${how[2]}, ${how[3]} min, ${how[4]} process(es), focus \`${how[5]}\`, skip \`${how[6]}\`` : line;
+}
+
+/**
+ * One result per spec of `names` (the whole focus) from runs of parts of it: a spec that ran
+ * (passed or failed) takes the result of the latest part that ran it; one that no part ran
+ * keeps a part's skip reason when the suite gave one (not a mere "not run"), else `notRun`.
+ */
+export function mergeParts(names: string[], parts: PartResults[], notRun: (name: string) => string): SpecResult[] {
+  const byDate = [...parts].sort((a, b) => a.date.localeCompare(b.date));
+  return names.map((name) => {
+    let ran: SpecResult | undefined;
+    let skipped: SpecResult | undefined;
+    for (const p of byDate) {
+      const s = p.specs.find((x) => x.name === name);
+      if (!s) continue;
+      if (s.outcome !== 'skipped') ran = s;
+      else if (!s.reason.startsWith('not run')) skipped = s;
+    }
+    return ran ?? skipped ?? { name, outcome: 'skipped', reason: notRun(name), seconds: 0 };
+  });
+}
+
+/** Names of `e2e.test --list-tests` ("    file.go:85: [sig-x] name") that match `focus`. */
+export function parseListTests(out: string, focus: RegExp): string[] {
+  const names = out.split('\n').map((l) => /^\s*\S+\.go:\d+: (.*)$/.exec(l)?.[1]?.trim()).filter((n): n is string => !!n && focus.test(n));
+  return [...new Set(names)];
+}
+
+/** RESULTS.md made of several parts: the closing line over all of them, then each part's run, then every spec. */
+export function renderMerged(specs: SpecResult[], parts: { name: string; header: string }[], intro: string): string {
+  const sum = summarize(specs);
+  const notRun = specs.filter((s) => s.outcome === 'skipped' && s.reason.startsWith('not run')).length;
+  const order: Outcome[] = ['failed', 'skipped', 'passed'];
+  const rows = [...specs].sort((a, b) => order.indexOf(a.outcome) - order.indexOf(b.outcome) || a.name.localeCompare(b.name));
+  return [
+    '# Kubernetes NodeConformance on a bosun node',
+    '',
+    `**${sum.line}**${notRun ? ` (${notRun} of the skipped were not run)` : ''}`,
+    '',
+    intro,
+    '',
+    ...parts.map((p) => `- \`${p.name}\`: ${p.header}`),
+    '',
+    '| Test | Result | Reason |',
+    '| --- | --- | --- |',
+    ...rows.map((s) => `| ${cell(s.name)} | ${s.outcome} | ${cell(s.reason)} |`),
+    '',
+  ].join('\n');
+}

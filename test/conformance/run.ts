@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,7 +7,9 @@ import { TestAgent, removeTestContainers } from '../support/agent.js';
 import { TestCluster, until } from '../support/cluster.js';
 import { TestRegistry, imageNamesOf, removeImageNames } from '../support/registry.js';
 import { KNOWN_REASONS } from './known.js';
-import { type SpecResult, applyKnownReasons, parseGinkgoReport, renderResults, selectSpecs, summarize } from './results.js';
+import {
+  type PartResults, type SpecResult, applyKnownReasons, mergeParts, parseGinkgoReport, parseListTests, parseResultsTable, partDate, partHeader, renderMerged, renderResults, selectSpecs, summarize,
+} from './results.js';
 
 // Upstream's Kubernetes e2e suite (e2e.test of the control plane's release, unmodified) against
 // a cluster whose only node is a bosun agent: the control plane of test/cluster (TestCluster),
@@ -18,9 +20,15 @@ import { type SpecResult, applyKnownReasons, parseGinkgoReport, renderResults, s
 // both engines, the mounts and the files.
 //
 //   node dist/test/conformance/run.js [--focus RE] [--skip RE] [--procs N] [--results FILE]
+//   node dist/test/conformance/run.js --part NAME --focus RE [--skip RE] [--procs N]
+//   node dist/test/conformance/run.js --merge
 //
 // `npm run conformance` runs the whole [NodeConformance] focus and writes
 // test/conformance/RESULTS.md; test/conformance/subset.test.ts runs a small named subset.
+// On a slow machine the focus runs in parts (--part: an area, e.g. 'EmptyDir|Downward API'),
+// each kept in test/conformance/parts/NAME.md as soon as it ends, and RESULTS.md is made
+// from all parts (--merge, also done after each part): every spec of the focus with the
+// latest part's result that ran it, or "not run".
 
 const execFileP = promisify(execFile);
 
@@ -179,12 +187,55 @@ async function cleanUp(cluster: TestCluster, agent: TestAgent, registry: TestReg
   }
 }
 
+const PARTS_DIR = 'test/conformance/parts';
+
+/** RESULTS.md from every part in PARTS_DIR, over the whole [NodeConformance] focus that e2e.test lists. */
+export async function mergeResults(resultsFile: string): Promise<string> {
+  const bin = kv((await execFileP('bash', [resolve('scripts/cluster/build-e2e.sh')], { maxBuffer: 16 << 20, timeout: 3 * 3600_000 })).stdout, 'E2E_BIN');
+  const listed = (await execFileP(join(bin, 'e2e.test'), ['--list-tests'], { maxBuffer: 64 << 20 })).stdout;
+  const names = parseListTests(listed, new RegExp(NODE_CONFORMANCE));
+  const files = existsSync(PARTS_DIR) ? readdirSync(PARTS_DIR).filter((f) => f.endsWith('.md')).sort() : [];
+  const parts: (PartResults & { header: string })[] = files.map((f) => {
+    const md = readFileSync(join(PARTS_DIR, f), 'utf8');
+    return { name: f.replace(/\.md$/, ''), date: partDate(md), specs: parseResultsTable(md), header: partHeader(md) };
+  });
+  const skip = new RegExp(CI_SKIP);
+  const specs = applyKnownReasons(mergeParts(names, parts, (n) => (skip.test(n)
+    ? `not run: matches ${CI_SKIP} (left out of every part)`
+    : 'not run: no part of the suite that ran so far included it (time)')), KNOWN_REASONS);
+  const intro = [
+    `Upstream's e2e suite (k8s.io/kubernetes ${bin.split('/').pop()!.replace(/^e2e-/, '')} test/e2e, unmodified) against a cluster whose only node is bosun,`,
+    `focus \`${NODE_CONFORMANCE}\` (${names.length} specs), run in parts by \`node dist/test/conformance/run.js --part NAME --focus RE\``,
+    `(test/conformance/run.ts; each part's own table is in test/conformance/parts/NAME.md) and merged here: each spec`,
+    'has the result of the latest part that ran it. Parts (result; runtime, date, duration, processes, focus, skip):',
+  ].join('\n');
+  const md = renderMerged(specs, parts, intro);
+  writeFileSync(resultsFile, md);
+  return summarize(specs).line;
+}
+
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve('dist/test/conformance/run.js')) {
+  const part = arg('--part', '');
+  if (part && !/^[a-z0-9-]+$/.test(part)) {
+    console.error('--part: a name of lowercase letters, digits and dashes');
+    process.exit(2);
+  }
+  if (process.argv.includes('--merge')) {
+    mergeResults(arg('--results', 'test/conformance/RESULTS.md')).then((line) => console.log(line), (e: unknown) => {
+      console.error(e instanceof Error ? e.stack : e);
+      process.exit(1);
+    });
+  } else {
+    main(part);
+  }
+}
+
+function main(part: string): void {
   const procs = Number(arg('--procs', '2'));
   if (!Number.isInteger(procs) || procs < 1 || procs > 4) {
     console.error('--procs: a number from 1 to 4');
@@ -195,10 +246,11 @@ if (process.argv[1] && resolve(process.argv[1]) === resolve('dist/test/conforman
     skip: arg('--skip', CI_SKIP),
     procs,
     timeout: arg('--timeout', '3h'),
-    resultsFile: arg('--results', 'test/conformance/RESULTS.md'),
-  }).then((r) => {
+    resultsFile: part ? (mkdirSync(PARTS_DIR, { recursive: true }), join(PARTS_DIR, `${part}.md`)) : arg('--results', 'test/conformance/RESULTS.md'),
+  }).then(async (r) => {
     for (const s of r.specs.filter((x) => x.outcome === 'failed')) console.log(`FAILED ${s.name}: ${s.reason}`);
     console.log(r.line);
+    if (part) console.log(`merged into test/conformance/RESULTS.md: ${await mergeResults('test/conformance/RESULTS.md')}`);
     process.exit(r.failed > 0 ? 1 : 0);
   }, (e: unknown) => {
     console.error(e instanceof Error ? e.stack : e);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { repoList } from '../conformance/run.js';
-import { applyKnownReasons, parseGinkgoReport, renderResults, selectSpecs, summarize } from '../conformance/results.js';
+import {
+  applyKnownReasons, mergeParts, parseGinkgoReport, parseListTests, parseResultsTable, partDate, partHeader, renderMerged, renderResults, selectSpecs, summarize,
+} from '../conformance/results.js';
 
 // The shape of ginkgo v2's --json-report (types.Report / types.SpecReport), trimmed to the
 // fields the runner reads.
@@ -58,5 +60,41 @@ describe('conformance results', () => {
     expect(l).toContain('gcRegistry: 127.0.0.1:5555\n');
     expect(l).toContain('invalidRegistry: 127.0.0.1:9/invalid\n');
     for (const line of l.trim().split('\n')) expect(line).toMatch(/: 127\.0\.0\.1:/);
+  });
+
+  it('reads back the table it renders, escaped pipes included', () => {
+    const specs = [...parseGinkgoReport(report).slice(0, 3), { name: 'a | b', outcome: 'failed' as const, reason: 'x|y', seconds: 1 }];
+    const md = renderResults(specs, { date: '2026-12-03 15:00 UTC', version: 'v1.36.3', runtime: 'docker', focus: 'F|G', skip: 'S', procs: 2, minutes: 3 });
+    const back = parseResultsTable(md);
+    expect(back.map((s) => [s.name, s.outcome, s.reason]).sort()).toEqual(specs.map((s) => [s.name, s.outcome, s.reason]).sort());
+    expect(partDate(md)).toBe('2026-12-03 15:00');
+    expect(partHeader(md)).toBe('1 passed, 2 failed, 1 skipped; docker, 2026-12-03 15:00 UTC, 3 min, 2 process(es), focus `F|G`, skip `S`');
+  });
+
+  it('merges parts: the latest part that ran a spec wins; a suite skip reason is kept; the rest is not run', () => {
+    const names = ['A', 'B', 'C', 'D'];
+    const early = { name: 'p1', date: '2026-12-03 13:00', specs: [
+      { name: 'A', outcome: 'failed' as const, reason: 'boom', seconds: 0 },
+      { name: 'B', outcome: 'passed' as const, reason: '', seconds: 0 },
+      { name: 'C', outcome: 'skipped' as const, reason: 'Only supported for node OS distro [gci ubuntu]', seconds: 0 },
+    ] };
+    const late = { name: 'p2', date: '2026-12-03 14:00', specs: [
+      { name: 'A', outcome: 'passed' as const, reason: '', seconds: 0 },
+      // A later part that did not run B (interrupted) does not undo B's result.
+      { name: 'B', outcome: 'skipped' as const, reason: 'not run: interrupted', seconds: 0 },
+    ] };
+    const merged = mergeParts(names, [late, early], () => 'not run: time');
+    expect(merged.map((s) => [s.name, s.outcome, s.reason])).toEqual([
+      ['A', 'passed', ''], ['B', 'passed', ''], ['C', 'skipped', 'Only supported for node OS distro [gci ubuntu]'], ['D', 'skipped', 'not run: time'],
+    ]);
+    const md = renderMerged(merged, [{ name: 'p1', header: 'h1' }], 'intro');
+    expect(md).toContain('**2 passed, 0 failed, 2 skipped** (1 of the skipped were not run)');
+    expect(md).toContain('- `p1`: h1');
+  });
+
+  it('lists the focus from e2e.test --list-tests', () => {
+    const out = '    k8s.io/kubernetes@v1.36.3/test/e2e/common/network/networking.go:85: [sig-network] X should work [NodeConformance] [Conformance]\n'
+      + '    k8s.io/kubernetes@v1.36.3/test/e2e/apps/deployment.go:10: [sig-apps] Deployment should roll\n';
+    expect(parseListTests(out, /\[NodeConformance\]/)).toEqual(['[sig-network] X should work [NodeConformance] [Conformance]']);
   });
 });
