@@ -12,7 +12,7 @@ import { EventRecorder } from './events.js';
 import { ObjectStore } from './objects/store.js';
 import type { NodeEnv } from './pods/prepare.js';
 import { ImageImporter } from './images.js';
-import { CredentialProviders, loadCredentialProviderConfig, nodeDockerConfig, writeHostsFiles } from './pull/index.js';
+import { CredentialProviders, loadCredentialProviderConfig, nodeDockerConfig, PullRecords, writeHostsFiles } from './pull/index.js';
 import { AgentMetrics } from './metrics.js';
 import type { Logger } from './log.js';
 import { detectNodeIP } from './node.js';
@@ -111,6 +111,9 @@ export class Agent {
         // containerd applies mirrors itself, from the hosts.toml files written at start.
         ...(runtimeName === 'docker' ? { mirrors: config.registryMirrors } : {}),
         offlineFallback: config.imagePullOfflineFallback,
+        verification: { policy: config.imagePullCredentialsVerificationPolicy, allowlist: config.preloadedImagesVerificationAllowlist, records: new PullRecords(config.rootDir) },
+        // this.metrics is made below, before any pod syncs.
+        onPulled: (seconds, size) => this.metrics.imagePulled(seconds, size),
       },
     });
     this.logs = new LogManager({

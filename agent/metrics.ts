@@ -22,6 +22,20 @@ export function programmingBuckets(): number[] {
   return [...lin(0.25, 0.25, 2), ...lin(1, 1, 59), ...lin(60, 5, 12), ...lin(120, 30, 7)];
 }
 
+/** kubelet's size labels of image_pull_duration_seconds (metrics.GetImageSizeBucket): each bucket's lower bound is exclusive. */
+const IMAGE_SIZE_BUCKETS: [number, string][] = [
+  [0, '0-10MB'], [10 * 2 ** 20, '10MB-100MB'], [100 * 2 ** 20, '100MB-500MB'], [500 * 2 ** 20, '500MB-1GB'],
+  [2 ** 30, '1GB-5GB'], [5 * 2 ** 30, '5GB-10GB'], [10 * 2 ** 30, '10GB-20GB'], [20 * 2 ** 30, '20GB-30GB'],
+  [30 * 2 ** 30, '30GB-40GB'], [40 * 2 ** 30, '40GB-60GB'], [60 * 2 ** 30, '60GB-100GB'], [100 * 2 ** 30, 'GT100GB'],
+];
+
+/** The image_size_in_bytes label for a pulled image ("N/A" when the engine gave no size). */
+export function imageSizeBucket(bytes: number): string {
+  if (!(bytes > 0)) return 'N/A';
+  for (let i = IMAGE_SIZE_BUCKETS.length - 1; i >= 0; i--) if (bytes > IMAGE_SIZE_BUCKETS[i]![0]) return IMAGE_SIZE_BUCKETS[i]![1];
+  return 'N/A';
+}
+
 export class AgentMetrics {
   readonly registry = new Registry();
   /** Only the prober's series: /metrics/probes. */
@@ -31,6 +45,7 @@ export class AgentMetrics {
   readonly relist: Histogram;
   /** kubelet_evictions{eviction_signal}: pods the eviction manager evicted. */
   readonly evictions: Counter;
+  private readonly imagePullDuration: Histogram;
   private readonly seenRunning = new Set<string>();
 
   constructor(src: MetricSources) {
@@ -41,6 +56,10 @@ export class AgentMetrics {
     this.podStart = new Histogram({ name: 'kubelet_pod_start_duration_seconds', help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run', buckets, registers: [this.registry] });
     this.podStartSLI = new Histogram({ name: 'kubelet_pod_start_sli_duration_seconds', help: 'Duration in seconds to start a pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch', buckets, registers: [this.registry] });
     this.relist = new Histogram({ name: 'kubelet_pleg_relist_duration_seconds', help: 'Duration in seconds for relisting pods in PLEG.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+    this.imagePullDuration = new Histogram({
+      name: 'kubelet_image_pull_duration_seconds', help: 'Duration in seconds to pull an image.', labelNames: ['image_size_in_bytes'], registers: [this.registry],
+      buckets: [1, 5, 10, 20, 30, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600],
+    });
     this.evictions = new Counter({ name: 'kubelet_evictions', help: 'Cumulative number of pod evictions by eviction signal', labelNames: ['eviction_signal'], registers: [this.registry] });
     new Gauge({
       name: 'kubelet_running_pods', help: 'Number of pods that have a running pod sandbox', registers: [this.registry],
@@ -125,6 +144,11 @@ export class AgentMetrics {
     const s = Math.max(0, (nowMs - firstSeenMs) / 1000);
     this.podStart.observe(s);
     this.podStartSLI.observe(s);
+  }
+
+  /** A successful pull, its wait for the puller included (as kubelet observes it). */
+  imagePulled(seconds: number, sizeBytes: number): void {
+    this.imagePullDuration.observe({ image_size_in_bytes: imageSizeBucket(sizeBytes) }, seconds);
   }
 
   forget(uid: string): void {

@@ -5,3 +5,5 @@ export { mirrorCandidates, parseRegistryMirrors, renderHostsToml, writeHostsFile
 export { nodeDockerConfig } from './node-config.js';
 export { goDurationMs, Puller } from './puller.js';
 export { parseImageName, onRegistry, type ImageName } from './reference.js';
+export { credentialHash, PullRecords } from './records.js';
+export { imageNoTagDigest, mergePulledRecord, mustAttemptPull, parseAllowlistPattern, requiresVerification, VERIFICATION_POLICIES, type PullCredentials, type PulledRecord, type PullSecretRef, type VerificationPolicy } from './verify.js';

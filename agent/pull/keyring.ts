@@ -17,6 +17,8 @@ export interface KeyringEntry {
   auth: RegistryAuth;
   /** Where it came from: "secret default/regcred", "<root-dir>/config.json", "provider x". */
   source: string;
+  /** Set for a pod's pull secret: only its holders may use what it pulled (verify.ts). */
+  secret?: { namespace: string; name: string; uid: string };
 }
 
 /** A key of a docker config or of a credential provider's response. */

@@ -12,6 +12,8 @@ import type { RegistryMirrors } from './mirrors.js';
 import { mirrorCandidates } from './mirrors.js';
 import type { CredentialProviders } from './providers.js';
 import { goDurationMs, Puller } from './puller.js';
+import { credentialHash, type PullRecords } from './records.js';
+import { mergePulledRecord, mustAttemptPull, type PullCredentials, type PulledRecord, type PullSecretRef, type VerificationPolicy } from './verify.js';
 
 // kubelet's image manager (pkg/kubelet/images/image_manager.go EnsureImageExists): the
 // pull policy against what the engine has, the pull back-off per pod UID and image, the
@@ -37,6 +39,31 @@ export interface ImageManagerOptions {
   mirrors?: RegistryMirrors;
   /** Run a present image when an Always pull cannot reach the registry. */
   offlineFallback?: boolean;
+  /**
+   * kubelet's imagePullCredentialsVerificationPolicy (KubeletEnsureSecretPulledImages):
+   * unset, a present image is free for every pod, as before kubelet 1.33.
+   */
+  verification?: { policy: VerificationPolicy; allowlist: readonly string[]; records: PullRecords };
+  /** A successful pull: seconds including the wait for the puller, image size in bytes. */
+  onPulled?: (seconds: number, sizeBytes: number) => void;
+}
+
+/** A pulled image's id and the credential that worked (none: anonymous). */
+interface Pulled {
+  id: string;
+  used?: KeyringEntry;
+}
+
+function once<T>(f: () => T): () => T {
+  let done = false;
+  let v: T;
+  return () => {
+    if (!done) {
+      v = f();
+      done = true;
+    }
+    return v;
+  };
 }
 
 export type PullFailure = 'unreachable' | 'notFound' | 'unauthorized' | 'other';
@@ -58,6 +85,7 @@ export class ImageManager {
   private readonly puller: Puller;
   /** The last failure per back-off key, for the ImagePullBackOff message. */
   private readonly lastError = new Map<string, string>();
+  private ready?: Promise<void>;
 
   constructor(private readonly opts: ImageManagerOptions) {
     this.backoff = new Backoff(opts.clock, IMAGE_PULL_BACKOFF);
@@ -75,12 +103,21 @@ export class ImageManager {
   async ensureImageExists(pod: Pod, c: Container, emit: Emit): Promise<string | undefined> {
     const image = c.image ?? '';
     const policy = c.imagePullPolicy ?? 'IfNotPresent';
+    await (this.ready ??= this.recoverIntents());
     const present = await this.opts.runtime.imageStatus(image).catch(() => undefined);
-    if (policy === 'Never' || (policy === 'IfNotPresent' && present)) {
-      if (present) {
+    const podKeyring = once(() => this.podKeyring(pod, emit));
+    if (present && policy !== 'Always') {
+      if (!this.opts.verification) {
         emit('Normal', 'Pulled', `Container image "${image}" already present on machine`);
         return present.id;
       }
+      if (!(await this.mustVerify(image, present.id, podKeyring()))) {
+        emit('Normal', 'Pulled', `Container image "${image}" already present on machine and can be accessed by the pod`);
+        return present.id;
+      }
+    }
+    if (policy === 'Never') {
+      // Absent, or present but pulled with credentials this pod does not hold.
       const message = `Container image "${image}" is not present with pull policy of Never`;
       emit('Warning', 'ErrImageNeverPull', message);
       throw new Waiting('ErrImageNeverPull', message);
@@ -94,14 +131,20 @@ export class ImageManager {
       throw new Waiting('ImagePullBackOff', prev ? `${message}: ${prev}` : message);
     }
     emit('Normal', 'Pulling', `Pulling image "${image}"`);
-    const creds = await this.credentials(pod, image, emit);
+    const creds = await this.credentials(podKeyring(), image);
+    const records = this.opts.verification?.records;
+    await records?.startPull(image).catch((err: unknown) => this.opts.log.warn({ image, err: (err as Error).message }, 'cannot record the pull intent'));
     try {
       const t = await this.puller.run(() => this.pull(image, creds));
-      const size = (await this.opts.runtime.imageStatus(image).catch(() => undefined))?.size ?? 0;
+      const status = await this.opts.runtime.imageStatus(image).catch(() => undefined);
+      const size = status?.size ?? 0;
       emit('Normal', 'Pulled', `Successfully pulled image "${image}" in ${goDurationMs(t.pullMs)} (${goDurationMs(t.totalMs)} including waiting). Image size: ${size} bytes.`);
+      this.opts.onPulled?.(t.totalMs / 1000, size);
       this.backoff.gc();
       this.lastError.delete(key);
-      return t.value;
+      const used = t.value.used?.secret;
+      await this.remember(image, status?.id ?? t.value.id, used ? { kubernetesSecrets: [{ ...used, credentialHash: credentialHash(t.value.used!.auth) }] } : { nodePodsAccessible: true });
+      return t.value.id;
     } catch (err) {
       const detail = (err as Error).message;
       emit('Warning', 'Failed', `Failed to pull image "${image}": ${detail}`);
@@ -114,11 +157,55 @@ export class ImageManager {
       this.backoff.next(key);
       this.lastError.set(key, `ErrImagePull: ${detail}`);
       throw new Waiting('ErrImagePull', detail);
+    } finally {
+      await records?.endPull(image).catch(() => undefined);
     }
   }
 
-  /** imagePullSecrets of the pod's own namespace, then the node's docker config, then the exec providers. */
-  private async credentials(pod: Pod, image: string, emit: Emit): Promise<KeyringEntry[][]> {
+  /** kubelet's MustAttemptImagePull for a present image, with the pod's pull secrets that match it. */
+  private async mustVerify(image: string, imageRef: string, podKeyring: KeyringEntry[]): Promise<boolean> {
+    const v = this.opts.verification!;
+    let record: PulledRecord | undefined;
+    let intent = false;
+    try {
+      record = await v.records.pulled(imageRef);
+      intent = !record && (await v.records.pullIntent(image));
+    } catch (err) {
+      // Records that cannot be read decide nothing: the registry is asked.
+      this.opts.log.warn({ image, err: (err as Error).message }, 'image pull record unreadable; verifying the credentials');
+      return true;
+    }
+    const podSecrets: PullSecretRef[] = lookup(podKeyring, image).flatMap((e) => (e.secret ? [{ ...e.secret, credentialHash: credentialHash(e.auth) }] : []));
+    const d = mustAttemptPull({ policy: v.policy, allowlist: v.allowlist, image, imageRef, record, pullIntent: intent, podSecrets });
+    if (d.remember) await this.remember(image, imageRef, { kubernetesSecrets: [d.remember] });
+    return d.mustPull;
+  }
+
+  private async remember(image: string, imageRef: string, creds: PullCredentials | undefined): Promise<void> {
+    const records = this.opts.verification?.records;
+    if (!records) return;
+    try {
+      const next = mergePulledRecord(await records.pulled(imageRef).catch(() => undefined), imageRef, image, creds, new Date(this.opts.clock.now()));
+      if (next) await records.writePulled(next);
+    } catch (err) {
+      this.opts.log.warn({ image, err: (err as Error).message }, 'cannot write the image pull record');
+    }
+  }
+
+  /** Pulls a previous agent started and never saw end: if the image is there, it was pulled by the node, credentials unknown. */
+  private async recoverIntents(): Promise<void> {
+    const records = this.opts.verification?.records;
+    if (!records) return;
+    for (const image of await records.leftoverIntents()) {
+      const st = await this.opts.runtime.imageStatus(image).catch(() => undefined);
+      if (!st) continue;
+      await this.remember(image, st.id, undefined);
+      await records.dropIntent(image).catch(() => undefined);
+    }
+  }
+
+  /** The pod's imagePullSecrets, from its own namespace (the only one a pod may take them from). */
+  private podKeyring(pod: Pod, emit: Emit): KeyringEntry[] {
     const entries: KeyringEntry[] = [];
     const missing: string[] = [];
     for (const ref of pod.spec.imagePullSecrets ?? []) {
@@ -129,7 +216,8 @@ export class ImageManager {
         continue;
       }
       try {
-        entries.push(...parseDockerConfig(data.toString('utf8'), `secret ${pod.metadata.namespace}/${ref.name}`));
+        const secret = { namespace: pod.metadata.namespace, name: ref.name, uid: '' };
+        entries.push(...parseDockerConfig(data.toString('utf8'), `secret ${pod.metadata.namespace}/${ref.name}`).map((e) => ({ ...e, secret })));
       } catch (err) {
         missing.push(ref.name);
         this.opts.log.warn({ pod: `${pod.metadata.namespace}/${pod.metadata.name}` }, (err as Error).message);
@@ -138,26 +226,31 @@ export class ImageManager {
     if (missing.length > 0) {
       emit('Warning', 'FailedToRetrieveImagePullSecret', `Unable to retrieve some image pull secrets (${missing.join(', ')}); attempting to pull the image may not succeed.`);
     }
+    return entries;
+  }
+
+  /** The pod's keyring, then the node's docker config, then the exec providers. */
+  private async credentials(podKeyring: KeyringEntry[], image: string): Promise<KeyringEntry[][]> {
     const fromProviders = this.opts.providers
       ? await this.opts.providers.lookup(image, (provider, message) => this.opts.log.warn({ provider, image }, message))
       : [];
     // Matched per candidate reference at pull time (a mirror has keys of its own), in
     // kubelet's union order: the pod's keyring, then the node's.
-    return [entries, this.opts.nodeCredentials?.() ?? [], fromProviders];
+    return [podKeyring, this.opts.nodeCredentials?.() ?? [], fromProviders];
   }
 
-  private async pull(image: string, creds: KeyringEntry[][]): Promise<string> {
+  private async pull(image: string, creds: KeyringEntry[][]): Promise<Pulled> {
     const candidates = mirrorCandidates(this.opts.mirrors ?? {}, image);
     let last: unknown;
     for (const cand of candidates) {
       try {
-        const id = await this.pullWithCredentials(cand.ref, creds.flatMap((group) => lookup(group, cand.ref)));
+        const got = await this.pullWithCredentials(cand.ref, creds.flatMap((group) => lookup(group, cand.ref)));
         if (cand.mirror) {
           // A digest names content, not a repository: the engine finds it under the mirror's name.
           if (!image.includes('@')) await this.opts.runtime.tagImage(cand.ref, image);
           this.opts.log.info({ image, mirror: cand.mirror }, 'pulled from mirror');
         }
-        return id;
+        return got;
       } catch (err) {
         last = err;
         if (cand.mirror) this.opts.log.info({ image, mirror: cand.mirror, err: (err as Error).message }, 'mirror failed, trying the next endpoint');
@@ -167,12 +260,12 @@ export class ImageManager {
   }
 
   /** Anonymous when nothing matches; otherwise each match in turn until one pull succeeds. */
-  private async pullWithCredentials(ref: string, creds: KeyringEntry[]): Promise<string> {
-    if (creds.length === 0) return this.opts.runtime.pullImage(ref);
+  private async pullWithCredentials(ref: string, creds: KeyringEntry[]): Promise<Pulled> {
+    if (creds.length === 0) return { id: await this.opts.runtime.pullImage(ref) };
     const errors: Error[] = [];
     for (const c of creds) {
       try {
-        return await this.opts.runtime.pullImage(ref, c.auth);
+        return { id: await this.opts.runtime.pullImage(ref, c.auth), used: c };
       } catch (err) {
         errors.push(err as Error);
       }

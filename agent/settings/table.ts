@@ -3,6 +3,7 @@ import { isValidQuantity, parseQuantity } from '../../manifests/index.js';
 import { ConfigError } from '../config-error.js';
 import { SysctlAllowlist } from '../vocab/index.js';
 import { parseRegistryMirrors, type RegistryMirrors } from '../pull/mirrors.js';
+import { parseAllowlistPattern, VERIFICATION_POLICIES, type VerificationPolicy } from '../pull/verify.js';
 import { validateReservation } from '../resources/node.js';
 import { DEFAULT_EVICTION_HARD, parseThresholdFlag, ThresholdError } from '../resources/thresholds.js';
 import type { Parser, Taint } from './parse.js';
@@ -68,6 +69,19 @@ const req = <F extends string, T>(s: Omit<RequiredSetting<F, T>, 'default'> & { 
 const opt = <F extends string, T>(s: Omit<OptionalSetting<F, T>, 'optional'>): OptionalSetting<F, T> => ({ ...s, optional: true });
 
 // ---------------------------------------------------------------- parsers of one setting
+
+/** preloadedImagesVerificationAllowlist: each entry checked as kubelet does. */
+function allowlist(v: unknown, where: string): string[] {
+  const l = list(v);
+  for (const p of l) {
+    try {
+      parseAllowlistPattern(p);
+    } catch (err) {
+      throw new ConfigError(`${where}: Invalid value: ${(err as Error).message}`);
+    }
+  }
+  return l;
+}
 
 function logMaxSize(v: unknown, where: string): number {
   if (!isValidQuantity(v) || parseQuantity(v) <= 0) throw new ConfigError(`${where}: Invalid value: ${JSON.stringify(v)}: a positive quantity like "10Mi"`);
@@ -249,6 +263,14 @@ export const SETTINGS = [
   req({
     field: 'imagePullOfflineFallback', key: 'imagePullOfflineFallback', flag: 'image-pull-offline-fallback', arg: 'BOOL', group: 'engine', default: false, parse: bool,
     help: 'Run a present image when an Always pull cannot reach the registry (never on "not found" or "unauthorized").',
+  }),
+  req({
+    field: 'imagePullCredentialsVerificationPolicy', key: 'imagePullCredentialsVerificationPolicy', arg: 'POLICY', group: 'engine', default: 'NeverVerifyPreloadedImages' as VerificationPolicy, parse: oneOf(VERIFICATION_POLICIES),
+    help: 'Which present images a pod (IfNotPresent, Never) may run only with credentials that pulled them: NeverVerify, NeverVerifyPreloadedImages (those bosun pulled), NeverVerifyAllowlistedImages, AlwaysVerify.',
+  }),
+  req({
+    field: 'preloadedImagesVerificationAllowlist', key: 'preloadedImagesVerificationAllowlist', arg: 'IMAGE,...', group: 'engine', default: [] as string[], parse: allowlist, show: (l) => l.join(','),
+    help: 'With NeverVerifyAllowlistedImages: images ("registry/repo") or prefixes ("registry/*") never verified.',
   }),
 
   // ---- network

@@ -46,7 +46,7 @@ beforeAll(async () => {
   await relay.start();
   digestRef = await plain.push(IMG, 'test/app:1');
   for (const r of ['test/always:1', 'test/never:1', 'test/offline:1', 'test/serial-a:1', 'test/serial-b:1']) await plain.push(IMG, r);
-  for (const r of ['test/none:1', 'test/sec:1', 'test/node:1', 'prov/app:1', 'test/other-ns:1']) await secure.push(IMG, r);
+  for (const r of ['test/none:1', 'test/sec:1', 'test/node:1', 'prov/app:1', 'test/other-ns:1', 'test/verify:1']) await secure.push(IMG, r);
   await mid.push(BIG, 'test/big:1');
   // Docker would find the pushed layer in its own store ("Already exists") and never download it.
   await removeImageNames([BIG]);
@@ -69,6 +69,11 @@ const podYaml = (name: string, image: string, o: { policy?: string; secrets?: st
 
 const dockerConfig = (addr: string, user: string, password: string) =>
   JSON.stringify({ auths: { [addr]: { auth: Buffer.from(`${user}:${password}`).toString('base64') } } });
+
+const writeRegcred = (a: TestAgent) => {
+  const secret = Buffer.from(dockerConfig(secure.addr, USER, MARKER)).toString('base64');
+  a.write('regcred.yaml', `apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\n  namespace: default\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: ${secret}\n`);
+};
 
 interface Ev { reason: string; message: string; type: string; involvedObject: { name: string } }
 
@@ -142,6 +147,11 @@ describe.each(RUNTIMES)('images from a real registry on %s', (kind) => {
     const out = (await run(process.execPath, [CLI, 'get', 'events', '--server', `http://127.0.0.1:${agent.port}`])).stdout;
     expect(out).toMatch(/Pulled\s.*Successfully pulled image .* Image size: \d+ bytes\./);
     expect(out).toMatch(/Pulling\s.*Pulling image/);
+    // kubelet's histogram, labelled by the image's size bucket (busybox and a label: under 10 MB).
+    const metrics = await (await fetch(`http://127.0.0.1:${agent.port}/metrics`)).text();
+    expect(metrics).toContain('# TYPE kubelet_image_pull_duration_seconds histogram');
+    expect(Number(/^kubelet_image_pull_duration_seconds_count\{image_size_in_bytes="0-10MB"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^kubelet_image_pull_duration_seconds_bucket\{le="3600",image_size_in_bytes="0-10MB"\} \d+$/m);
   });
 
   it('runs a digest reference (image@sha256:...)', async () => {
@@ -165,7 +175,7 @@ describe.each(RUNTIMES)('images from a real registry on %s', (kind) => {
     await agent.waitPod('never-pull', running, 'Running');
     agent.write('never2.yaml', podYaml('never2', never, { policy: 'Never' }));
     await agent.waitPod('never2', running, 'Running with Never once present');
-    expect((await events(agent)).find((e) => e.involvedObject.name === `never2-${agent.nodeName}` && e.reason === 'Pulled')?.message).toBe(`Container image "${never}" already present on machine`);
+    expect((await events(agent)).find((e) => e.involvedObject.name === `never2-${agent.nodeName}` && e.reason === 'Pulled')?.message).toBe(`Container image "${never}" already present on machine and can be accessed by the pod`);
   });
 
   it('reports the registry\'s "not found" as ErrImagePull, backs off per pod: a fresh pod of the same image pulls at once', async () => {
@@ -193,14 +203,36 @@ describe.each(RUNTIMES)('images from a real registry on %s', (kind) => {
     // Docker counts 127.0.0.0/8 as insecure: after the refused HTTPS attempt it retries over
     // HTTP and reports what the TLS registry says to that.
     expect(w.message).toMatch(kind === 'containerd' ? /401 Unauthorized/ : /unauthorized|no basic auth|HTTP request to an HTTPS server/i);
-    const secret = Buffer.from(dockerConfig(secure.addr, USER, MARKER)).toString('base64');
-    agent.write('regcred.yaml', `apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\n  namespace: default\ntype: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: ${secret}\n`);
+    writeRegcred(agent);
     agent.write('sec.yaml', podYaml('sec', `${secure.addr}/test/sec:1`, { secrets: ['regcred'] }));
     await agent.waitPod('sec', running, 'Running with the pull secret');
     // The same secret name in another namespace does not exist there.
     agent.write('other-ns.yaml', podYaml('other-ns', `${secure.addr}/test/other-ns:1`, { secrets: ['regcred'], namespace: 'other' }));
     await agent.until(async () => (await agent.pods()).some((p) => p.metadata.name === `other-ns-${agent.nodeName}` && waiting(p)?.reason === 'ErrImagePull'), 'ErrImagePull in namespace other', 30_000);
     expect((await events(agent)).some((e) => e.reason === 'FailedToRetrieveImagePullSecret' && e.involvedObject.name === `other-ns-${agent.nodeName}`)).toBe(true);
+  });
+
+  it('imagePullCredentialsVerificationPolicy (default): a pod without the secret is refused an image another pod pulled with it', async () => {
+    const image = `${secure.addr}/test/verify:1`;
+    writeRegcred(agent);
+    agent.write('v-sec.yaml', podYaml('v-sec', image, { secrets: ['regcred'] }));
+    await agent.waitPod('v-sec', running, 'Running with the pull secret');
+    // Present on the node, yet this pod holds no credentials: the registry is asked, and says no.
+    agent.write('v-none.yaml', podYaml('v-none', image));
+    const w = waiting(await agent.waitPod('v-none', (p) => waiting(p)?.reason === 'ErrImagePull', 'ErrImagePull for a present image'))!;
+    expect(w.message).toMatch(kind === 'containerd' ? /401 Unauthorized/ : /unauthorized|no basic auth|HTTP request to an HTTPS server/i);
+    expect((await events(agent)).some((e) => e.involvedObject.name === `v-none-${agent.nodeName}` && e.reason === 'Pulling')).toBe(true);
+    agent.write('v-never.yaml', podYaml('v-never', image, { policy: 'Never' }));
+    await agent.waitPod('v-never', (p) => waiting(p)?.reason === 'ErrImageNeverPull', 'ErrImageNeverPull');
+    // Another pod with the same secret runs it without a pull.
+    agent.write('v-again.yaml', podYaml('v-again', image, { secrets: ['regcred'] }));
+    await agent.waitPod('v-again', running, 'Running with the same secret');
+    const again = (await events(agent)).filter((e) => e.involvedObject.name === `v-again-${agent.nodeName}`);
+    expect(again.some((e) => e.reason === 'Pulling')).toBe(false);
+    expect(again.find((e) => e.reason === 'Pulled')?.message).toBe(`Container image "${image}" already present on machine and can be accessed by the pod`);
+    const records = join(agent.dir, 'root', 'image_manager', 'pulled');
+    expect(readdirSync(records).length).toBeGreaterThan(0);
+    for (const n of ['v-sec', 'v-none', 'v-never', 'v-again']) agent.remove(`${n}.yaml`);
   });
 
   it('pulls with node credentials from <root-dir>/config.json and from an exec credential provider', async () => {
@@ -268,7 +300,7 @@ describe.each(RUNTIMES)('images from a real registry on %s', (kind) => {
     }
   }, 120_000);
 
-  it('shows the registry password nowhere: log, events, pods, metrics, root dir', async () => {
+  it('shows the registry password nowhere: log, events, pods, metrics, root dir (checkpoints, pull records)', async () => {
     const seen: string[] = [];
     for (const a of [agent, offline]) {
       seen.push(a.log());
@@ -284,6 +316,8 @@ describe.each(RUNTIMES)('images from a real registry on %s', (kind) => {
       };
       walk(join(a.dir, 'root'));
     }
-    for (const text of seen) expect(text).not.toContain(MARKER);
+    // Also as a docker config's auth field carries it.
+    const forms = [MARKER, Buffer.from(`${USER}:${MARKER}`).toString('base64')];
+    for (const text of seen) for (const f of forms) expect(text).not.toContain(f);
   });
 });

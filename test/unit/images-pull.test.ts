@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RuntimeError, type ImageInfo, type ImageService, type RegistryAuth } from '../../cri/index.js';
 import type { Pod } from '../../manifests/index.js';
 import { FakeClock } from '../../base/index.js';
@@ -8,7 +11,10 @@ import { resolveConfig } from '../../agent/config.js';
 import {
   classifyPullError, goDurationMs, ImageManager, keyMatches, lookup, mirrorCandidates, parseDockerConfig, parseImageName, parseKey,
   parseRegistryMirrors, Puller, renderHostsToml, type KeyringEntry,
+  imageNoTagDigest, mergePulledRecord, mustAttemptPull, parseAllowlistPattern, PullRecords, requiresVerification,
+  type PulledRecord, type PullSecretRef, type VerificationPolicy,
 } from '../../agent/pull/index.js';
+import { imageSizeBucket } from '../../agent/metrics.js';
 
 // The pure halves of image pulls: references, the credential keyring (kubelet's matching),
 // mirrors, the error classes the offline fallback relies on, the puller, and the image
@@ -235,5 +241,166 @@ describe('credential provider config', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('credential verification of present images (KubeletEnsureSecretPulledImages)', () => {
+  const sec = (name: string, hash: string, namespace = 'default', uid = ''): PullSecretRef => ({ uid, namespace, name, credentialHash: hash });
+  const rec = (mapping: PulledRecord['credentialMapping']): PulledRecord => ({ imageRef: 'sha256:1', lastUpdatedTime: '2026-01-01T00:00:00.000Z', credentialMapping: mapping });
+  const base = { policy: 'NeverVerifyPreloadedImages' as const, allowlist: [], image: 'r.io/a:1', imageRef: 'sha256:1', record: undefined, pullIntent: false, podSecrets: [] };
+
+  it('asks per policy whether a present image needs the pod\'s credentials', () => {
+    expect(requiresVerification('NeverVerify', [], 'r.io/a:1', true)).toBe(false);
+    expect(requiresVerification('AlwaysVerify', [], 'r.io/a:1', false)).toBe(true);
+    expect(requiresVerification('NeverVerifyPreloadedImages', [], 'r.io/a:1', false)).toBe(false);
+    expect(requiresVerification('NeverVerifyPreloadedImages', [], 'r.io/a:1', true)).toBe(true);
+    const allow = ['r.io/team/*', 'docker.io/library/busybox'];
+    expect(requiresVerification('NeverVerifyAllowlistedImages', allow, 'r.io/team/app:1', true)).toBe(false);
+    expect(requiresVerification('NeverVerifyAllowlistedImages', allow, 'busybox:1.36', true)).toBe(false);
+    expect(requiresVerification('NeverVerifyAllowlistedImages', allow, 'r.io/teams/app:1', false)).toBe(true);
+    expect(requiresVerification('NeverVerifyAllowlistedImages', allow, 'r.io/a@sha256:ab', false)).toBe(true);
+  });
+
+  it('checks allowlist patterns as kubelet does, and the config names the setting', () => {
+    expect(parseAllowlistPattern('r.io/*')).toEqual({ prefix: 'r.io/' });
+    expect(parseAllowlistPattern('r.io:5000/team/app')).toEqual({ exact: 'r.io:5000/team/app' });
+    expect(() => parseAllowlistPattern(' r.io/*')).toThrow(/spaces/);
+    expect(() => parseAllowlistPattern('/*')).toThrow(/registry host/);
+    expect(() => parseAllowlistPattern('r.io/*/app')).toThrow(/ending with "\/\*"/);
+    expect(() => parseAllowlistPattern('r.io/app:1')).toThrow(/tag nor digest/);
+    expect(() => parseAllowlistPattern('busybox')).toThrow(/docker\.io\/library\/busybox/);
+    expect(imageNoTagDigest('busybox:1')).toBe('docker.io/library/busybox');
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-verify-cfg-'));
+    try {
+      const file = join(dir, 'config.yaml');
+      const load = (body: string) => {
+        writeFileSync(file, `apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n${body}`);
+        return resolveConfig({}, file);
+      };
+      expect(() => load('imagePullCredentialsVerificationPolicy: Sometimes\n')).toThrow(/imagePullCredentialsVerificationPolicy: Unsupported value: "Sometimes"/);
+      expect(() => load('preloadedImagesVerificationAllowlist: ["r.io/app:1"]\n')).toThrow(/preloadedImagesVerificationAllowlist: Invalid value: neither tag nor digest/);
+      expect(load('imagePullCredentialsVerificationPolicy: AlwaysVerify\n').imagePullCredentialsVerificationPolicy).toBe('AlwaysVerify');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(resolveConfig({}).imagePullCredentialsVerificationPolicy).toBe('NeverVerifyPreloadedImages');
+  });
+
+  it('decides as MustAttemptImagePull', () => {
+    expect(mustAttemptPull({ ...base, imageRef: undefined })).toEqual({ mustPull: true });
+    // Not pulled by the node: preloaded, free under the default policy, verified under AlwaysVerify.
+    expect(mustAttemptPull(base)).toEqual({ mustPull: false });
+    expect(mustAttemptPull({ ...base, policy: 'AlwaysVerify' })).toEqual({ mustPull: true });
+    // A pull the agent never saw end: pulled by the node, credentials unknown.
+    expect(mustAttemptPull({ ...base, pullIntent: true, podSecrets: [sec('s', 'h')] })).toEqual({ mustPull: true });
+    expect(mustAttemptPull({ ...base, record: rec({ 'r.io/a': { nodePodsAccessible: true } }) })).toEqual({ mustPull: false });
+    // Recorded for another name of the same image id only.
+    expect(mustAttemptPull({ ...base, record: rec({ 'r.io/b': { nodePodsAccessible: true } }) })).toEqual({ mustPull: true });
+    const withSecret = rec({ 'r.io/a': { kubernetesSecrets: [sec('s', 'h1')] } });
+    expect(mustAttemptPull({ ...base, record: withSecret })).toEqual({ mustPull: true });
+    expect(mustAttemptPull({ ...base, record: withSecret, podSecrets: [sec('s', 'h1')] })).toEqual({ mustPull: false });
+    expect(mustAttemptPull({ ...base, record: withSecret, podSecrets: [sec('other', 'h2', 'team')] })).toEqual({ mustPull: true });
+    // Other coordinates, same credentials; same Secret, updated credentials: both accepted and remembered.
+    expect(mustAttemptPull({ ...base, record: withSecret, podSecrets: [sec('copy', 'h1', 'team')] })).toEqual({ mustPull: false, remember: sec('copy', 'h1', 'team') });
+    expect(mustAttemptPull({ ...base, record: withSecret, podSecrets: [sec('s', 'h9')] })).toEqual({ mustPull: false, remember: sec('s', 'h9') });
+    expect(mustAttemptPull({ ...base, policy: 'NeverVerify', record: withSecret })).toEqual({ mustPull: false });
+  });
+
+  it('merges credentials into the record: node-wide access wins, secrets unique per coordinates', () => {
+    const now = new Date('2026-02-02T00:00:00Z');
+    expect(mergePulledRecord(undefined, 'sha256:1', 'r.io/a:1', undefined, now)).toEqual({ imageRef: 'sha256:1', lastUpdatedTime: now.toISOString(), credentialMapping: {} });
+    const one = mergePulledRecord(undefined, 'sha256:1', 'r.io/a:1', { kubernetesSecrets: [sec('s', 'h1')] }, now)!;
+    expect(mergePulledRecord(one, 'sha256:1', 'r.io/a:2', { kubernetesSecrets: [sec('s', 'h1')] }, now)).toBeUndefined();
+    const two = mergePulledRecord(one, 'sha256:1', 'r.io/a:2', { kubernetesSecrets: [sec('b', 'h2', 'a-ns'), sec('s', 'h3')] }, now)!;
+    expect(two.credentialMapping['r.io/a']!.kubernetesSecrets).toEqual([sec('b', 'h2', 'a-ns'), sec('s', 'h3')]);
+    const node = mergePulledRecord(two, 'sha256:1', 'r.io/a@sha256:ff', { nodePodsAccessible: true }, now)!;
+    expect(node.credentialMapping['r.io/a']).toEqual({ nodePodsAccessible: true });
+    expect(mergePulledRecord(node, 'sha256:1', 'r.io/a:1', { kubernetesSecrets: [sec('x', 'h')] }, now)).toBeUndefined();
+  });
+
+  it('labels pull durations by kubelet\'s image size buckets', () => {
+    expect(imageSizeBucket(0)).toBe('N/A');
+    expect(imageSizeBucket(1)).toBe('0-10MB');
+    expect(imageSizeBucket(10 * 2 ** 20)).toBe('0-10MB');
+    expect(imageSizeBucket(10 * 2 ** 20 + 1)).toBe('10MB-100MB');
+    expect(imageSizeBucket(15 * 2 ** 30)).toBe('10GB-20GB');
+    expect(imageSizeBucket(200 * 2 ** 30)).toBe('GT100GB');
+  });
+
+  describe('ImageManager with records on disk', () => {
+    const PW = 'verify-marker-pw';
+    const cfg = (pw: string) => JSON.stringify({ auths: { 'r.io': { username: 'u', password: pw } } });
+    let dir = '';
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'bosun-verify-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    const make = (images: FakeImages, policy: VerificationPolicy = 'NeverVerifyPreloadedImages') => {
+      const pulled: [number, number][] = [];
+      const m = new ImageManager({
+        runtime: images, clock: new FakeClock(), log: silentLogger, serializeImagePulls: true,
+        secret: (_ns, name) => (name === 'regcred' || name === 'samecreds' ? { '.dockerconfigjson': Buffer.from(cfg(PW)) } : name === 'wrong' ? { '.dockerconfigjson': Buffer.from(cfg('nope')) } : undefined),
+        verification: { policy, allowlist: [], records: new PullRecords(dir) },
+        onPulled: (s, size) => pulled.push([s, size]),
+      });
+      const events: string[] = [];
+      return { m, events, pulled, emit: (_t: string, reason: string, message: string) => events.push(`${reason}: ${message}`) };
+    };
+
+    it('refuses an image pulled with a secret to a pod without it, across an agent restart; same credentials pass', async () => {
+      const images = new FakeImages();
+      images.fail = (_r, auth) => (auth?.password === PW ? undefined : 'unauthorized: authentication required');
+      const a = make(images);
+      const c = { name: 'c', image: 'r.io/a:1', imagePullPolicy: 'IfNotPresent' as const };
+      expect(await a.m.ensureImageExists(pod('u1', ['regcred']), c, a.emit)).toBe('sha256:1');
+      expect(a.pulled).toEqual([[0, 1234]]);
+      images.pulls = [];
+      // Present, but this pod holds no credentials: the registry is asked, and refuses.
+      expect(await reason(a.m.ensureImageExists(pod('u2'), c, a.emit))).toBe('ErrImagePull');
+      expect(images.pulls).toHaveLength(1);
+      expect(await reason(a.m.ensureImageExists(pod('u3', ['wrong']), c, a.emit))).toBe('ErrImagePull');
+      expect(await reason(a.m.ensureImageExists(pod('u4'), { ...c, imagePullPolicy: 'Never' }, a.emit))).toBe('ErrImageNeverPull');
+      images.pulls = [];
+      expect(await a.m.ensureImageExists(pod('u5', ['regcred']), c, a.emit)).toBe('sha256:1');
+      expect(images.pulls).toHaveLength(0);
+      expect(a.events.at(-1)).toBe('Pulled: Container image "r.io/a:1" already present on machine and can be accessed by the pod');
+      // The records outlive the agent; another Secret with the same credentials is accepted (and remembered).
+      const b = make(images);
+      expect(await reason(b.m.ensureImageExists(pod('u6'), c, b.emit))).toBe('ErrImagePull');
+      expect(await b.m.ensureImageExists(pod('u7', ['samecreds'], 'team'), c, b.emit)).toBe('sha256:1');
+      expect(images.pulls.filter((p) => p.auth?.password === PW)).toHaveLength(0);
+      const files = readdirSync(join(dir, 'image_manager', 'pulled'));
+      expect(files).toHaveLength(1);
+      const text = readFileSync(join(dir, 'image_manager', 'pulled', files[0]!), 'utf8');
+      expect(text).toContain('"name":"samecreds"');
+      expect(text).not.toContain(PW);
+      expect(text).not.toContain(Buffer.from(`u:${PW}`).toString('base64'));
+      // NeverVerify: any pod runs what is present.
+      const n = make(images, 'NeverVerify');
+      expect(await n.m.ensureImageExists(pod('u8'), c, n.emit)).toBe('sha256:1');
+    });
+
+    it('an anonymous pull makes the image free for every pod; a preloaded image needs no credentials', async () => {
+      const images = new FakeImages();
+      images.present.set('r.io/pre:1', { id: 'sha256:pre', repoTags: [], repoDigests: [], size: 1 });
+      const a = make(images);
+      expect(await a.m.ensureImageExists(pod('u1'), { name: 'c', image: 'r.io/pre:1' }, a.emit)).toBe('sha256:pre');
+      expect(images.pulls).toHaveLength(0);
+      expect(await a.m.ensureImageExists(pod('u1'), { name: 'c', image: 'r.io/a:1' }, a.emit)).toBe('sha256:1');
+      expect(await a.m.ensureImageExists(pod('u2', ['wrong']), { name: 'c', image: 'r.io/a:1' }, a.emit)).toBe('sha256:1');
+      expect(images.pulls).toHaveLength(1);
+    });
+
+    it('a pull the previous agent never saw end counts as pulled by the node, credentials unknown', async () => {
+      const images = new FakeImages();
+      images.present.set('r.io/a:1', { id: 'sha256:1', repoTags: [], repoDigests: [], size: 1 });
+      await new PullRecords(dir).startPull('r.io/a:1');
+      images.fail = () => 'unauthorized';
+      const a = make(images);
+      expect(await reason(a.m.ensureImageExists(pod('u1', ['regcred']), { name: 'c', image: 'r.io/a:1' }, a.emit))).toBe('ErrImagePull');
+      expect(readdirSync(join(dir, 'image_manager', 'pulling'))).toEqual([]);
+      expect(readdirSync(join(dir, 'image_manager', 'pulled'))).toHaveLength(1);
+    });
   });
 });

@@ -1,0 +1,105 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PulledRecord } from './verify.js';
+
+// kubelet's image pull records (pullmanager/fs_pullrecords.go), under
+// <root-dir>/image_manager (0700): pulled/sha256-<sha256 of the image id> holds the
+// credentials that worked for that image (hashes and Secret coordinates, never the
+// credentials), pulling/sha256-<sha256 of the image name> marks a pull under way, so an
+// image whose pull the agent did not see finish still counts as pulled by it. Files are
+// written whole (0600, temporary file, fsync, rename).
+
+const MAX_BYTES = 1 << 20;
+
+const fileName = (key: string) => `sha256-${createHash('sha256').update(key).digest('hex')}`;
+
+export class PullRecords {
+  readonly dir: string;
+  private readonly intents = new Map<string, number>();
+
+  constructor(rootDir: string) {
+    this.dir = join(rootDir, 'image_manager');
+  }
+
+  /** The record of an image id; throws when a record exists but cannot be read (the caller then verifies). */
+  async pulled(imageRef: string): Promise<PulledRecord | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.dir, 'pulled', fileName(imageRef)), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (text.length > MAX_BYTES) throw new Error(`pull record of ${imageRef}: larger than ${MAX_BYTES} bytes`);
+    const rec = JSON.parse(text) as PulledRecord;
+    if (rec?.imageRef !== imageRef || typeof rec.credentialMapping !== 'object' || rec.credentialMapping === null) throw new Error(`pull record of ${imageRef}: not a record of this image`);
+    return rec;
+  }
+
+  async writePulled(rec: PulledRecord): Promise<void> {
+    await this.write('pulled', fileName(rec.imageRef), `${JSON.stringify({ kind: 'ImagePulledRecord', ...rec })}\n`);
+  }
+
+  /** A pull of this image starts: counted in memory, and on disk for the next agent. */
+  async startPull(image: string): Promise<void> {
+    this.intents.set(image, (this.intents.get(image) ?? 0) + 1);
+    await this.write('pulling', fileName(image), `${JSON.stringify({ kind: 'ImagePullIntent', image })}\n`);
+  }
+
+  /** The pull ended (either way); the mark goes with the last pull of the image. */
+  async endPull(image: string): Promise<void> {
+    const n = (this.intents.get(image) ?? 1) - 1;
+    if (n > 0) {
+      this.intents.set(image, n);
+      return;
+    }
+    this.intents.delete(image);
+    await rm(join(this.dir, 'pulling', fileName(image)), { force: true });
+  }
+
+  async pullIntent(image: string): Promise<boolean> {
+    if ((this.intents.get(image) ?? 0) > 0) return true;
+    return readFile(join(this.dir, 'pulling', fileName(image))).then(() => true, () => false);
+  }
+
+  /** Pulls a previous agent started and never saw finish (images by name). */
+  async leftoverIntents(): Promise<string[]> {
+    const out: string[] = [];
+    for (const n of await readdir(join(this.dir, 'pulling')).catch(() => [] as string[])) {
+      const f = join(this.dir, 'pulling', n);
+      try {
+        const doc = JSON.parse(await readFile(f, 'utf8')) as { image?: unknown };
+        if (typeof doc.image === 'string' && fileName(doc.image) === n) out.push(doc.image);
+        else await rm(f, { force: true });
+      } catch {
+        await rm(f, { force: true });
+      }
+    }
+    return out;
+  }
+
+  async dropIntent(image: string): Promise<void> {
+    await rm(join(this.dir, 'pulling', fileName(image)), { force: true });
+  }
+
+  private async write(sub: string, name: string, text: string): Promise<void> {
+    const dir = join(this.dir, sub);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(dir, name));
+  }
+}
+
+/** A credential's hash for the records (kubelet keeps a sha256 of the auth config, never the auth itself). */
+export function credentialHash(auth: { username?: string; password?: string; identityToken?: string; registryToken?: string }): string {
+  const canonical = JSON.stringify([auth.username ?? '', auth.password ?? '', auth.identityToken ?? '', auth.registryToken ?? '']);
+  return createHash('sha256').update(canonical).digest('hex');
+}
