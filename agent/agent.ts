@@ -99,7 +99,7 @@ export class Agent {
       runtime, runtimeName, log, clock, events: this.events, env, hostIP, nodeName: config.nodeName, syncPeriodMs: config.syncFrequencyMs,
       admission: { allowedUnsafeSysctls: config.allowedUnsafeSysctls, node, features },
       admissionContext: () => ({ allowedUnsafeSysctls: config.allowedUnsafeSysctls, node, features, ...resources.admissionContext() }),
-      logs: { flush: (c) => this.logs.flush(c) },
+      logs: { flush: (c) => this.logs.flush(c), removed: (c) => this.logs.removed(c) },
       health: this.health,
       images: {
         serializeImagePulls: config.serializeImagePulls,
@@ -123,6 +123,7 @@ export class Agent {
       containerLogsDir: config.containerLogsDir,
       log,
       paused: () => !this.health.ready(),
+      podLogsDir: config.podLogsDir,
     });
     this.merger = new SourceMerger(['file', ...(config.manifestURL ? ['http'] : []), ...(config.kubeconfig ? ['api'] : [])]);
     if (config.kubeconfig) {

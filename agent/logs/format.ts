@@ -137,3 +137,25 @@ export function planRotated(rotated: readonly string[], maxFiles: number): { rem
   const compress = kept.slice(0, -1).filter((n) => !n.endsWith('.gz'));
   return { remove, compress };
 }
+
+/** The restart count a container log file belongs to: `N.log` and its rotations `N.log.<stamp>[.gz]`. */
+export function logFileAttempt(name: string): number | undefined {
+  const m = /^(\d+)\.log(\..*)?$/.exec(name);
+  const v = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(v) ? v : undefined;
+}
+
+/**
+ * A container the engine no longer holds, which the agent did not remove (the engine lost
+ * it), keeps its log files while its pod exists: kubelet deletes a container's logs only
+ * when it removes the container itself, and the files are what the restart count and
+ * `logs --previous` are recovered from. Like kubelet's container GC (one dead container per
+ * name), only the newest such attempt stays: the files in the container's directory of
+ * attempts older than `kept` that no container of the engine writes go.
+ */
+export function lostAttemptFilesToRemove(entries: readonly string[], kept: number, live: ReadonlySet<number>): string[] {
+  return entries.filter((n) => {
+    const a = logFileAttempt(n);
+    return a !== undefined && a < kept && !live.has(a);
+  });
+}

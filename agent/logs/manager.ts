@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm, rmdir, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rename, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { ContainerStatus as RuntimeContainer, LogChunk, LogFollower, RuntimeService } from '../../cri/index.js';
 import type { Logger } from '../log.js';
 import { L } from '../vocab/index.js';
-import { formatCriLine } from './format.js';
+import { formatCriLine, logFileAttempt, lostAttemptFilesToRemove } from './format.js';
 import type { RotationPolicy } from './format.js';
 import { CriLogWriter } from './writer.js';
 
@@ -12,8 +12,11 @@ import { CriLogWriter } from './writer.js';
 // the engine's record of its output into the CRI log file (`<podLogsDir>/<ns>_<pod>_<uid>/
 // <container>/<restartCount>.log`), rotated by size, with kubelet's symlink in
 // containerLogsDir. It follows the pod cache (every second): a new container gets a
-// copier, a removed one loses its files. Copying resumes after an agent restart from the
-// last line written: nothing is written twice, nothing is lost while the engine still has it.
+// copier. A container the agent removes loses its files (kubelet's removeContainerLog); one
+// that vanishes otherwise (the engine lost it) keeps them until its pod goes, so that the
+// restart count goes on from them and `logs --previous` still reads them. Copying resumes
+// after an agent restart from the last line written: nothing is written twice, nothing is
+// lost while the engine still has it.
 
 export interface ContainerSource {
   uids(): string[];
@@ -31,6 +34,11 @@ export interface LogManagerOptions {
   now?: () => number;
   /** True while the container engine is away: no follower is (re)started until it is back. */
   paused?: () => boolean;
+  /**
+   * The pod log root (`<podLogsDir>/<ns>_<pod>_<uid>/...`): symlinks in containerLogsDir into
+   * it whose file is gone are removed (kubelet's evictPodLogsDirectories does the same).
+   */
+  podLogsDir?: string;
 }
 
 /** kubelet's logSymlink: `<pod>_<ns>_<container>-<id>.log`, cut to fit ext4's 255 bytes. */
@@ -111,8 +119,11 @@ export class LogManager {
   private readonly complete = new Map<string, RuntimeContainer>();
   /** Every container seen with a log path, for cleanup once it is gone. */
   private readonly known = new Map<string, RuntimeContainer>();
+  /** Containers the agent removed: their files go once the cache no longer lists them. */
+  private readonly removedByAgent = new Set<string>();
   private timer?: NodeJS.Timeout;
   private syncing = false;
+  private passes = 0;
 
   constructor(private readonly opts: LogManagerOptions) {}
 
@@ -148,11 +159,25 @@ export class LogManager {
         if (seen.has(id)) continue;
         this.known.delete(id);
         this.complete.delete(id);
-        void this.removed(c, livePaths.has(c.logPath));
+        if (this.removedByAgent.delete(id)) void this.removeFiles(c, livePaths.has(c.logPath));
+        else void this.lost(c, livePaths);
       }
+      // Once a minute, as kubelet's container GC.
+      if (this.passes++ % 60 === 0) void this.removeDeadSymlinks();
     } finally {
       this.syncing = false;
     }
+  }
+
+  /**
+   * The agent removed this container (or is about to): its log files and symlink go once the
+   * engine no longer lists it. Every removal the agent makes is reported here; a container
+   * that disappears without one keeps its files while the pod exists.
+   */
+  removed(c: RuntimeContainer): void {
+    if (!c.logPath) return;
+    this.removedByAgent.add(c.id);
+    if (!this.known.has(c.id)) this.known.set(c.id, c);
   }
 
   /**
@@ -196,13 +221,57 @@ export class LogManager {
     return copier;
   }
 
-  /** kubelet's removeContainerLog: the log files and the symlink go with the container. */
-  private async removed(c: RuntimeContainer, pathInUse: boolean): Promise<void> {
+  private async stopCopier(c: RuntimeContainer): Promise<void> {
     const copier = this.copiers.get(c.id);
     if (copier) {
       copier.stop();
       await copier.done.catch(() => undefined);
     }
+  }
+
+  /**
+   * A container the engine lost: its files and symlink stay (they go with the pod's log
+   * directory); older lost attempts of the same container that no container writes go.
+   */
+  private async lost(c: RuntimeContainer, livePaths: ReadonlySet<string | undefined>): Promise<void> {
+    await this.stopCopier(c);
+    const kept = c.logPath ? logFileAttempt(basename(c.logPath)) : undefined;
+    if (kept === undefined) return;
+    const dir = dirname(c.logPath!);
+    const live = new Set<number>();
+    for (const p of livePaths) {
+      const a = p && dirname(p) === dir ? logFileAttempt(basename(p)) : undefined;
+      if (a !== undefined) live.add(a);
+    }
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const f of lostAttemptFilesToRemove(names, kept, live)) await rm(join(dir, f), { force: true });
+    this.opts.log.info({ pod: `${c.labels[L.podNamespace]}/${c.labels[L.podName]}`, container: c.metadata.name, attempt: kept }, 'the engine no longer holds this container; its log stays while the pod exists');
+  }
+
+  /**
+   * Symlinks in containerLogsDir into this agent's pod log root whose file is gone (the pod
+   * was removed, or a lost attempt's files were), unless their container still runs: the
+   * file of a running one is only missing for an instant during rotation.
+   */
+  private async removeDeadSymlinks(): Promise<void> {
+    const root = this.opts.podLogsDir;
+    if (!root) return;
+    const running = new Set([...this.known.values()].filter((c) => c.state === 'running').map((c) => c.id));
+    for (const name of await readdir(this.opts.containerLogsDir).catch(() => [] as string[])) {
+      if (!name.endsWith('.log')) continue;
+      const link = join(this.opts.containerLogsDir, name);
+      const target = await readlink(link).catch(() => undefined);
+      if (!target || !target.startsWith(`${root}/`)) continue;
+      if (await stat(link).then(() => true, () => false)) continue;
+      const id = name.slice(name.lastIndexOf('-') + 1, -'.log'.length);
+      if (running.has(id)) continue;
+      await unlinkIfSymlink(link);
+    }
+  }
+
+  /** kubelet's removeContainerLog: the log files and the symlink go with the container. */
+  private async removeFiles(c: RuntimeContainer, pathInUse: boolean): Promise<void> {
+    await this.stopCopier(c);
     await unlinkIfSymlink(logSymlinkPath(this.opts.containerLogsDir, c));
     if (pathInUse || !c.logPath) return; // another container of the same attempt writes there now
     const dir = dirname(c.logPath);

@@ -26,7 +26,7 @@ import { containerResources } from '../resources/index.js';
 import type { AdmissionContext } from './admission.js';
 import { admitPod } from './admission.js';
 import { type IneffectiveField, ineffectiveFields } from './fields.js';
-import type { LogFlusher } from './termination.js';
+import type { ContainerLogs } from './termination.js';
 import { TerminationMessages } from './termination.js';
 import { podRef } from '../../manifests/index.js';
 import type { RuntimeHealth } from '../runtime/health.js';
@@ -54,7 +54,7 @@ export interface PodManagerOptions {
   /** Asked at each admission instead of `admission`, for what changes (allocatable, node pressure). */
   admissionContext?: () => AdmissionContext;
   /** The log copier, so a FallbackToLogsOnError message sees the container's last lines. */
-  logs?: LogFlusher;
+  logs?: ContainerLogs;
   /**
    * The container engine's health (agent/runtime/health.ts): while it is down no pod is
    * synced, so nothing is started or killed; when it is back, the pods are relisted and
@@ -140,6 +140,7 @@ export class PodManager {
       env: opts.env,
       now: () => opts.clock.now(),
       ...(opts.health ? { health: opts.health } : {}),
+      ...(opts.logs ? { logs: opts.logs } : {}),
       retry: { sandbox: new RetryGate(opts.clock, SANDBOX_RETRY), removal: new RetryGate(opts.clock, REMOVAL_RETRY) },
     };
     this.store = new PodRecordStore(opts.env.rootDir, opts.log);
@@ -215,7 +216,7 @@ export class PodManager {
     const empty = observed.flatMap((o) => o.sandboxes.filter((s) => s.state !== 'ready' && !o.containers.some((c) => c.podSandboxId === s.id)));
     await Promise.all(created.map(async (c) => {
       this.opts.log.info({ podUID: c.labels[L.podUid], container: c.metadata.name, id: c.id.slice(0, 12) }, 'removing a container created and never started by an earlier run of the agent');
-      await this.opts.runtime.removeContainer(c.id).catch((err: Error) => this.opts.log.warn({ err: err.message, id: c.id }, 'remove failed'));
+      await this.opts.runtime.removeContainer(c.id).then(() => this.opts.logs?.removed(c), (err: Error) => this.opts.log.warn({ err: err.message, id: c.id }, 'remove failed'));
     }));
     await Promise.all(empty.map(async (s) => {
       this.opts.log.info({ podUID: s.metadata.uid, sandbox: s.id.slice(0, 12) }, 'removing an empty sandbox that is not ready');

@@ -17,6 +17,7 @@ import { containerSecurityContext, SecurityError } from './security.js';
 import { terminationMessageMount } from './termination.js';
 import { containerConfig, podHostname } from './translate.js';
 import { Waiting } from '../vocab/index.js';
+import { logFileAttempt } from '../logs/format.js';
 
 // What a pod needs on the node before and around its containers: data directory, volumes,
 // the managed /etc/hosts, and each container's resolved environment and mounts.
@@ -149,9 +150,8 @@ export function podLogDirectory(env: NodeEnv, pod: Pod): string {
 export function restartCountFromLogNames(names: readonly string[]): number {
   let count = 0;
   for (const n of names) {
-    const m = /^(\d+)\.log(\..*)?$/.exec(n);
-    const v = m ? Number(m[1]) : NaN;
-    if (Number.isSafeInteger(v)) count = Math.max(count, v + 1);
+    const v = logFileAttempt(n);
+    if (v !== undefined) count = Math.max(count, v + 1);
   }
   return count;
 }

@@ -19,6 +19,7 @@ import { teardownPodDir } from '../volumes/setup.js';
 import { removePodLogs } from '../logs/manager.js';
 import { L, podUidOf } from '../vocab/index.js';
 import { podGraceSeconds, stopSignalGrace, terminationOrder } from './killorder.js';
+import type { ContainerLogs } from './termination.js';
 import type { NodeEnv } from './prepare.js';
 import { attemptFromLogDir, buildContainerConfig, ensureHostsFile, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
 import { sandboxConfig } from './translate.js';
@@ -45,6 +46,8 @@ export interface SyncDeps {
   health?: { failed(err: unknown, what: string): boolean };
   /** Back-off for sandbox creation and for removals the engine refused (see retry.ts). */
   retry?: { sandbox: RetryGate; removal: RetryGate };
+  /** Told of every container the agent removes: its log files go with it, and only then. */
+  logs?: Pick<ContainerLogs, 'removed'>;
 }
 
 export interface SyncResult {
@@ -97,9 +100,12 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
     if (c) await killContainer(deps, c, k.graceSeconds ?? grace, { pod, podIP: liveIP, message: k.message });
     // A container killed for a probe stays for `logs --previous` and restarts through the
     // back-off; one replaced for a new spec goes.
-    if (!k.keep) await deps.runtime.removeContainer(k.id);
+    if (!k.keep) {
+      await deps.runtime.removeContainer(k.id);
+      if (c) deps.logs?.removed(c);
+    }
   }));
-  await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove, uid);
+  await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove, uid, observed);
   const resizeError = pod && actions.containersToResize?.length ? await resizeContainers(deps, pod, observed, actions.containersToResize) : undefined;
 
   if (!pod || (!actions.createSandbox && actions.killPod)) return { actions, waiting, ...(resizeError ? { resizeError } : {}) };
@@ -342,16 +348,23 @@ export async function cleanupPodDir(deps: SyncDeps, uid: string): Promise<void> 
  * mounted somewhere: "device or resource busy", "Removal In Progress") is retried with a
  * back-off and reported once per message, not at every sync.
  */
-async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: string[], uid = ''): Promise<void> {
+async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: string[], uid = '', observed?: ObservedPod): Promise<void> {
   const remove = async (kind: 'container' | 'sandbox', id: string) => {
     const gate = deps.retry?.removal;
     if (gate?.waiting(uid, id)) return;
     try {
       await (kind === 'container' ? deps.runtime.removeContainer(id) : deps.runtime.removePodSandbox(id));
       gate?.succeeded(uid, id);
+      const c = kind === 'container' ? observed?.containers.find((x) => x.id === id) : undefined;
+      if (c) deps.logs?.removed(c);
     } catch (err) {
       if (deps.health?.failed(err, `removing ${kind} ${id.slice(0, 12)}`)) return;
-      if (err instanceof RuntimeError && err.code === 'NotFound') return;
+      if (err instanceof RuntimeError && err.code === 'NotFound') {
+        // Gone already; it was going anyway, and so do its files.
+        const c = kind === 'container' ? observed?.containers.find((x) => x.id === id) : undefined;
+        if (c) deps.logs?.removed(c);
+        return;
+      }
       if (!gate || gate.failed(uid, id, (err as Error).message)) deps.log.warn({ err: (err as Error).message, id, podUID: uid || undefined }, `remove ${kind} failed; retrying with a back-off`);
     }
   };

@@ -41,16 +41,18 @@ async function readLast(path: string, max: number): Promise<string> {
   }
 }
 
-export interface LogFlusher {
+export interface ContainerLogs {
   /** Resolves once the container's output is in its log file (or after a short wait). */
   flush(c: RuntimeContainer): Promise<void>;
+  /** The agent removed this container: its log files go with it (kubelet's removeContainerLog). */
+  removed(c: RuntimeContainer): void;
 }
 
 /**
  * The message of an exited container run; undefined while it has none. Error text when the
  * file cannot be read, as kubelet reports it.
  */
-export async function readTerminationMessage(c: RuntimeContainer, spec: Container | undefined, logs?: LogFlusher): Promise<string | undefined> {
+export async function readTerminationMessage(c: RuntimeContainer, spec: Container | undefined, logs?: Pick<ContainerLogs, 'flush'>): Promise<string | undefined> {
   const path = spec?.terminationMessagePath ?? DEFAULT_MESSAGE_PATH;
   // A run that could not even start has no log to fall back to.
   const fallback = spec?.terminationMessagePolicy === 'FallbackToLogsOnError' && c.exitCode !== 0 && c.reason !== 'StartError';
@@ -84,7 +86,7 @@ export async function readTerminationMessage(c: RuntimeContainer, spec: Containe
 export class TerminationMessages {
   private readonly byPod = new Map<string, Map<string, string | undefined>>();
 
-  constructor(private readonly logs?: LogFlusher) {}
+  constructor(private readonly logs?: Pick<ContainerLogs, 'flush'>) {}
 
   async collect(pod: Pod, observed: ObservedPod): Promise<Map<string, string>> {
     const prev = this.byPod.get(pod.metadata.uid);

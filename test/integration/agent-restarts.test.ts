@@ -4,7 +4,8 @@
 // stopped with the engine; on bosun's containerd every task is stopped through its CRI.
 // What must hold (upstream kuberuntime_gc.go evictSandboxes, computePodActions):
 // - restart counts go on from where they were and `bosun logs --previous` reads the run
-//   before the current one;
+//   before the current one, also after the engine lost a pod's containers under the running
+//   agent (their log files stay while the pod exists; kubelet's calcRestartCountByLogDir);
 // - a Succeeded OnFailure pod and a finished restartPolicy Never pod, both with an init
 //   container, stay finished: their init and app containers ran exactly once (counted in a
 //   hostPath file they append to);
@@ -75,6 +76,18 @@ async function scenario(kind: RuntimeKind): Promise<void> {
   await rt.stopContainer((await appOf())!.id, 0);
   await agent.waitPod('web', (p) => p.status?.containerStatuses?.[0].restartCount === 1 && p.status.containerStatuses[0].state.running !== undefined, 'restarted once');
   expect(lines(join(counts, 'web-init'))).toBe(1);
+  const logs = async (args: string[]) => (await run(process.execPath, [CLI, 'logs', `web-${agent.nodeName}`, ...args, '--server', `http://127.0.0.1:${agent.port}`, '--config', join(agent.dir, 'logs-config.yaml')])).stdout;
+
+  // The engine loses the app's containers under the running agent (removed behind its back,
+  // the dead run first, then the running one): the count goes on from the log files.
+  const apps = (await mine()).filter((c) => c.metadata.name === 'app');
+  expect(apps.map((c) => `${c.metadata.attempt}:${c.state}`).sort()).toEqual(['0:exited', '1:running']);
+  await rt.removeContainer(apps.find((c) => c.state === 'exited')!.id);
+  await rt.removeContainer(apps.find((c) => c.state === 'running')!.id);
+  await agent.waitPod('web', (p) => p.status?.containerStatuses?.[0].restartCount === 2 && p.status.containerStatuses[0].state.running !== undefined, 'restartCount 2 after the engine lost the app', 90_000);
+  await agent.until(async () => (await logs([])).includes('run-2'), 'the new run logs run-2');
+  expect(await logs(['--previous'])).toBe('run-1\n');
+  expect(lines(join(counts, 'web-init'))).toBe(1);
 
   // The reboot, as the engine sees it.
   await agent.stop();
@@ -84,14 +97,13 @@ async function scenario(kind: RuntimeKind): Promise<void> {
   expect((await mine()).filter((c) => c.state === 'running')).toEqual([]);
   await agent.start(extra);
 
-  const web = await agent.waitPod('web', (p) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0].state.running !== undefined && (p.status.containerStatuses[0].restartCount ?? 0) >= 2, 'Running again, restartCount 2', 90_000);
-  expect(web.status!.containerStatuses![0].restartCount).toBe(2);
+  const web = await agent.waitPod('web', (p) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0].state.running !== undefined && (p.status.containerStatuses[0].restartCount ?? 0) >= 3, 'Running again, restartCount 3', 90_000);
+  expect(web.status!.containerStatuses![0].restartCount).toBe(3);
   expect(web.status!.containerStatuses![0].lastState.terminated).toBeDefined();
   // A running pod whose sandbox is recreated starts over from its init containers (upstream).
   expect(lines(join(counts, 'web-init'))).toBe(2);
-  const logs = async (args: string[]) => (await run(process.execPath, [CLI, 'logs', `web-${agent.nodeName}`, ...args, '--server', `http://127.0.0.1:${agent.port}`, '--config', join(agent.dir, 'logs-config.yaml')])).stdout;
-  await agent.until(async () => (await logs([])).includes('run-2'), 'the current run logs run-2');
-  expect(await logs(['--previous'])).toBe('run-1\n');
+  await agent.until(async () => (await logs([])).includes('run-3'), 'the current run logs run-3');
+  expect(await logs(['--previous'])).toBe('run-2\n');
 
   // Finished work stays finished, a few syncs later too.
   await new Promise((r) => setTimeout(r, 5000));
