@@ -363,7 +363,7 @@ describe.skipIf(!KUBECTL)('kubectl against the standalone node', () => {
     expect(ev.stdout.split('\n')[0].split(/\s{2,}/)).toEqual(['NAMESPACE', 'LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE']);
     expect(ev.stdout).toMatch(new RegExp(`Normal\\s+Started\\s+pod/${pod('web')}\\s+Started container httpd`));
     const n = await kubectl(['get', 'node', '-o', 'wide']);
-    expect(n.stdout).toMatch(new RegExp(`^${agent.nodeName}\\s+Ready\\s+<none>\\s+\\S+\\s+v1\\.31\\.0-bosun\\s+\\S+\\s+<none>\\s+.+docker://`, 'm'));
+    expect(n.stdout).toMatch(new RegExp(`^${agent.nodeName}\\s+Ready\\s+<none>\\s+\\S+\\s+v1\\.36\\.3-bosun\\s+\\S+\\s+<none>\\s+.+docker://`, 'm'));
     const node = JSON.parse((await kubectl(['get', 'node', agent.nodeName, '-o', 'json'])).stdout);
     expect(node.metadata.labels).toMatchObject({ 'kubernetes.io/hostname': agent.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': expect.any(String) });
     expect(node.status.capacity).toMatchObject({ cpu: expect.any(String), memory: expect.stringMatching(/Ki$/), pods: '110', 'ephemeral-storage': expect.stringMatching(/Ki$/) });

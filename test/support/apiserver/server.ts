@@ -172,7 +172,7 @@ export class TestApiServer {
   private async route(req: IncomingMessage, res: ServerResponse, url: URL, body: string): Promise<void> {
     const p = url.pathname.replace(/\/+$/, '');
     const method = req.method ?? 'GET';
-    if (p === '/version') return json(res, 200, { major: '1', minor: '36', gitVersion: 'v1.36.3-test', platform: 'linux/amd64' });
+    if (p === '/version') return json(res, 200, { major: '1', minor: '31', gitVersion: 'v1.31.0-bosun-test', platform: 'linux/amd64' });
     if (p === '/healthz' || p === '/readyz' || p === '/livez') return text(res, 200, 'ok');
     if (p === '/api') return json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}` }] });
     if (p === '/apis') return json(res, 200, this.groupList());
