@@ -197,7 +197,7 @@ export class Agent {
   private applySources(): void {
     const m = this.merger.merged();
     if (this.objects.replace(m.objects)) this.pods.objectsChanged();
-    this.services.setObjects(m.objects);
+    this.services.setObjects(m.objects, this.merger.objectsOf('api'));
     const conflicts = m.conflicts.join('\n');
     if (conflicts && conflicts !== this.reportedConflicts) this.log.error({ conflicts: m.conflicts }, 'the same pod from two sources');
     this.reportedConflicts = conflicts;

@@ -9,8 +9,9 @@ import type { Logger } from './log.js';
 import type { PodView } from './pods/manager.js';
 
 // The kube-proxy role inside the agent: Services and hand-written Endpoints/EndpointSlices
-// from the manifest directory, endpoints of selector Services computed from this node's pods
-// and their readiness (a local endpoints controller), programmed by netproxy's Proxier.
+// from the manifest directory, endpoints of its selector Services computed from this node's
+// pods and their readiness (a local endpoints controller), and, on a cluster node, the API's
+// Services with the API's EndpointSlices only; programmed by netproxy's Proxier.
 
 export interface ServicesOptions {
   mode: 'iptables' | 'nftables' | 'ipvs' | 'none';
@@ -111,6 +112,8 @@ function intToIp(n: number): string {
 
 export class ServiceProxy {
   private objects: KubeObject[] = [];
+  /** namespace/name of the Services the API server gave (their endpoints are the API's EndpointSlices). */
+  private apiServices = new Set<string>();
   private pods: PodInfo[] = [];
   private nodePorts: Record<string, number> = {};
   private services: Service[] = [];
@@ -189,8 +192,10 @@ export class ServiceProxy {
     this.ipvs.apply(plan).catch((err: Error) => this.log.error({ component: 'proxy', mode: 'ipvs' }, err.message));
   }
 
-  setObjects(objects: KubeObject[]): void {
+  /** apiObjects: what of `objects` came from the API server (cluster mode); the rest is the manifest directory's. */
+  setObjects(objects: KubeObject[], apiObjects: KubeObject[] = []): void {
     this.objects = assignClusterIPs(objects.filter((o) => o.kind === 'Service' || o.kind === 'Endpoints' || o.kind === 'EndpointSlice'), this.opts.serviceCIDR);
+    this.apiServices = new Set(apiObjects.filter((o) => o.kind === 'Service').map((o) => `${o.metadata?.namespace ?? 'default'}/${o.metadata?.name}`));
     this.rebuild();
   }
 
@@ -218,7 +223,12 @@ export class ServiceProxy {
   }
 
   private rebuild(): void {
-    const r = buildProxyState(this.objects, { pods: this.pods, previousNodePorts: this.nodePorts, serviceCIDR: this.opts.serviceCIDR });
+    const api = this.apiServices;
+    const r = buildProxyState(this.objects, {
+      pods: this.pods, previousNodePorts: this.nodePorts, serviceCIDR: this.opts.serviceCIDR,
+      // The local endpoints controller serves the manifest directory's Services only.
+      endpointsFromPods: (svc) => !api.has(`${svc.namespace}/${svc.name}`),
+    });
     this.nodePorts = r.nodePorts;
     this.services = r.state.services;
     const text = r.errors.map((e) => e.message).join('\n');

@@ -616,6 +616,12 @@ export interface BuildStateOptions extends ServiceParseOptions {
   pods?: PodInfo[];
   /** The last build's `nodePorts`, so allocated node ports survive restarts. */
   previousNodePorts?: Record<string, number>;
+  /**
+   * The selector Services whose endpoints are computed from `pods` (default: all). A cluster's
+   * Services get theirs only from the API's EndpointSlices, as kube-proxy does: the API's
+   * controller sees every node's pods and their readiness, this node sees only its own.
+   */
+  endpointsFromPods?: (svc: Service) => boolean;
 }
 
 export interface BuildStateResult {
@@ -663,7 +669,8 @@ export function buildProxyState(objects: KubeObject[], opts: BuildStateOptions =
   }
   const alloc = allocateNodePorts(services, opts.previousNodePorts);
   errors.push(...alloc.errors);
-  const computed = computeEndpointSlices(alloc.services, opts.pods ?? []);
+  const local = opts.endpointsFromPods;
+  const computed = computeEndpointSlices(local ? alloc.services.filter(local) : alloc.services, opts.pods ?? []);
   // As upstream's mirroring controller: v1 Endpoints count only for selector-less
   // Services; a selector's endpoints come from the pods.
   const withSelector = new Set(alloc.services.filter((s) => s.selector).map((s) => `${s.namespace}/${s.name}`));

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { userAgent as defaultUserAgent } from '../vocab/index.js';
 import { runExecPlugin, type Credentials, type RestConfig } from './kubeconfig.js';
 
 // A small REST client for the API server, on node:http(s). Why not @kubernetes/client-node:
@@ -32,7 +33,7 @@ export class ApiClient {
   private creds?: Credentials;
   private readonly https: boolean;
 
-  constructor(readonly config: RestConfig, readonly userAgent = 'bosun/v1.31.0-bosun') {
+  constructor(readonly config: RestConfig, readonly userAgent = defaultUserAgent('client')) {
     this.https = config.server.startsWith('https:');
     this.agent = this.https
       ? new HttpsAgent({ keepAlive: true, ca: config.ca, cert: config.cert, key: config.key, rejectUnauthorized: !config.insecure })

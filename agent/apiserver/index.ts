@@ -2,6 +2,7 @@ import type { KubeObject, Pod, PodStatus } from '../../manifests/index.js';
 import type { CoreEvent } from '../events.js';
 import type { Logger } from '../log.js';
 import type { NodeInfoInput } from '../server/nodeinfo.js';
+import { userAgent } from '../vocab/index.js';
 import { ApiClient } from './client.js';
 import { EventPoster } from './events.js';
 import { loadKubeconfig } from './kubeconfig.js';
@@ -64,7 +65,7 @@ export class ApiServerSource {
   private podSet: Pod[] = [];
 
   constructor(private readonly o: ApiServerSourceOptions) {
-    this.client = new ApiClient(loadKubeconfig(o.kubeconfig), `bosun/v1.31.0-bosun (linux) kubelet/${o.nodeName}`);
+    this.client = new ApiClient(loadKubeconfig(o.kubeconfig), userAgent('kubelet', o.nodeName));
     this.node = new NodeHeartbeat({ client: this.client, log: o.log, info: o.nodeInfo, labels: o.labels, taints: o.taints, ...(o.resources ? { resources: o.resources } : {}) });
     this.pods = new ApiPods({
       client: this.client, log: o.log, nodeName: o.nodeName, rootDir: o.rootDir, stopped: o.stopped,
@@ -85,7 +86,7 @@ export class ApiServerSource {
     });
     this.tokens = new ServiceAccountTokens({ client: this.client, log: o.log, onChange: (t) => o.onTokens(t) });
     this.events = new EventPoster(this.client, o.log);
-    if (o.endpointSlices && o.proxyKubeconfig) this.proxyClient = new ApiClient(loadKubeconfig(o.proxyKubeconfig), `bosun/v1.31.0-bosun (linux) kube-proxy/${o.nodeName}`);
+    if (o.endpointSlices && o.proxyKubeconfig) this.proxyClient = new ApiClient(loadKubeconfig(o.proxyKubeconfig), userAgent('kube-proxy', o.nodeName));
     // Services with the node's identity (kubelet reads them for the pods' environment too).
     this.objectReflectors = [SERVICES, ...(o.endpointSlices ? [ENDPOINT_SLICES] : [])].map((x) => new Reflector({
       client: x === ENDPOINT_SLICES ? this.proxyClient ?? this.client : this.client, path: x.path, kind: x.kind, apiVersion: x.apiVersion, log: o.log,

@@ -1,13 +1,13 @@
 import type { Pod } from '../../manifests/index.js';
 import type { CoreEvent } from '../events.js';
 import { age, podReadyCount, podStatusColumn, restartsColumn } from '../printers.js';
+import { KUBE_VERSION } from '../vocab/index.js';
 
 // The slice of the core API a standalone node serves to kubectl (pure): discovery, Status
 // objects, the Node object, server-side Tables (what `kubectl get` prints), and field and
 // label selectors. Writes of pods, ConfigMaps, Secrets and Services become files in the
 // manifest directory (writes.ts); the rest is refused.
 
-export const KUBE_VERSION = { major: '1', minor: '31', gitVersion: 'v1.31.0-bosun' };
 
 export function versionInfo(platform = `linux/${goArch(process.arch)}`): Record<string, string> {
   return {

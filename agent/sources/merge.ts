@@ -35,6 +35,11 @@ export class SourceMerger {
     this.sets.set(source, s);
   }
 
+  /** One source's latest objects (none before it listed). */
+  objectsOf(source: string): KubeObject[] {
+    return this.sets.get(source)?.objects ?? [];
+  }
+
   /** Every configured source has listed at least once. */
   get ready(): boolean {
     return this.order.every((o) => this.sets.has(o));

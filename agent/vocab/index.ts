@@ -11,3 +11,4 @@ export * from './time.js';
 export * from './observed.js';
 export * from './sysctls.js';
 export * from './conditions.js';
+export * from './version.js';

@@ -61,7 +61,10 @@ describe('1. the Node', () => {
     expect(Object.keys(n.status.capacity)).toEqual(expect.arrayContaining(['cpu', 'memory', 'pods', 'ephemeral-storage']));
     expect(n.status.allocatable.pods).toBeDefined();
     expect(n.status.daemonEndpoints.kubeletEndpoint.Port).toBe(cluster.nodePort);
-    expect(n.status.nodeInfo.kubeletVersion).toMatch(/^v1\./);
+    // Inside the kubelet skew policy: the API server's own minor (never newer, at most 3 older).
+    const { serverVersion: server } = await cluster.json<{ serverVersion: { major: string; minor: string } }>(['version']);
+    expect(n.status.nodeInfo.kubeletVersion).toBe(`v${server.major}.${server.minor}.${/^v\d+\.\d+\.(\d+)/.exec(n.status.nodeInfo.kubeletVersion)?.[1]}-bosun`);
+    expect(row).toContain(n.status.nodeInfo.kubeletVersion); // VERSION
     expect(n.status.conditions.map((c) => c.type)).toEqual(expect.arrayContaining(['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure']));
   });
 

@@ -78,7 +78,7 @@ describe('joined to an API server', () => {
     expect(n.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
     expect(n.status.conditions.map((c) => c.type).sort()).toEqual(['DiskPressure', 'MemoryPressure', 'PIDPressure', 'Ready']);
     expect(n.status.nodeInfo.containerRuntimeVersion).toMatch(/^docker:\/\/20\.10/);
-    expect(n.status.nodeInfo.kubeletVersion).toBe('v1.31.0-bosun');
+    expect(n.status.nodeInfo.kubeletVersion).toBe('v1.36.3-bosun');
     expect(n.status.capacity.pods).toBe('110');
     expect(Object.keys(n.status.allocatable).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory', 'pods']);
     expect(n.status.addresses.map((a) => a.type)).toEqual(['InternalIP', 'Hostname']);

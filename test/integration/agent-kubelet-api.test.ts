@@ -244,7 +244,7 @@ function wsExec(path: string, protocol = 'v5.channel.k8s.io', stdin?: string, cl
 describe.skipIf(!KUBECTL)('kubectl against the standalone node', () => {
   it('version, get pods -A -o wide, get pod -o json, describe pod', async () => {
     const v = await kubectl(['version']);
-    expect(v.stdout).toContain('Server Version: v1.31.0-bosun');
+    expect(v.stdout).toContain('Server Version: v1.36.3-bosun');
     const g = await kubectl(['get', 'pods', '-A', '-o', 'wide']);
     expect(g.code).toBe(0);
     const head = g.stdout.split('\n')[0];
@@ -363,12 +363,12 @@ describe.skipIf(!KUBECTL)('kubectl against the standalone node', () => {
     expect(ev.stdout.split('\n')[0].split(/\s{2,}/)).toEqual(['NAMESPACE', 'LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE']);
     expect(ev.stdout).toMatch(new RegExp(`Normal\\s+Started\\s+pod/${pod('web')}\\s+Started container httpd`));
     const n = await kubectl(['get', 'node', '-o', 'wide']);
-    expect(n.stdout).toMatch(new RegExp(`^${agent.nodeName}\\s+Ready\\s+<none>\\s+\\S+\\s+v1\\.31\\.0-bosun\\s+\\S+\\s+<none>\\s+.+docker://`, 'm'));
+    expect(n.stdout).toMatch(new RegExp(`^${agent.nodeName}\\s+Ready\\s+<none>\\s+\\S+\\s+v1\\.36\\.3-bosun\\s+\\S+\\s+<none>\\s+.+docker://`, 'm'));
     const node = JSON.parse((await kubectl(['get', 'node', agent.nodeName, '-o', 'json'])).stdout);
     expect(node.metadata.labels).toMatchObject({ 'kubernetes.io/hostname': agent.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': expect.any(String) });
     expect(node.status.capacity).toMatchObject({ cpu: expect.any(String), memory: expect.stringMatching(/Ki$/), pods: '110', 'ephemeral-storage': expect.stringMatching(/Ki$/) });
     expect(node.status.conditions.find((c: { type: string }) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'KubeletReady' });
-    expect(node.status.nodeInfo).toMatchObject({ kubeletVersion: 'v1.31.0-bosun', containerRuntimeVersion: expect.stringMatching(/^docker:\/\//), operatingSystem: 'linux' });
+    expect(node.status.nodeInfo).toMatchObject({ kubeletVersion: 'v1.36.3-bosun', containerRuntimeVersion: expect.stringMatching(/^docker:\/\//), operatingSystem: 'linux' });
     const ns = await kubectl(['get', 'ns']);
     expect(ns.stdout).toMatch(/^default\s+Active/m);
   });

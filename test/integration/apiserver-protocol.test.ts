@@ -161,7 +161,7 @@ describe('Node and Lease', () => {
       const st = n.status as { conditions: { type: string; status: string }[]; nodeInfo: Record<string, string>; addresses: { type: string }[]; capacity: Record<string, string> };
       expect(st.conditions.map((c) => c.type).sort()).toEqual(['DiskPressure', 'MemoryPressure', 'PIDPressure', 'Ready']);
       expect(st.conditions.find((c) => c.type === 'Ready')!.status).toBe('True');
-      expect(st.nodeInfo).toMatchObject({ containerRuntimeVersion: 'docker://20.10.24', kubeletVersion: 'v1.31.0-bosun' });
+      expect(st.nodeInfo).toMatchObject({ containerRuntimeVersion: 'docker://20.10.24', kubeletVersion: 'v1.36.3-bosun' });
       expect(st.addresses.map((a) => a.type)).toEqual(['InternalIP', 'Hostname']);
       expect(Object.keys(st.capacity).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory', 'pods']);
       const l = server.get('leases', 'kube-node-lease', 'hb-node')!;

@@ -110,7 +110,7 @@ describe('core API objects', () => {
     const n = nodeObject(facts);
     expect(n.metadata.labels).toMatchObject({ 'kubernetes.io/hostname': 'n1', 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' });
     expect(n.status).toMatchObject({ capacity: { cpu: '4', memory: '8388608Ki', pods: '110', 'ephemeral-storage': '104857600Ki' }, addresses: [{ type: 'InternalIP', address: '192.0.2.2' }, { type: 'Hostname', address: 'n1' }] });
-    expect(nodeRow(n, Date.parse('2024-01-01T01:00:00Z'), 'None').cells.slice(0, 5)).toEqual(['n1', 'Ready,SchedulingDisabled', '<none>', '60m', 'v1.31.0-bosun']);
+    expect(nodeRow(n, Date.parse('2024-01-01T01:00:00Z'), 'None').cells.slice(0, 5)).toEqual(['n1', 'Ready,SchedulingDisabled', '<none>', '60m', 'v1.36.3-bosun']);
   });
 
   it('Status objects', () => {
@@ -245,5 +245,16 @@ describe('logs, stats, pki, kubeconfig', () => {
     expect(serverURL('::1', 10250)).toBe('https://[::1]:10250');
     const kc = parse(kubeconfig({ nodeName: 'n1', server: 'https://127.0.0.1:10250', caPem: 'PEM', user: 'bosun-admin', token: 't' }));
     expect(kc).toMatchObject({ kind: 'Config', 'current-context': 'bosun-n1', clusters: [{ cluster: { server: 'https://127.0.0.1:10250', 'certificate-authority-data': Buffer.from('PEM').toString('base64') } }], users: [{ user: { token: 't' } }] });
+  });
+});
+
+describe('KUBE_VERSION', () => {
+  it('is the release of the control plane the cluster tests run (scripts/cluster/k8s/go.mod), tagged -bosun', async () => {
+    const { KUBE_VERSION } = await import('../../agent/vocab/index.js');
+    const { readFileSync } = await import('node:fs');
+    const pinned = /^\s*k8s\.io\/kubernetes (v\d+\.\d+\.\d+)\b/m.exec(readFileSync('scripts/cluster/k8s/go.mod', 'utf8'))?.[1];
+    expect(pinned).toBeDefined();
+    expect(KUBE_VERSION.gitVersion).toBe(`${pinned}-bosun`);
+    expect(`v${KUBE_VERSION.major}.${KUBE_VERSION.minor}.`).toBe(pinned?.replace(/\d+$/, ''));
   });
 });

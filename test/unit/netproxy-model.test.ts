@@ -259,4 +259,25 @@ describe('buildProxyState', () => {
     ]);
     expect(r.state.endpointSlices).toEqual([]);
   });
+
+  it("a cluster's Services take only the API's EndpointSlices; the local controller serves the others", () => {
+    const slice = (service: string, ip: string, ready: boolean): KubeObject => ({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
+      metadata: { name: `${service}-abcde`, namespace: 'ns1', labels: { 'kubernetes.io/service-name': service } },
+      endpoints: [{ addresses: [ip], conditions: { ready } }], ports: [{ name: '', port: 80, protocol: 'TCP' }],
+    } as KubeObject);
+    const objects = [
+      svcDoc('api', { clusterIP: '10.96.0.7', selector: { app: 'web' }, ports: [{ port: 80 }] }),
+      svcDoc('local', { clusterIP: '10.96.0.8', selector: { app: 'web' }, ports: [{ port: 80 }] }),
+      // The API's controller has not yet seen this node's pod Ready: its slice says not ready.
+      slice('api', '10.244.0.3', false),
+    ];
+    const pods: PodInfo[] = [{ namespace: 'ns1', name: 'p', labels: { app: 'web' }, podIP: '10.244.0.3', ready: true, terminating: false, containerPorts: [] }];
+    const r = buildProxyState(objects, { pods, endpointsFromPods: (svc) => svc.name !== 'api' });
+    const of = (name: string) => r.state.endpointSlices.filter((s) => s.serviceName === name).flatMap((s) => s.endpoints);
+    expect(of('api')).toEqual([{ addresses: ['10.244.0.3'], conditions: { ready: false, serving: false, terminating: false } }]);
+    expect(of('local')).toEqual([{ addresses: ['10.244.0.3'], conditions: { ready: true, serving: true, terminating: false } }]);
+    // Standalone (every Service computed): the API-shaped slice and the computed one both count.
+    expect(buildProxyState(objects, { pods }).state.endpointSlices.filter((s) => s.serviceName === 'api')).toHaveLength(2);
+  });
 });
