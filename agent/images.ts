@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RunAgain } from '../base/index.js';
 import type { ImageService } from '../cri/index.js';
 import type { Logger } from './log.js';
 
@@ -12,8 +13,7 @@ const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.zst)$/i;
 export class ImageImporter {
   private done = new Map<string, string>();
   private watcher?: FSWatcher;
-  private running?: Promise<void>;
-  private again = false;
+  private readonly scanner = new RunAgain(() => this.scanOnce());
 
   constructor(
     private readonly dir: string,
@@ -32,19 +32,9 @@ export class ImageImporter {
     this.watcher?.close();
   }
 
+  /** Loads what is new; calls while a pass runs make one more pass after it. */
   scan(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.scanOnce();
-      } while (this.again);
-      this.running = undefined;
-    })();
-    return this.running;
+    return this.scanner.run();
   }
 
   private async scanOnce(): Promise<void> {

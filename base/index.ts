@@ -4,3 +4,4 @@
 export * from './clock.js';
 export * from './log.js';
 export * from './run.js';
+export * from './rerun.js';

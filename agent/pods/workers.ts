@@ -1,10 +1,11 @@
+import { RunAgain } from '../../base/index.js';
 import type { Logger } from '../log.js';
 
 // One writer per pod: work for a pod UID never overlaps itself. A dispatch that arrives
 // while the pod's work runs is coalesced into one more run afterwards, so no update is
 // lost and none is handled twice at once.
 export class PodWorkers {
-  private readonly state = new Map<string, { pending: boolean; done: Promise<void> }>();
+  private readonly state = new Map<string, RunAgain>();
 
   constructor(
     private readonly work: (uid: string) => Promise<void>,
@@ -12,26 +13,15 @@ export class PodWorkers {
   ) {}
 
   dispatch(uid: string): void {
-    const s = this.state.get(uid);
-    if (s) {
-      s.pending = true;
-      return;
+    let w = this.state.get(uid);
+    if (!w) {
+      w = new RunAgain(() => this.work(uid).catch((err: unknown) => this.log.error({ err, podUID: uid }, 'pod sync failed')));
+      this.state.set(uid, w);
     }
-    const entry = { pending: false, done: Promise.resolve() };
-    this.state.set(uid, entry);
-    entry.done = this.loop(uid, entry);
-  }
-
-  private async loop(uid: string, entry: { pending: boolean }): Promise<void> {
-    do {
-      entry.pending = false;
-      try {
-        await this.work(uid);
-      } catch (err) {
-        this.log.error({ err, podUID: uid }, 'pod sync failed');
-      }
-    } while (entry.pending);
-    this.state.delete(uid);
+    const mine = w;
+    void mine.run().then(() => {
+      if (!mine.busy && this.state.get(uid) === mine) this.state.delete(uid);
+    });
   }
 
   busy(uid: string): boolean {
@@ -40,6 +30,6 @@ export class PodWorkers {
 
   /** Resolves when no pod has work running or queued. */
   async idle(): Promise<void> {
-    while (this.state.size > 0) await Promise.all([...this.state.values()].map((s) => s.done));
+    while (this.state.size > 0) await Promise.all([...this.state.values()].map((w) => w.settled()));
   }
 }

@@ -210,7 +210,7 @@ export function wantsTable(accept: string | undefined): 'v1' | 'v1beta1' | undef
   return undefined;
 }
 
-interface Column {
+export interface Column {
   name: string;
   type: string;
   format: string;

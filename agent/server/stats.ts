@@ -196,3 +196,13 @@ export async function resourceMetrics(summary: object, scrapeError: boolean): Pr
   gauge('scrape_error', '1 if there was an error while getting container metrics, 0 otherwise').set(scrapeError ? 1 : 0);
   return { contentType: r.contentType, body: await r.metrics() };
 }
+
+/** The summary cut to CPU and memory (`/stats/summary?only_cpu_and_memory=true`, what metrics-server asks for). */
+export function onlyCpuAndMemory(summary: object): object {
+  const s = summary as { node: Record<string, unknown>; pods: Record<string, unknown>[] };
+  const keep = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
+  return {
+    node: keep(s.node, ['nodeName', 'startTime', 'cpu', 'memory', 'systemContainers']),
+    pods: s.pods.map((p) => ({ ...keep(p, ['podRef', 'startTime', 'cpu', 'memory']), containers: (p.containers as Record<string, unknown>[]).map((c) => keep(c, ['name', 'startTime', 'cpu', 'memory'])) })),
+  };
+}

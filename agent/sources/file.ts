@@ -3,6 +3,7 @@ import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KubeObject, Pod } from '../../manifests/index.js';
 import { CONFIG_SEEN_ANNOTATION, MAX_MANIFEST_BYTES, ManifestError, applyPodDefaults, capBytes, formatFieldErrorBody, formatRFC3339Nano, parseManifests, staticPodFromManifest, validateParsed, validateStaticPodName } from '../../manifests/index.js';
+import { RunAgain } from '../../base/index.js';
 import type { Logger } from '../log.js';
 import type { HeldPod } from './merge.js';
 import { qosClass } from '../vocab/index.js';
@@ -120,8 +121,9 @@ export class FileSource {
   private managedWatcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
-  private scanning?: Promise<void>;
-  private rescanQueued = false;
+  private readonly scanner = new RunAgain(() => this.scanOnce().catch((err: unknown) => {
+    this.log.error({ dir: this.dir, err: err instanceof Error ? err.stack : String(err) }, 'manifest directory scan failed; the next change or re-list starts again');
+  }));
   private reported = new Map<string, string>();
 
   constructor(
@@ -166,23 +168,7 @@ export class FileSource {
    * its stack, and the next change or re-list starts a fresh pass.
    */
   scan(): Promise<void> {
-    if (this.scanning) {
-      this.rescanQueued = true;
-      return this.scanning;
-    }
-    this.scanning = (async () => {
-      try {
-        do {
-          this.rescanQueued = false;
-          await this.scanOnce();
-        } while (this.rescanQueued);
-      } catch (err) {
-        this.log.error({ dir: this.dir, err: err instanceof Error ? err.stack : String(err) }, 'manifest directory scan failed; the next change or re-list starts again');
-      } finally {
-        this.scanning = undefined;
-      }
-    })();
-    return this.scanning;
+    return this.scanner.run();
   }
 
   private seen = (uid: string): Date => {
