@@ -101,8 +101,32 @@ describe('renderNftables (partial)', () => {
     expect(part.text).toContain('delete element ip kube-proxy service-ips { 172.30.1.7 . tcp . 80, 172.30.1.9 . tcp . 80 }');
     expect(part.text).toContain('delete element ip kube-proxy cluster-ips { 172.30.1.9 }');
     const full = renderNftables(servicePorts(next), OPTS);
-    const flat = (r: typeof full) => [...r.state.elements].map(([set, m]) => [set, [...m].map(([k, e]) => `${k}=${e.value}`).sort()]).filter(([, v]) => v.length > 0).sort();
+    const flat = (r: typeof full) => [...r.state.elements].map(([set, m]) => [set, [...m].map(([k, v]) => `${k}=${v}`).sort()]).filter(([, v]) => v.length > 0).sort();
     expect(flat(part)).toEqual(flat(full));
+  });
+});
+
+describe('renderNftables (shared elements)', () => {
+  // Two ports of one Service share its cluster IP and endpoints (cluster-ips, hairpin):
+  // each element is written once and leaves only with the last port that wants it.
+  const two = svc('ns', 'two', { clusterIP: '172.30.2.1', ports: [{ name: 'a', port: 80 }, { name: 'b', port: 81 }] });
+  const eps = slice('ns', 'two', ['10.180.5.1'], [{ name: 'a', port: 80 }, { name: 'b', port: 81 }]);
+
+  it('writes a shared element once and keeps it while one port still wants it', () => {
+    const cache = newServicePortsCache();
+    const first = renderNftables(servicePorts(state([two], [eps]), {}, cache), OPTS);
+    expect(first.text.match(/10\.180\.5\.1 \. 10\.180\.5\.1/g)).toHaveLength(1);
+    expect(first.text).toContain('add element ip kube-proxy cluster-ips { 172.30.2.1 }');
+    const oneLeft = { ...two, ports: [two.ports[0]!] };
+    const part = renderNftables(servicePorts(state([oneLeft], [eps]), {}, cache), OPTS, { previous: first });
+    expect(part.text).toContain('delete element ip kube-proxy service-ips { 172.30.2.1 . tcp . 81 }');
+    expect(part.text).not.toContain('cluster-ips');
+    expect(part.text).not.toContain('hairpin');
+    const none = renderNftables(servicePorts(state([], []), {}, cache), OPTS, { previous: part });
+    expect(lines(none.text)).toContain('delete element ip kube-proxy cluster-ips { 172.30.2.1 }');
+    expect(lines(none.text)).toContain('delete element ip kube-proxy hairpin { 10.180.5.1 . 10.180.5.1 }');
+    expect(none.elements).toBe(0);
+    expect(none.state.shared.size).toBe(0);
   });
 });
 
