@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainerdRuntime } from '../../cri/index.js';
 import { docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
-import { CONTAINERD_ENDPOINT, containerdAvailable } from '../support/runtime-test-env.js';
+import { CONTAINERD_ENDPOINT, containerdAvailable, removeNodePods } from '../support/runtime-test-env.js';
 
 // Image handling end to end: pull policies and their reasons with no registry reachable,
 // and image archives dropped into <root-dir>/images on an air-gapped node (Docker and
@@ -76,12 +76,7 @@ describe('image archives on containerd', () => {
   afterAll(async () => {
     const rt = await createContainerdRuntime();
     try {
-      for (const c of await rt.listContainers()) if (c.labels['bosun.io/node-name'] === ctdAgent.nodeName) await rt.removeContainer(c.id).catch(() => undefined);
-      for (const s of await rt.listPodSandboxes()) {
-        if (s.labels['bosun.io/node-name'] !== ctdAgent.nodeName) continue;
-        await rt.stopPodSandbox(s.id).catch(() => undefined);
-        await rt.removePodSandbox(s.id).catch(() => undefined);
-      }
+      await removeNodePods(rt, ctdAgent.nodeName);
     } finally {
       await rt.close();
     }

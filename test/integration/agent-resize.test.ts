@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../cri/index.js';
 import { manifest, TestAgent } from '../support/agent.js';
-import { CONTAINERD_ENDPOINT, containerdAvailable, createTestRuntime, type RuntimeKind } from '../support/runtime-test-env.js';
+import { CONTAINERD_ENDPOINT, containerdAvailable, createTestRuntime, removeNodePods, type RuntimeKind } from '../support/runtime-test-env.js';
 
 // In-place resize on both runtimes (issue 14 section 3): a sidecar and an app container
 // resized by editing the static pod's file, read back from the cgroup files the kernel shows
@@ -39,10 +39,7 @@ async function scenario(kind: RuntimeKind): Promise<void> {
   const rt: Runtime = await createTestRuntime(kind);
   cleanups.push(async () => {
     await agent.destroy();
-    if (kind === 'containerd') {
-      for (const c of await rt.listContainers()) if (c.labels[NODE_LABEL] === agent.nodeName) await rt.removeContainer(c.id).catch(() => undefined);
-      for (const s of await rt.listPodSandboxes()) if (s.labels[NODE_LABEL] === agent.nodeName) await rt.removePodSandbox(s.id).catch(() => undefined);
-    }
+    if (kind === 'containerd') await removeNodePods(rt, agent.nodeName);
     await rt.close();
   });
   await agent.start(kind === 'containerd' ? ['--container-runtime-endpoint', CONTAINERD_ENDPOINT] : []);

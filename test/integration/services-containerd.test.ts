@@ -6,7 +6,7 @@ import { createContainerdRuntime, type Runtime } from '../../cri/index.js';
 import { cleanup as proxyCleanup, POD_FORWARD_CHAIN, POD_FORWARD_JUMP } from '../../netproxy/index.js';
 import { detectNodeIP } from '../../agent/node.js';
 import { manifest, TestAgent } from '../support/agent.js';
-import { CONTAINERD_ENDPOINT, CONTAINERD_POD_CIDR, containerdAvailable } from '../support/runtime-test-env.js';
+import { CONTAINERD_ENDPOINT, CONTAINERD_POD_CIDR, containerdAvailable, removeNodePods } from '../support/runtime-test-env.js';
 
 // Services for pods on the containerd runtime (CNI bridge bosun-cni0, 10.245.0.0/16), in the
 // iptables and the nftables proxy modes: a ClusterIP over two containerd pods, reached with
@@ -74,15 +74,6 @@ async function curlMany(url: string, n: number): Promise<Set<string>> {
   return seen;
 }
 
-async function removeSandboxes(rt: Runtime, node: string): Promise<void> {
-  for (const c of await rt.listContainers()) if (c.labels[NODE_LABEL] === node) await rt.removeContainer(c.id).catch(() => undefined);
-  for (const s of await rt.listPodSandboxes()) {
-    if (s.labels[NODE_LABEL] !== node) continue;
-    await rt.stopPodSandbox(s.id).catch(() => undefined);
-    await rt.removePodSandbox(s.id).catch(() => undefined);
-  }
-}
-
 const cleanupProxy = () => proxyCleanup({ route: { serviceCIDR: SERVICE_CIDR, bridge: BRIDGE } });
 
 describe.skipIf(!up).each(['iptables', 'nftables'] as const)('Services for containerd pods, proxy mode %s', (mode) => {
@@ -113,7 +104,7 @@ describe.skipIf(!up).each(['iptables', 'nftables'] as const)('Services for conta
   afterAll(async () => {
     try {
       await agent.destroy();
-      await removeSandboxes(rt, agent.nodeName);
+      await removeNodePods(rt, agent.nodeName);
     } finally {
       const problems = await cleanupProxy();
       REDIRECTS.forEach((f, i) => { if (redirects[i]) writeFileSync(f, redirects[i]!.trim()); });

@@ -3,7 +3,7 @@
 
 import type { Container, Pod } from '../../manifests/index.js';
 import type { Timers } from '../../base/index.js';
-import type { ProbeKind, ProbeResult, ProbeRunner } from '../../probes/index.js';
+import type { ExecRuntime, ProbeKind, ProbeResult, ProbeRunner } from '../../probes/index.js';
 
 /** Lets promise chains started by fired timers run to completion. */
 export async function flush(): Promise<void> {
@@ -101,4 +101,17 @@ export function probedPod(containers: Container[], extra: { restartPolicy?: Pod[
     metadata: { name: 'web', namespace: 'default', uid: 'uid-1' },
     spec: { containers, initContainers: extra.initContainers, restartPolicy: extra.restartPolicy ?? 'Always' },
   } as Pod;
+}
+
+/** A runtime whose execSync answers `r` (or throws it) and records each call's arguments. */
+export function execRuntime(r: { stdout?: string; stderr?: string; exitCode?: number; timedOut?: boolean } | Error): ExecRuntime & { calls: unknown[][] } {
+  const calls: unknown[][] = [];
+  return {
+    calls,
+    execSync: async (...args: unknown[]) => {
+      calls.push(args);
+      if (r instanceof Error) throw r;
+      return { stdout: Buffer.from(r.stdout ?? ''), stderr: Buffer.from(r.stderr ?? ''), exitCode: r.exitCode ?? 0, timedOut: r.timedOut ?? false };
+    },
+  };
 }

@@ -46,8 +46,19 @@ export function createTestRuntime(kind: RuntimeKind): Promise<Runtime> {
  */
 export async function removeRuntimeTestResources(rt: Runtime, runId?: string): Promise<void> {
   const cutoff = Date.now() - LEFTOVER_MIN_AGE_MS;
-  const mine = (labels: Record<string, string>, createdAt: number) =>
-    runId === undefined ? labels[TEST_RUN_LABEL] !== undefined && createdAt < cutoff : labels[TEST_RUN_LABEL] === runId;
+  await removeWhere(rt, (labels, createdAt) =>
+    runId === undefined ? labels[TEST_RUN_LABEL] !== undefined && createdAt < cutoff : labels[TEST_RUN_LABEL] === runId);
+}
+
+/**
+ * Removes the containers and sandboxes of one test agent's node (bosun.io/node-name) through
+ * the runtime. Stop the agent first: a running agent recreates what this removes.
+ */
+export function removeNodePods(rt: Runtime, nodeName: string): Promise<void> {
+  return removeWhere(rt, (labels) => labels['bosun.io/node-name'] === nodeName);
+}
+
+async function removeWhere(rt: Runtime, mine: (labels: Record<string, string>, createdAt: number) => boolean): Promise<void> {
   for (const c of await rt.listContainers()) {
     if (mine(c.labels, c.createdAt)) await rt.removeContainer(c.id).catch(() => undefined);
   }

@@ -4,11 +4,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../../manifests/index.js';
-import { ProbeError, execProbe, grpcProbe, httpGetProbe, runProbeHandler, tcpSocketProbe, type ExecRuntime } from '../../probes/index.js';
+import { ProbeError, execProbe, grpcProbe, httpGetProbe, runProbeHandler, tcpSocketProbe } from '../../probes/index.js';
 import {
   decodeHealthCheckRequest, decodeHealthCheckResponse, encodeHealthCheckRequest, encodeHealthCheckResponse,
 } from '../../probes/handlers/index.js';
 import { closedPort, selfSignedCert, startGrpcHealth, startHttp, startHttps, startTcp, type GrpcHealth, type Listening } from '../support/probes-servers.js';
+import { execRuntime } from '../support/probes-fakes.js';
 
 const LOCAL = '127.0.0.1';
 let http: Listening;
@@ -264,38 +265,26 @@ describe('grpc', () => {
 });
 
 describe('exec (fake runtime)', () => {
-  const runtime = (r: Partial<{ stdout: string; stderr: string; exitCode: number; timedOut: boolean }> | Error): ExecRuntime & { calls: unknown[][] } => {
-    const calls: unknown[][] = [];
-    return {
-      calls,
-      execSync: async (...args: unknown[]) => {
-        calls.push(args);
-        if (r instanceof Error) throw r;
-        return { stdout: Buffer.from(r.stdout ?? ''), stderr: Buffer.from(r.stderr ?? ''), exitCode: r.exitCode ?? 0, timedOut: r.timedOut ?? false };
-      },
-    };
-  };
-
   it('passes the probe timeout and maps exit codes', async () => {
-    const ok = runtime({ stdout: 'up' });
+    const ok = execRuntime({ stdout: 'up' });
     expect(await execProbe(ok, 'cid', ['cat', '/tmp/ok'], 3000)).toEqual({ result: 'Success', output: 'up' });
     expect(ok.calls).toEqual([['cid', ['cat', '/tmp/ok'], 3000]]);
-    expect(await execProbe(runtime({ stdout: 'out\n', stderr: 'err\n', exitCode: 2 }), 'cid', ['x'], 1000)).toEqual({
+    expect(await execProbe(execRuntime({ stdout: 'out\n', stderr: 'err\n', exitCode: 2 }), 'cid', ['x'], 1000)).toEqual({
       result: 'Failure',
       output: 'out\nerr\n',
     });
   });
 
   it('reports a timeout as a Failure and caps output at 10 KiB', async () => {
-    expect(await execProbe(runtime({ timedOut: true, exitCode: -1 }), 'cid', ['sleep', '5'], 1000)).toEqual({
+    expect(await execProbe(execRuntime({ timedOut: true, exitCode: -1 }), 'cid', ['sleep', '5'], 1000)).toEqual({
       result: 'Failure',
       output: 'command "sleep 5" timed out',
     });
-    expect((await execProbe(runtime({ stdout: 'y'.repeat(50_000), exitCode: 1 }), 'cid', ['x'], 1000)).output).toHaveLength(10 * 1024);
+    expect((await execProbe(execRuntime({ stdout: 'y'.repeat(50_000), exitCode: 1 }), 'cid', ['x'], 1000)).output).toHaveLength(10 * 1024);
   });
 
   it('rejects when the runtime cannot exec at all', async () => {
-    await expect(execProbe(runtime(new Error('container gone')), 'cid', ['x'], 1000)).rejects.toThrow('container gone');
+    await expect(execProbe(execRuntime(new Error('container gone')), 'cid', ['x'], 1000)).rejects.toThrow('container gone');
   });
 });
 

@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../../manifests/index.js';
-import { runHook, type ExecRuntime, type HookTarget } from '../../probes/index.js';
+import { runHook, type HookTarget } from '../../probes/index.js';
 import { closedPort, startHttp, type Listening } from '../support/probes-servers.js';
+import { execRuntime } from '../support/probes-fakes.js';
 
 const LOCAL = '127.0.0.1';
 let http: Listening;
@@ -22,21 +23,9 @@ const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', names
 const container: Container = { name: 'app' };
 const target = (podIP: string | undefined = LOCAL): HookTarget => ({ pod, container, containerId: 'cid', podIP });
 
-function runtime(r: { stdout?: string; stderr?: string; exitCode?: number; timedOut?: boolean } | Error): ExecRuntime & { calls: unknown[][] } {
-  const calls: unknown[][] = [];
-  return {
-    calls,
-    execSync: async (...args: unknown[]) => {
-      calls.push(args);
-      if (r instanceof Error) throw r;
-      return { stdout: Buffer.from(r.stdout ?? ''), stderr: Buffer.from(r.stderr ?? ''), exitCode: r.exitCode ?? 0, timedOut: r.timedOut ?? false };
-    },
-  };
-}
-
 describe('exec hooks', () => {
   it('succeed on exit 0', async () => {
-    const rt = runtime({ stdout: 'done' });
+    const rt = execRuntime({ stdout: 'done' });
     expect(await runHook({ exec: { command: ['sh', '-c', 'touch /ready'] } }, target(), { runtime: rt }, { timeoutMs: 5000 })).toEqual({
       ok: true,
       message: '',
@@ -45,7 +34,7 @@ describe('exec hooks', () => {
   });
 
   it('fail with kubelet’s message on a non-zero exit', async () => {
-    const r = await runHook({ exec: { command: ['sh', '-c', 'exit 3'] } }, target(), { runtime: runtime({ stdout: 'out', stderr: 'bad', exitCode: 3 }) });
+    const r = await runHook({ exec: { command: ['sh', '-c', 'exit 3'] } }, target(), { runtime: execRuntime({ stdout: 'out', stderr: 'bad', exitCode: 3 }) });
     expect(r).toEqual({
       ok: false,
       error: "command 'sh -c exit 3' exited with 3: bad",
@@ -56,23 +45,23 @@ describe('exec hooks', () => {
   });
 
   it('fail on timeout and on runtime errors', async () => {
-    expect((await runHook({ exec: { command: ['sleep', '9'] } }, target(), { runtime: runtime({ timedOut: true, exitCode: -1 }) }, { timeoutMs: 10 })).error).toBe(
+    expect((await runHook({ exec: { command: ['sleep', '9'] } }, target(), { runtime: execRuntime({ timedOut: true, exitCode: -1 }) }, { timeoutMs: 10 })).error).toBe(
       'command "sleep 9" timed out',
     );
-    const r = await runHook({ exec: { command: ['x'] } }, target(), { runtime: runtime(new Error('exec in container cid: not found')) });
+    const r = await runHook({ exec: { command: ['x'] } }, target(), { runtime: execRuntime(new Error('exec in container cid: not found')) });
     expect(r).toMatchObject({ ok: false, error: 'exec in container cid: not found' });
     expect(r.message).toMatch(/^Exec lifecycle hook \(\[x\]\) for Container "app" in Pod "web_prod\(u-1\)" failed - error: exec in container cid: not found, message: ""$/);
   });
 
   it('are unbounded without a timeout, within what setTimeout accepts', async () => {
-    const rt = runtime({});
+    const rt = execRuntime({});
     await runHook({ exec: { command: ['true'] } }, target(), { runtime: rt });
     expect(rt.calls[0]?.[2]).toBe(0x7fffffff);
   });
 });
 
 describe('httpGet hooks', () => {
-  const rt = runtime(new Error('unused'));
+  const rt = execRuntime(new Error('unused'));
 
   it('call the pod IP with kubelet’s lifecycle user agent; any HTTP answer is success, as in kubelet', async () => {
     seen.length = 0;
@@ -97,7 +86,7 @@ describe('httpGet hooks', () => {
 });
 
 describe('sleep hooks', () => {
-  const rt = runtime(new Error('unused'));
+  const rt = execRuntime(new Error('unused'));
 
   it('sleep', async () => {
     const t0 = Date.now();
@@ -121,11 +110,11 @@ describe('sleep hooks', () => {
 
 describe('unsupported handlers', () => {
   it('fail tcpSocket hooks at runtime, as the API documents and kubelet does', async () => {
-    expect(await runHook({ tcpSocket: { port: 80 } }, target(), { runtime: runtime({}) })).toEqual({
+    expect(await runHook({ tcpSocket: { port: 80 } }, target(), { runtime: execRuntime({}) })).toEqual({
       ok: false,
       error: 'invalid handler: tcpSocket is not supported as a lifecycle handler',
       message: 'Cannot run handler: invalid handler: tcpSocket is not supported as a lifecycle handler',
     });
-    expect((await runHook({}, target(), { runtime: runtime({}) })).message).toBe('Cannot run handler: invalid handler: no action set');
+    expect((await runHook({}, target(), { runtime: execRuntime({}) })).message).toBe('Cannot run handler: invalid handler: no action set');
   });
 });
