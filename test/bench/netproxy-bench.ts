@@ -162,7 +162,10 @@ async function floor(mode: Mode, n: number): Promise<{ ms: number; cpu: number }
 
 async function measure(mode: Mode, n: number, keep: boolean): Promise<{ row: Row; proxier?: Proxier }> {
   await clean(mode);
-  const proxier = new Proxier({ dataplane: dataplane(mode), nodeName: 'bench-node', syncPeriodMs: 30_000, minSyncPeriodMs: 1_000 });
+  const warnings: string[] = [];
+  const log = { debug: () => undefined, info: () => undefined, error: (f: object, m: string) => void warnings.push(`${m} ${JSON.stringify(f)}`), warn: (f: object, m: string) => void warnings.push(`${m} ${JSON.stringify(f)}`) };
+  const proxier = new Proxier({ dataplane: dataplane(mode), nodeName: 'bench-node', syncPeriodMs: 30_000, minSyncPeriodMs: 1_000, log });
+  lastWarnings.set(proxier, warnings);
   // The state is built before the clock starts: an informer cache holds it already.
   const st0 = buildState(n);
   for (let i = 1; i <= 3; i++) buildState(n, i);
@@ -195,6 +198,9 @@ async function measure(mode: Mode, n: number, keep: boolean): Promise<{ row: Row
   return { row };
 }
 
+/** Each loop's warnings and errors (why a partial sync fell back to a full one). */
+const lastWarnings = new Map<Proxier, string[]>();
+
 interface Steady {
   mode: Mode;
   n: number;
@@ -202,6 +208,7 @@ interface Steady {
   partialSyncs: number;
   failedSyncs: number;
   outsideFlushes: number;
+  partialFailures: number;
   latencyP50?: number;
 }
 
@@ -225,7 +232,8 @@ async function steady(kept: { mode: Mode; n: number; proxier: Proxier }[]): Prom
     const b = before[i]!;
     out.push({
       mode: k.mode, n: k.n, fullSyncs: m.fullSyncs - b.fullSyncs, partialSyncs: m.partialSyncs - b.partialSyncs,
-      failedSyncs: m.failedSyncs - b.failedSyncs, outsideFlushes: m.outsideFlushes - b.outsideFlushes, latencyP50: pct(k.proxier.takeLatencySamples(), 50),
+      failedSyncs: m.failedSyncs - b.failedSyncs, outsideFlushes: m.outsideFlushes - b.outsideFlushes,
+      partialFailures: m.partialRestoreFailures - b.partialRestoreFailures, latencyP50: pct(k.proxier.takeLatencySamples(), 50),
     });
   }
   return out;
@@ -285,9 +293,10 @@ async function main(): Promise<void> {
   if (kept.length > 0) {
     console.log(`\nsteady state: ${kept.map((k) => `${k.mode} ${k.n}`).join(', ')} on their own timers (syncPeriod 30 s, canary checks, a change every 10 s) for ${STEADY_MS / 1000} s`);
     const st = await steady(kept);
-    table(['mode', 'Services', 'full syncs', 'partial syncs', 'failed', 'outside flushes', 'programming latency p50'], st.map((s) => [
-      s.mode, String(s.n), String(s.fullSyncs), String(s.partialSyncs), String(s.failedSyncs), String(s.outsideFlushes), fmt(s.latencyP50),
+    table(['mode', 'Services', 'full syncs', 'partial syncs', 'failed', 'partial failed -> full', 'outside flushes', 'programming latency p50'], st.map((s) => [
+      s.mode, String(s.n), String(s.fullSyncs), String(s.partialSyncs), String(s.failedSyncs), String(s.partialFailures), String(s.outsideFlushes), fmt(s.latencyP50),
     ]));
+    for (const k of kept) for (const w of (lastWarnings.get(k.proxier) ?? []).slice(-3)) console.log(`  ${k.mode} ${k.n}: ${w.slice(0, 300)}`);
     console.log(`  load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     console.log('  full syncs counted inside the window, after the first sync (kube-proxy: none before FullSyncPeriod = 1 h unless the canary is gone)');
   }
