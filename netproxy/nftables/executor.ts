@@ -45,14 +45,21 @@ export class NftExecutor {
 
   /** `chain X` / `set X` / `map X` in our table now; empty when there is no table. */
   async objects(): Promise<string[]> {
-    // -t: without set elements (they can be 100k lines); names are all we need.
-    const r = await this.run('nft', ['-t', 'list', 'table', 'ip', this.table]);
-    return r.exitCode === 0 ? tableObjects(r.stdout) : [];
+    // Not `nft -t list table`: nft 1.0.6 fetches every set element for it even with -t
+    // (10k Services: 0.9 s of CPU). The family-wide lists of chains, sets and maps fetch
+    // declarations only (0.00 s); our table's blocks are picked out of them.
+    const r = await this.run('nft', ['-t', '-f', '-'], { input: 'list chains ip\nlist sets ip\nlist maps ip\n' });
+    if (r.exitCode !== 0) throw new Error(`nft list chains/sets/maps ip: ${r.stderr.trim()}`);
+    return tableObjects(r.stdout, this.table);
   }
 
   /** False when the table, its canary or the services dispatch is gone (flushed or deleted). */
   async healthy(): Promise<boolean> {
-    if ((await this.run('nft', ['list', 'chain', 'ip', this.table, 'canary'])).exitCode !== 0) return false;
+    // The canary through the family's chain list, which costs nothing; listing one chain
+    // makes nft 1.0.6 fetch every set element of the table (10k Services: 0.9 s of CPU),
+    // so that is done once, for the dispatch rule a `flush table` would have removed.
+    const chains = await this.run('nft', ['list', 'chains', 'ip']);
+    if (chains.exitCode !== 0 || !tableObjects(chains.stdout, this.table).includes('chain canary')) return false;
     const r = await this.run('nft', ['list', 'chain', 'ip', this.table, 'services']);
     return r.exitCode === 0 && r.stdout.includes('@service-ips');
   }

@@ -469,9 +469,22 @@ export function renderNftables(ports: ServicePortInfo[], opts: NftOptions = {}, 
   return { text, full: !prev, state: st, rules, elements, elementChanges, chainsWritten, portsChanged, lines: out.length, bytes: Buffer.byteLength(text) };
 }
 
-/** `chain X` / `set X` / `map X` named in `nft -t list table` output. */
-export function tableObjects(listing: string): string[] {
+/**
+ * `chain X` / `set X` / `map X` named in nft listing output (`list table`, or `list chains`
+ * / `list sets` / `list maps`, which print every table of the family: with `table`, only
+ * the objects inside that table's block).
+ */
+export function tableObjects(listing: string, table?: string): string[] {
   const out: string[] = [];
-  for (const m of listing.matchAll(/^\s*(chain|set|map) (\S+) \{/gm)) out.push(`${m[1]} ${m[2]}`);
+  let current: string | undefined;
+  for (const line of listing.split('\n')) {
+    const t = /^table \S+ (\S+) \{/.exec(line);
+    if (t) {
+      current = t[1];
+      continue;
+    }
+    const m = /^\s+(chain|set|map) (\S+) \{/.exec(line);
+    if (m && (table === undefined || current === table)) out.push(`${m[1]} ${m[2]}`);
+  }
   return out;
 }

@@ -7,7 +7,9 @@
 // `iptables-legacy-restore` / `nft -f` into an empty kernel. Then, at the largest size,
 // every mode's loop runs on its own timers for a steady-state window (a change every
 // 10 s) and the full syncs in it are counted: kube-proxy's sync model allows none there.
-// Asserts nothing (shared, noisy machines: read ratios). No traffic is sent; the
+// Asserts nothing (shared, noisy machines: read ratios). Next to wall-clock times it
+// prints CPU times (bosun's own + its children's: nft, iptables-restore), which a loaded
+// machine stretches much less, and the load average of each row. No traffic is sent; the
 // addresses are never used. Removes every rule, chain and table it made, also on failure.
 //
 //   npm run bench:netproxy
@@ -19,6 +21,8 @@
 // which needs minutes there), NETPROXY_BENCH_NFT_BACKEND_CHANGES (10: each of its partial
 // syncs takes seconds at 10k), NETPROXY_BENCH_STEADY_MS (300000; 0 skips the window).
 
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import {
   type Dataplane, type IptablesVariant, type ProxyState, type Service, IptablesDataplane, IptablesExecutor, NftablesDataplane, Proxier, cleanup,
   runCommand, renderIptables, renderNftables, servicePorts,
@@ -38,6 +42,23 @@ const POD_CIDR = '10.244.0.0/16';
 const TABLE = 'bosun-bench';
 
 const bases = new Map<number, ProxyState>();
+
+/**
+ * CPU milliseconds so far: this process (user + system) and its reaped children (from
+ * /proc/self/stat cutime + cstime, 10 ms ticks): nft and iptables-restore run as children.
+ */
+function cpuMs(): { self: number; children: number } {
+  const u = process.cpuUsage();
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after the command name, from state (3): cutime is field 16, cstime 17.
+  return { self: (u.user + u.system) / 1000, children: (Number(f[13]) + Number(f[14])) * 10 };
+}
+const cpuSince = (c: { self: number; children: number }) => {
+  const n = cpuMs();
+  return { self: n.self - c.self, children: n.children - c.children };
+};
+const load1 = () => loadavg()[0]!.toFixed(1);
 
 /**
  * The state with svc-0's last endpoint moved (variant > 0). Every other object is the
@@ -110,10 +131,15 @@ interface Row {
   changes: number[];
   partialLines: number;
   floor?: number;
+  /** CPU ms of the first sync: bosun's JS, its children (nft / iptables-*). */
+  firstCpu: { self: number; children: number };
+  floorCpu?: number;
+  changeCpu: number[];
+  load: string;
 }
 
 /** The same full ruleset, applied raw into an empty kernel. */
-async function floor(mode: Mode, n: number): Promise<number | undefined> {
+async function floor(mode: Mode, n: number): Promise<{ ms: number; cpu: number } | undefined> {
   const ports = servicePorts(buildState(n));
   let file: string;
   let args: string[];
@@ -124,37 +150,56 @@ async function floor(mode: Mode, n: number): Promise<number | undefined> {
     [file, args, input] = ['iptables-legacy-restore', ['--noflush'], renderIptables(ports, { clusterCIDR: POD_CIDR, randomFully: true }).text];
   } else return undefined;
   await clean(mode);
+  const c0 = cpuMs();
   const t0 = performance.now();
   const r = await runCommand(file, args, { input, timeoutMs: 30 * 60_000 });
   const ms = performance.now() - t0;
+  const cpu = cpuSince(c0).children;
   if (r.exitCode !== 0) throw new Error(`${file}: ${r.stderr.slice(0, 500)}`);
   await clean(mode);
-  return ms;
+  return { ms, cpu };
 }
 
 async function measure(mode: Mode, n: number, keep: boolean): Promise<{ row: Row; proxier?: Proxier }> {
   await clean(mode);
-  const proxier = new Proxier({ dataplane: dataplane(mode), nodeName: 'bench-node', syncPeriodMs: 30_000, minSyncPeriodMs: 1_000 });
-  proxier.update(buildState(n));
+  const warnings: string[] = [];
+  const log = { debug: () => undefined, info: () => undefined, error: (f: object, m: string) => void warnings.push(`${m} ${JSON.stringify(f)}`), warn: (f: object, m: string) => void warnings.push(`${m} ${JSON.stringify(f)}`) };
+  const proxier = new Proxier({ dataplane: dataplane(mode), nodeName: 'bench-node', syncPeriodMs: 30_000, minSyncPeriodMs: 1_000, log });
+  lastWarnings.set(proxier, warnings);
+  // The state is built before the clock starts: an informer cache holds it already.
+  const st0 = buildState(n);
+  for (let i = 1; i <= 3; i++) buildState(n, i);
+  const load = load1();
+  const c0 = cpuMs();
+  proxier.update(st0);
   await proxier.syncNow();
+  const firstCpu = cpuSince(c0);
   const m0 = proxier.metrics();
   if (m0.failedSyncs > 0 || m0.fullSyncs !== 1) throw new Error(`${mode} ${n}: first sync failed`);
   const changes: number[] = [];
+  const changeCpu: number[] = [];
   const count = mode === 'iptables-nft' ? NFT_BACKEND_CHANGES : mode === 'iptables-legacy' ? LEGACY_CHANGES : CHANGES;
   let partialLines = 0;
   for (let i = 1; i <= count; i++) {
-    proxier.update(buildState(n, i));
+    const sti = buildState(n, i);
+    const ci = cpuMs();
+    proxier.update(sti);
     await proxier.syncNow();
+    const d = cpuSince(ci);
+    changeCpu.push(d.self + d.children);
     const m = proxier.metrics();
     if (m.failedSyncs > 0 || m.lastSyncFull) throw new Error(`${mode} ${n}: change ${i} was not a partial sync`);
     changes.push(m.lastSyncDurationMs);
     partialLines = m.rulesetLines;
   }
-  const row: Row = { mode, n, first: m0.lastSyncDurationMs, lines: m0.rulesetLines, bytes: m0.rulesetBytes, changes, partialLines };
+  const row: Row = { mode, n, first: m0.lastSyncDurationMs, lines: m0.rulesetLines, bytes: m0.rulesetBytes, changes, partialLines, firstCpu, changeCpu, load };
   if (keep) return { row, proxier };
   await clean(mode);
   return { row };
 }
+
+/** Each loop's warnings and errors (why a partial sync fell back to a full one). */
+const lastWarnings = new Map<Proxier, string[]>();
 
 interface Steady {
   mode: Mode;
@@ -163,6 +208,7 @@ interface Steady {
   partialSyncs: number;
   failedSyncs: number;
   outsideFlushes: number;
+  partialFailures: number;
   latencyP50?: number;
 }
 
@@ -186,7 +232,8 @@ async function steady(kept: { mode: Mode; n: number; proxier: Proxier }[]): Prom
     const b = before[i]!;
     out.push({
       mode: k.mode, n: k.n, fullSyncs: m.fullSyncs - b.fullSyncs, partialSyncs: m.partialSyncs - b.partialSyncs,
-      failedSyncs: m.failedSyncs - b.failedSyncs, outsideFlushes: m.outsideFlushes - b.outsideFlushes, latencyP50: pct(k.proxier.takeLatencySamples(), 50),
+      failedSyncs: m.failedSyncs - b.failedSyncs, outsideFlushes: m.outsideFlushes - b.outsideFlushes,
+      partialFailures: m.partialRestoreFailures - b.partialRestoreFailures, latencyP50: pct(k.proxier.takeLatencySamples(), 50),
     });
   }
   return out;
@@ -202,6 +249,7 @@ function table(head: string[], rows: string[][]): void {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark programs the real iptables and nftables');
   const ver = async (f: string) => (await runCommand(f, ['--version'])).stdout.trim();
+  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs`);
   console.log(`netproxy benchmark: Services x ${ENDPOINTS} endpoints; ${await ver('iptables-legacy')}, ${await ver('iptables-nft')}, ${await ver('nft')}`);
   console.log(`sizes ${SIZES.join(', ')}; modes ${MODES.join(', ')} (nf_tables iptables backend up to ${NFT_BACKEND_MAX}); ${CHANGES} changes (${LEGACY_CHANGES} with iptables-legacy, ${NFT_BACKEND_CHANGES} with the nf_tables backend); steady window ${STEADY_MS / 1000} s\n`);
   const rows: Row[] = [];
@@ -213,10 +261,11 @@ async function main(): Promise<void> {
       const fl = await floor(mode, n);
       const keep = STEADY_MS > 0 && n === Math.max(...sizes);
       const { row, proxier } = await measure(mode, n, keep);
-      row.floor = fl;
+      row.floor = fl?.ms;
+      row.floorCpu = fl?.cpu;
       rows.push(row);
       if (proxier) kept.push({ mode, n, proxier });
-      process.stdout.write(` first sync ${fmt(row.first)} (floor ${fmt(fl)}), one change p50 ${fmt(pct(row.changes, 50))}\n`);
+      process.stdout.write(` first sync ${fmt(row.first)} (floor ${fmt(fl?.ms)}), one change p50 ${fmt(pct(row.changes, 50))}; load ${row.load}\n`);
     }
   }
   console.log('');
@@ -234,12 +283,21 @@ async function main(): Promise<void> {
   console.log('  raw floor = the same full text applied with `nft -f` / `iptables-legacy-restore --noflush` into an empty kernel;');
   console.log("  change = svc-0's last endpoint replaced, one partial sync each.");
 
+  console.log('\nCPU time (less stretched by a loaded machine than wall-clock time)');
+  table(['mode', 'Services', 'load 1m', 'first sync CPU', 'bosun JS', 'nft/iptables', 'floor CPU', 'CPU/floor', 'change CPU p50'], rows.map((r) => [
+    r.mode, String(r.n), r.load, fmt(r.firstCpu.self + r.firstCpu.children), fmt(r.firstCpu.self), fmt(r.firstCpu.children), fmt(r.floorCpu),
+    r.floorCpu ? `${((r.firstCpu.self + r.firstCpu.children) / r.floorCpu).toFixed(2)}x` : 'n/a', fmt(pct(r.changeCpu, 50)),
+  ]));
+  console.log('  bosun JS = this process (servicePorts, render, bookkeeping); nft/iptables = its child processes (10 ms ticks); floor CPU = the raw apply alone.');
+
   if (kept.length > 0) {
     console.log(`\nsteady state: ${kept.map((k) => `${k.mode} ${k.n}`).join(', ')} on their own timers (syncPeriod 30 s, canary checks, a change every 10 s) for ${STEADY_MS / 1000} s`);
     const st = await steady(kept);
-    table(['mode', 'Services', 'full syncs', 'partial syncs', 'failed', 'outside flushes', 'programming latency p50'], st.map((s) => [
-      s.mode, String(s.n), String(s.fullSyncs), String(s.partialSyncs), String(s.failedSyncs), String(s.outsideFlushes), fmt(s.latencyP50),
+    table(['mode', 'Services', 'full syncs', 'partial syncs', 'failed', 'partial failed -> full', 'outside flushes', 'programming latency p50'], st.map((s) => [
+      s.mode, String(s.n), String(s.fullSyncs), String(s.partialSyncs), String(s.failedSyncs), String(s.partialFailures), String(s.outsideFlushes), fmt(s.latencyP50),
     ]));
+    for (const k of kept) for (const w of (lastWarnings.get(k.proxier) ?? []).slice(-3)) console.log(`  ${k.mode} ${k.n}: ${w.slice(0, 300)}`);
+    console.log(`  load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     console.log('  full syncs counted inside the window, after the first sync (kube-proxy: none before FullSyncPeriod = 1 h unless the canary is gone)');
   }
   await cleanAll();

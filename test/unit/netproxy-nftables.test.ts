@@ -65,6 +65,10 @@ describe('renderNftables (full)', () => {
     const tail = lines(again.text).slice(-3);
     expect(tail).toEqual(['flush chain ip kube-proxy ip-cluster-n7', 'delete chain ip kube-proxy ip-cluster-n7', 'delete map ip kube-proxy ip-cluster-eps-9']);
     expect(tableObjects('table ip kube-proxy {\n\tmap service-ips {\n\t}\n\tchain services {\n\t}\n}')).toEqual(['map service-ips', 'chain services']);
+    // `nft list chains ip` prints every table of the family: only ours counts.
+    const chains = 'table ip nat {\n\tchain DOCKER {\n\t}\n}\ntable ip kube-proxy {\n\tchain canary {\n\t}\n\tchain nat-prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t}\n}\ntable ip other {\n\tset s {\n\t\ttype ipv4_addr\n\t}\n}\n';
+    expect(tableObjects(chains, 'kube-proxy')).toEqual(['chain canary', 'chain nat-prerouting']);
+    expect(tableObjects(chains, 'absent')).toEqual([]);
   });
 });
 
