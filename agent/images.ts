@@ -13,23 +13,39 @@ const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.zst)$/i;
 export class ImageImporter {
   private done = new Map<string, string>();
   private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
   private readonly scanner = new RunAgain(() => this.scanOnce());
 
   constructor(
     private readonly dir: string,
     private readonly images: ImageService,
     private readonly log: Logger,
+    private readonly watchDir: typeof watch = watch,
+    private readonly pollMs = 30_000,
   ) {}
 
   async start(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await this.scan();
-    this.watcher = watch(this.dir, { persistent: false }, () => void this.scan());
-    this.watcher.on('error', () => undefined);
+    try {
+      this.watcher = this.watchDir(this.dir, { persistent: false }, () => void this.scan());
+      this.watcher.on('error', (err) => this.poll(err));
+    } catch (err) {
+      // Out of inotify instances (EMFILE) must not stop the agent: look now and then instead.
+      this.poll(err as Error);
+    }
   }
 
   stop(): void {
     this.watcher?.close();
+    clearInterval(this.timer);
+  }
+
+  private poll(err: Error): void {
+    if (this.timer) return;
+    this.log.warn({ dir: this.dir, err: err.message }, `cannot watch the image archive directory; looking every ${this.pollMs / 1000}s`);
+    this.timer = setInterval(() => void this.scan(), this.pollMs);
+    this.timer.unref();
   }
 
   /** Loads what is new; calls while a pass runs make one more pass after it. */
