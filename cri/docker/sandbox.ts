@@ -3,7 +3,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
-import { RuntimeError, type PodSandboxConfig, type PodSandboxStatus } from '../runtime.js';
+import { RuntimeError, type LabelFilter, type PodSandboxConfig, type PodSandboxStatus } from '../runtime.js';
 import { isNotFound, wrapEngineError } from './errors.js';
 import {
   containersOfSandbox,
@@ -14,6 +14,7 @@ import {
   stopWithTimeout,
 } from './engine.js';
 import {
+  dockerLabelFilters,
   LABEL_HOST_NETWORK,
   LABEL_SANDBOX_ID,
   LABEL_TYPE,
@@ -211,18 +212,19 @@ export class Sandboxes {
     };
   }
 
-  async list(): Promise<PodSandboxStatus[]> {
+  async list(filter?: LabelFilter): Promise<PodSandboxStatus[]> {
     let list: Docker.ContainerInfo[];
     try {
       list = await this.docker.listContainers({
         all: true,
-        filters: { label: [`${LABEL_TYPE}=${TYPE_SANDBOX}`] },
+        filters: { label: [`${LABEL_TYPE}=${TYPE_SANDBOX}`, ...dockerLabelFilters(filter)] },
       });
     } catch (err) {
       throw wrapEngineError(undefined, 'listing sandboxes', err);
     }
     const seen = new Set(list.map((c) => c.Id));
-    for (const id of this.createdAt.keys()) if (!seen.has(id)) this.createdAt.delete(id);
+    // Creation times are forgotten on a full list only (a filtered one does not see the rest).
+    if (!filter) for (const id of this.createdAt.keys()) if (!seen.has(id)) this.createdAt.delete(id);
     const out = await Promise.all(
       list.map(async (c): Promise<PodSandboxStatus | undefined> => {
         let created = this.createdAt.get(c.Id);
