@@ -1,4 +1,4 @@
-import type { ImageService } from '../../cri/index.js';
+import type { ImageInfo, ImageService } from '../../cri/index.js';
 import { RuntimeError } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
 import type { Clock } from '../../base/index.js';
@@ -73,13 +73,21 @@ export class ImageManager {
 
   /** Returns the image's id; throws Waiting with kubelet's reason when the container cannot start. */
   async ensureImageExists(pod: Pod, c: Container, emit: Emit): Promise<string | undefined> {
+    return (await this.ensureImage(pod, c, emit)).id;
+  }
+
+  /**
+   * ensureImageExists, with the runtime's record of the image when it was found present and
+   * not pulled: the container's start needs its user, and need not ask the engine again.
+   */
+  async ensureImage(pod: Pod, c: Container, emit: Emit): Promise<{ id: string | undefined; present?: ImageInfo }> {
     const image = c.image ?? '';
     const policy = c.imagePullPolicy ?? 'IfNotPresent';
     const present = await this.opts.runtime.imageStatus(image).catch(() => undefined);
     if (policy === 'Never' || (policy === 'IfNotPresent' && present)) {
       if (present) {
         emit('Normal', 'Pulled', `Container image "${image}" already present on machine`);
-        return present.id;
+        return { id: present.id, present };
       }
       const message = `Container image "${image}" is not present with pull policy of Never`;
       emit('Warning', 'ErrImageNeverPull', message);
@@ -101,7 +109,7 @@ export class ImageManager {
       emit('Normal', 'Pulled', `Successfully pulled image "${image}" in ${goDurationMs(t.pullMs)} (${goDurationMs(t.totalMs)} including waiting). Image size: ${size} bytes.`);
       this.backoff.gc();
       this.lastError.delete(key);
-      return t.value;
+      return { id: t.value };
     } catch (err) {
       const detail = (err as Error).message;
       emit('Warning', 'Failed', `Failed to pull image "${image}": ${detail}`);
@@ -109,7 +117,7 @@ export class ImageManager {
       if (err instanceof RuntimeError && err.code === 'InvalidImageName') throw new Waiting('InvalidImageName', detail);
       if (this.opts.offlineFallback && present && classifyPullError(detail) === 'unreachable') {
         emit('Warning', 'PulledOffline', `Registry unreachable; running image "${image}" present on the node (${present.id}) despite pull policy Always`);
-        return present.id;
+        return { id: present.id, present };
       }
       this.backoff.next(key);
       this.lastError.set(key, `ErrImagePull: ${detail}`);
