@@ -122,11 +122,13 @@ export class Sandboxes {
   async run(config: PodSandboxConfig): Promise<string> {
     const md = config.metadata;
     const ctx = `sandbox for pod ${md.namespace}/${md.name} (uid ${md.uid}, attempt ${md.attempt})`;
-    await this.ensurePauseImage(ctx);
     let id: string;
     try {
       id = await createContainer(this.docker, sandboxCreateOptions(config, this.opts));
     } catch (err) {
+      // The pause image is looked for only when a create fails (a 404 is the engine's "no
+      // such image"): one engine call fewer on every pod start, the same error when it is missing.
+      if (isNotFound(err)) await this.ensurePauseImage(ctx);
       throw wrapEngineError('CreateContainerError', `creating ${ctx}`, err);
     }
     try {
