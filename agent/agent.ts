@@ -28,6 +28,7 @@ import { detectNodeFeatures } from './pods/fields.js';
 import { HttpSource } from './sources/http.js';
 import { SourceMerger } from './sources/merge.js';
 import { ApiServerSource } from './apiserver/index.js';
+import { L } from './vocab/index.js';
 import { RuntimeHealth } from './runtime/health.js';
 
 // Wiring, in the direction of the flow: sources -> pod manager (workers, planner,
@@ -65,7 +66,7 @@ export class Agent {
     runtimeName = 'docker',
   ) {
     const hostIP = config.nodeIP ?? detectNodeIP();
-    this.health = new RuntimeHealth({ runtime, log, clock });
+    this.health = new RuntimeHealth({ runtime, log, clock, eventFilter: { labels: { [L.node]: config.nodeName } } });
     this.events = new EventRecorder(clock, config.nodeName);
     this.services = new ServiceProxy({
       mode: config.proxyMode,

@@ -284,6 +284,22 @@ export async function filesystemUsage(mountpoint: string): Promise<FilesystemUsa
   };
 }
 
+/**
+ * CRI's label_selector (ListContainersRequest, ListPodSandboxRequest): only objects that carry
+ * every one of these labels with these values. The engine is shared (other agents' pods, other
+ * nodes of a test host): a node's own relist and event stream need only its own.
+ */
+export interface LabelFilter {
+  labels: Record<string, string>;
+}
+
+/** Whether `labels` carries every label of the filter (no filter: everything matches). */
+export function matchesLabels(labels: Record<string, string> | undefined, filter: LabelFilter | undefined): boolean {
+  if (!filter) return true;
+  for (const [k, v] of Object.entries(filter.labels)) if (labels?.[k] !== v) return false;
+  return true;
+}
+
 export interface RuntimeService {
   version(): Promise<{ runtimeName: string; runtimeVersion: string; runtimeApiVersion: string }>;
   runtimeConfig(): Promise<RuntimeConfig>;
@@ -294,7 +310,7 @@ export interface RuntimeService {
   stopPodSandbox(id: string): Promise<void>;
   removePodSandbox(id: string): Promise<void>;
   podSandboxStatus(id: string): Promise<PodSandboxStatus>;
-  listPodSandboxes(): Promise<PodSandboxStatus[]>;
+  listPodSandboxes(filter?: LabelFilter): Promise<PodSandboxStatus[]>;
 
   createContainer(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string>;
   startContainer(id: string): Promise<void>;
@@ -302,7 +318,7 @@ export interface RuntimeService {
   stopContainer(id: string, timeoutSeconds: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
   containerStatus(id: string): Promise<ContainerStatus>;
-  listContainers(): Promise<ContainerStatus[]>;
+  listContainers(filter?: LabelFilter): Promise<ContainerStatus[]>;
   execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResult>;
   /**
    * Follows a container's output from the engine: every message recorded at or after
@@ -319,7 +335,7 @@ export interface RuntimeService {
    * `onReady` is called once the stream is open (events from then on are seen), so that a
    * caller can tell an engine that is back from one that only accepts connections.
    */
-  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void): () => void;
+  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void, filter?: LabelFilter): () => void;
 }
 
 /**

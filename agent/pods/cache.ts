@@ -1,4 +1,4 @@
-import type { ContainerStatus as RuntimeContainer, PodSandboxStatus, Runtime, RuntimeEvent } from '../../cri/index.js';
+import type { ContainerStatus as RuntimeContainer, LabelFilter, PodSandboxStatus, Runtime, RuntimeEvent } from '../../cri/index.js';
 import type { Logger } from '../log.js';
 import type { ObservedPod } from '../vocab/index.js';
 import { L, podUidOf } from '../vocab/index.js';
@@ -34,7 +34,12 @@ export class PodCache {
     private readonly onChange: (uids: string[]) => void,
     private readonly nodeName: string,
     private readonly periodMs = 1000,
-  ) {}
+  ) {
+    this.filter = { labels: { [L.node]: nodeName } };
+  }
+
+  /** This node's objects only: the engine may hold other agents' pods, whose churn is not ours to list. */
+  private readonly filter: LabelFilter;
 
   get(uid: string): ObservedPod {
     return this.pods.get(uid) ?? { sandboxes: [], containers: [] };
@@ -67,6 +72,8 @@ export class PodCache {
         this.unsubscribe?.();
         setTimeout(() => this.subscribe(Math.min(retryMs * 2, 30_000)), retryMs).unref();
       },
+      undefined,
+      this.filter,
     );
   }
 
@@ -107,7 +114,7 @@ export class PodCache {
     let sandboxes: PodSandboxStatus[];
     let containers: RuntimeContainer[];
     try {
-      [sandboxes, containers] = await Promise.all([this.runtime.listPodSandboxes(), this.runtime.listContainers()]);
+      [sandboxes, containers] = await Promise.all([this.runtime.listPodSandboxes(this.filter), this.runtime.listContainers(this.filter)]);
     } catch (err) {
       if (!this.health?.failed(err, 'relist')) this.log.warn({ err: (err as Error).message }, 'relist failed');
       return;

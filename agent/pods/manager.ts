@@ -92,6 +92,8 @@ interface PodRecord {
   saved?: string;
   /** The status listeners have seen this record's status (a restored one is told once). */
   announced?: boolean;
+  /** JSON of `status` when syncOne computed it: every pod is synced each second, and the text is what tells a change. */
+  statusJSON?: string;
   /** The pod whose resources are allocated (resize.ts): an edit of them that does not fit waits. */
   allocated?: Pod;
   resize?: ResizeState;
@@ -415,9 +417,12 @@ export class PodManager {
       // A deleted pod with nothing left running is over (an API pod then ends Succeeded or Failed).
       terminal: !!pod.metadata.deletionTimestamp && running.length === 0 && !sandbox,
     });
+    const json = JSON.stringify(status);
+    const changed = json !== (rec.statusJSON ?? JSON.stringify(previous));
     rec.status = status;
+    rec.statusJSON = json;
     if (isTerminal(status)) await this.persist(rec);
-    if (!rec.announced || JSON.stringify(status) !== JSON.stringify(previous)) this.announce(rec, pod);
+    if (!rec.announced || changed) this.announce(rec, pod);
   }
 
   private announce(rec: PodRecord, pod: Pod): void {

@@ -213,9 +213,10 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
   const init = s.kind === 'init';
   const emit = (type: 'Normal' | 'Warning', reason: string, message: string) => deps.events.emit(podRef(pod), type, reason, message, c.name, init);
   const image = c.image ?? '';
-  await deps.images.ensureImageExists(pod, c, emit);
+  const { present } = await deps.images.ensureImage(pod, c, emit);
   const type = s.kind === 'app' ? 'app' : isSidecar(c) ? 'sidecar' : 'init';
-  const imageUser = (await deps.runtime.imageStatus(image).catch(() => undefined))?.user;
+  // After a pull the engine is asked again: the image is new.
+  const imageUser = (present ?? (await deps.runtime.imageStatus(image).catch(() => undefined)))?.user;
   const config = await buildContainerConfig(deps.env, pod, c, s.attempt, type, podIP, plans, imageUser);
   if (s.restart) deps.backoff.next(backoffKey(pod, c));
   let id: string;

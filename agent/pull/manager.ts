@@ -1,4 +1,4 @@
-import type { ImageService } from '../../cri/index.js';
+import type { ImageInfo, ImageService } from '../../cri/index.js';
 import { RuntimeError } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
 import type { Clock } from '../../base/index.js';
@@ -101,6 +101,14 @@ export class ImageManager {
 
   /** Returns the image's id; throws Waiting with kubelet's reason when the container cannot start. */
   async ensureImageExists(pod: Pod, c: Container, emit: Emit): Promise<string | undefined> {
+    return (await this.ensureImage(pod, c, emit)).id;
+  }
+
+  /**
+   * ensureImageExists, with the runtime's record of the image when it was found present and
+   * not pulled: the container's start needs its user, and need not ask the engine again.
+   */
+  async ensureImage(pod: Pod, c: Container, emit: Emit): Promise<{ id: string | undefined; present?: ImageInfo }> {
     const image = c.image ?? '';
     const policy = c.imagePullPolicy ?? 'IfNotPresent';
     await (this.ready ??= this.recoverIntents());
@@ -109,11 +117,11 @@ export class ImageManager {
     if (present && policy !== 'Always') {
       if (!this.opts.verification) {
         emit('Normal', 'Pulled', `Container image "${image}" already present on machine`);
-        return present.id;
+        return { id: present.id, present };
       }
       if (!(await this.mustVerify(image, present.id, podKeyring()))) {
         emit('Normal', 'Pulled', `Container image "${image}" already present on machine and can be accessed by the pod`);
-        return present.id;
+        return { id: present.id, present };
       }
     }
     if (policy === 'Never') {
@@ -144,7 +152,7 @@ export class ImageManager {
       this.lastError.delete(key);
       const used = t.value.used?.secret;
       await this.remember(image, status?.id ?? t.value.id, used ? { kubernetesSecrets: [{ ...used, credentialHash: credentialHash(t.value.used!.auth) }] } : { nodePodsAccessible: true });
-      return t.value.id;
+      return { id: t.value.id };
     } catch (err) {
       const detail = (err as Error).message;
       emit('Warning', 'Failed', `Failed to pull image "${image}": ${detail}`);
@@ -152,7 +160,7 @@ export class ImageManager {
       if (err instanceof RuntimeError && err.code === 'InvalidImageName') throw new Waiting('InvalidImageName', detail);
       if (this.opts.offlineFallback && present && classifyPullError(detail) === 'unreachable') {
         emit('Warning', 'PulledOffline', `Registry unreachable; running image "${image}" present on the node (${present.id}) despite pull policy Always`);
-        return present.id;
+        return { id: present.id, present };
       }
       this.backoff.next(key);
       this.lastError.set(key, `ErrImagePull: ${detail}`);

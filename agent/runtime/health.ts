@@ -1,4 +1,4 @@
-import type { RuntimeEvent, RuntimeService } from '../../cri/index.js';
+import type { LabelFilter, RuntimeEvent, RuntimeService } from '../../cri/index.js';
 import { RuntimeError } from '../../cri/index.js';
 import type { Clock } from '../../base/index.js';
 import type { Logger } from '../log.js';
@@ -29,6 +29,8 @@ export interface RuntimeHealthOptions {
   maxDelayMs?: number;
   /** A probe that takes longer than this failed: a hung engine is not an engine that is up. */
   probeTimeoutMs?: number;
+  /** Only these objects' events (this node's: other agents share the engine). */
+  eventFilter?: LabelFilter;
 }
 
 export interface RuntimeCondition {
@@ -199,6 +201,7 @@ export class RuntimeHealth {
           if (this.unsubscribe === unsubscribe) this.markDown(new RuntimeError('Unavailable', err.message, { cause: err }), 'engine event stream');
         },
         () => resolve(),
+        this.opts.eventFilter,
       );
     }), this.probeTimeoutMs, 'opening the event stream').catch((err: unknown) => {
       unsubscribe?.();

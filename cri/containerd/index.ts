@@ -20,6 +20,7 @@ import {
   type ExecResult,
   type FilesystemUsage,
   type ImageInfo,
+  type LabelFilter,
   type LinuxContainerResources,
   type LogChunk,
   type LogFollower,
@@ -34,6 +35,7 @@ import {
   checkForwardPort,
   dialSandbox,
   filesystemUsage,
+  matchesLabels,
 } from '../runtime.js';
 import { CriCallError, CriClient } from './client.js';
 import { followCriLog } from './logs.js';
@@ -176,8 +178,10 @@ class ContainerdRuntime implements Runtime {
     return r.messages(1).map(sandboxItemR);
   }
 
-  async listPodSandboxes(): Promise<PodSandboxStatus[]> {
-    const items = await this.listSandboxItems();
+  async listPodSandboxes(filter?: LabelFilter): Promise<PodSandboxStatus[]> {
+    // Filtered here, before the one status call per item (ListPodSandbox's own label_selector
+    // would do the same inside containerd).
+    const items = (await this.listSandboxItems()).filter((i) => matchesLabels(i.labels, filter));
     const out = await Promise.all(items.map((i) => this.podSandboxStatus(i.id).catch((err: unknown) => {
       if (err instanceof RuntimeError && err.code === 'NotFound') return undefined; // removed meanwhile
       throw err;
@@ -266,9 +270,9 @@ class ContainerdRuntime implements Runtime {
     return st.logPath ? { ...st, logPath: this.agentPath(st.logPath) } : st;
   }
 
-  async listContainers(): Promise<ContainerStatus[]> {
+  async listContainers(filter?: LabelFilter): Promise<ContainerStatus[]> {
     const r = await this.rt('ListContainers', new Writer(), 30_000);
-    const items = r.messages(1).map(containerItemR);
+    const items = r.messages(1).map(containerItemR).filter((i) => matchesLabels(i.labels, filter));
     for (const i of items) this.sandboxOf.set(i.id, i.podSandboxId);
     const out = await Promise.all(items.map((i) => this.containerStatus(i.id).catch((err: unknown) => {
       if (err instanceof RuntimeError && err.code === 'NotFound') return undefined;
@@ -331,7 +335,7 @@ class ContainerdRuntime implements Runtime {
     return followCriLog(id, () => this.rawStatus(id), since, onChunk);
   }
 
-  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void): () => void {
+  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void, filter?: LabelFilter): () => void {
     let known: Map<string, { state: string; podUid?: string }> | undefined;
     let busy = false;
     let stopped = false;
@@ -345,8 +349,9 @@ class ContainerdRuntime implements Runtime {
         ]);
         const uidOf = new Map(sandboxes.map((s) => [s.id, s.metadata.uid]));
         const now = new Map<string, { state: string; podUid?: string }>();
-        for (const s of sandboxes) now.set(s.id, { state: s.ready ? 'started' : 'stopped', podUid: s.metadata.uid });
+        for (const s of sandboxes) if (matchesLabels(s.labels, filter)) now.set(s.id, { state: s.ready ? 'started' : 'stopped', podUid: s.metadata.uid });
         for (const c of containers) {
+          if (!matchesLabels(c.labels, filter)) continue;
           const podUid = c.labels[POD_UID] ?? uidOf.get(c.podSandboxId);
           now.set(c.id, { state: c.state === 'created' ? 'created' : c.state === 'running' ? 'started' : 'stopped', ...(podUid ? { podUid } : {}) });
         }

@@ -9,14 +9,17 @@ import {
   type ContainerConfig,
   type ContainerStatus,
   type LinuxContainerResources,
+  type LabelFilter,
   type LinuxContainerSecurityContext,
   type Mount,
   type PodSandboxConfig,
+  matchesLabels,
 } from '../runtime.js';
 import { isNotFound, wrapEngineError } from './errors.js';
 import { splitReference } from './image.js';
 import { createContainer, dockerTime, forceRemove, startOrRemove, stopWithTimeout, toContainerState } from './engine.js';
 import {
+  dockerLabelFilters,
   LABEL_LOG_PATH,
   LABEL_SANDBOX_ID,
   LABEL_TYPE,
@@ -371,18 +374,20 @@ export class Containers {
     return { ...status, imageID: digest ? `docker-pullable://${digest}` : `docker://${status.imageRef}` };
   }
 
-  async list(): Promise<ContainerStatus[]> {
+  async list(filter?: LabelFilter): Promise<ContainerStatus[]> {
     let list: Docker.ContainerInfo[];
     try {
       list = await this.docker.listContainers({
         all: true,
-        filters: { label: [`${LABEL_TYPE}=${TYPE_CONTAINER}`] },
+        filters: { label: [`${LABEL_TYPE}=${TYPE_CONTAINER}`, ...dockerLabelFilters(filter)] },
       });
     } catch (err) {
       throw wrapEngineError(undefined, 'listing containers', err);
     }
     const seen = new Set(list.map((c) => c.Id));
-    for (const id of this.cache.keys()) if (!seen.has(id)) this.cache.delete(id);
+    // A filtered list does not see the others: only a full one tells what is gone.
+    if (!filter) for (const id of this.cache.keys()) if (!seen.has(id)) this.cache.delete(id);
+    else for (const [id, hit] of this.cache) if (!seen.has(id) && matchesLabels(hit.status.labels, filter)) this.cache.delete(id);
     const out = await Promise.all(
       list.map(async (c): Promise<ContainerStatus | undefined> => {
         const hit = this.cache.get(c.Id);

@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import type { RuntimeEvent, RuntimeEventType } from '../runtime.js';
+import type { LabelFilter, RuntimeEvent, RuntimeEventType } from '../runtime.js';
 import { wrapEngineError } from './errors.js';
 import { onJsonLines } from './jsonlines.js';
-import { LABEL_POD_UID, LABEL_TYPE } from './naming.js';
+import { dockerLabelFilters, LABEL_POD_UID, LABEL_TYPE } from './naming.js';
 
 const ACTIONS: Record<string, RuntimeEventType> = {
   create: 'created',
@@ -41,6 +41,7 @@ export function subscribe(
   onEvent: (e: RuntimeEvent) => void,
   onError: (err: Error) => void,
   onReady?: () => void,
+  filter?: LabelFilter,
 ): () => void {
   const abort = new AbortController();
   let stream: Readable | undefined;
@@ -53,7 +54,8 @@ export function subscribe(
   docker
     .getEvents({
       // A label key alone matches any value: sandboxes and containers alike.
-      filters: { type: ['container'], label: [LABEL_TYPE] },
+      // Several label filters must all match (the engine ANDs them).
+      filters: { type: ['container'], label: [LABEL_TYPE, ...dockerLabelFilters(filter)] },
       abortSignal: abort.signal,
     })
     .then((s) => {

@@ -10,6 +10,7 @@ import type {
   ContainerStatus,
   ExecResult,
   ImageInfo,
+  LabelFilter,
   LogChunk,
   LogFollower,
   PodSandboxConfig,
@@ -120,8 +121,8 @@ class DockerRuntime implements Runtime {
   podSandboxStatus(id: string): Promise<PodSandboxStatus> {
     return this.sandboxes.status(id);
   }
-  listPodSandboxes(): Promise<PodSandboxStatus[]> {
-    return this.sandboxes.list();
+  listPodSandboxes(filter?: LabelFilter): Promise<PodSandboxStatus[]> {
+    return this.sandboxes.list(filter);
   }
 
   createContainer(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
@@ -142,8 +143,8 @@ class DockerRuntime implements Runtime {
   containerStatus(id: string): Promise<ContainerStatus> {
     return this.containers.status(id);
   }
-  listContainers(): Promise<ContainerStatus[]> {
-    return this.containers.list();
+  listContainers(filter?: LabelFilter): Promise<ContainerStatus[]> {
+    return this.containers.list(filter);
   }
   execSync(id: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
     return execSync(this.docker, id, cmd, timeoutMs);
@@ -164,11 +165,11 @@ class DockerRuntime implements Runtime {
     return followLogs(this.docker, id, since, onChunk);
   }
 
-  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void): () => void {
+  subscribe(onEvent: (e: RuntimeEvent) => void, onError: (err: Error) => void, onReady?: () => void, filter?: LabelFilter): () => void {
     const unsubscribe = subscribe(this.docker, onEvent, (err) => {
       this.unsubscribers.delete(unsubscribe);
       onError(err);
-    }, onReady);
+    }, onReady, filter);
     this.unsubscribers.add(unsubscribe);
     return () => {
       this.unsubscribers.delete(unsubscribe);

@@ -3,7 +3,7 @@
 // the container's name and labels at creation time. Keys follow dockershim, so tools of
 // that era (and humans used to `docker ps`) recognise bosun's containers.
 
-import type { ContainerConfig, PodSandboxConfig, PodSandboxMetadata } from '../runtime.js';
+import type { ContainerConfig, LabelFilter, PodSandboxConfig, PodSandboxMetadata } from '../runtime.js';
 
 export const LABEL_TYPE = 'io.kubernetes.docker.type';
 export const TYPE_SANDBOX = 'podsandbox';
@@ -95,6 +95,11 @@ export function containerLabels(
 }
 
 /** Splits engine labels back into the caller's labels and annotations. */
+/** A CRI label selector as Docker's `label=key=value` list filters (user labels are stored as they are). */
+export function dockerLabelFilters(filter: LabelFilter | undefined): string[] {
+  return filter ? Object.entries(filter.labels).map(([k, v]) => `${k}=${v}`) : [];
+}
+
 export function splitLabels(all: Record<string, string> | null | undefined): {
   labels: Record<string, string>;
   annotations: Record<string, string>;

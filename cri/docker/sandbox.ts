@@ -3,7 +3,7 @@
 
 import { writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
-import { RuntimeError, type PodSandboxConfig, type PodSandboxStatus } from '../runtime.js';
+import { RuntimeError, type LabelFilter, type PodSandboxConfig, type PodSandboxStatus } from '../runtime.js';
 import { isNotFound, wrapEngineError } from './errors.js';
 import {
   containersOfSandbox,
@@ -14,6 +14,7 @@ import {
   stopWithTimeout,
 } from './engine.js';
 import {
+  dockerLabelFilters,
   LABEL_HOST_NETWORK,
   LABEL_SANDBOX_ID,
   LABEL_TYPE,
@@ -121,11 +122,13 @@ export class Sandboxes {
   async run(config: PodSandboxConfig): Promise<string> {
     const md = config.metadata;
     const ctx = `sandbox for pod ${md.namespace}/${md.name} (uid ${md.uid}, attempt ${md.attempt})`;
-    await this.ensurePauseImage(ctx);
     let id: string;
     try {
       id = await createContainer(this.docker, sandboxCreateOptions(config, this.opts));
     } catch (err) {
+      // The pause image is looked for only when a create fails (a 404 is the engine's "no
+      // such image"): one engine call fewer on every pod start, the same error when it is missing.
+      if (isNotFound(err)) await this.ensurePauseImage(ctx);
       throw wrapEngineError('CreateContainerError', `creating ${ctx}`, err);
     }
     try {
@@ -211,18 +214,19 @@ export class Sandboxes {
     };
   }
 
-  async list(): Promise<PodSandboxStatus[]> {
+  async list(filter?: LabelFilter): Promise<PodSandboxStatus[]> {
     let list: Docker.ContainerInfo[];
     try {
       list = await this.docker.listContainers({
         all: true,
-        filters: { label: [`${LABEL_TYPE}=${TYPE_SANDBOX}`] },
+        filters: { label: [`${LABEL_TYPE}=${TYPE_SANDBOX}`, ...dockerLabelFilters(filter)] },
       });
     } catch (err) {
       throw wrapEngineError(undefined, 'listing sandboxes', err);
     }
     const seen = new Set(list.map((c) => c.Id));
-    for (const id of this.createdAt.keys()) if (!seen.has(id)) this.createdAt.delete(id);
+    // Creation times are forgotten on a full list only (a filtered one does not see the rest).
+    if (!filter) for (const id of this.createdAt.keys()) if (!seen.has(id)) this.createdAt.delete(id);
     const out = await Promise.all(
       list.map(async (c): Promise<PodSandboxStatus | undefined> => {
         let created = this.createdAt.get(c.Id);

@@ -98,7 +98,11 @@ function requestOnce(url: URL, headers: OutgoingHttpHeaders, deadline: number | 
     let phase: 'connect' | 'headers' | 'body' = 'connect';
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
-    const fail = (text: string) => finish(new HttpGetError(`Get ${goQuote(url.href)}: ${text}`));
+    // The response's own 'close' calls this after every answer: no error (and no stack
+    // trace) is built once the exchange is settled.
+    const fail = (text: string) => {
+      if (!settled) finish(new HttpGetError(`Get ${goQuote(url.href)}: ${text}`));
+    };
     const onAbort = () => fail('context canceled');
     const finish = (err: Error | undefined, value?: RawResponse) => {
       if (settled) return;

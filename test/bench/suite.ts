@@ -26,6 +26,8 @@ const BIG_ROUNDS = Number(process.env.BOSUN_BENCH_BIG_ROUNDS ?? 3);
 const IDLE_MS = Number(process.env.BOSUN_BENCH_IDLE_MS ?? 30_000);
 const PERIOD = Number(process.env.BOSUN_BENCH_PROBE_PERIOD ?? 2);
 const RESTART_PODS = 3;
+/** BOSUN_BENCH_PODMAN=0: bosun and the floor only (podman's columns n/a), for quicker before/after runs. */
+const PODMAN = process.env.BOSUN_BENCH_PODMAN !== '0';
 const RUN_ID = Math.random().toString(36).slice(2, 8);
 const PREFIX = `bosunbench-${RUN_ID}`;
 const LABEL = 'bosun.io/bench-suite';
@@ -446,8 +448,10 @@ async function main(): Promise<void> {
   const began = performance.now();
   await docker.ping();
   await removeTestContainers();
-  await setupPodman();
-  await podmanCleanup(true);
+  if (PODMAN) {
+    await setupPodman();
+    await podmanCleanup(true);
+  }
   const mach = await machine();
   log(`run ${RUN_ID} on ${mach.cpu} x${mach.cores}; sizes ${SIZES.join(',')}`);
   const agent = new TestAgent();
@@ -462,7 +466,7 @@ async function main(): Promise<void> {
       const f: Timing[] = [], b: Timing[] = [], p: Timing[] = [];
       for (let r = 0; r < rounds; r++) {
         // Rotate the order so that no side always runs on a warmer (or busier) engine.
-        const order = [0, 1, 2].map((k) => (k + r) % 3);
+        const order = [0, 1, 2].map((k) => (k + r) % 3).filter((who) => PODMAN || who !== 2);
         for (const who of order) {
           if (who === 0) {
             f.push(await floor(n, r));
@@ -497,12 +501,12 @@ async function main(): Promise<void> {
     log('restart reaction');
     const floorR = await restartFloor();
     const bosunR = await restartBosun(agent);
-    const podmanR = await restartPodman();
+    const podmanR = PODMAN ? await restartPodman() : [];
     restart = { floorDockerRestartPolicy: floorR, bosun: bosunR.toStart, bosunToCreate: bosunR.toCreate, podman: podmanR };
   } finally {
     await agent.destroy().catch(() => undefined);
     await removeFloor().catch(() => undefined);
-    await podmanCleanup().catch(() => undefined);
+    if (PODMAN) await podmanCleanup().catch(() => undefined);
     rmSync(WORK, { recursive: true, force: true });
   }
   const ratios: Results['ratios'] = [];
@@ -538,9 +542,14 @@ async function main(): Promise<void> {
       'Restart: bosun replaces the exited container with a new one (as kubelet); Docker and podman restart the same container in place. bosun\'s first restart has no back-off, as kubelet\'s.',
     ],
   };
+  const md = markdown(results);
+  // A partial run (no podman) prints its table and leaves the recorded results alone.
+  if (!PODMAN) {
+    process.stdout.write(md + '\n' + JSON.stringify({ startup: rows, idle110: i }) + '\n');
+    return;
+  }
   mkdirSync(OUT_DIR, { recursive: true });
   const stamp = String(mach.date).slice(0, 10);
-  const md = markdown(results);
   writeFileSync(join(OUT_DIR, `suite-${stamp}.json`), JSON.stringify(results, null, 2) + '\n');
   writeFileSync(join(OUT_DIR, `suite-${stamp}.md`), md);
   writeFileSync(join(OUT_DIR, 'latest.json'), JSON.stringify(results, null, 2) + '\n');

@@ -1,8 +1,8 @@
 import type {
   ContainerConfig, ContainerStats, LinuxContainerResources, ContainerStatus, ExecResult, FilesystemUsage, ImageInfo, LogFollower, PodSandboxConfig,
-  PodSandboxStatus, Runtime, RuntimeConfig, RuntimeEvent, StreamSession,
+  LabelFilter, PodSandboxStatus, Runtime, RuntimeConfig, RuntimeEvent, StreamSession,
 } from '../../cri/index.js';
-import { RuntimeError } from '../../cri/index.js';
+import { matchesLabels, RuntimeError } from '../../cri/index.js';
 import type { Duplex } from 'node:stream';
 
 // An in-memory runtime implementing cri's Runtime interface, for fast unit tests of the pod
@@ -32,6 +32,8 @@ export class FakeRuntime implements Runtime {
   images = new Set<string>(['localhost/bosun/busybox:1']);
   /** How long each list call takes (a loaded engine answers in seconds). */
   listDelayMs = 0;
+  /** The label filter of every list call, in order (undefined: unfiltered). */
+  readonly listFilters: (LabelFilter | undefined)[] = [];
   private next = 1;
   private t = Date.UTC(2026, 0, 1);
   private readonly listeners = new Set<(e: RuntimeEvent) => void>();
@@ -133,9 +135,10 @@ export class FakeRuntime implements Runtime {
     return structuredClone(s);
   }
 
-  async listPodSandboxes(): Promise<PodSandboxStatus[]> {
+  async listPodSandboxes(filter?: LabelFilter): Promise<PodSandboxStatus[]> {
+    this.listFilters.push(filter);
     await this.listDelay();
-    return [...this.sandboxes.values()].map((s) => structuredClone(s));
+    return [...this.sandboxes.values()].filter((s) => matchesLabels(s.labels, filter)).map((s) => structuredClone(s));
   }
 
   async createContainer(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
@@ -192,9 +195,10 @@ export class FakeRuntime implements Runtime {
     return strip(c);
   }
 
-  async listContainers(): Promise<ContainerStatus[]> {
+  async listContainers(filter?: LabelFilter): Promise<ContainerStatus[]> {
+    this.listFilters.push(filter);
     await this.listDelay();
-    return [...this.containers.values()].map(strip);
+    return [...this.containers.values()].filter((c) => matchesLabels(c.labels, filter)).map(strip);
   }
 
   async execSync(): Promise<ExecResult> {

@@ -217,6 +217,16 @@ describe('ImageManager (EnsureImageExists)', () => {
     images.fail = () => 'dial tcp 127.0.0.1:1: connect: connection refused';
     expect(await reason(off.m.ensureImageExists(pod('u4'), c, off.emit))).toBe('ErrImagePull');
   });
+
+  it('ensureImage hands back the record of an image found present (the start reads its user from it), none after a pull', async () => {
+    const images = new FakeImages();
+    const info = { id: 'sha256:7', repoTags: ['r.io/a:1'], repoDigests: [], size: 1, user: '1000' };
+    images.present.set('r.io/a:1', info);
+    const { m, emit } = manager(images);
+    expect(await m.ensureImage(pod('u1'), { name: 'c', image: 'r.io/a:1' }, emit)).toEqual({ id: 'sha256:7', present: info });
+    expect(await m.ensureImage(pod('u1'), { name: 'c', image: 'r.io/b:1' }, emit)).toEqual({ id: 'sha256:1' });
+    expect(images.pulls.map((p) => p.ref)).toEqual(['r.io/b:1']);
+  });
 });
 
 describe('credential provider config', () => {

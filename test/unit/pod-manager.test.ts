@@ -210,6 +210,32 @@ describe('PodManager on the fake runtime', () => {
     expect(ops).toEqual(['stopContainer', 'stopPodSandbox']);
   });
 
+  it('relists only this node\'s objects, and tells a status to its listeners once per change, not once per sync', async () => {
+    // Another agent's pod on the same engine: the relist must not even ask for it.
+    const sb = await rt.runPodSandbox({ metadata: { name: 'theirs', namespace: 'default', uid: 'uid-theirs', attempt: 0 }, labels: { 'bosun.io/node-name': 'other-node' }, annotations: {} } as never);
+    const m = await agent();
+    const told: string[] = [];
+    m.onStatus((v) => told.push(`${v.pod.metadata.name}:${v.status.phase}:${v.status.containerStatuses?.[0]?.state?.running ? 'running' : '-'}`));
+    const p = pod('one', { restartPolicy: 'Never', containers: [ctr('app')] });
+    m.setDesired([p], true);
+    await settle(m);
+    const filters = rt.listFilters.filter((f) => f !== undefined);
+    expect(filters.length).toBeGreaterThan(0);
+    expect(new Set(filters.map((f) => JSON.stringify(f)))).toEqual(new Set([JSON.stringify({ labels: { 'bosun.io/node-name': NODE } })]));
+    expect(rt.count('removePodSandbox')).toBe(0);
+    expect(rt.sandboxes.has(sb)).toBe(true);
+    // Many 50 ms sync ticks later, nothing more was told about an unchanged status.
+    const before = told.length;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(told.length).toBe(before);
+    expect(told.at(-1)).toBe('one:Running:running');
+    // A change is told.
+    const app = [...rt.containers.values()].find((c) => c.metadata.name === 'app' && c.state === 'running')!;
+    rt.exit(app.id, 1);
+    for (let i = 0; i < 100 && !told.slice(before).some((t) => t.endsWith(':-')); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(told.slice(before)).toContain('one:Failed:-');
+  });
+
   it('starts the containers of a pod one step after another while engine events never stop and a relist takes longer than they are apart', async () => {
     // A loaded engine (lists take 30 ms here, seconds on the shared host) and another
     // agent's containers on the same host whose events keep asking for relists: each step
