@@ -7,10 +7,10 @@
 #                                       --no-node) a bosun node joined to them; the last line
 #                                       is KUBECONFIG=<admin kubeconfig>
 #   scripts/cluster.sh down             stop all of it and remove its pods, rules and state
-#   scripts/cluster.sh node-credential NAME
+#   scripts/cluster.sh node-credential NAME [IP]
 #                                       a node's client credential (CN system:node:NAME,
-#                                       O system:nodes), its serving pair and kubeconfig;
-#                                       prints the directory
+#                                       O system:nodes), its serving pair (for 127.0.0.1 and
+#                                       IP) and kubeconfig; prints the directory
 #   scripts/cluster.sh env              the paths and ports, as shell assignments
 #
 # Both up and down are idempotent. Everything listens on 127.0.0.1 only.
@@ -114,13 +114,23 @@ certificates() {
 }
 
 node_credential() {
-  local name="$1"
+  local name="$1" ip="${2:-}" san
   [[ "$name" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] || die "node name \"$name\" is not a lowercase RFC 1123 subdomain"
+  san="IP:127.0.0.1,DNS:localhost,DNS:$name"
+  if [[ -n "$ip" ]]; then
+    python3 -c 'import ipaddress,sys; ipaddress.IPv4Address(sys.argv[1])' "$ip" 2>/dev/null || die "node address \"$ip\" is not an IPv4 address"
+    san+=",IP:$ip"
+    # A pair issued before for another address is issued again.
+    if [[ -s "$pki/node-$name-serving.crt" ]] && ! openssl x509 -in "$pki/node-$name-serving.crt" -noout -checkip "$ip" | grep -q 'does match'; then
+      rm -f "$pki/node-$name-serving.crt" "$pki/node-$name-serving.key"
+    fi
+  fi
   certificates
   # The Node authorizer and NodeRestriction know a node by this identity.
   issue "node-$name" "/O=system:nodes/CN=system:node:$name" clientAuth
-  # What the API server checks (--kubelet-certificate-authority) when it dials the node.
-  issue "node-$name-serving" "/O=system:nodes/CN=system:node:$name" serverAuth "IP:127.0.0.1,DNS:localhost,DNS:$name"
+  # What the API server checks (--kubelet-certificate-authority) when it dials the node: the
+  # InternalIP it dials (kube-apiserver refuses to proxy to a loopback one).
+  issue "node-$name-serving" "/O=system:nodes/CN=system:node:$name" serverAuth "$san"
   kubeconfig "$pki/node-$name.kubeconfig" "node-$name"
 }
 
@@ -269,8 +279,8 @@ case "${1:-}" in
     down
     ;;
   node-credential)
-    [[ -n "${2:-}" ]] || die "usage: cluster.sh node-credential NODE-NAME"
-    node_credential "$2"
+    [[ -n "${2:-}" ]] || die "usage: cluster.sh node-credential NODE-NAME [IP]"
+    node_credential "$2" "${3:-}"
     echo "$pki"
     ;;
   env)

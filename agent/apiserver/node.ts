@@ -68,6 +68,19 @@ export function leaseRetryDelayMs(failures: number): number {
   return Math.min(200 * 2 ** Math.min(failures, 10), 7000);
 }
 
+type Condition = { type: string; status: string };
+
+/**
+ * The condition types whose status on the API server is not ours: someone else wrote it
+ * (the node lifecycle controller sets Ready to Unknown when it missed our Lease). kubelet
+ * compares its status with the Node it reads back, not with what it last sent, so it writes
+ * its own again at the next sync; so must we.
+ */
+export function overriddenConditions(api: Condition[] | undefined, ours: Condition[]): string[] {
+  const have = new Map((api ?? []).map((c) => [c.type, c.status]));
+  return ours.filter((c) => have.get(c.type) !== c.status).map((c) => c.type);
+}
+
 export class NodeHeartbeat {
   private timers: NodeJS.Timeout[] = [];
   private registered = false;
@@ -133,8 +146,17 @@ export class NodeHeartbeat {
     try {
       const n = await this.desired();
       if (!this.registered) await this.register(n);
+      const conds = (n.status as { conditions: (Condition & { lastHeartbeatTime: string; lastTransitionTime: string })[] }).conditions;
+      // As kubelet, from the API server's cache (resourceVersion=0): a status changed behind our back.
+      const api = await this.o.client.request<{ status?: { conditions?: Condition[] } }>('GET', `/api/v1/nodes/${n.metadata.name}?resourceVersion=0`).catch(() => undefined);
+      const overridden = api ? overriddenConditions(api.status?.conditions, conds) : [];
+      for (const c of conds) {
+        if (!overridden.includes(c.type)) continue;
+        c.lastTransitionTime = c.lastHeartbeatTime; // a transition from what the API shows
+        this.previousConditions.set(c.type, { status: c.status, lastTransitionTime: c.lastTransitionTime });
+      }
       const cmp = comparable(n.status);
-      if (cmp === this.lastSent && Date.now() - this.lastSentAt < (this.o.statusForceMs ?? 300_000)) return;
+      if (!overridden.length && cmp === this.lastSent && Date.now() - this.lastSentAt < (this.o.statusForceMs ?? 300_000)) return;
       await this.o.client.request('PATCH', `/api/v1/nodes/${n.metadata.name}/status`, { status: n.status }, 'application/strategic-merge-patch+json');
       this.stats.statusPatches++;
       this.lastSent = cmp;

@@ -217,7 +217,8 @@ describe('3. logs, exec, attach, port-forward and the node proxy through the API
 
   it('the node proxy refuses a loopback node address (kube-apiserver, not bosun): stats/summary and metrics stay on the node port', async () => {
     // kube-apiserver proxies nodes/<n>/proxy only to non-loopback addresses ("address not
-    // allowed"); this cluster's node is on 127.0.0.1, the only address tests may use.
+    // allowed"); this file's node is on 127.0.0.1. node-proxy.test.ts puts a node on a bridge
+    // address of this machine and goes through the proxy.
     const r = await cluster.kubectl(['get', '--raw', `/api/v1/nodes/${node}/proxy/stats/summary`]);
     expect(r.stderr).toContain('address not allowed');
   });

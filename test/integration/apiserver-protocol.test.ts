@@ -171,6 +171,14 @@ describe('Node and Lease', () => {
       const patches = hb.stats.statusPatches;
       await new Promise((r) => setTimeout(r, 700));
       expect(hb.stats.statusPatches).toBe(patches);
+      // The node lifecycle controller writes Ready=Unknown when it missed the Lease: the node
+      // writes its own Ready again at its next sync, with a new transition time.
+      const t0 = new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      await client.request('PATCH', '/api/v1/nodes/hb-node/status', { status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', lastHeartbeatTime: t0, lastTransitionTime: t0 }] } }, 'application/strategic-merge-patch+json');
+      const readyOf = () => (server.get('nodes', undefined, 'hb-node')!.status as { conditions: { type: string; status: string; lastTransitionTime: string }[] }).conditions.find((c) => c.type === 'Ready')!;
+      expect(readyOf().status).toBe('Unknown');
+      await until(() => readyOf().status === 'True', 'Ready written again');
+      expect(readyOf().lastTransitionTime).not.toBe(t0);
     } finally {
       hb.stop();
     }

@@ -128,13 +128,18 @@ export class TestCluster {
     if (!this.k8sBin) throw new Error(`cluster.sh env: no K8S_BIN in ${e.stdout}`);
   }
 
-  /** The node's client credential and serving pair, and the flags that join a TestAgent with them. */
-  async nodeFlags(nodeName: string): Promise<string[]> {
-    const r = await run('bash', [SCRIPT, 'node-credential', nodeName], this.env(), 120_000);
+  /**
+   * The node's client credential and serving pair, and the flags that join a TestAgent with
+   * them. nodeIP: an address of this machine (a bridge's) the node reports as its InternalIP
+   * and serves its kubelet port on (the API server dials it); default 127.0.0.1.
+   */
+  async nodeFlags(nodeName: string, nodeIP?: string): Promise<string[]> {
+    const r = await run('bash', [SCRIPT, 'node-credential', nodeName, ...(nodeIP ? [nodeIP] : [])], this.env(), 120_000);
     if (r.code !== 0) throw new Error(`cluster.sh node-credential failed: ${r.stderr}`);
     return [
       '--kubeconfig', join(this.pki, `node-${nodeName}.kubeconfig`),
-      '--node-ip', '127.0.0.1',
+      '--node-ip', nodeIP ?? '127.0.0.1',
+      ...(nodeIP ? ['--address', nodeIP] : []),
       '--port', String(this.nodePort),
       '--tls-cert-file', join(this.pki, `node-${nodeName}-serving.crt`),
       '--tls-private-key-file', join(this.pki, `node-${nodeName}-serving.key`),
@@ -211,8 +216,8 @@ export async function until(cond: () => Promise<boolean>, what: string, timeoutM
 interface NodeAgent { nodeName: string; dir: string; start(flags: string[]): Promise<void>; log(): string; kill9(): Promise<void>; destroy(): Promise<void> }
 
 /** Starts the agent as a node of the cluster and waits until its Node is Ready. */
-export async function joinCluster(cluster: TestCluster, agent: NodeAgent, extraFlags: string[] = []): Promise<void> {
-  await agent.start([...(await cluster.nodeFlags(agent.nodeName)), ...extraFlags]);
+export async function joinCluster(cluster: TestCluster, agent: NodeAgent, extraFlags: string[] = [], nodeIP?: string): Promise<void> {
+  await agent.start([...(await cluster.nodeFlags(agent.nodeName, nodeIP)), ...extraFlags]);
   await until(async () => (await cluster.kubectl(['get', 'node', agent.nodeName])).code === 0, 'the Node', 120_000, () => agent.log().split('\n').slice(-40).join('\n'));
   await cluster.k(['wait', '--for=condition=Ready', `node/${agent.nodeName}`, '--timeout=120s'], { timeoutMs: 130_000 });
 }

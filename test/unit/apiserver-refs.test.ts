@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { needsRefresh, podReferences, referencedObjects, tokenRequest, tokenSources } from '../../agent/apiserver/index.js';
-import { changedLabels } from '../../agent/apiserver/node.js';
+import { changedLabels, overriddenConditions } from '../../agent/apiserver/node.js';
 import { mirrorRefused, statusPatch } from '../../agent/apiserver/pods.js';
 import { ObjectStore, tokenKey } from '../../agent/objects/store.js';
 import { planVolumes } from '../../agent/volumes/plan.js';
@@ -131,5 +131,14 @@ describe('the pod status patch', () => {
       { type: 'Ready', status: 'True', lastTransitionTime: 't', reason: null, message: null },
       { type: 'PodResizePending', $patch: 'delete' },
     ]);
+  });
+});
+
+describe('node status written behind the node\'s back', () => {
+  it('finds the conditions whose status on the API server is not ours (the lifecycle controller\'s Unknown)', () => {
+    const ours = [{ type: 'MemoryPressure', status: 'False' }, { type: 'Ready', status: 'True' }];
+    expect(overriddenConditions([{ type: 'MemoryPressure', status: 'False' }, { type: 'Ready', status: 'Unknown' }], ours)).toEqual(['Ready']);
+    expect(overriddenConditions([{ type: 'Ready', status: 'True' }, { type: 'MemoryPressure', status: 'False' }], ours)).toEqual([]);
+    expect(overriddenConditions(undefined, ours)).toEqual(['MemoryPressure', 'Ready']);
   });
 });
