@@ -26,3 +26,23 @@ describe('when a pod volume files are published again', () => {
     expect(preparedKey(4, pod({ a: '1' }, { b: 'bar' }))).not.toBe(k);
   });
 });
+
+describe('a subPath that does not exist yet', () => {
+  it('is created with the volume root\'s mode, setgid and sticky included, whatever the umask', async () => {
+    const { chmodSync, mkdtempSync, rmSync, statSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { resolveMount } = await import('../../agent/volumes/setup.js');
+    const dir = mkdtempSync(join(tmpdir(), 'bosun-subpath-'));
+    try {
+      // An emptyDir on tmpfs with an fsGroup: 1777 from the kernel, setgid from the fsGroup.
+      chmodSync(dir, 0o3777);
+      const m = await resolveMount({ containerPath: '/test-volume', hostPath: '', readonly: false, subPath: 'test-sub/deeper', volumeRoot: dir });
+      expect(m.hostPath).toBe(join(dir, 'test-sub', 'deeper'));
+      expect(statSync(join(dir, 'test-sub')).mode & 0o7777).toBe(0o3777);
+      expect(statSync(join(dir, 'test-sub', 'deeper')).mode & 0o7777).toBe(0o3777);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
