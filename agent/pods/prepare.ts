@@ -44,9 +44,20 @@ function envContext(env: NodeEnv, pod: Pod, podIP: string): EnvContext {
   return { objects: env.objects, podIP, hostIP: env.hostIP, node: env.node, serviceEnv: env.serviceEnv(pod.metadata.namespace) };
 }
 
+/**
+ * What a pod's published volume files are made of besides its spec: the ConfigMaps and
+ * Secrets (their store's generation) and what the downward API reads from the pod that may
+ * change while it runs (labels, annotations, resources after a resize). A change of any of
+ * them republishes the files, as kubelet's volume manager does on the pod's update.
+ */
+export function preparedKey(generation: number, pod: Pod): string {
+  const resources = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.resources ?? null);
+  return JSON.stringify([generation, pod.metadata.labels ?? {}, pod.metadata.annotations ?? {}, resources]);
+}
+
 /** Data dir and volumes; ContainerConfigError -> CreateContainerConfigError, MountError -> ContainerCreating. */
 export async function prepareVolumes(env: NodeEnv, pod: Pod): Promise<VolumePlan[]> {
-  const key = `${env.objects.generation}`;
+  const key = preparedKey(env.objects.generation, pod);
   const hit = env.prepared.get(pod.metadata.uid);
   if (hit && hit.key === key) return hit.plans;
   await mkdir(podDir(env.rootDir, pod.metadata.uid), { recursive: true, mode: 0o750 });

@@ -123,7 +123,10 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
     deps.events.emit(podRef(pod), 'Warning', w.reason === 'ContainerCreating' ? 'FailedMount' : 'Failed', w.message);
     // Running containers keep what their volumes last held; new ones cannot start.
     if (starting) {
-      for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) waiting.set(c.name, { reason: w.reason, message: w.message });
+      // A mount that is not ready yet is no container's own reason: they show kubelet's
+      // default, PodInitializing while the pod has init containers to run.
+      const reason = w.reason === 'ContainerCreating' && pod.spec.initContainers?.length ? 'PodInitializing' : w.reason;
+      for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) waiting.set(c.name, { reason, message: reason === w.reason ? w.message : '' });
       return { actions, waiting, ...(resizeError ? { resizeError } : {}) };
     }
   }

@@ -76,13 +76,20 @@ function planVolume(pod: Pod, v: Volume, rootDir: string, ctx: EnvContext): Volu
   throw new ContainerConfigError(`volume "${v.name}": volume type ${kind} is not supported on this node (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)`);
 }
 
+/**
+ * A volume whose content is still on its way (a token being requested): the pod waits in
+ * ContainerCreating with a FailedMount event, as kubelet's mount does, not in
+ * CreateContainerConfigError, which names a configuration the pod must change.
+ */
+export class VolumePending extends Error {}
+
 /** The token the API server issued for this pod (TokenRequest, bound to the pod), as a file. */
 function tokenFile(pod: Pod, volume: string, src: { audience?: string; expirationSeconds?: number; path: string }, ctx: EnvContext, defaultMode = 0o644): ProjectedFile {
   const lookup = ctx.objects.serviceAccountToken;
   if (!lookup) throw new ContainerConfigError(`volume "${volume}": serviceAccountToken needs an API server to issue tokens; this node has none`);
   const token = lookup.call(ctx.objects, pod.metadata.uid, src);
   const sa = pod.spec.serviceAccountName || 'default';
-  if (!token) throw new ContainerConfigError(`volume "${volume}": no token issued yet for service account "${sa}"${src.audience ? ` (audience "${src.audience}")` : ''}`);
+  if (!token) throw new VolumePending(`volume "${volume}": no token issued yet for service account "${sa}"${src.audience ? ` (audience "${src.audience}")` : ''}`);
   return { path: src.path, data: token, mode: defaultMode };
 }
 

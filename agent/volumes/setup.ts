@@ -1,4 +1,5 @@
 import { lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, symlink, writeFile, chmod, open } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { mustRun, runCommand } from '../../base/index.js';
 import type { Mount } from '../../cri/index.js';
@@ -19,8 +20,10 @@ export async function setupVolume(plan: VolumePlan): Promise<void> {
       return checkHostPath(plan.path, plan.type);
     case 'emptyDir':
       await mkdir(plan.path, { recursive: true, mode: 0o777 });
-      if (plan.tmpfs) await mountTmpfs(plan.path, plan.tmpfsBytes);
-      await chmod(plan.path, 0o777);
+      // As kubelet: a tmpfs root is left as the kernel makes it (1777, sticky), and the mode
+      // is set only when its permission bits are not 0777 (mkdir under the umask).
+      if (plan.tmpfs) await mountTmpfs(plan.path, plan.tmpfsBytes, null);
+      if (((await stat(plan.path)).mode & 0o777) !== 0o777) await chmod(plan.path, 0o777);
       return;
     case 'projected':
       await mkdir(plan.path, { recursive: true, mode: 0o755 });
@@ -35,11 +38,12 @@ async function mounted(path: string): Promise<boolean> {
   return info.split('\n').some((l) => l.split(' ')[4] === path);
 }
 
-async function mountTmpfs(path: string, sizeBytes?: number): Promise<void> {
+/** `mode` null: the kernel's default for a tmpfs root (1777). */
+async function mountTmpfs(path: string, sizeBytes?: number, mode: string | null = '0755'): Promise<void> {
   if (await mounted(path)) return;
-  const opts = ['mode=0755', ...(sizeBytes ? [`size=${sizeBytes}`] : [])].join(',');
+  const opts = [...(mode ? [`mode=${mode}`] : []), ...(sizeBytes ? [`size=${sizeBytes}`] : [])];
   try {
-    await mustRun(runCommand, 'mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', path]);
+    await mustRun(runCommand, 'mount', ['-t', 'tmpfs', ...(opts.length ? ['-o', opts.join(',')] : []), 'tmpfs', path]);
   } catch (err) {
     throw new MountError(`tmpfs on ${path}: ${(err as Error).message}`);
   }
@@ -183,7 +187,8 @@ export async function writeAtomic(dir: string, files: ProjectedFile[]): Promise<
 
 /**
  * Resolves a subPath mount source inside its volume, creating it as a directory when it
- * does not exist (as kubelet does), and refusing anything that resolves outside the volume
+ * does not exist (as kubelet does: with the volume root's mode, setgid and sticky bits
+ * included, whatever the umask), and refusing anything that resolves outside the volume
  * (a symlink planted inside the volume that points elsewhere).
  */
 export async function resolveMount(m: Mount & { subPath?: string; subPathShown?: string; volumeRoot: string }): Promise<Mount> {
@@ -194,9 +199,21 @@ export async function resolveMount(m: Mount & { subPath?: string; subPathShown?:
   // Walk one element at a time, so that nothing is created through a symlink that leads
   // out of the volume.
   let at = root;
+  let mode: number | undefined;
   for (const part of subPath.split(sep).filter(Boolean)) {
     const next = join(at, part);
-    if (!(await lstat(next).catch(() => undefined))) await mkdir(next, { mode: 0o755 });
+    if (!(await lstat(next).catch(() => undefined))) {
+      mode ??= (await stat(root)).mode & 0o7777;
+      await mkdir(next, { mode: 0o700 });
+      // Through a handle that refuses a symlink: another container of the pod may swap the
+      // new directory for a link to a host file between the two calls.
+      const h = await open(next, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      try {
+        await h.chmod(mode);
+      } finally {
+        await h.close();
+      }
+    }
     at = await realpath(next);
     // Named as written (a subPathExpr's expansion may hold a secret), never by the resolved path.
     if (!inside(at)) throw new MountError(`subPath ${JSON.stringify((subPathShown ?? subPath).slice(0, 256))} resolves outside the volume`);

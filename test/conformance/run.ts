@@ -63,7 +63,7 @@ function kv(stdout: string, key: string): string {
 }
 
 /** KUBE_TEST_REPO_LIST: every registry the suite knows, on the test registry; none left pointing off this machine. */
-export function repoList(addr: string): string {
+export function repoList(addr: string, privateAddr?: string): string {
   return [
     `promoterE2eRegistry: ${addr}/e2e-test-images`,
     `buildImageRegistry: ${addr}/build-image`,
@@ -72,9 +72,9 @@ export function repoList(addr: string): string {
     `sigStorageRegistry: ${addr}/sig-storage`,
     `dockerLibraryRegistry: ${addr}/library`,
     `cloudProviderGcpRegistry: ${addr}/cloud-provider-gcp`,
-    // The authenticated registry (gcr.io/k8s-authenticated-test) cannot be reached offline:
-    // an empty repository of the test registry, so that a pull fails here rather than leaving the machine.
-    `privateRegistry: ${addr}/k8s-authenticated-test`,
+    // The authenticated registry (gcr.io/k8s-authenticated-test): a second test registry that
+    // asks for a password (htpasswd), whose credentials the suite gets with --docker-config-file.
+    `privateRegistry: ${privateAddr ?? addr}/k8s-authenticated-test`,
     // Meant not to exist: a port on 127.0.0.1 nobody listens on (port 9, discard) fails the
     // pull as the unresolvable name does, without a DNS query leaving the machine.
     'invalidRegistry: 127.0.0.1:9/invalid',
@@ -86,7 +86,10 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
   const say = o.log ?? ((l: string) => console.log(`conformance: ${l}`));
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), 'bosun-conformance-'));
-  const registry = new TestRegistry(`conformance-${Math.random().toString(36).slice(2, 8)}`);
+  const id = Math.random().toString(36).slice(2, 8);
+  const registry = new TestRegistry(`conformance-${id}`);
+  // The private-registry pull specs: the password is this run's own.
+  const privateRegistry = new TestRegistry(`conformance-auth-${id}`, { username: 'e2e', password: Math.random().toString(36).slice(2) });
   const cluster = new TestCluster();
   // Not the test agents' prefix: other runs' leftover clean-up removes those after 10 minutes.
   const agent = new TestAgent('bosun-conformance-');
@@ -103,7 +106,12 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
       .trim().split('\n').map((l) => l.split(' ') as [string, string]);
     const addr = await registry.start();
     for (const [target, local] of images) await registry.push(local, target);
-    writeFileSync(join(work, 'repo-list.yaml'), repoList(addr));
+    // AuthenticatedAlpine (<privateRegistry>/alpine:3.7): the specs only run a shell loop in it.
+    const privateAddr = await privateRegistry.start();
+    await privateRegistry.push('localhost/bosun/busybox:1', 'k8s-authenticated-test/alpine:3.7');
+    const auth = Buffer.from(`${privateRegistry.auth!.username}:${privateRegistry.auth!.password}`).toString('base64');
+    writeFileSync(join(work, 'docker-config.json'), JSON.stringify({ auths: { [privateAddr]: { auth } } }), { mode: 0o600 });
+    writeFileSync(join(work, 'repo-list.yaml'), repoList(addr, privateAddr));
     say(`registry ${addr}: ${images.map(([t]) => t).join(', ')}`);
 
     say('starting the control plane and the bosun node');
@@ -112,7 +120,7 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
     // or 60 minutes for the leftover of an interrupted run and stop it; this run is longer.
     keepalive = setInterval(() => {
       const now = new Date();
-      for (const f of [cluster.dir, join(registryDir, registry.name, 'config.yml')]) {
+      for (const f of [cluster.dir, join(registryDir, registry.name, 'config.yml'), join(registryDir, privateRegistry.name, 'config.yml')]) {
         try {
           utimesSync(f, now, now);
         } catch {
@@ -134,6 +142,7 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
       '--provider=skeleton', `--kubeconfig=${cluster.kubeconfig}`, `--kubectl-path=${join(cluster.k8sBin, 'kubectl')}`,
       // The suite's namespaces and its reports stay within this run.
       `--report-dir=${work}`, '--dump-logs-on-failure=false', '--node-schedulable-timeout=2m',
+      `--docker-config-file=${join(work, 'docker-config.json')}`,
     ];
     output = await new Promise<string>((res, rej) => {
       let buf = '';
@@ -165,11 +174,11 @@ export async function runConformance(o: ConformanceOptions): Promise<Conformance
   } finally {
     clearInterval(keepalive);
     say('cleaning up');
-    await cleanUp(cluster, agent, registry, work).catch((e: unknown) => say(`clean-up: ${String(e)}`));
+    await cleanUp(cluster, agent, [registry, privateRegistry], work).catch((e: unknown) => say(`clean-up: ${String(e)}`));
   }
 }
 
-async function cleanUp(cluster: TestCluster, agent: TestAgent, registry: TestRegistry, work: string): Promise<void> {
+async function cleanUp(cluster: TestCluster, agent: TestAgent, registries: TestRegistry[], work: string): Promise<void> {
   try {
     await agent.kill9();
     await removeTestContainers(agent.nodeName);
@@ -180,8 +189,10 @@ async function cleanUp(cluster: TestCluster, agent: TestAgent, registry: TestReg
     await agent.destroy();
   } finally {
     await cluster.down();
-    if (registry.addr) await removeImageNames(await imageNamesOf(registry.addr));
-    await registry.stop();
+    for (const registry of registries) {
+      if (registry.addr) await removeImageNames(await imageNamesOf(registry.addr));
+      await registry.stop();
+    }
     if (process.env.BOSUN_KEEP_TEST_DIR) console.log(`conformance: kept ${work}`);
     else rmSync(work, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@ import { needsRefresh, podReferences, referencedObjects, tokenRequest, tokenSour
 import { changedLabels, overriddenConditions } from '../../agent/apiserver/node.js';
 import { mirrorRefused, statusPatch } from '../../agent/apiserver/pods.js';
 import { ObjectStore, tokenKey } from '../../agent/objects/store.js';
-import { planVolumes } from '../../agent/volumes/plan.js';
+import { planVolumes, VolumePending } from '../../agent/volumes/plan.js';
 
 const pod = (spec: Partial<Pod['spec']>, ns = 'team'): Pod => ({
   apiVersion: 'v1', kind: 'Pod',
@@ -74,9 +74,11 @@ describe('service-account tokens', () => {
     const ctx = { objects, podIP: '', hostIP: '127.0.0.1', node: { cpuMilli: 1000, memoryBytes: 1 << 30, ephemeralBytes: 1 << 30 }, serviceEnv: {} };
     // No API server: a clear refusal.
     expect(() => planVolumes(p, '/r', ctx)).toThrow(/needs an API server/);
-    // An API server that has not issued it yet: the pod waits.
+    // An API server that has not issued it yet: the pod waits, as for a mount (ContainerCreating),
+    // not as for a configuration error (CreateContainerConfigError).
     objects.setTokens(new Map());
     expect(() => planVolumes(p, '/r', ctx)).toThrow(/no token issued yet for service account "default"/);
+    expect(() => planVolumes(p, '/r', ctx)).toThrow(VolumePending);
     const gen = objects.generation;
     expect(objects.setTokens(new Map([[tokenKey('uid-1', { expirationSeconds: 3607 }), Buffer.from('jwt')]]))).toBe(true);
     expect(objects.generation).toBe(gen + 1);
