@@ -19,7 +19,8 @@ import { mergePulledRecord, mustAttemptPull, type PullCredentials, type PulledRe
 // pull policy against what the engine has, the pull back-off per pod UID and image, the
 // Pulling / Pulled / Failed / BackOff events with kubelet's wording, and the pull itself
 // through the serial or parallel puller, with every credential that matches the image
-// (the pod's imagePullSecrets first, then the node's) tried in turn.
+// (the pod's imagePullSecrets first, then the node's) tried in turn. A present image that
+// was pulled with a pod's Secret is given to another pod only as verify.ts decides.
 
 export type Emit = (type: 'Normal' | 'Warning', reason: string, message: string) => void;
 
@@ -103,7 +104,7 @@ export class ImageManager {
   async ensureImageExists(pod: Pod, c: Container, emit: Emit): Promise<string | undefined> {
     const image = c.image ?? '';
     const policy = c.imagePullPolicy ?? 'IfNotPresent';
-    await (this.ready ??= this.recoverIntents());
+    await (this.ready ??= this.recoverIntents().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'cannot read the pulls a previous agent left unfinished')));
     const present = await this.opts.runtime.imageStatus(image).catch(() => undefined);
     const podKeyring = once(() => this.podKeyring(pod, emit));
     if (present && policy !== 'Always') {
