@@ -193,7 +193,11 @@ export class ImageManager {
     }
   }
 
-  /** Pulls a previous agent started and never saw end: if the image is there, it was pulled by the node, credentials unknown. */
+  /**
+   * At the first pull decision after a start: pulls a previous agent started and never saw
+   * end (if the image is there, the node pulled it, credentials unknown), and the records of
+   * images no longer on the node (kubelet prunes them at image GC; here once per start).
+   */
   private async recoverIntents(): Promise<void> {
     const records = this.opts.verification?.records;
     if (!records) return;
@@ -203,6 +207,9 @@ export class ImageManager {
       await this.remember(image, st.id, undefined);
       await records.dropIntent(image).catch(() => undefined);
     }
+    const present = await this.opts.runtime.listImages().then((l) => new Set(l.map((i) => i.id)), () => undefined);
+    if (!present) return;
+    for (const rec of await records.listPulled()) if (!present.has(rec.imageRef)) await records.deletePulled(rec.imageRef).catch(() => undefined);
   }
 
   /** The pod's imagePullSecrets, from its own namespace (the only one a pod may take them from). */
