@@ -19,7 +19,8 @@ import { mergePulledRecord, mustAttemptPull, type PullCredentials, type PulledRe
 // pull policy against what the engine has, the pull back-off per pod UID and image, the
 // Pulling / Pulled / Failed / BackOff events with kubelet's wording, and the pull itself
 // through the serial or parallel puller, with every credential that matches the image
-// (the pod's imagePullSecrets first, then the node's) tried in turn.
+// (the pod's imagePullSecrets first, then the node's) tried in turn. A present image that
+// was pulled with a pod's Secret is given to another pod only as verify.ts decides.
 
 export type Emit = (type: 'Normal' | 'Warning', reason: string, message: string) => void;
 
@@ -111,7 +112,7 @@ export class ImageManager {
   async ensureImage(pod: Pod, c: Container, emit: Emit): Promise<{ id: string | undefined; present?: ImageInfo }> {
     const image = c.image ?? '';
     const policy = c.imagePullPolicy ?? 'IfNotPresent';
-    await (this.ready ??= this.recoverIntents());
+    await (this.ready ??= this.recoverIntents().catch((err: unknown) => this.opts.log.warn({ err: (err as Error).message }, 'cannot read the pulls a previous agent left unfinished')));
     const present = await this.opts.runtime.imageStatus(image).catch(() => undefined);
     const podKeyring = once(() => this.podKeyring(pod, emit));
     if (present && policy !== 'Always') {
@@ -200,7 +201,11 @@ export class ImageManager {
     }
   }
 
-  /** Pulls a previous agent started and never saw end: if the image is there, it was pulled by the node, credentials unknown. */
+  /**
+   * At the first pull decision after a start: pulls a previous agent started and never saw
+   * end (if the image is there, the node pulled it, credentials unknown), and the records of
+   * images no longer on the node (kubelet prunes them at image GC; here once per start).
+   */
   private async recoverIntents(): Promise<void> {
     const records = this.opts.verification?.records;
     if (!records) return;
@@ -210,6 +215,9 @@ export class ImageManager {
       await this.remember(image, st.id, undefined);
       await records.dropIntent(image).catch(() => undefined);
     }
+    const present = await this.opts.runtime.listImages().then((l) => new Set(l.map((i) => i.id)), () => undefined);
+    if (!present) return;
+    for (const rec of await records.listPulled()) if (!present.has(rec.imageRef)) await records.deletePulled(rec.imageRef).catch(() => undefined);
   }
 
   /** The pod's imagePullSecrets, from its own namespace (the only one a pod may take them from). */

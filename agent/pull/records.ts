@@ -37,6 +37,25 @@ export class PullRecords {
     return rec;
   }
 
+  /** Every readable record (for pruning). */
+  async listPulled(): Promise<PulledRecord[]> {
+    const out: PulledRecord[] = [];
+    for (const n of await readdir(join(this.dir, 'pulled')).catch(() => [] as string[])) {
+      if (!n.startsWith('sha256-')) continue;
+      try {
+        const rec = JSON.parse(await readFile(join(this.dir, 'pulled', n), 'utf8')) as PulledRecord;
+        if (typeof rec.imageRef === 'string' && fileName(rec.imageRef) === n) out.push(rec);
+      } catch {
+        // Unreadable: pulled() refuses it too, so the image is verified; left for a person to see.
+      }
+    }
+    return out;
+  }
+
+  async deletePulled(imageRef: string): Promise<void> {
+    await rm(join(this.dir, 'pulled', fileName(imageRef)), { force: true });
+  }
+
   async writePulled(rec: PulledRecord): Promise<void> {
     await this.write('pulled', fileName(rec.imageRef), `${JSON.stringify({ kind: 'ImagePulledRecord', ...rec })}\n`);
   }

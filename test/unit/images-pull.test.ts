@@ -412,5 +412,16 @@ describe('credential verification of present images (KubeletEnsureSecretPulledIm
       expect(readdirSync(join(dir, 'image_manager', 'pulling'))).toEqual([]);
       expect(readdirSync(join(dir, 'image_manager', 'pulled'))).toHaveLength(1);
     });
+
+    it('drops, at start, the records of images no longer on the node', async () => {
+      const images = new FakeImages();
+      images.present.set('r.io/a:1', { id: 'sha256:1', repoTags: [], repoDigests: [], size: 1 });
+      const records = new PullRecords(dir);
+      for (const imageRef of ['sha256:1', 'sha256:gone']) await records.writePulled(mergePulledRecord(undefined, imageRef, 'r.io/a:1', { nodePodsAccessible: true }, new Date())!);
+      expect(await records.listPulled()).toHaveLength(2);
+      const a = make(images);
+      expect(await a.m.ensureImageExists(pod('u1'), { name: 'c', image: 'r.io/a:1' }, a.emit)).toBe('sha256:1');
+      expect((await records.listPulled()).map((r) => r.imageRef)).toEqual(['sha256:1']);
+    });
   });
 });
