@@ -102,7 +102,9 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
     // back-off; one replaced for a new spec goes.
     if (!k.keep) {
       await deps.runtime.removeContainer(k.id);
-      if (c) deps.logs?.removed(c);
+      // A container in an unknown state is one the engine is removing or lost (Docker: dead,
+      // removing): its run happened, and its log stays as a lost container's does.
+      if (c && c.state !== 'unknown') deps.logs?.removed(c);
     }
   }));
   await removeQuietly(deps, actions.containersToRemove, actions.sandboxesToRemove, uid, observed);
@@ -177,8 +179,9 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
     }
     try {
       const first = s.attempt === 0 && !observed.containers.some((x) => x.metadata.name === c.name);
-      await startContainer(deps, pod, c, first ? { ...s, attempt: await attemptFromLogDir(deps.env, pod, c.name) } : s, sandboxId, podIP, plans, cgroupParent);
-      log.info({ container: c.name, attempt: s.attempt }, 'started container');
+      const attempt = first ? await attemptFromLogDir(deps.env, pod, c.name) : s.attempt;
+      await startContainer(deps, pod, c, { ...s, attempt }, sandboxId, podIP, plans, cgroupParent);
+      log.info({ container: c.name, attempt }, 'started container');
     } catch (err) {
       if (deps.health?.failed(err, `starting container ${c.name}`)) {
         // The engine is going away: nothing more is tried until it is back.
@@ -360,15 +363,11 @@ async function removeQuietly(deps: SyncDeps, containers: string[], sandboxes: st
       await (kind === 'container' ? deps.runtime.removeContainer(id) : deps.runtime.removePodSandbox(id));
       gate?.succeeded(uid, id);
       const c = kind === 'container' ? observed?.containers.find((x) => x.id === id) : undefined;
-      if (c) deps.logs?.removed(c);
+      if (c && c.state !== 'unknown') deps.logs?.removed(c);
     } catch (err) {
       if (deps.health?.failed(err, `removing ${kind} ${id.slice(0, 12)}`)) return;
-      if (err instanceof RuntimeError && err.code === 'NotFound') {
-        // Gone already; it was going anyway, and so do its files.
-        const c = kind === 'container' ? observed?.containers.find((x) => x.id === id) : undefined;
-        if (c) deps.logs?.removed(c);
-        return;
-      }
+      // Gone already (lost, not removed by the agent): the log manager keeps its files.
+      if (err instanceof RuntimeError && err.code === 'NotFound') return;
       if (!gate || gate.failed(uid, id, (err as Error).message)) deps.log.warn({ err: (err as Error).message, id, podUID: uid || undefined }, `remove ${kind} failed; retrying with a back-off`);
     }
   };

@@ -15,9 +15,9 @@ import {
   type PodSandboxConfig,
   matchesLabels,
 } from '../runtime.js';
-import { isNotFound, wrapEngineError } from './errors.js';
+import { isNotFound, statusCode, wrapEngineError } from './errors.js';
 import { splitReference } from './image.js';
-import { createContainer, dockerTime, forceRemove, startOrRemove, stopWithTimeout, toContainerState } from './engine.js';
+import { createContainer, dockerTime, forceRemove, stopWithTimeout, toContainerState } from './engine.js';
 import {
   dockerLabelFilters,
   LABEL_LOG_PATH,
@@ -298,8 +298,13 @@ export class Containers {
 
   async start(id: string): Promise<void> {
     try {
-      await startOrRemove(this.docker, id);
+      await this.docker.getContainer(id).start();
     } catch (err) {
+      // 304: already started (a retried call): that is success.
+      if (statusCode(err) === 304) return;
+      // A container whose start failed stays, as with containerd's CRI (exited, StartError):
+      // it is the run the restart policy judges. Removed, it left no trace, and a
+      // restartPolicy Never pod retried it for ever in CrashLoopBackOff.
       if (isNotFound(err)) throw new RuntimeError('NotFound', `starting container ${id}: not found`, { cause: err });
       throw wrapEngineError('RunContainerError', `starting container ${id}`, err);
     }

@@ -77,6 +77,9 @@ async function scenario(kind: RuntimeKind): Promise<void> {
 
   // The engine loses the app's containers under the running agent (removed behind its back,
   // the dead run first, then the running one): the count goes on from the log files.
+  // What the engine had copied before it lost a container is what survives: the run's output
+  // is in its file first.
+  await agent.until(async () => (await logs([])).includes('run-1'), 'run-1 in the log file');
   const apps = (await mine()).filter((c) => c.metadata.name === 'app');
   expect(apps.map((c) => `${c.metadata.attempt}:${c.state}`).sort()).toEqual(['0:exited', '1:running']);
   await rt.removeContainer(apps.find((c) => c.state === 'exited')!.id);

@@ -50,17 +50,32 @@
 // |                                             | readinessProbe (agent killed -9 and started again)                                               |
 // | lifecycle_hook.go (test/e2e/common/node)    | should execute poststart exec hook properly: "init: before postStart" and "postStart blocks the  |
 // |                                             | next container" above; should execute prestop exec hook properly: "preStop exec hook"            |
-// |                                             | (the http and sleep hooks are not ported yet)                                                    |
+// | http hooks at the handler pod               | should execute poststart http hook properly; should execute prestop http hook properly; and the  |
+// |                                             | same two of "Restartable Init Container Lifecycle Hook" (one pod: a container and a sidecar,     |
+// |                                             | each with both hooks; the handler is busybox httpd, upstream's is agnhost netexec; the hook      |
+// |                                             | names the handler's IP in host, upstream relays through a netexec sidecar; https not ported)     |
+// | preStop sleep hook / zero sleep             | Lifecycle Sleep Hook: valid prestop hook using sleep action; Lifecycle sleep action zero value:  |
+// |                                             | prestop hook using sleep action with zero duration (one pod, two containers, 5 s for 50 s)       |
+// | preStop sleep ignored after exit            | Lifecycle Sleep Hook: ignore terminated container ("reduce GracePeriodSeconds during runtime"    |
+// |                                             | needs a delete with a grace override: API pods)                                                  |
 // | container_probe.go (test/e2e/common/node)   | with readiness probe should not be ready before initial delay and never restart; with readiness  |
 // |                                             | probe that fails should never be ready and never restart; should be restarted with a exec "cat   |
 // |                                             | /tmp/health" liveness probe; should *not* be restarted with a exec "cat /tmp/health" liveness    |
 // |                                             | probe; should be restarted by liveness probe after startup probe enables it (startup probe       |
 // |                                             | fails: "should be restarted startup probe fails"); should be ready immediately after             |
 // |                                             | startupProbe succeeds                                                                            |
+// | httpGet and tcpSocket probes                | should be restarted with a /healthz http liveness probe; should *not* be restarted with a        |
+// |                                             | /healthz http liveness probe; should *not* be restarted with a tcp:8080 liveness probe; plus a   |
+// |                                             | tcp liveness probe whose listener goes (restarted) and httpGet/tcpSocket readiness (ready / never|
+// |                                             | ready), one pod with a port per container (busybox httpd for agnhost liveness/serve-hostname)   |
+// |                                             | (grpc probes not ported: no gRPC health server in the images npm test has)                       |
 // | runtime.go (test/e2e/common/node)           | should report termination message if TerminationMessagePath is set (as non-root user and at a    |
 // |                                             | non-default path); ... from log output if TerminationMessagePolicy FallbackToLogsOnError is set; |
 // |                                             | ... as empty when pod succeeds and ... FallbackToLogsOnError is set; ... from file when pod      |
 // |                                             | succeeds and ... FallbackToLogsOnError is set                                                    |
+// | runs terminate-cmd-rp* with expected status | Container Runtime blackbox test when starting a container that exits: should run with the        |
+// |                                             | expected status (Always: Running, 2 restarts, ready; OnFailure: Succeeded, 1, terminated;       |
+// |                                             | Never: Failed, 0, terminated)                                                                    |
 
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -409,6 +424,45 @@ describe.each([
       restartPolicy: 'Never',
       containers: [sh('c', '/bin/echo -n OK > /dev/termination-log', { terminationMessagePolicy: 'FallbackToLogsOnError' })],
     });
+    // The http hooks' target (upstream: agnhost netexec): busybox httpd whose CGI appends each
+    // request's query to /out/requests. Hook pods are dropped by their test, once its IP is known.
+    const cgi = '#!/bin/sh\necho "$QUERY_STRING" >> /out/requests\nprintf "Content-Type: text/plain\\r\\n\\r\\nok"\n';
+    drop('pod-handle-http-request', {
+      containers: [sh('container-handle-http-request', `mkdir -p /w/cgi-bin && printf '%s' '${cgi}' > /w/cgi-bin/echo && chmod +x /w/cgi-bin/echo && exec httpd -f -p 8080 -h /w`, {
+        volumeMounts: [{ name: 'out', mountPath: '/out' }],
+        readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+      })],
+    });
+    drop('pod-with-prestop-sleep-hook', {
+      terminationGracePeriodSeconds: 30,
+      containers: [
+        c('sleep-5', { delay: 600 }, { lifecycle: { preStop: { sleep: { seconds: 5 } } } }),
+        c('sleep-0', { delay: 600 }, { lifecycle: { preStop: { sleep: { seconds: 0 } } } }),
+      ],
+    });
+    drop('pod-with-prestop-sleep-hook-terminated', {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 30,
+      containers: [sh('c', 'sleep 3', { lifecycle: { preStop: { sleep: { seconds: 10 } } } })],
+    });
+    // One pod for the http and tcp probe variants: a port per container (one network namespace).
+    const every = { periodSeconds: 1, failureThreshold: 1, timeoutSeconds: 5 };
+    const serve = (port: number) => `mkdir -p /w && echo ok > /w/healthz && httpd -p ${port} -h /w`;
+    drop('probe-http-tcp', {
+      containers: [
+        sh('http-restarted', `${serve(8081)} && sleep 3 && rm /w/healthz && sleep 600`, { livenessProbe: { httpGet: { path: '/healthz', port: 8081 }, initialDelaySeconds: 1, ...every } }),
+        sh('http-kept', `${serve(8082)} && sleep 600`, { livenessProbe: { httpGet: { path: '/healthz', port: 8082 }, initialDelaySeconds: 1, ...every }, readinessProbe: { httpGet: { path: '/healthz', port: 8082 }, ...every } }),
+        sh('tcp-kept', `${serve(8083)} && sleep 600`, { livenessProbe: { tcpSocket: { port: 8083 }, initialDelaySeconds: 1, ...every }, readinessProbe: { tcpSocket: { port: 8083 }, ...every } }),
+        sh('tcp-restarted', 'mkdir -p /w; httpd -f -p 8084 -h /w & p=$!; sleep 3; kill $p; sleep 600', { livenessProbe: { tcpSocket: { port: 8084 }, initialDelaySeconds: 1, ...every } }),
+        sh('http-not-ready', 'sleep 600', { readinessProbe: { httpGet: { path: '/healthz', port: 8085 }, ...every } }),
+      ],
+    });
+    // runtime.go "should run with the expected status": fails at the 1st run, succeeds at the
+    // 2nd, then runs for ever; the count lives on a volume (upstream: a memory emptyDir).
+    const counted = 'f=/out/restartCount; count=$(echo hello >> $f; wc -l < $f); if [ $count -eq 1 ]; then exit 1; fi; if [ $count -eq 2 ]; then exit 0; fi; while true; do sleep 1; done';
+    for (const [name, restartPolicy] of [['terminate-cmd-rpa', 'Always'], ['terminate-cmd-rpof', 'OnFailure'], ['terminate-cmd-rpn', 'Never']] as const) {
+      drop(name, { restartPolicy, containers: [sh(name, counted, { volumeMounts: [{ name: 'out', mountPath: '/out' }] })] });
+    }
     drop('node-selector-mismatch', {
       nodeSelector: { 'kubernetes.io/hostname': 'some-other-node' },
       containers: [c('regular-1', { delay: 600 })],
@@ -684,6 +738,74 @@ describe.each([
       expect(st.started).toBe(true);
       // The readiness period is 120 s: ready well before one period after the start.
       expect(seconds(ready.lastTransitionTime) - seconds(st.state.running?.startedAt)).toBeLessThan(60);
+    });
+
+    it('calls postStart and preStop httpGet hooks of a container and of a restartable init container at the handler pod', async () => {
+      const handler = await agent.waitPod('pod-handle-http-request', (p) => appStatus(p, 'container-handle-http-request')?.ready === true && !!p.status?.podIP, 'handler ready', WAIT);
+      const at = (msg: string) => ({ httpGet: { host: handler.status!.podIP!, port: 8080, path: `/cgi-bin/echo?msg=${msg}` } });
+      const name = 'pod-with-http-hooks';
+      drop(name, {
+        initContainers: [sidecar('restartable-init-1', { delay: 600 }, { lifecycle: { postStart: at('sidecar-poststart'), preStop: at('sidecar-prestop') } })],
+        containers: [c('regular-1', { delay: 600 }, { lifecycle: { postStart: at('poststart'), preStop: at('prestop') } })],
+      });
+      const requests = () => {
+        try {
+          return readFileSync(join(out('pod-handle-http-request'), 'requests'), 'utf8').split('\n').filter(Boolean);
+        } catch {
+          return [];
+        }
+      };
+      await agent.waitPod(name, (p) => !!appStatus(p, 'regular-1')?.state.running, 'running', WAIT);
+      await agent.until(async () => requests().includes('msg=poststart') && requests().includes('msg=sidecar-poststart'), 'postStart requests received', 60_000);
+      expect(requests().filter((r) => r.includes('prestop'))).toEqual([]);
+      agent.remove(`${name}.json`);
+      await agent.until(async () => requests().includes('msg=prestop') && requests().includes('msg=sidecar-prestop'), 'preStop requests received', 60_000);
+      // Each hook ran once.
+      expect(requests().sort()).toEqual(['msg=poststart', 'msg=prestop', 'msg=sidecar-poststart', 'msg=sidecar-prestop']);
+    });
+
+    it('a preStop sleep hook holds the stop signal for its seconds, within the grace period; a zero sleep does not', async () => {
+      const name = 'pod-with-prestop-sleep-hook';
+      await agent.waitPod(name, (p) => p.status?.containerStatuses?.every((s) => s.state.running) === true, 'running', WAIT);
+      await agent.until(async () => output(name).count('sleep-5', 'Started') === 1 && output(name).count('sleep-0', 'Started') === 1, 'Started logged', 30_000);
+      // The containers log /proc/uptime: the same clock, read here when the pod is removed.
+      const removedAt = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+      agent.remove(`${name}.json`);
+      await agent.until(async () => output(name).count('sleep-5', 'Terminating') === 1 && output(name).count('sleep-0', 'Terminating') === 1, 'both stopped', WAIT);
+      const term = (n: string) => output(name).lines.find((l) => l.name === n && l.event === 'Terminating')!.t - removedAt;
+      // upstream: longer than the sleep, shorter than the grace period (validDuration).
+      expect(term('sleep-5')).toBeGreaterThanOrEqual(5 - 0.1);
+      expect(term('sleep-5')).toBeLessThanOrEqual(30);
+      expect(term('sleep-0')).toBeLessThanOrEqual(30);
+      expect(term('sleep-0')).toBeLessThan(term('sleep-5'));
+    });
+
+    it('a preStop sleep hook is ignored for a container that has terminated', async () => {
+      const p = await agent.waitPod('pod-with-prestop-sleep-hook-terminated', ended, 'finished', WAIT);
+      const t = terminated(p)!;
+      const cost = seconds(t.finishedAt) - seconds(t.startedAt);
+      expect(cost).toBeGreaterThanOrEqual(0);
+      expect(cost).toBeLessThan(10);
+    });
+
+    it('httpGet and tcpSocket probes: a failing liveness probe restarts, a passing one does not; readiness follows the probe', async () => {
+      const name = 'probe-http-tcp';
+      await agent.waitPod(name, (p) => (appStatus(p, 'http-restarted')?.restartCount ?? 0) >= 1 && (appStatus(p, 'tcp-restarted')?.restartCount ?? 0) >= 1, 'both restarted by liveness', WAIT);
+      const p = (await agent.pod(name))!;
+      expect(appStatus(p, 'http-kept')).toMatchObject({ restartCount: 0, ready: true });
+      expect(appStatus(p, 'tcp-kept')).toMatchObject({ restartCount: 0, ready: true });
+      expect(appStatus(p, 'http-not-ready')).toMatchObject({ restartCount: 0, ready: false });
+      expect(p.status!.conditions!.find((x) => x.type === 'Ready')!.status).toBe('False');
+    });
+
+    it.each([
+      ['terminate-cmd-rpa', 'Running', 2, true, 'running'],
+      ['terminate-cmd-rpof', 'Succeeded', 1, false, 'terminated'],
+      ['terminate-cmd-rpn', 'Failed', 0, false, 'terminated'],
+    ] as const)('runs %s with the expected status', async (name, ph, restarts, ready, state) => {
+      const p = await agent.waitPod(name, (p) => phase(p) === ph && appStatus(p, name)?.restartCount === restarts && !!appStatus(p, name)?.state[state], ph, WAIT);
+      expect(appStatus(p, name)).toMatchObject({ restartCount: restarts, ready });
+      expect(Object.keys(appStatus(p, name)!.state)).toEqual([state]);
     });
 
     it.each([
