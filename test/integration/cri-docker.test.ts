@@ -334,7 +334,7 @@ describe('sandboxes and containers', () => {
     await expect(rt.execSync(id, ['true'], 1_000)).rejects.toThrow(/is not running/);
   });
 
-  it('leaves no container behind when create or start fails', async () => {
+  it('leaves no container behind when create fails; keeps one whose start failed, as an exited StartError run (containerd\'s CRI does the same)', async () => {
     const sb = await runSandbox();
     const missing = await expectRuntimeError(
       rt.createContainer(sb.id, testContainerConfig(runId, 'noimage', { image: 'localhost/bosun/nope:1' }), sb.config),
@@ -369,7 +369,13 @@ describe('sandboxes and containers', () => {
     );
     const start = await expectRuntimeError(rt.startContainer(id), 'RunContainerError');
     expect(start.message).toMatch(/no such file/i);
-    expect(await engineContainersNamed('k8s_noexec_')).toEqual([]);
+    // The run the restart policy judges: under restartPolicy Never the pod fails instead of
+    // retrying it (kubelet's ShouldContainerBeRestarted).
+    expect(await engineContainersNamed('k8s_noexec_')).toHaveLength(1);
+    const st = await rt.containerStatus(id);
+    expect(st.state).toBe('exited');
+    expect(st.reason).toBe('StartError');
+    await rt.removeContainer(id);
   });
 
   it('refuses to create a container in a stopped sandbox', async () => {
