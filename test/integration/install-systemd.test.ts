@@ -33,6 +33,17 @@ async function show(prop: string): Promise<string> {
   return inside('systemctl', 'show', '-P', prop, 'bosun.service');
 }
 
+/**
+ * The service's main PID, refused unless it is one: with no agent running systemd says 0,
+ * and `kill -9 0` signals the caller's whole process group, which is the test run itself
+ * (how two full runs vanished on 2026-12-03).
+ */
+async function mainPid(): Promise<string> {
+  const p = await show('MainPID');
+  if (!/^[1-9][0-9]*$/.test(p)) throw new Error(`bosun.service has no main process (MainPID=${JSON.stringify(p)})`);
+  return p;
+}
+
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
   let last: unknown;
@@ -59,7 +70,9 @@ async function runningPodContainer(): Promise<string | undefined> {
 beforeAll(async () => {
   port = await freePort();
   mkdirSync(join(shared, 'manifests'), { recursive: true });
-  pid = (await run(SANDBOX, ['start', base, shared], { timeout: 60_000 })).stdout.trim();
+  // The checkout is shared too: the sandbox's /tmp is its own, and a checkout there (as CI's
+  // clone may be) would not exist inside for scripts/install.sh to build from.
+  pid = (await run(SANDBOX, ['start', base, shared, process.cwd()], { timeout: 60_000 })).stdout.trim();
   // Written before the install, which never overwrites bosun.env: the agent's first start
   // already uses the test's node name, directories and ports.
   const args = [
@@ -99,7 +112,7 @@ describe('bosun.service under a real systemd (PID 1 of its own namespaces)', () 
 
   it('Restart=always: kill -9 of the agent brings a new agent that adopts the pod (same container)', async () => {
     const before = await runningPodContainer();
-    const oldPid = await show('MainPID');
+    const oldPid = await mainPid();
     await inside('kill', '-9', oldPid);
     const newPid = await until('a new main pid', async () => {
       const p = await show('MainPID');
@@ -113,7 +126,7 @@ describe('bosun.service under a real systemd (PID 1 of its own namespaces)', () 
   it('the watchdog: an agent that stops answering is killed and restarted by systemd', async () => {
     // 60 s in the shipped unit; a drop-in shortens it for the test.
     await inside('sh', '-c', 'mkdir -p /etc/systemd/system/bosun.service.d && printf "[Service]\\nWatchdogSec=4s\\n" > /etc/systemd/system/bosun.service.d/test-watchdog.conf && systemctl daemon-reload && systemctl restart bosun.service');
-    const stopped = await show('MainPID');
+    const stopped = await mainPid();
     const restarts = Number(await show('NRestarts'));
     await inside('kill', '-STOP', stopped);
     await until('systemd to restart the frozen agent', async () => {
@@ -126,7 +139,7 @@ describe('bosun.service under a real systemd (PID 1 of its own namespaces)', () 
   });
 
   it('systemctl reload sends SIGHUP: the agent re-reads its config and keeps running', async () => {
-    const main = await show('MainPID');
+    const main = await mainPid();
     await inside('systemctl', 'reload', 'bosun.service');
     await until('the reload in the journal', async () => {
       const j = await inside('journalctl', '-u', 'bosun.service', '--no-pager', '-o', 'cat', `_PID=${main}`);

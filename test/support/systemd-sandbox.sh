@@ -16,7 +16,7 @@
 # Why its own cgroups: systemd, as PID 1, moves every process of the root of its tracking
 # hierarchies (cgroup2 "unified" and name=systemd on this cgroup-v1 host) into init.scope.
 # With the host's hierarchies bound in, that root is the host's, and the host's own PID 1
-# and every job were moved (a whole test run vanished once when that happened). The sandbox
+# and every other process were moved into the sandbox's init.scope. The sandbox
 # is started in a child cgroup of those two hierarchies and mounts them afresh inside its
 # cgroup namespace, so systemd sees only its own subtree. The controller hierarchies (cpu,
 # memory, ...) stay the host's: the agent inside and the engine outside must agree on pod
@@ -106,6 +106,8 @@ case "${1:-}" in
     ;;
   stop)
     pid=$2
+    # kill 0 or a negative pid would signal process groups of the caller.
+    [[ "$pid" =~ ^[1-9][0-9]*$ ]] || { echo "systemd-sandbox: stop: not a pid: '$pid'" >&2; exit 2; }
     # The sandbox's tracking cgroup, as the host sees it (e.g. 0::/bosun-systemd-sandbox-N/init.scope).
     cg=$(sed -n 's|^0::/\(bosun-systemd-sandbox-[0-9]*\)/.*|\1|p' "/proc/$pid/cgroup" 2>/dev/null || true)
     # SIGKILL of a namespace's PID 1 kills every process in it; the mounts go with the
