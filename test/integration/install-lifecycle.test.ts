@@ -31,7 +31,12 @@ afterAll(async () => {
   await removeTestContainers(other);
 });
 
-const agentPid = () => Number(readFileSync(join(root, 'bosun.pid'), 'utf8'));
+// Never 0: process.kill(0, ...) would signal this test run's own process group.
+const agentPid = () => {
+  const pid = Number(readFileSync(join(root, 'bosun.pid'), 'utf8'));
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`no agent pid in ${join(root, 'bosun.pid')}`);
+  return pid;
+};
 
 /** Runs the CLI to completion (exit code, never a throw). */
 async function cli(args: string[], timeout = 90_000): Promise<{ code: number; out: string; err: string }> {

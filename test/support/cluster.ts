@@ -183,6 +183,8 @@ export class TestCluster {
     } catch {
       return;
     }
+    // An empty or stray pid file must not become kill(0): that is this test run's own group.
+    if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${component}: no pid in its pid file`);
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
