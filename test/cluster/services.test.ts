@@ -130,7 +130,9 @@ describe('4. Services from the real API server', () => {
     });
     const ip = await clusterIP('manual');
     await until(async () => (await answers(`http://${ip}:8081/`, 1)).has(p!.metadata.name), 'the manual EndpointSlice programmed', 60_000, agentLog);
-    // The node's own credential was never used for EndpointSlices: nothing was forbidden.
-    expect(agent.log()).not.toMatch(/forbidden|\b403\b/i);
+    // The node's own credential was never used for EndpointSlices: no read of them was
+    // forbidden. (The Node authorizer refuses a pod's token and ConfigMap for a moment after
+    // its binding, before its graph has the pod: that transient 403 is kubelet's too.)
+    expect(agent.log().split('\n').filter((l) => /endpointslices/i.test(l) && /forbidden|\b403\b/i.test(l))).toEqual([]);
   });
 });
