@@ -91,6 +91,18 @@ function stripForCompare(o: KObj): string {
  * Ready condition turned True would keep the reason ContainersNotReady): such fields are
  * nulled, as kubelet's two-way merge patch from the old status does.
  */
+/**
+ * Whether the API object still holds the phase and condition statuses the node reported.
+ * Others write them too (the node lifecycle controller sets Ready=False on every pod of a
+ * node it lost): kubelet's status manager compares with the pod the API server has and
+ * writes its own again; comparing with what was last sent would leave theirs for good.
+ */
+export function statusHeld(api: PodStatus | undefined, ours: PodStatus): boolean {
+  if (!api || api.phase !== ours.phase) return false;
+  const have = new Map((api.conditions ?? []).map((c) => [c.type, c.status]));
+  return (ours.conditions ?? []).every((c) => have.get(c.type) === c.status);
+}
+
 export function statusPatch(uid: string, status: PodStatus, written?: PodStatus): string {
   const st = status as unknown as Record<string, unknown>;
   let conditions: Record<string, unknown>[] | undefined = (st.conditions as Record<string, unknown>[] | undefined)?.map((c) => ({ reason: null, message: null, ...c }));
@@ -283,7 +295,7 @@ export class ApiPods {
       }
       if (!target) continue;
       const body = this.statusPatchFor(target.uid, e);
-      if (this.sent.get(target.uid) === body) continue;
+      if (this.sent.get(target.uid) === body && statusHeld(this.apiObject(target.uid)?.status as PodStatus | undefined, e.status)) continue;
       try {
         await this.patchStatus(e.namespace, target.name, body);
         this.sent.set(target.uid, body);
@@ -302,10 +314,13 @@ export class ApiPods {
     for (const uid of this.sent.keys()) if (!this.apiPods.has(uid) && ![...this.mirrors.values()].some((m) => m.metadata.uid === uid)) this.sent.delete(uid);
   }
 
+  private apiObject(uid: string): KObj | undefined {
+    return this.apiPods.get(uid) ?? [...this.mirrors.values()].find((m) => m.metadata.uid === uid);
+  }
+
   /** The patch for the pod object of this UID (API pod or mirror), against the status it holds. */
   private statusPatchFor(uid: string, e: StatusEntry): string {
-    const obj = this.apiPods.get(uid) ?? [...this.mirrors.values()].find((m) => m.metadata.uid === uid);
-    return statusPatch(uid, e.status, (obj as { status?: PodStatus } | undefined)?.status);
+    return statusPatch(uid, e.status, (this.apiObject(uid) as { status?: PodStatus } | undefined)?.status);
   }
 
   /** A status patch; a conflict is retried after reading the pod again (up to 5 times). */

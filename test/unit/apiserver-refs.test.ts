@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { needsRefresh, podReferences, referencedObjects, tokenRequest, tokenSources } from '../../agent/apiserver/index.js';
 import { changedLabels, overriddenConditions } from '../../agent/apiserver/node.js';
-import { mirrorRefused, statusPatch } from '../../agent/apiserver/pods.js';
+import { mirrorRefused, statusHeld, statusPatch } from '../../agent/apiserver/pods.js';
 import { ObjectStore, tokenKey } from '../../agent/objects/store.js';
 import { planVolumes, VolumePending } from '../../agent/volumes/plan.js';
 
@@ -142,5 +142,17 @@ describe('node status written behind the node\'s back', () => {
     expect(overriddenConditions([{ type: 'MemoryPressure', status: 'False' }, { type: 'Ready', status: 'Unknown' }], ours)).toEqual(['Ready']);
     expect(overriddenConditions([{ type: 'Ready', status: 'True' }, { type: 'MemoryPressure', status: 'False' }], ours)).toEqual([]);
     expect(overriddenConditions(undefined, ours)).toEqual(['MemoryPressure', 'Ready']);
+  });
+});
+
+describe('statusHeld: write the pod status again when someone else changed it', () => {
+  const ours = { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }, { type: 'ContainersReady', status: 'True' }] } as never;
+  it('holds while the API object has our phase and condition statuses', () => {
+    expect(statusHeld({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }, { type: 'ContainersReady', status: 'True' }, { type: 'PodScheduled', status: 'True' }] } as never, ours)).toBe(true);
+  });
+  it('does not hold once the node lifecycle controller marked the pod not ready, or before any status', () => {
+    expect(statusHeld({ phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }, { type: 'ContainersReady', status: 'True' }] } as never, ours)).toBe(false);
+    expect(statusHeld(undefined, ours)).toBe(false);
+    expect(statusHeld({ phase: 'Pending' } as never, ours)).toBe(false);
   });
 });
