@@ -5,3 +5,4 @@ export * from './clock.js';
 export * from './log.js';
 export * from './run.js';
 export * from './rerun.js';
+export * from './files.js';

@@ -1,6 +1,6 @@
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../../base/index.js';
 import type { Pod, PodStatus } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
 
@@ -73,18 +73,8 @@ export class PodRecordStore {
     return next;
   }
 
-  private async write(uid: string, text: string): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const file = join(this.dir, `${uid}.json`);
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
+  private write(uid: string, text: string): Promise<void> {
+    return writeFileDurably(this.dir, `${uid}.json`, text);
   }
 
   remove(uid: string): Promise<void> {

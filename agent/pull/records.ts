@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../../base/index.js';
 import type { PulledRecord } from './verify.js';
 
 // kubelet's image pull records (pullmanager/fs_pullrecords.go), under
@@ -102,18 +103,8 @@ export class PullRecords {
     await rm(join(this.dir, 'pulling', fileName(image)), { force: true });
   }
 
-  private async write(sub: string, name: string, text: string): Promise<void> {
-    const dir = join(this.dir, sub);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(dir, name));
+  private write(sub: string, name: string, text: string): Promise<void> {
+    return writeFileDurably(join(this.dir, sub), name, text);
   }
 }
 
