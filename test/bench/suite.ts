@@ -8,8 +8,8 @@
 //   - reaction from a container's exit to its restart starting, from the engines' events.
 // Writes test/bench/results/suite-<date>.{json,md}, latest.{json,md,svg}. Asserts nothing:
 // these machines are shared and noisy; read the ratios.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -345,6 +345,24 @@ async function machine(): Promise<Record<string, string | number>> {
 
 // ---------------------------------------------------------------- setup
 
+/**
+ * Some VMs boot with cgroup v1 controllers the kernel has (hierarchy 0 in /proc/cgroups) left
+ * unmounted over an empty directory of the read-only /sys/fs/cgroup tmpfs. podman's cgroupfs
+ * manager then fails on `mkdir /sys/fs/cgroup/net_cls/libpod_parent` (read-only file system).
+ * Mounting them where the directory already waits is what systemd does at boot; nothing that
+ * runs today uses these controllers, so the engines are unaffected.
+ */
+function mountIdleCgroupControllers(): void {
+  const unmounted = new Set(readFileSync('/proc/cgroups', 'utf8').split('\n')
+    .map((l) => l.split('\t')).filter((f) => f[1] === '0' && f[3] === '1').map((f) => f[0]));
+  for (const dir of readdirSync('/sys/fs/cgroup')) {
+    const path = `/sys/fs/cgroup/${dir}`;
+    if (!dir.split(',').every((c) => unmounted.has(c)) || lstatSync(path).isSymbolicLink() || readdirSync(path).length > 0) continue;
+    log(`mounting the cgroup v1 controller(s) ${dir} at ${path} (left unmounted by this VM's boot; podman needs them)`);
+    execFileSync('mount', ['-t', 'cgroup', '-o', dir, 'cgroup', path]);
+  }
+}
+
 async function setupPodman(): Promise<void> {
   // The benchmark installs what it compares against, as the tests do.
   if (!(await run('podman', ['--version']).then(() => true).catch(() => false))) {
@@ -358,6 +376,7 @@ async function setupPodman(): Promise<void> {
     mkdirSync('/etc/containers', { recursive: true });
     writeFileSync(sys, '[containers]\ndefault_ulimits = ["nofile=20000:20000","nproc=32768:32768"]\n');
   }
+  mountIdleCgroupControllers();
   writeFileSync(PODMAN_CONF, `[containers]\ndefault_ulimits = ["nofile=20000:20000","nproc=32768:32768"]\n[engine]\ninfra_image = "${PAUSE}"\n`);
   const have = await podman('images', '--format', '{{.Repository}}:{{.Tag}}');
   if (!have.includes(BB) || !have.includes(PAUSE)) {
