@@ -170,6 +170,7 @@ abstract class Base implements PrivateEngine {
   protected abstract argv(): string[];
   protected abstract ping(): Promise<boolean>;
   abstract runtime(): Promise<Runtime>;
+  abstract loadImages(): Promise<void>;
   /** Removes what the engine runs, through the engine, before it is stopped for good. */
   protected abstract removeAll(): Promise<void>;
   /** Daemon-specific leftovers after it stopped (shims, links). */
@@ -390,26 +391,14 @@ state = "${join(this.runDir, 'state')}"
 }
 
 /** A private dockerd, running, with the test images loaded. */
-export async function startPrivateDocker(): Promise<PrivateEngine> {
-  await sweepPrivateEngines();
-  const e = new PrivateDocker();
-  e.podCIDR = await freeSubnet('10.246');
-  await e.prepare();
-  try {
-    await e.start();
-    await e.loadImages();
-  } catch (err) {
-    await e.destroy();
-    throw err;
-  }
-  return e;
-}
+export const startPrivateDocker = (): Promise<PrivateEngine> => startPrivate(new PrivateDocker(), '10.246');
 
 /** A private CRI containerd, running, with the test images imported. */
-export async function startPrivateContainerd(): Promise<PrivateEngine> {
+export const startPrivateContainerd = (): Promise<PrivateEngine> => startPrivate(new PrivateContainerd(), '10.247');
+
+async function startPrivate(e: Base, subnetPrefix: string): Promise<PrivateEngine> {
   await sweepPrivateEngines();
-  const e = new PrivateContainerd();
-  e.podCIDR = await freeSubnet('10.247');
+  e.podCIDR = await freeSubnet(subnetPrefix);
   await e.prepare();
   try {
     await e.start();
