@@ -2,7 +2,7 @@ import type { KubeObject } from '../manifests/index.js';
 import type { PodInfo, ProxyState, Service } from '../netproxy/index.js';
 import { createHash } from 'node:crypto';
 import {
-  buildProxyState, checkServiceCidr, detectIptablesBackend, enableHairpin, ensurePodForwarding, ensureServiceCidrRoute, hostRoutes, IptablesDataplane, IptablesExecutor,
+  buildProxyState, checkServiceCidr, decideIptablesBackend, enableHairpin, ensurePodForwarding, ensureServiceCidrRoute, hostRoutes, IptablesDataplane, IptablesExecutor,
   IpvsExecutor, ipvsAvailable, NftablesDataplane, parseCidr, Proxier, renderIpvs, servicePorts,
 } from '../netproxy/index.js';
 import type { Logger } from './log.js';
@@ -131,7 +131,8 @@ export class ServiceProxy {
     const { opts, log } = this;
     let dataplane;
     const forced = opts.iptablesBackend === 'auto' ? undefined : opts.iptablesBackend;
-    const d = await detectIptablesBackend(forced);
+    // kubelet's hint first (as kubelet runs before kube-proxy on a node), then the wrapper's choice.
+    const d = await decideIptablesBackend(forced);
     log.info({ component: 'proxy', backend: d.backend, reason: d.reason }, `iptables backend: ${d.backend}`);
     for (const w of d.warnings) log.warn({ component: 'proxy', backend: d.backend }, w);
     // The pod network's forwarding accepts (netproxy/forward.ts), in the backend that holds
