@@ -2,8 +2,8 @@ import type { KubeObject } from '../manifests/index.js';
 import type { PodInfo, ProxyState, Service } from '../netproxy/index.js';
 import { createHash } from 'node:crypto';
 import {
-  buildProxyState, checkServiceCidr, detectIptablesBackend, enableHairpin, ensurePodForwarding, ensureServiceCidrRoute, hostRoutes, IptablesDataplane, IptablesExecutor,
-  IpvsExecutor, ipvsAvailable, NftablesDataplane, parseCidr, Proxier, renderIpvs, servicePorts,
+  buildProxyState, checkServiceCidr, decideIptablesBackend, enableHairpin, ensurePodForwarding, ensureServiceCidrRoute, hostRoutes, IptablesDataplane, IptablesExecutor,
+  IpvsExecutor, ipvsAvailable, NftablesDataplane, newBuildStateCache, parseCidr, Proxier, renderIpvs, servicePorts,
 } from '../netproxy/index.js';
 import type { Logger } from './log.js';
 import type { PodView } from './pods/manager.js';
@@ -124,6 +124,8 @@ export class ServiceProxy {
   private ipvsSoon?: NodeJS.Timeout;
   private state?: ProxyState;
   private forwardTimer?: NodeJS.Timeout;
+  /** Every source update rebuilds the model: unchanged objects are not parsed again. */
+  private readonly model = newBuildStateCache();
 
   constructor(private readonly opts: ServicesOptions, private readonly log: Logger) {}
 
@@ -131,7 +133,8 @@ export class ServiceProxy {
     const { opts, log } = this;
     let dataplane;
     const forced = opts.iptablesBackend === 'auto' ? undefined : opts.iptablesBackend;
-    const d = await detectIptablesBackend(forced);
+    // kubelet's hint first (as kubelet runs before kube-proxy on a node), then the wrapper's choice.
+    const d = await decideIptablesBackend(forced);
     log.info({ component: 'proxy', backend: d.backend, reason: d.reason }, `iptables backend: ${d.backend}`);
     for (const w of d.warnings) log.warn({ component: 'proxy', backend: d.backend }, w);
     // The pod network's forwarding accepts (netproxy/forward.ts), in the backend that holds
@@ -228,7 +231,7 @@ export class ServiceProxy {
       pods: this.pods, previousNodePorts: this.nodePorts, serviceCIDR: this.opts.serviceCIDR,
       // The local endpoints controller serves the manifest directory's Services only.
       endpointsFromPods: (svc) => !api.has(`${svc.namespace}/${svc.name}`),
-    });
+    }, this.model);
     this.nodePorts = r.nodePorts;
     this.services = r.state.services;
     const text = r.errors.map((e) => e.message).join('\n');

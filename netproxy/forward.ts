@@ -10,7 +10,7 @@
 
 import { cidrsOverlap, parseCidr } from './ip.js';
 import { runCommand, type Runner } from './exec.js';
-import { type IptablesVariant, iptablesCommands } from './iptables/executor.js';
+import { IPTABLES_WAIT, type IptablesVariant, iptablesCommands } from './iptables/executor.js';
 
 export const POD_FORWARD_CHAIN = 'BOSUN-FORWARD';
 const COMMENT = 'bosun pod network forwarding';
@@ -38,7 +38,7 @@ export function mergePodForwardRules(existing: string[], podCIDR: string): strin
   return [...keep, ...podForwardRules(podCIDR)];
 }
 
-const W = ['-w', '5'];
+const W = IPTABLES_WAIT;
 
 /**
  * Writes the chain (one iptables-restore, so it is never seen half-written) and the jump

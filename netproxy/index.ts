@@ -19,12 +19,14 @@ export { type Cidr, cidrContains, cidrsOverlap, isIPv4, parseCidr } from './ip.j
 export { extChain, fwChain, isServiceChain, sepChain, svcChain, svlChain } from './iptables/names.js';
 export { type IptablesOptions, type RenderSync, type Ruleset, probability, renderIptables } from './iptables/render.js';
 export {
-  type IptablesBackend, type IptablesVariant, type JumpRule, IptablesExecutor, JUMP_RULES, RestoreError, cleanupIptables, iptablesCommands,
+  type IptablesBackend, type IptablesVariant, type JumpRule, IPTABLES_HINT_CHAIN, IPTABLES_WAIT, IptablesExecutor, JUMP_RULES, RestoreError, cleanupIptables,
+  iptablesCommands,
 } from './iptables/executor.js';
 export { IptablesDataplane } from './iptables/dataplane.js';
 export { POD_FORWARD_CHAIN, POD_FORWARD_JUMP, ensurePodForwarding, mergePodForwardRules, podForwardRules, removePodForwarding } from './forward.js';
 export {
-  type BackendDecision, type BackendEvidence, type IptablesBackendChoice, chooseIptablesBackend, detectIptablesBackend, gatherBackendEvidence,
+  type BackendDecision, type BackendEvidence, type IptablesBackendChoice, chooseIptablesBackend, decideIptablesBackend, detectIptablesBackend, ensureIptablesHint,
+  gatherBackendEvidence,
 } from './iptables/backend.js';
 export { type Dataplane, type SyncStats } from './dataplane.js';
 export {

@@ -490,8 +490,10 @@ export function allocateNodePorts(services: Service[], previous: Record<string, 
   const size = NODE_PORT_RANGE.max - NODE_PORT_RANGE.min + 1;
   const used = new Map<number, { svc: string; protocols: Set<Protocol> }>();
   const errors: ModelError[] = [];
-  const out = services.map((s) => ({ ...s, ports: s.ports.map((p) => ({ ...p })) }));
-  const ordered = [...out].sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
+  // Only Services that take node ports are copied (their ports get numbers below); the rest
+  // stay the caller's objects, so that a cache keyed by object sees them unchanged.
+  const out = services.map((s) => (needsNodePorts(s) ? { ...s, ports: s.ports.map((p) => ({ ...p })) } : s));
+  const ordered = out.filter(needsNodePorts).sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`));
   const take = (port: number, svc: string, protocol: Protocol): boolean => {
     const u = used.get(port);
     // One Service may use a number once per protocol (e.g. DNS on TCP and UDP).
@@ -632,42 +634,81 @@ export interface BuildStateResult {
 }
 
 /**
- * The proxy's state from a set of documents (other kinds are ignored): Services,
- * hand-written Endpoints/EndpointSlices, and slices computed from `pods`.
+ * What one build parsed and allocated, by source object, for the next build: the objects an
+ * informer hands out again unchanged are not parsed again and come out as the same Service /
+ * EndpointSlice objects, so that the proxy recomputes only what changed (upstream's change
+ * trackers do the same per event). Valid for one set of parse options.
  */
-export function buildProxyState(objects: KubeObject[], opts: BuildStateOptions = {}): BuildStateResult {
+export interface BuildStateCache {
+  parsed: WeakMap<KubeObject, Service | EndpointSlice | null | ModelError>;
+  /** The allocated copy of a NodePort/LoadBalancer Service, by the parsed Service. */
+  allocated: WeakMap<Service, Service>;
+}
+
+export function newBuildStateCache(): BuildStateCache {
+  return { parsed: new WeakMap(), allocated: new WeakMap() };
+}
+
+function parseObject(obj: KubeObject, opts: ServiceParseOptions): Service | EndpointSlice | null | ModelError {
+  try {
+    if (obj.kind === 'Service') return serviceFromObject(obj, opts);
+    if (obj.kind === 'EndpointSlice') return endpointSliceFromObject(obj);
+    if (obj.kind === 'Endpoints') return endpointSliceFromEndpoints(obj);
+    return null;
+  } catch (err) {
+    if (err instanceof ModelError) return err;
+    throw err;
+  }
+}
+
+const samePorts = (a: Service, b: Service) => a.ports.length === b.ports.length && a.ports.every((p, i) => p.nodePort === b.ports[i]!.nodePort);
+
+/**
+ * The proxy's state from a set of documents (other kinds are ignored): Services,
+ * hand-written Endpoints/EndpointSlices, and slices computed from `pods`. With `cache`, the
+ * documents seen by an earlier build with it are not parsed again (see BuildStateCache).
+ */
+export function buildProxyState(objects: KubeObject[], opts: BuildStateOptions = {}, cache?: BuildStateCache): BuildStateResult {
   const errors: ModelError[] = [];
   const services: Service[] = [];
   const slices: EndpointSlice[] = [];
   const fromEndpoints = new Set<EndpointSlice>();
   const seen = new Set<string>();
-  const attempt = (fn: () => void) => {
-    try {
-      fn();
-    } catch (err) {
-      if (err instanceof ModelError) errors.push(err);
-      else throw err;
-    }
-  };
   for (const obj of objects) {
-    attempt(() => {
-      if (obj.kind === 'Service') {
-        const svc = serviceFromObject(obj, opts);
-        const key = `${svc.namespace}/${svc.name}`;
-        if (seen.has(key)) throw new ModelError('Service', svc.namespace, svc.name, [{ field: 'metadata.name', type: 'Duplicate value', value: svc.name }]);
+    if (obj.kind !== 'Service' && obj.kind !== 'EndpointSlice' && obj.kind !== 'Endpoints') continue;
+    let r = cache?.parsed.get(obj);
+    if (r === undefined) {
+      r = parseObject(obj, opts);
+      cache?.parsed.set(obj, r);
+    }
+    if (r instanceof ModelError) {
+      errors.push(r);
+    } else if (obj.kind === 'Service') {
+      const svc = r as Service;
+      const key = `${svc.namespace}/${svc.name}`;
+      if (seen.has(key)) errors.push(new ModelError('Service', svc.namespace, svc.name, [{ field: 'metadata.name', type: 'Duplicate value', value: svc.name }]));
+      else {
         seen.add(key);
         services.push(svc);
-      } else if (obj.kind === 'EndpointSlice') {
-        const s = endpointSliceFromObject(obj);
-        if (s) slices.push(s);
-      } else if (obj.kind === 'Endpoints') {
-        const s = endpointSliceFromEndpoints(obj);
-        fromEndpoints.add(s);
-        slices.push(s);
       }
-    });
+    } else if (r) {
+      const s = r as EndpointSlice;
+      if (obj.kind === 'Endpoints') fromEndpoints.add(s);
+      slices.push(s);
+    }
   }
   const alloc = allocateNodePorts(services, opts.previousNodePorts);
+  if (cache) {
+    // The same node ports as last time: hand out last time's copy.
+    alloc.services = alloc.services.map((s, i) => {
+      const src = services[i]!;
+      if (s === src) return s;
+      const prev = cache.allocated.get(src);
+      if (prev && samePorts(prev, s)) return prev;
+      cache.allocated.set(src, s);
+      return s;
+    });
+  }
   errors.push(...alloc.errors);
   const local = opts.endpointsFromPods;
   const computed = computeEndpointSlices(local ? alloc.services.filter(local) : alloc.services, opts.pods ?? []);

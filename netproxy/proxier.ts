@@ -58,6 +58,8 @@ export interface ProxierMetrics {
 
 const MAX_LATENCY_SAMPLES = 1000;
 
+const sameObjects = <T>(a: readonly T[], b: readonly T[]) => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
+
 export class Proxier {
   private readonly dp: Dataplane;
   private readonly clock: Timers;
@@ -94,8 +96,15 @@ export class Proxier {
     this.log = opts.log ?? silentSink;
   }
 
-  /** Sets the whole desired state; `changedAtMs` is when the change happened (for latency). */
+  /**
+   * Sets the whole desired state; `changedAtMs` is when the change happened (for latency).
+   * A state made of the very objects already desired is no change (kube-proxy syncs only
+   * on a Service or EndpointSlice change): a sync for it would only hold back, by
+   * minSyncPeriod, the next real change.
+   */
   update(state: ProxyState, changedAtMs: number = this.clock.now()): void {
+    const d = this.desired;
+    if (d && sameObjects(d.services, state.services) && sameObjects(d.endpointSlices, state.endpointSlices)) return;
     this.desired = state;
     this.changeTimes.push(changedAtMs);
     this.dirty = true;

@@ -4,9 +4,13 @@
 // nft checked first; without them the older wrapper's rule count decides (the backend
 // that holds more rules, e.g. Docker's, is the one in use); nothing at all means nft.
 // Rules of both backends on the same hooks run in an order nobody chose, hence the warning.
+// bosun is the node's kubelet too: like kubelet's syncIPTablesRules it first leaves the hint
+// chain with the host's own `iptables`, so that its proxy (and any other component) follows
+// the host's iptables rather than counting rules: a count is swayed by whoever wrote the most,
+// e.g. another proxy's (or a benchmark's) 190k rules in iptables-legacy.
 
 import { runCommand, type Runner } from '../exec.js';
-import { iptablesCommands } from './executor.js';
+import { IPTABLES_HINT_CHAIN, IPTABLES_WAIT, iptablesCommands } from './executor.js';
 
 export type IptablesBackendChoice = 'legacy' | 'nft';
 
@@ -88,4 +92,19 @@ export async function gatherBackendEvidence(run: Runner = runCommand): Promise<B
 
 export async function detectIptablesBackend(forced?: IptablesBackendChoice, run: Runner = runCommand): Promise<BackendDecision> {
   return chooseIptablesBackend(await gatherBackendEvidence(run), forced);
+}
+
+/**
+ * kubelet's hint: an empty chain in the mangle table of the host's `iptables`. Exit 1 from
+ * `-N` is "it exists". A host without `iptables` gets none (the rule count decides then).
+ */
+export async function ensureIptablesHint(run: Runner = runCommand): Promise<void> {
+  const r = await run(iptablesCommands('system').iptables, [...IPTABLES_WAIT, '-t', 'mangle', '-N', IPTABLES_HINT_CHAIN]).catch(() => undefined);
+  if (r && r.exitCode !== 0 && !/exists/i.test(r.stderr)) throw new Error(`iptables -t mangle -N ${IPTABLES_HINT_CHAIN} failed: ${r.stderr.trim()}`);
+}
+
+/** The backend the proxy programs: kubelet's hint first (written here if missing), then the wrapper's rule. */
+export async function decideIptablesBackend(forced?: IptablesBackendChoice, run: Runner = runCommand): Promise<BackendDecision> {
+  if (!forced) await ensureIptablesHint(run);
+  return detectIptablesBackend(forced, run);
 }

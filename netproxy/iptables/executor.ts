@@ -57,9 +57,15 @@ export interface IptablesBackend {
   randomFully(): Promise<boolean>;
 }
 
-// -w: wait for the xtables lock (legacy backend) instead of failing when another
-// program holds it.
-const W = ['-w', '5'];
+// Wait up to 5 s for the xtables lock (legacy backend) instead of failing when another
+// program holds it, as upstream's pkg/util/iptables does. Upstream also passes `-W 100000`
+// (retry every 100 ms) for older iptables; 1.8.9 waits on the lock with a blocking flock and
+// answers -W with "Ignoring deprecated --wait-interval option." on stderr, so not here.
+export const IPTABLES_WAIT = ['-w', '5'];
+const W = IPTABLES_WAIT;
+
+/** kubelet's KubeIPTablesHintChain: its existence in a backend's mangle table names the backend in use (iptables/backend.ts). */
+export const IPTABLES_HINT_CHAIN = 'KUBE-IPTABLES-HINT';
 
 /**
  * Which iptables binaries: `legacy` (iptables-legacy*, the x_tables kernel API), `nft`
@@ -189,6 +195,11 @@ export async function cleanupIptables(run: Runner = runCommand, variant: Iptable
     const text = [`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
     const r = await run(cmd.restore, [...W, '--noflush'], { input: text, timeoutMs: 30 * 60_000 });
     if (r.exitCode !== 0) problems.push(`removing ${table} chains: ${r.stderr.trim()}`);
+  }
+  // The hint the agent left for the backend decision (ensureIptablesHint).
+  if (all.exitCode === 0 && all.stdout.includes(`:${IPTABLES_HINT_CHAIN} `)) {
+    const r = await run(cmd.iptables, [...W, '-t', 'mangle', '-X', IPTABLES_HINT_CHAIN]);
+    if (r.exitCode !== 0) problems.push(`${cmd.iptables} -t mangle -X ${IPTABLES_HINT_CHAIN}: ${r.stderr.trim()}`);
   }
   return problems;
 }

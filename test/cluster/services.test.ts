@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 // bootstrap policy binds to system:node-proxier): the Node authorizer does not let the node's
 // own credential read EndpointSlices. Service CIDR 10.113.0.0/16, so that the route and the
 // addresses of another run's 10.96.0.0/12 are left alone; KUBE-* chains are one per host, as
-// for test/integration/agent-services.test.ts. Traffic: the host, the node's own address and
+// for test/integration/services-traffic.test.ts. Traffic: the host, the node's own address and
 // pods only.
 
 const run = promisify(execFile);

@@ -1,5 +1,5 @@
 // The pod network's forwarding chain (netproxy/forward.ts): the rules, how another CIDR's
-// rules are kept, and the argv the executor builds. The real kernel: test/integration/services-containerd.test.ts.
+// rules are kept, and the argv the executor builds. The real kernel: test/integration/services-traffic.test.ts.
 
 import { describe, expect, it } from 'vitest';
 import { type CommandResult, type Runner, ensurePodForwarding, mergePodForwardRules, podForwardRules, removePodForwarding } from '../../netproxy/index.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../manifests/index.js';
 import {
   ModelError, type PodInfo, type Service, allocateNodePorts, buildProxyState, computeEndpointSlices,
-  endpointSliceFromEndpoints, endpointSliceFromObject, serviceFromObject,
+  endpointSliceFromEndpoints, endpointSliceFromObject, newBuildStateCache, serviceFromObject,
 } from '../../netproxy/index.js';
 
 const svcDoc = (name: string, spec: Record<string, unknown>, extra: Record<string, unknown> = {}): KubeObject => ({
@@ -279,5 +279,37 @@ describe('buildProxyState', () => {
     expect(of('local')).toEqual([{ addresses: ['10.244.0.3'], conditions: { ready: true, serving: true, terminating: false } }]);
     // Standalone (every Service computed): the API-shaped slice and the computed one both count.
     expect(buildProxyState(objects, { pods }).state.endpointSlices.filter((s) => s.serviceName === 'api')).toHaveLength(2);
+  });
+
+  it('with a cache, hands out the same objects for documents it saw, and builds only what is new', () => {
+    const slice = (service: string, ip: string): KubeObject => ({
+      apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', addressType: 'IPv4',
+      metadata: { name: `${service}-abcde`, namespace: 'ns1', labels: { 'kubernetes.io/service-name': service } },
+      endpoints: [{ addresses: [ip], conditions: { ready: true } }], ports: [{ name: '', port: 80, protocol: 'TCP' }],
+    } as KubeObject);
+    const docs = [
+      svcDoc('a', { clusterIP: '10.96.0.7', ports: [{ port: 80 }] }),
+      svcDoc('np', { type: 'NodePort', clusterIP: '10.96.0.8', ports: [{ port: 80 }] }),
+      svcDoc('bad', { clusterIP: 'nope', ports: [{ port: 80 }] }),
+      slice('a', '10.244.0.3'),
+      slice('np', '10.244.0.4'),
+    ];
+    const cache = newBuildStateCache();
+    const one = buildProxyState(docs, {}, cache);
+    // An informer's next list: the same objects, one slice replaced.
+    const next = [...docs.slice(0, 4), slice('np', '10.244.0.5')];
+    const two = buildProxyState(next, { previousNodePorts: one.nodePorts }, cache);
+    expect(two.state.services).toHaveLength(2);
+    two.state.services.forEach((s, i) => expect(s).toBe(one.state.services[i]));
+    expect(two.state.endpointSlices[0]).toBe(one.state.endpointSlices[0]);
+    expect(two.state.endpointSlices[1]).not.toBe(one.state.endpointSlices[1]);
+    expect(two.state.endpointSlices[1]!.endpoints[0]!.addresses).toEqual(['10.244.0.5']);
+    // A bad document is reported every time, not only when first parsed.
+    expect(two.errors.map((e) => e.message)).toEqual(one.errors.map((e) => e.message));
+    expect(two.errors).toHaveLength(1);
+    // Without a cache every build is new objects (and the same content).
+    const three = buildProxyState(next, { previousNodePorts: one.nodePorts });
+    expect(three.state.services[0]).not.toBe(one.state.services[0]);
+    expect(three.state).toEqual(two.state);
   });
 });

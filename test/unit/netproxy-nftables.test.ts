@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  chooseIptablesBackend, newServicePortsCache, renderNftables, servicePorts, tableObjects, validNftTable,
+  type Runner, chooseIptablesBackend, decideIptablesBackend, newServicePortsCache, renderNftables, servicePorts, tableObjects, validNftTable,
 } from '../../netproxy/index.js';
 import { slice, state, svc } from '../support/netproxy-fixtures.js';
 
@@ -162,6 +162,30 @@ describe('iptables backend choice (iptables-wrapper)', () => {
     expect(d).toMatchObject({ backend: 'nft', forced: false });
     expect(d.reason).toMatch(/hint chain/);
     expect(chooseIptablesBackend({ nftMangle: '', nftAll: '', legacyAll: ':KUBE-KUBELET-CANARY - [0:0]\n' }).backend).toBe('legacy');
+  });
+  it("leaves kubelet's hint with the host's iptables first, so that another writer's rules in legacy do not decide", async () => {
+    const calls: string[] = [];
+    let hint = false;
+    const run: Runner = async (file, args) => {
+      calls.push([file, ...args].join(' '));
+      const ok = (stdout = '') => ({ exitCode: 0, stdout, stderr: '' });
+      if (file === 'iptables' && args.includes('-N')) {
+        if (hint) return { exitCode: 1, stdout: '', stderr: 'iptables: Chain already exists.\n' };
+        hint = true;
+        return ok();
+      }
+      if (file === 'iptables-nft-save') return ok(args.includes('mangle') && hint ? '*mangle\n:KUBE-IPTABLES-HINT - [0:0]\n' : rules(20));
+      return ok(rules(1000, 'KUBE-SEP-XXXXXXXXXXXXXXXX'));
+    };
+    const d = await decideIptablesBackend(undefined, run);
+    expect(calls[0]).toBe('iptables -w 5 -t mangle -N KUBE-IPTABLES-HINT');
+    expect(d.backend).toBe('nft');
+    expect(d.reason).toMatch(/hint chain found in the nf_tables mangle table/);
+    // Already there: no error. Forced: no hint written.
+    expect((await decideIptablesBackend(undefined, run)).backend).toBe('nft');
+    calls.length = 0;
+    expect((await decideIptablesBackend('legacy', run)).backend).toBe('legacy');
+    expect(calls.some((c) => c.includes('-N'))).toBe(false);
   });
   it('else the backend that holds the host rules; nothing: nf_tables', () => {
     const docker = chooseIptablesBackend({ nftMangle: '', nftAll: rules(20), legacyAll: '' });

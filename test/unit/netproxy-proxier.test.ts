@@ -201,6 +201,22 @@ describe('Proxier loop', () => {
     expect(backend.conntrack.map(conntrackArgs)).toEqual([['-D', '-p', 'udp', '--orig-dst', '10.96.0.10', '--dst-nat', '10.244.0.4']]);
   });
 
+  it('ignores an update made of the objects it has: no sync, and the next change is not held back by one', async () => {
+    const { clock, backend, proxier } = setup();
+    proxier.start();
+    const s = web(['10.244.0.3']);
+    proxier.update(s);
+    await clock.advance(2_000);
+    // The agent rebuilds its model on every event of any source: new arrays, the same objects.
+    proxier.update({ services: [...s.services], endpointSlices: [...s.endpointSlices] });
+    await clock.advance(300);
+    expect(backend.restores).toHaveLength(1);
+    proxier.update(web(['10.244.0.4']));
+    await clock.advance(0);
+    expect(backend.restores.map((r) => r.at)).toEqual([0, 2_300]);
+    expect(proxier.takeLatencySamples()).toEqual([0, 0]);
+  });
+
   it('stop() cancels the timers; syncNow() runs at once', async () => {
     const { clock, backend, proxier } = setup();
     proxier.start();
