@@ -1,3 +1,5 @@
+// First: keeps dockerode from loading what bosun never uses (see unused-deps.ts).
+import './unused-deps.js';
 import http from 'node:http';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
