@@ -161,6 +161,7 @@ export class Agent {
     this.importer = new ImageImporter(join(config.rootDir, 'images'), runtime, log);
     this.metrics = new AgentMetrics({ pods: () => this.pods.list(), probes: this.pods.probes.metrics, proxy: this.services, runtime: this.health });
     this.pods.cache.onRelist = (ms) => this.metrics.relist.observe(ms / 1000);
+    this.pods.onSync = (seconds, operation) => this.metrics.podWorker.observe({ operation_type: operation }, seconds);
     resources.onEviction = (signal) => this.metrics.evictions.inc({ eviction_signal: signal });
     // Readiness changes reach the Service endpoints through pod status.
     this.pods.onStatus(() => this.services.setPods(this.pods.list()));

@@ -43,6 +43,8 @@ export class AgentMetrics {
   readonly podStart: Histogram;
   readonly podStartSLI: Histogram;
   readonly relist: Histogram;
+  /** kubelet_pod_worker_duration_seconds{operation_type}: every pod worker step. */
+  readonly podWorker: Histogram;
   /** kubelet_evictions{eviction_signal}: pods the eviction manager evicted. */
   readonly evictions: Counter;
   private readonly imagePullDuration: Histogram;
@@ -56,6 +58,7 @@ export class AgentMetrics {
     this.podStart = new Histogram({ name: 'kubelet_pod_start_duration_seconds', help: 'Duration in seconds from kubelet seeing a pod for the first time to the pod starting to run', buckets, registers: [this.registry] });
     this.podStartSLI = new Histogram({ name: 'kubelet_pod_start_sli_duration_seconds', help: 'Duration in seconds to start a pod, excluding time to pull images and run init containers, measured from pod creation timestamp to when all its containers are reported as started and observed via watch', buckets, registers: [this.registry] });
     this.relist = new Histogram({ name: 'kubelet_pleg_relist_duration_seconds', help: 'Duration in seconds for relisting pods in PLEG.', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+    this.podWorker = new Histogram({ name: 'kubelet_pod_worker_duration_seconds', help: 'Duration in seconds to sync a single pod. Broken down by operation type: create, update, or sync', labelNames: ['operation_type'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
     this.imagePullDuration = new Histogram({
       name: 'kubelet_image_pull_duration_seconds', help: 'Duration in seconds to pull an image.', labelNames: ['image_size_in_bytes'], registers: [this.registry],
       buckets: [1, 5, 10, 20, 30, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600],

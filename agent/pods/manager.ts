@@ -46,8 +46,14 @@ export interface PodManagerOptions {
   env: NodeEnv;
   hostIP: string;
   nodeName: string;
-  /** Sync tick: every desired pod is re-planned this often (cheap when nothing changes). */
+  /**
+   * kubelet's syncFrequency (resyncInterval): a pod whose last sync left nothing to do is
+   * synced again after this long (plus up to half of it, as kubelet's jitter), unless an
+   * event (engine, probe, source, eviction) brings it sooner. Default 1 min.
+   */
   syncPeriodMs?: number;
+  /** Uniform in [0, 1), for the resync jitter. */
+  random?: () => number;
   relistPeriodMs?: number;
   /** What admission checks against (allowedUnsafeSysctls...). */
   admission?: AdmissionContext;
@@ -92,14 +98,29 @@ interface PodRecord {
   saved?: string;
   /** The status listeners have seen this record's status (a restored one is told once). */
   announced?: boolean;
-  /** JSON of `status` when syncOne computed it: every pod is synced each second, and the text is what tells a change. */
+  /** JSON of `status` when syncOne computed it: the text is what tells a change. */
   statusJSON?: string;
+  /**
+   * When the tick syncs the pod next (clock ms; pod_workers' workQueue): set after each
+   * sync, later for a pod that was left with nothing to do. Unset: at the next tick.
+   */
+  resyncAt?: number;
+  /** The pod object the last sync saw (create / update / sync for the worker metric). */
+  seen?: Pod;
   /** The pod whose resources are allocated (resize.ts): an edit of them that does not fit waits. */
   allocated?: Pod;
   resize?: ResizeState;
 }
 
 const isTerminal = (s: PodStatus | undefined) => s?.phase === 'Succeeded' || s?.phase === 'Failed';
+
+/** A pod still on its way somewhere: pending, or a container waiting (to start, in a back-off). */
+function anyWaiting(s: PodStatus): boolean {
+  if (s.phase === 'Pending') return true;
+  for (const c of s.initContainerStatuses ?? []) if (c.state.waiting) return true;
+  for (const c of s.containerStatuses ?? []) if (c.state.waiting) return true;
+  return false;
+}
 
 // The agent's core loop: the desired set (from the sources) and the observed set (from
 // the pod cache) meet here, one serialized worker per pod UID, each step decided by
@@ -124,6 +145,8 @@ export class PodManager {
   private held = new Map<string, HeldPod>();
   /** Held pod UIDs already reported, with what was said. */
   private readonly heldReported = new Map<string, string>();
+  /** Told of every pod worker step with its duration (kubelet_pod_worker_duration_seconds). */
+  onSync?: (seconds: number, operation: 'create' | 'update' | 'sync') => void;
 
   constructor(private readonly opts: PodManagerOptions) {
     this.deps = {
@@ -147,7 +170,7 @@ export class PodManager {
     };
     this.store = new PodRecordStore(opts.env.rootDir, opts.log);
     // A sync cut short because the engine went away is not a failed sync: the health says it once.
-    this.workers = new PodWorkers((uid) => this.syncOne(uid).catch((err: unknown) => {
+    this.workers = new PodWorkers((uid) => this.syncTimed(uid).catch((err: unknown) => {
       if (!opts.health?.failed(err, 'pod sync')) throw err;
     }), opts.log);
     this.messages = new TerminationMessages(opts.logs);
@@ -181,16 +204,33 @@ export class PodManager {
     for (const p of (await this.store.load()).values()) this.records.set(p.uid, fromPersisted(p));
     await this.cache.start();
     await this.repair();
-    this.tick = setInterval(() => this.dispatchAll(), this.opts.syncPeriodMs ?? 1000);
+    this.tick = setInterval(() => this.dispatchDue(), this.tickMs());
     this.housekeepingTimer = setInterval(() => void this.housekeeping(), 60_000);
   }
 
-  /** syncFrequency changed (SIGHUP): the tick restarts at the new period; nothing is synced now. */
+  /**
+   * kubelet's syncTicker is 1 s: each tick syncs the pods that are due. A syncFrequency
+   * below that (tests) ticks at the syncFrequency.
+   */
+  private tickMs(): number {
+    return Math.min(1000, this.resyncMs());
+  }
+
+  private resyncMs(): number {
+    return this.opts.syncPeriodMs ?? 60_000;
+  }
+
+  /**
+   * syncFrequency changed (SIGHUP): the tick restarts; a pod waiting for its resync is due
+   * no later than one new period from now. Nothing is synced now.
+   */
   setSyncPeriod(ms: number): void {
     this.opts.syncPeriodMs = ms;
+    const latest = this.opts.clock.now() + ms;
+    for (const rec of this.records.values()) if (rec.resyncAt !== undefined && rec.resyncAt > latest) rec.resyncAt = latest;
     if (this.tick === undefined) return; // not started: start() uses it
     clearInterval(this.tick);
-    this.tick = setInterval(() => this.dispatchAll(), ms);
+    this.tick = setInterval(() => this.dispatchDue(), this.tickMs());
   }
 
   async stop(): Promise<void> {
@@ -298,6 +338,24 @@ export class PodManager {
 
   private dispatchAll(): void {
     for (const uid of this.desired.keys()) this.workers.dispatch(uid);
+    this.dispatchUndesired();
+  }
+
+  /**
+   * The sync tick (kubelet's syncCh with getPodsToSync): the desired pods whose resync is
+   * due. Everything else reaches a pod as an event: a relist that saw its containers
+   * change, a probe result, a new or changed spec, an eviction, a config object.
+   */
+  private dispatchDue(): void {
+    const now = this.opts.clock.now();
+    for (const uid of this.desired.keys()) {
+      const at = this.records.get(uid)?.resyncAt;
+      if (at === undefined || at <= now) this.workers.dispatch(uid);
+    }
+    this.dispatchUndesired();
+  }
+
+  private dispatchUndesired(): void {
     if (!this.sourcesReady) return;
     for (const uid of this.cache.uids()) if (!this.desired.has(uid)) this.workers.dispatch(uid);
     // Records of pods no source lists and the runtime no longer holds: forgotten.
@@ -310,19 +368,45 @@ export class PodManager {
     return rec;
   }
 
-  private async syncOne(uid: string): Promise<void> {
+  /** One worker step, timed, and the pod's next resync set from what it left. */
+  private async syncTimed(uid: string): Promise<void> {
+    const t0 = performance.now();
+    const before = this.records.get(uid);
+    const op = !before?.seen ? 'create' : before.seen !== this.desired.get(uid) ? 'update' : 'sync';
+    let settled = false;
+    try {
+      settled = await this.syncOne(uid);
+    } finally {
+      const rec = this.records.get(uid);
+      if (rec) {
+        const ms = this.resyncMs();
+        // completeWork: a pod with nothing left to do waits for its resync (jittered, as
+        // kubelet's workerResyncIntervalJitterFactor 0.5); anything else is due at the next tick.
+        rec.resyncAt = settled ? this.opts.clock.now() + ms + (this.opts.random ?? Math.random)() * ms * 0.5 : undefined;
+        const pod = this.desired.get(uid);
+        if (pod) rec.seen = pod;
+      }
+      this.onSync?.((performance.now() - t0) / 1000, op);
+    }
+  }
+
+  /**
+   * Returns true when the pod was left with nothing to do that only time would bring on:
+   * no action taken, no container waiting, no retry, back-off, deadline or resize pending.
+   */
+  private async syncOne(uid: string): Promise<boolean> {
     // kubelet's syncLoop skips pod synchronization while the runtime is down: nothing is
     // created in an engine that is shutting down or still starting, nothing is stopped.
     // The status still follows the probes (kubelet's prober writes readiness straight to
     // its status manager).
     const paused = !!this.opts.health && !this.opts.health.ready();
     const pod = this.desired.get(uid);
-    if (!pod && (!this.sourcesReady || paused)) return;
+    if (!pod && (!this.sourcesReady || paused)) return false;
     const rec = this.record(uid);
     const observed = this.cache.get(uid);
     if (!pod) {
       // An invalid manifest still names this pod: what runs of it is kept, unmanaged.
-      if (this.keepHeld(uid, observed)) return;
+      if (this.keepHeld(uid, observed)) return false;
       this.heldReported.delete(uid);
     }
     if (pod) rec.backoffPrefix = `${pod.metadata.name}_${pod.metadata.namespace}_${uid}_`;
@@ -356,12 +440,14 @@ export class PodManager {
 
     let waiting: ReadonlyMap<string, ContainerStateWaiting> = new Map();
     const todo = paused ? { kind: 'none' as const } : step;
+    // Only a step that did nothing and found nothing pending may wait for the resync.
+    let quiet = !paused && todo.kind === 'none';
     switch (todo.kind) {
       case 'forget':
         this.deps.retry?.sandbox.forget(uid);
         this.deps.retry?.removal.forget(uid);
         await this.forget(rec);
-        return;
+        return false;
       case 'none':
         break;
       case 'wait':
@@ -379,17 +465,19 @@ export class PodManager {
         if (result.resizeError) (rec.resize ??= {}).inProgress = { reason: 'Error', message: result.resizeError };
         waiting = result.waiting;
         const a = result.actions;
-        if (a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length || a.containersToResize?.length) {
+        const acted = a.killPod || a.createSandbox || a.containersToKill.length || a.containersToStart.length || a.containersToRemove.length || a.sandboxesToRemove.length || !!a.containersToResize?.length;
+        if (acted) {
           // Plan again only from a view that includes what was just done.
           await this.cache.relist();
         }
+        quiet = !acted && !a.backoffs.length && !result.incomplete && waiting.size === 0;
       }
     }
-    if (!pod || this.desired.get(uid) !== pod || this.records.get(uid) !== rec) return;
+    if (!pod || this.desired.get(uid) !== pod || this.records.get(uid) !== rec) return false;
     // A finished pod's final status is kept as it was: its containers may be gone by now.
     if (wasTerminated && isTerminal(rec.status)) {
       if (!rec.announced) this.announce(rec, pod);
-      return;
+      return quiet;
     }
     const now = this.cache.get(uid);
     const running = now.containers.filter((c) => c.state === 'running');
@@ -423,6 +511,10 @@ export class PodManager {
     rec.statusJSON = json;
     if (isTerminal(status)) await this.persist(rec);
     if (!rec.announced || changed) this.announce(rec, pod);
+    // What the clock alone changes is synced at every tick, as before: an active deadline
+    // (kubelet's activeDeadlineHandler is asked at each tick too), a resize that waits, a
+    // liveness kill under way, a container not yet running or finished.
+    return quiet && rec.kills.size === 0 && !resize && pod.spec.activeDeadlineSeconds === undefined && !overdue && !anyWaiting(status);
   }
 
   private announce(rec: PodRecord, pod: Pod): void {

@@ -55,6 +55,8 @@ export interface SyncResult {
   waiting: Map<string, ContainerStateWaiting>;
   /** The runtime refused an in-place resize: its message (PodResizeInProgress, reason Error). */
   resizeError?: string;
+  /** Something failed that only a retry mends (a volume refresh): the pod is synced again soon. */
+  incomplete?: boolean;
 }
 
 /** Plans the pod with computePodActions and carries the plan out (kubelet's SyncPod). */
@@ -115,12 +117,14 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
   // The pod's cgroup exists, with its limits, before anything of the pod is made in it.
   const cgroupParent = deps.env.cgroups ? (starting ? await deps.env.cgroups.ensurePod(pod) : deps.env.cgroups.parentFor(pod)) : undefined;
   let plans: VolumePlan[] = [];
+  let incomplete = false;
   // Every sync, not only before a start: this is how ConfigMap and Secret edits reach the
   // volumes of running containers (it costs nothing while the objects are unchanged).
   try {
     plans = await prepareVolumes(deps.env, pod);
   } catch (err) {
     const w = err instanceof Waiting ? err : new Waiting('ContainerCreating', (err as Error).message);
+    incomplete = true;
     log.warn({ reason: w.reason }, w.message);
     deps.events.emit(podRef(pod), 'Warning', w.reason === 'ContainerCreating' ? 'FailedMount' : 'Failed', w.message);
     // Running containers keep what their volumes last held; new ones cannot start.
@@ -196,7 +200,7 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
       if (s.kind === 'init' && !isSidecar(c)) break;
     }
   }
-  return { actions, waiting, ...(resizeError ? { resizeError } : {}) };
+  return { actions, waiting, ...(resizeError ? { resizeError } : {}), ...(incomplete ? { incomplete } : {}) };
 }
 
 /**

@@ -187,8 +187,8 @@ export const SETTINGS = [
     help: 'How often the manifest directory is re-listed (it is watched with inotify as well).',
   }),
   req({
-    field: 'syncFrequencyMs', key: 'syncFrequency', flag: 'sync-frequency', arg: 'DURATION', group: 'sources', default: 1_000, parse: duration, show: showDuration, reload: true,
-    help: 'How often every pod is re-planned (retries after a back-off wait for it).',
+    field: 'syncFrequencyMs', key: 'syncFrequency', flag: 'sync-frequency', arg: 'DURATION', group: 'sources', default: 60_000, parse: duration, show: showDuration, reload: true,
+    help: 'How often a pod with nothing to do is re-planned anyway (kubelet\'s default); changes and pending retries are synced at once or at the next 1 s tick.',
   }),
   opt({
     field: 'manifestURL', key: 'staticPodURL', flag: 'manifest-url', arg: 'URL', group: 'sources', defaultText: 'none', parse: httpURL,

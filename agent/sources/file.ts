@@ -121,6 +121,8 @@ export class FileSource {
   private managedWatcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
+  /** The next pass reads every file (a full pass); else only files not read before. */
+  private fullWanted = true;
   private readonly scanner = new RunAgain(() => this.scanOnce().catch((err: unknown) => {
     this.log.error({ dir: this.dir, err: err instanceof Error ? err.stack : String(err) }, 'manifest directory scan failed; the next change or re-list starts again');
   }));
@@ -132,17 +134,15 @@ export class FileSource {
     private readonly log: Logger,
     private readonly onUpdate: (s: FileSnapshot) => void,
     private readonly periodMs = 20_000,
+    /** How long the directory must be quiet before a full pass reads what changed. */
+    private readonly settleMs = 100,
   ) {}
 
   async start(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await this.scan();
     try {
-      this.watcher = watch(this.dir, { persistent: false }, () => {
-        clearTimeout(this.debounce);
-        // Editors write a file in several steps: read once they settle.
-        this.debounce = setTimeout(() => void this.scan(), 100);
-      });
+      this.watcher = watch(this.dir, { persistent: false }, () => this.changed());
       this.watcher.on('error', (err) => this.log.warn({ err: err.message, dir: this.dir }, 'manifest directory watch failed; relying on the periodic re-list'));
     } catch (err) {
       this.log.warn({ err: (err as Error).message, dir: this.dir }, 'cannot watch manifest directory; relying on the periodic re-list');
@@ -168,7 +168,24 @@ export class FileSource {
    * its stack, and the next change or re-list starts a fresh pass.
    */
   scan(): Promise<void> {
+    this.fullWanted = true;
     return this.scanner.run();
+  }
+
+  /**
+   * A change in the directory. Editors write a file in several steps, so the full pass that
+   * may change or stop pods waits until the events settle (100 ms after the last). A file
+   * that is new and already reads valid is started at once, as kubelet reads a manifest on
+   * its inotify event: a new file read half-written is at worst invalid (skipped until the
+   * full pass) or short of pods (added by the full pass); nothing running is touched.
+   */
+  private changed(): void {
+    void this.scanner.run();
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      void this.scan();
+    }, this.settleMs);
   }
 
   private seen = (uid: string): Date => {
@@ -178,6 +195,8 @@ export class FileSource {
   };
 
   private async scanOnce(): Promise<void> {
+    const full = this.fullWanted;
+    this.fullWanted = false;
     let names: string[];
     try {
       names = (await readdir(this.dir)).filter((n) => !n.startsWith('.') && MANIFEST_EXT.test(n)).sort();
@@ -189,8 +208,12 @@ export class FileSource {
     const managed = await readdir(managedDir).then((ns) => ns.filter((n) => !n.startsWith('.') && MANIFEST_EXT.test(n)).sort(), () => [] as string[]);
     if (managed.length) this.watchManaged(managedDir);
     const next = new Map<string, FileEntry>();
+    // A quick pass keeps every file it knows as it was, removed ones included.
+    if (!full) for (const [file, e] of this.entries) next.set(file, e);
+    let added = false;
     for (const [file, isManaged] of [...names.map((n) => [join(this.dir, n), false] as const), ...managed.map((n) => [join(managedDir, n), true] as const)]) {
       const prev = this.entries.get(file);
+      if (prev && !full) continue; // kept above
       let key: string;
       let size: number;
       try {
@@ -217,6 +240,12 @@ export class FileSource {
           : internalError(file, err, this.log);
         r = { pods: [], objects: [], messages: [message], named: [] };
       }
+      if (!full) {
+        if (r.messages.length || !r.pods.length) continue;
+        next.set(file, { key, managed: isManaged, pods: r.pods, objects: r.objects, everValid: true, held: [] });
+        added = true;
+        continue;
+      }
       if (r.messages.length) {
         // Keep what the file last said when it was valid. A file never read valid (an
         // upgrade that tightened validation, a file broken while the agent was down) still
@@ -230,6 +259,12 @@ export class FileSource {
         this.report(file, []);
       }
     }
+    if (!full) {
+      if (!added) return;
+      this.entries = next;
+      this.emit();
+      return;
+    }
     for (const file of this.reported.keys()) if (!next.has(file)) this.reported.delete(file);
     this.entries = next;
     this.emit();
@@ -239,10 +274,7 @@ export class FileSource {
   private watchManaged(dir: string): void {
     if (this.managedWatcher) return;
     try {
-      this.managedWatcher = watch(dir, { persistent: false }, () => {
-        clearTimeout(this.debounce);
-        this.debounce = setTimeout(() => void this.scan(), 100);
-      });
+      this.managedWatcher = watch(dir, { persistent: false }, () => this.changed());
       this.managedWatcher.on('error', () => {
         this.managedWatcher?.close();
         this.managedWatcher = undefined;

@@ -54,20 +54,8 @@ import {
 import { Writer, type Reader } from './proto.js';
 import * as grpc from '@grpc/grpc-js';
 
-export const CONTAINERD_DEFAULTS = {
-  socketPath: '/run/bosun-containerd/containerd.sock',
-  /** Where containerd writes the container logs (a mirror of the agent's pod log dirs). */
-  logRoot: '/var/log/bosun-containerd',
-  pullTimeoutMs: 60_000,
-  eventPeriodMs: 1000,
-} as const;
-
-export interface ContainerdRuntimeOptions {
-  socketPath?: string;
-  logRoot?: string;
-  pullTimeoutMs?: number;
-  eventPeriodMs?: number;
-}
+export { CONTAINERD_DEFAULTS, type ContainerdRuntimeOptions } from './defaults.js';
+import { CONTAINERD_DEFAULTS, type ContainerdRuntimeOptions } from './defaults.js';
 
 /** Internal annotation: the agent's log directory of a sandbox (stripped from statuses). */
 const ANN_LOG_DIR = 'io.bosun.containerd/log-directory';

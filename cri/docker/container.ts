@@ -18,6 +18,7 @@ import {
 import { isNotFound, statusCode, wrapEngineError } from './errors.js';
 import { splitReference } from './image.js';
 import { createContainer, dockerTime, forceRemove, stopWithTimeout, toContainerState } from './engine.js';
+import type { JustStarted } from './sandbox.js';
 import {
   dockerLabelFilters,
   LABEL_LOG_PATH,
@@ -259,6 +260,7 @@ export class Containers {
   constructor(
     private readonly docker: Docker,
     private readonly minOomScoreAdj = -1000,
+    private readonly fresh?: JustStarted,
   ) {}
 
   async create(sandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
@@ -282,7 +284,8 @@ export class Containers {
   private async checkSandboxReady(sandboxId: string): Promise<Docker.ContainerInspectInfo> {
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await this.docker.getContainer(sandboxId).inspect();
+      // The sandbox this runtime started a moment ago: its inspect from then.
+      info = this.fresh?.take(sandboxId) ?? (await this.docker.getContainer(sandboxId).inspect());
     } catch (err) {
       if (isNotFound(err)) throw new RuntimeError('CreateContainerError', `sandbox ${sandboxId} not found`);
       throw err;

@@ -1,3 +1,5 @@
+// First: keeps dockerode from loading what bosun never uses (see unused-deps.ts).
+import './unused-deps.js';
 import http from 'node:http';
 import { inspect } from 'node:util';
 import Docker from 'dockerode';
@@ -31,7 +33,7 @@ import { Images } from './image.js';
 import { followLogs } from './logs.js';
 import { ensurePodNetwork } from './network.js';
 import { probeMinOomScoreAdj, type OomProbeResult } from './oom.js';
-import { Sandboxes } from './sandbox.js';
+import { JustStarted, Sandboxes } from './sandbox.js';
 import { attachStream, containerStats, execStream, portForward } from './stream.js';
 
 export interface DockerRuntimeOptions {
@@ -76,8 +78,9 @@ class DockerRuntime implements Runtime {
     private readonly docker: Docker,
     private readonly opts: Required<DockerRuntimeOptions>,
   ) {
-    this.sandboxes = new Sandboxes(docker, { networkName: opts.networkName, pauseImage: opts.pauseImage, minOomScoreAdj: opts.minOomScoreAdj });
-    this.containers = new Containers(docker, opts.minOomScoreAdj);
+    const fresh = new JustStarted();
+    this.sandboxes = new Sandboxes(docker, { networkName: opts.networkName, pauseImage: opts.pauseImage, minOomScoreAdj: opts.minOomScoreAdj }, fresh);
+    this.containers = new Containers(docker, opts.minOomScoreAdj, fresh);
     this.images = new Images(docker, opts.pullTimeoutMs);
   }
 

@@ -110,6 +110,33 @@ function sandboxIp(
   return ip ? ip : undefined;
 }
 
+/**
+ * The inspect made right after a sandbox started, kept for the calls that follow its start
+ * at once (its status for the pod IP, the first container's create): one engine call where
+ * there were three. Only for a moment (a pod whose first container waits for an image pull
+ * asks the engine again), taken by the first container create, gone with the sandbox.
+ */
+export class JustStarted {
+  private readonly map = new Map<string, { info: Docker.ContainerInspectInfo; at: number }>();
+  constructor(private readonly maxAgeMs = 2000) {}
+  set(info: Docker.ContainerInspectInfo): void {
+    const now = Date.now();
+    for (const [id, e] of this.map) if (now - e.at > this.maxAgeMs) this.map.delete(id);
+    this.map.set(info.Id, { info, at: now });
+  }
+  peek(id: string): Docker.ContainerInspectInfo | undefined {
+    const e = this.map.get(id);
+    if (e && Date.now() - e.at <= this.maxAgeMs) return e.info;
+    this.map.delete(id);
+    return undefined;
+  }
+  take(id: string): Docker.ContainerInspectInfo | undefined {
+    const info = this.peek(id);
+    this.map.delete(id);
+    return info;
+  }
+}
+
 export class Sandboxes {
   /** Creation times in ms (the list only has seconds); a container's never changes. */
   private readonly createdAt = new Map<string, number>();
@@ -117,6 +144,7 @@ export class Sandboxes {
   constructor(
     private readonly docker: Docker,
     private readonly opts: SandboxOptions,
+    private readonly fresh = new JustStarted(),
   ) {}
 
   async run(config: PodSandboxConfig): Promise<string> {
@@ -136,15 +164,23 @@ export class Sandboxes {
     } catch (err) {
       throw wrapEngineError('RunContainerError', `starting ${ctx}`, err);
     }
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(id).inspect();
+    } catch (err) {
+      throw wrapEngineError('RunContainerError', `inspecting ${ctx}`, err);
+    }
     if (config.dns && config.dns.servers.length > 0) {
       try {
-        const info = await this.docker.getContainer(id).inspect();
         await writeFile(info.ResolvConfPath, resolvConf(config.dns));
       } catch (err) {
         await forceRemove(this.docker, id).catch(() => undefined);
         throw wrapEngineError('RunContainerError', `writing resolv.conf of ${ctx}`, err);
       }
     }
+    this.fresh.set(info);
+    // The relist after the start need not inspect it for its creation time.
+    this.createdAt.set(id, dockerTime(info.Created));
     return id;
   }
 
@@ -165,6 +201,7 @@ export class Sandboxes {
 
   /** Stops the sandbox's containers (forcibly: CRI says any still running must go) and then the pause container. */
   async stop(id: string): Promise<void> {
+    this.fresh.take(id);
     try {
       const members = await containersOfSandbox(this.docker, id, LABEL_SANDBOX_ID);
       await Promise.all(members.map((c) => stopWithTimeout(this.docker, c, 0)));
@@ -175,6 +212,7 @@ export class Sandboxes {
   }
 
   async remove(id: string): Promise<void> {
+    this.fresh.take(id);
     try {
       const members = await containersOfSandbox(this.docker, id, LABEL_SANDBOX_ID);
       await Promise.all(members.map((c) => forceRemove(this.docker, c)));
@@ -188,7 +226,7 @@ export class Sandboxes {
   async status(id: string): Promise<PodSandboxStatus> {
     let info: Docker.ContainerInspectInfo;
     try {
-      info = await this.docker.getContainer(id).inspect();
+      info = this.fresh.peek(id) ?? (await this.docker.getContainer(id).inspect());
     } catch (err) {
       if (isNotFound(err)) throw new RuntimeError('NotFound', `sandbox ${id} not found`, { cause: err });
       throw wrapEngineError(undefined, `inspecting sandbox ${id}`, err);

@@ -97,6 +97,11 @@ export function hardClose(socket: Socket | undefined): void {
   }
 }
 
+/** A read or write error after the connection was made, worded like Go's net package. */
+export function errnoMessage(err: NodeJS.ErrnoException): string {
+  return (err.code && errnoText[err.code]) ?? err.message;
+}
+
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,4 +1,9 @@
-import { Client, Metadata, credentials, status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
+
+type Grpc = typeof import('@grpc/grpc-js');
+let grpcModule: Promise<Grpc> | undefined;
+/** gRPC is loaded by the first gRPC probe: ~12 MiB resident that most agents never need. */
+const loadGrpc = (): Promise<Grpc> => (grpcModule ??= import('@grpc/grpc-js'));
 import type { GRPCAction } from '../../manifests/index.js';
 import { PROBE_USER_AGENT, ProbeError, joinHostPort, type ProbeResult } from './common.js';
 
@@ -90,7 +95,7 @@ function forEachField(buf: Buffer, visit: (field: number, wire: number, value: n
 }
 
 /** Go's names for status codes (codes.Code.String()), as kubelet's messages show them. */
-function goCodeName(code: number): string {
+function goCodeName(grpcStatus: Grpc['status'], code: number): string {
   const name = grpcStatus[code];
   if (name === undefined) return `Code(${code})`;
   if (name === 'CANCELLED') return 'Canceled';
@@ -117,6 +122,7 @@ export interface GrpcProbeOptions {
 export async function grpcProbe(action: GRPCAction, opts: GrpcProbeOptions): Promise<ProbeResult> {
   if (!opts.podIP) throw new ProbeError('pod has no IP address to probe');
   const addr = joinHostPort(opts.podIP, action.port);
+  const { Client, Metadata, credentials, status: grpcStatus } = await loadGrpc();
   const client = new Client(addr, credentials.createInsecure(), {
     // A private subchannel, so that close() really drops the connection: kubelet dials
     // afresh for every probe, and a shared pool would keep sockets around.
@@ -152,7 +158,7 @@ export async function grpcProbe(action: GRPCAction, opts: GrpcProbeOptions): Pro
     if (e.code === grpcStatus.DEADLINE_EXCEEDED) {
       return { result: 'Failure', output: `timeout: health rpc did not complete within ${goDuration(opts.timeoutMs)}` };
     }
-    const desc = typeof e.code === 'number' ? `rpc error: code = ${goCodeName(e.code)} desc = ${e.details ?? ''}` : String(e.message ?? err);
+    const desc = typeof e.code === 'number' ? `rpc error: code = ${goCodeName(grpcStatus, e.code)} desc = ${e.details ?? ''}` : String(e.message ?? err);
     return { result: 'Failure', output: `error: health rpc probe failed: ${desc}` };
   } finally {
     client.close();

@@ -1,6 +1,7 @@
 import { request, type OutgoingHttpHeaders } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { RawHttpError, rawGet, requestBytes, type RawResponse } from './rawhttp.js';
 import type { Container, HTTPGetAction, HTTPHeader } from '../../manifests/index.js';
 import {
   MAX_OUTPUT_BYTES, PROBE_USER_AGENT, ProbeError, dialErrorText, goQuote, hardClose, joinHostPort, resolvePort,
@@ -81,14 +82,26 @@ function withoutHost(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
   return Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'host'));
 }
 
-interface RawResponse {
-  status: number;
-  location?: string;
-  body: string;
+/** One GET on a fresh connection: plain HTTP on a bare socket (rawhttp.ts), HTTPS through node:https. */
+function requestOnce(url: URL, headers: OutgoingHttpHeaders, deadline: number | undefined, signal?: AbortSignal): Promise<RawResponse> {
+  return url.protocol === 'http:' ? plainRequest(url, headers, deadline, signal) : nodeRequest(url, headers, deadline, signal);
+}
+
+async function plainRequest(url: URL, headers: OutgoingHttpHeaders, deadline: number | undefined, signal?: AbortSignal): Promise<RawResponse> {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(url.port) || 80;
+  const override = Object.entries(headers).find(([k]) => k.toLowerCase() === 'host')?.[1];
+  try {
+    const request = requestBytes(`${url.pathname}${url.search}`, override === undefined ? url.host : String(override), headers);
+    return await rawGet(host, port, request, deadline, signal);
+  } catch (err) {
+    if (err instanceof RawHttpError) throw new HttpGetError(`Get ${goQuote(url.href)}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** One GET on a fresh connection that is reset, not closed, once the answer is in. */
-function requestOnce(url: URL, headers: OutgoingHttpHeaders, deadline: number | undefined, signal?: AbortSignal): Promise<RawResponse> {
+function nodeRequest(url: URL, headers: OutgoingHttpHeaders, deadline: number | undefined, signal?: AbortSignal): Promise<RawResponse> {
   const tls = url.protocol === 'https:';
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port) || (tls ? 443 : 80);

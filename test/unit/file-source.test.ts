@@ -110,6 +110,38 @@ describe('static manifest directory', () => {
     expect(last.problems[0].messages[0]).toContain('also defined in');
   });
 
+  it('starts a new valid file on its watch event; edits, removals and unfinished files wait until the directory is quiet', async () => {
+    writeFileSync(join(dir, 'a.yaml'), pod('a'));
+    writeFileSync(join(dir, 'gone.yaml'), pod('gone'));
+    const updates: string[][] = [];
+    // The full pass waits for 1 h of quiet here: whatever this test sees came from the quick pass.
+    const watched = new FileSource(dir, 'node1', silentLogger, (snap) => updates.push(snap.pods.map((p) => p.metadata.name).sort()), 3_600_000, 3_600_000);
+    await watched.start();
+    try {
+      expect(updates).toEqual([['a-node1', 'gone-node1']]);
+      const until = async (what: () => boolean) => {
+        for (let i = 0; i < 500 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+      };
+      // Not started: an empty new file, a half-written one, an edit of a known file, a removal.
+      writeFileSync(join(dir, 'empty.yaml'), '');
+      writeFileSync(join(dir, 'half.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: half\nspec:\n  containers:\n    - name: c\n      ima');
+      writeFileSync(join(dir, 'a.yaml'), pod('a', 'localhost/bosun/busybox:2'));
+      rmSync(join(dir, 'gone.yaml'));
+      // Started at once: a new file that reads valid.
+      writeFileSync(join(dir, 'b.yaml'), pod('b'));
+      await until(() => updates.some((u) => u.includes('b-node1')));
+      expect(updates.at(-1)).toEqual(['a-node1', 'b-node1', 'gone-node1']);
+      const a = () => watched.files().find((f) => f.file.endsWith('a.yaml'))!.pods[0]!.spec.containers[0]!.image;
+      expect(a()).toBe('localhost/bosun/busybox:1');
+      // The full pass (here: the periodic re-list, called by hand) applies the rest.
+      await watched.scan();
+      expect(updates.at(-1)).toEqual(['a-node1', 'b-node1']);
+      expect(a()).toBe('localhost/bosun/busybox:2');
+    } finally {
+      watched.stop();
+    }
+  });
+
   it('drops the pods of a deleted file', async () => {
     writeFileSync(join(dir, 'a.yaml'), pod('a'));
     await source.start();

@@ -62,8 +62,8 @@ function pod(name: string, spec: Partial<PodSpec> & { containers: Container[] },
 
 const events = { emit: () => undefined };
 
-async function agent(): Promise<PodManager> {
-  const m = new PodManager({ runtime: rt, runtimeName: 'fake', log: silentLogger, clock: new FakeClock(Date.now()), events, env: env(), hostIP: '127.0.0.1', nodeName: NODE, syncPeriodMs: 50, relistPeriodMs: 50 });
+async function agent(clock = new FakeClock(Date.now())): Promise<PodManager> {
+  const m = new PodManager({ runtime: rt, runtimeName: 'fake', log: silentLogger, clock, events, env: env(), hostIP: '127.0.0.1', nodeName: NODE, syncPeriodMs: 50, relistPeriodMs: 50 });
   managers.push(m);
   await m.start();
   return m;
@@ -234,6 +234,42 @@ describe('PodManager on the fake runtime', () => {
     rt.exit(app.id, 1);
     for (let i = 0; i < 100 && !told.slice(before).some((t) => t.endsWith(':-')); i++) await new Promise((r) => setTimeout(r, 20));
     expect(told.slice(before)).toContain('one:Failed:-');
+  });
+
+  it('syncs a pod left with nothing to do again only when its resync is due (pod_workers\' workQueue); one waiting or with a deadline at every tick', async () => {
+    const clock = new FakeClock(Date.now());
+    const m = await agent(clock);
+    let syncs = 0;
+    m.onSync = () => syncs++;
+    m.setDesired([pod('web', { containers: [ctr('a')] })], true);
+    await settle(m);
+    expect(statusOf(m, 'web').phase).toBe('Running');
+    // Many 50 ms ticks, and the (fake) clock stands still: the resync (50 to 75 ms) never comes.
+    syncs = 0;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(syncs).toBe(0);
+    clock.advance(80);
+    for (let i = 0; i < 50 && syncs === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(syncs).toBe(1);
+    // An event still syncs it at once: its container exits.
+    syncs = 0;
+    const a = [...rt.containers.values()].find((c) => c.metadata.name === 'a' && c.state === 'running')!;
+    rt.exit(a.id, 1);
+    for (let i = 0; i < 100 && restarts(m, 'web', 'a') !== 1; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(restarts(m, 'web', 'a')).toBe(1);
+    // A container waiting for something only a retry notices (here a ConfigMap that does not
+    // exist): synced at every tick, as is a pod with an active deadline.
+    const waits = pod('waits', { containers: [ctr('w', { env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'missing', key: 'k' } } }] })] });
+    const deadline = pod('deadline', { activeDeadlineSeconds: 1_000_000_000, containers: [ctr('d')] });
+    for (const [p, reason] of [[waits, 'CreateContainerConfigError'], [deadline, undefined]] as const) {
+      m.setDesired([pod('web', { containers: [ctr('a')] }), p], true);
+      await settle(m);
+      expect(statusOf(m, p.metadata.name).phase).toBe(reason ? 'Pending' : 'Running');
+      expect(statusOf(m, p.metadata.name).containerStatuses?.[0]?.state.waiting?.reason).toBe(reason);
+      syncs = 0;
+      await new Promise((r) => setTimeout(r, 400));
+      expect(syncs, p.metadata.name).toBeGreaterThanOrEqual(3);
+    }
   });
 
   it('starts the containers of a pod one step after another while engine events never stop and a relist takes longer than they are apart', async () => {

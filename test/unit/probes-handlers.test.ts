@@ -2,6 +2,7 @@
 // engine's exec is covered by test/integration/probes-exec.test.ts).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../../manifests/index.js';
 import { ProbeError, execProbe, grpcProbe, httpGetProbe, runProbeHandler, tcpSocketProbe } from '../../probes/index.js';
@@ -186,6 +187,85 @@ describe('httpGet', () => {
     const r = await httpGetProbe({ path: '/ok', port: http.port, host: LOCAL, scheme: 'HTTPS' }, { timeoutMs: 2000 });
     expect(r.result).toBe('Failure');
     expect(r.output).toMatch(new RegExp(`^Get "https://${LOCAL}:${http.port}/ok": `));
+  });
+});
+
+describe('httpGet on the bare socket: framing and malformed answers (canned bytes)', () => {
+  // A server that answers every connection with the bytes its path asks for, in pieces.
+  const canned: Record<string, { parts: string[]; end?: boolean }> = {
+    '/chunked': { parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nfi', 'ne\r\n3;ext=1\r\n an\r\n2\r\nd!\r\n0\r\nX-Trailer: t\r\n\r\n'] },
+    '/close-delimited': { parts: ['HTTP/1.0 200 OK\r\n\r\nuntil', ' the end'], end: true },
+    '/continue': { parts: ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'] },
+    '/bare-lf': { parts: ['HTTP/1.1 302 Found\nLocation: /elsewhere-lf\nContent-Length: 5\n\nmoved'] },
+    '/split-head': { parts: ['HTTP/1.1 20', '4 No Content\r', '\n\r', '\n'] },
+    '/truncated': { parts: ['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort'], end: true },
+    '/truncated-chunk': { parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc'], end: true },
+    '/bad-status': { parts: ['HTTP/1.1 2x0 OK\r\n\r\n'] },
+    '/not-http': { parts: ['SSH-2.0-OpenSSH_9.2\r\n\r\n'] },
+    '/bad-length': { parts: ['HTTP/1.1 200 OK\r\nContent-Length: 12, 13\r\n\r\n'] },
+    '/gzip': { parts: ['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n'] },
+    '/silent-close': { parts: [], end: true },
+    '/half-head': { parts: ['HTTP/1.1 200 OK\r\nContent-'], end: true },
+  };
+  let server: Server;
+  let port = 0;
+  const requests: string[] = [];
+  beforeAll(async () => {
+    server = createServer((sock) => {
+      let got = '';
+      sock.on('error', () => undefined);
+      sock.on('data', (d) => {
+        got += d.toString('latin1');
+        if (!got.includes('\r\n\r\n')) return;
+        requests.push(got);
+        const path = got.split(' ')[1]!;
+        const c = canned[path] ?? { parts: ['HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'] };
+        let i = 0;
+        const next = () => {
+          if (i < c.parts.length) {
+            sock.write(c.parts[i++]!);
+            setTimeout(next, 10);
+          } else if (c.end) sock.end();
+        };
+        next();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, LOCAL, () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  const raw = (path: string, extra: Record<string, unknown> = {}) => httpGetProbe({ path, port, host: LOCAL, ...extra }, { timeoutMs: 2000 });
+  const url = (path: string) => `Get "http://${LOCAL}:${port}${path}": `;
+
+  it('reads chunked, close-delimited and 1xx-preceded answers, heads in pieces and with bare LF', async () => {
+    expect(await raw('/chunked')).toEqual({ result: 'Success', output: 'fine and!' });
+    expect(await raw('/close-delimited')).toEqual({ result: 'Success', output: 'until the end' });
+    expect(await raw('/continue')).toEqual({ result: 'Success', output: 'ok' });
+    expect(await raw('/split-head')).toEqual({ result: 'Success', output: '' });
+    // Followed to the same host (a 404 there).
+    expect(await raw('/bare-lf')).toEqual({ result: 'Failure', output: 'HTTP probe failed with statuscode: 404' });
+  });
+
+  it('words a short body, a malformed answer or a silent close as Go does', async () => {
+    expect(await raw('/truncated')).toEqual({ result: 'Failure', output: `${url('/truncated')}unexpected EOF` });
+    expect(await raw('/truncated-chunk')).toEqual({ result: 'Failure', output: `${url('/truncated-chunk')}unexpected EOF` });
+    expect(await raw('/bad-status')).toEqual({ result: 'Failure', output: `${url('/bad-status')}malformed HTTP status code "2x0"` });
+    expect(await raw('/not-http')).toEqual({ result: 'Failure', output: `${url('/not-http')}malformed HTTP response "SSH-2.0-OpenSSH_9.2"` });
+    expect(await raw('/bad-length')).toEqual({ result: 'Failure', output: `${url('/bad-length')}bad Content-Length "12, 13"` });
+    expect(await raw('/gzip')).toEqual({ result: 'Failure', output: `${url('/gzip')}unsupported transfer encoding: "gzip"` });
+    expect(await raw('/silent-close')).toEqual({ result: 'Failure', output: `${url('/silent-close')}EOF` });
+    expect(await raw('/half-head')).toEqual({ result: 'Failure', output: `${url('/half-head')}unexpected EOF` });
+  });
+
+  it('sends Host and User-Agent first, the rest sorted, as Go; refuses a header value that would split the request', async () => {
+    requests.length = 0;
+    await raw('/chunked', { httpHeaders: [{ name: 'X-A', value: '1' }] });
+    expect(requests[0]).toBe(`GET /chunked HTTP/1.1\r\nHost: ${LOCAL}:${port}\r\nUser-Agent: kube-probe/1.31\r\nAccept: */*\r\nConnection: close\r\nX-A: 1\r\n\r\n`);
+    requests.length = 0;
+    expect(await raw('/chunked', { httpHeaders: [{ name: 'X-A', value: '1\r\nX-Injected: 2' }] })).toEqual({
+      result: 'Failure', output: `${url('/chunked')}net/http: invalid header field value for "X-A"`,
+    });
+    expect(requests).toEqual([]);
   });
 });
 
