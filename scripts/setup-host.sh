@@ -284,6 +284,13 @@ if [ "$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo 0)" != 1 ]; then
   sysctl -q -w net.ipv4.ip_forward=1 >/dev/null || warn "could not enable net.ipv4.ip_forward"
 fi
 log "sysctl: net.ipv4.ip_forward=$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null || echo '?')"
+# Every agent, engine and control-plane process watches files with an inotify instance of its
+# own, all as root; Debian's 128 ran out with a test run and a cluster up (agents then fell back
+# to a 20 s re-list of their manifest directory). Raised, never lowered.
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo 1024)" -lt 1024 ]; then
+  sysctl -q -w fs.inotify.max_user_instances=1024 >/dev/null || warn "could not raise fs.inotify.max_user_instances"
+fi
+log "sysctl: fs.inotify.max_user_instances=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo '?')"
 
 if [ -d /proc/sys/net/bridge ]; then
   log "br_netfilter: loaded"
