@@ -73,7 +73,7 @@ export class AgentMetrics {
     new Gauge({
       name: 'kubelet_running_containers', help: 'Number of containers currently running', labelNames: ['container_state'], registers: [this.registry],
       collect() {
-        const counts: Record<string, number> = { running: 0, exited: 0, created: 0, unknown: 0 };
+        const counts = { running: 0, exited: 0, created: 0, unknown: 0 };
         for (const v of src.pods()) {
           for (const c of [...(v.status.initContainerStatuses ?? []), ...(v.status.containerStatuses ?? [])]) {
             if (c.state.running) counts.running++;

@@ -49,9 +49,9 @@ export function podInfo(v: PodView): PodInfo {
 export function serviceEnv(services: Service[], namespace: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const s of services) {
-    if (s.namespace !== namespace || !s.clusterIP || s.clusterIP === 'None' || s.type === 'ExternalName' || s.ports.length === 0) continue;
+    const [first] = s.ports;
+    if (s.namespace !== namespace || !s.clusterIP || s.clusterIP === 'None' || s.type === 'ExternalName' || !first) continue;
     const n = s.name.toUpperCase().replace(/-/g, '_');
-    const first = s.ports[0];
     env[`${n}_SERVICE_HOST`] = s.clusterIP;
     env[`${n}_SERVICE_PORT`] = String(first.port);
     for (const p of s.ports) if (p.name) env[`${n}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] = String(p.port);

@@ -6,3 +6,5 @@ export * from './log.js';
 export * from './run.js';
 export * from './rerun.js';
 export * from './files.js';
+export * from './arrays.js';
+export * from './text.js';

@@ -8,6 +8,7 @@
 // even in nftables mode: a packet must pass every base chain on the forward hook, and an
 // accept in our nft table does not override the DROP policy of the iptables filter table.
 
+import { matchGroups } from '../base/index.js';
 import { cidrsOverlap, parseCidr } from './ip.js';
 import { runCommand, type Runner } from './exec.js';
 import { IPTABLES_WAIT, type IptablesVariant, iptablesCommands } from './iptables/executor.js';
@@ -31,8 +32,8 @@ export function podForwardRules(podCIDR: string): string[] {
 export function mergePodForwardRules(existing: string[], podCIDR: string): string[] {
   const mine = parseCidr(podCIDR)!;
   const keep = existing.filter((l) => {
-    const m = /^-A \S+ -[sd] (\S+) /.exec(l);
-    const c = m ? parseCidr(m[1]!) : undefined;
+    const m = matchGroups(/^-A \S+ -[sd] (\S+) /, l, 1);
+    const c = m ? parseCidr(m[1]) : undefined;
     return c !== undefined && !cidrsOverlap(c, mine);
   });
   return [...keep, ...podForwardRules(podCIDR)];

@@ -43,12 +43,11 @@ export class EventPoster {
     if (this.busy) return;
     this.busy = true;
     try {
-      while (this.queue.length) {
+      for (let e = this.queue[0]; e; e = this.queue[0]) {
         const now = Date.now();
         this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
         this.last = now;
         if (this.tokens < 1) return;
-        const e = this.queue[0];
         try {
           await this.send(e);
           this.tokens--;

@@ -35,9 +35,9 @@ const now3339 = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
 /** Parses --register-with-taints: key=value:Effect,key:Effect. */
 export function parseTaints(s: string): Taint[] {
   return s.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
-    const m = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t);
-    if (!m) throw new Error(`--register-with-taints: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
-    return { key: m[1], ...(m[2] !== undefined ? { value: m[2] } : {}), effect: m[3] };
+    const [, key, value, effect] = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t) ?? [];
+    if (key === undefined || effect === undefined) throw new Error(`--register-with-taints: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
+    return { key, ...(value !== undefined ? { value } : {}), effect };
   });
 }
 

@@ -90,9 +90,10 @@ export function iptablesMatches(f: Facts): CheckResult {
   const i = f.iptables;
   if (!i.version) return fail('iptables matches', 'not checked: iptables is not usable', 'install iptables first');
   const missing = REQUIRED_MATCHES.filter((m) => !(m in i.probes) || i.probes[m] !== undefined);
-  if (missing.length) {
+  const [first] = missing;
+  if (first) {
     const why = missing.map((m) => `${m} (${i.probes[m] ?? 'not probed'})`).join('; ');
-    return fail('iptables matches', `unusable: ${why}`, `load the netfilter modules for them (modprobe xt_${missing[0].toLowerCase()} ...) or use a kernel that has them`);
+    return fail('iptables matches', `unusable: ${why}`, `load the netfilter modules for them (modprobe xt_${first.toLowerCase()} ...) or use a kernel that has them`);
   }
   return pass('iptables matches', REQUIRED_MATCHES.join(', '));
 }

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statfsSync
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
+import { beforeFirst, matchGroups } from '../../base/index.js';
 import type { DirFacts, Facts, Listener } from './facts.js';
 import { gatherBackendEvidence } from '../../netproxy/index.js';
 
@@ -33,7 +34,7 @@ function run(cmd: string, args: string[], timeout = 10_000): Promise<Run> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout, env: { ...process.env, LC_ALL: 'C', PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` } }, (err, out, errOut) => {
       const enoent = (err as NodeJS.ErrnoException | null)?.code === 'ENOENT';
-      resolve({ ok: !err, out: String(out), err: enoent ? `${cmd}: command not found` : (String(errOut).trim() || err?.message || '').split('\n')[0] });
+      resolve({ ok: !err, out: String(out), err: enoent ? `${cmd}: command not found` : beforeFirst(String(errOut).trim() || err?.message || '', '\n') });
     });
   });
 }
@@ -82,7 +83,7 @@ function cgroupFacts(): Facts['cgroup'] {
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => l.split(/\s+/))
     .filter(([, hierarchy, , enabled]) => enabled === '1' && hierarchy !== '0')
-    .map(([name]) => name);
+    .flatMap(([name]) => (name === undefined ? [] : [name]));
   if (fsType === 'cgroup2fs') return { fsType, v1: [], v2: (read('/sys/fs/cgroup/cgroup.controllers') ?? '').trim().split(/\s+/).filter(Boolean) };
   const unified = '/sys/fs/cgroup/unified';
   const hybrid = existsSync(join(unified, 'cgroup.controllers'));
@@ -133,7 +134,7 @@ function ipvsFacts(ipvsadm: Run): Facts['ipvs'] {
   } catch {
     // no module tree for this kernel
   }
-  return { kernelRelease: rel, procNetIpVs: existsSync('/proc/net/ip_vs'), loadableModules: existsSync('/proc/modules'), moduleFiles, ...(ipvsadm.ok ? { ipvsadm: ipvsadm.out.split('\n')[0] } : {}) };
+  return { kernelRelease: rel, procNetIpVs: existsSync('/proc/net/ip_vs'), loadableModules: existsSync('/proc/modules'), moduleFiles, ...(ipvsadm.ok ? { ipvsadm: beforeFirst(ipvsadm.out, '\n') } : {}) };
 }
 
 /** IPv4 and IPv6 addresses as /proc/net/tcp{,6} write them (hex, 32-bit words in host order). */
@@ -142,7 +143,7 @@ export function procNetAddress(hex: string): string {
   const bytes = words.flatMap((w) => (w.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)));
   if (bytes.length === 4) return bytes.join('.');
   const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0)).toString(16));
   return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
 }
 
@@ -151,11 +152,11 @@ export function parseProcNetTcp(text: string): { port: number; address: string; 
   return text
     .split('\n')
     .slice(1)
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length > 9 && f[3] === '0A')
-    .map((f) => {
-      const [addr, port] = f[1].split(':');
-      return { port: parseInt(port, 16), address: procNetAddress(addr), inode: f[9] };
+    .flatMap((l) => {
+      const [, local, , state, , , , , , inode] = l.trim().split(/\s+/);
+      const [addr, port] = local?.split(':') ?? [];
+      if (state !== '0A' || inode === undefined || addr === undefined || port === undefined) return [];
+      return [{ port: parseInt(port, 16), address: procNetAddress(addr), inode }];
     });
 }
 
@@ -176,7 +177,7 @@ function socketOwners(inodes: Set<string>): Map<string, { pid: number; argv: str
       } catch {
         continue;
       }
-      const m = /^socket:\[(\d+)\]$/.exec(link);
+      const m = matchGroups(/^socket:\[(\d+)\]$/, link, 1);
       if (m && inodes.has(m[1]) && !owners.has(m[1])) {
         owners.set(m[1], { pid: Number(p), argv: (read(`/proc/${p}/cmdline`) ?? '').split('\0').filter(Boolean) });
       }
@@ -242,9 +243,9 @@ export async function gatherFacts(t: DoctorTarget): Promise<Facts> {
       ipForward: read('/proc/sys/net/ipv4/ip_forward')?.trim(),
       bridgeNfCallIptables: read('/proc/sys/net/bridge/bridge-nf-call-iptables')?.trim(),
     },
-    swaps: (read('/proc/swaps') ?? '').split('\n').slice(1).filter(Boolean).map((l) => l.split(/\s+/)[0]),
+    swaps: (read('/proc/swaps') ?? '').split('\n').slice(1).filter(Boolean).flatMap((l) => l.split(/\s+/).slice(0, 1)),
     ipvs: ipvsFacts(ipvsadm),
-    conntrack: { ...(conntrackTool.ok ? { tool: conntrackTool.out.split('\n')[0] } : {}), kernel: existsSync('/proc/sys/net/netfilter/nf_conntrack_max') },
+    conntrack: { ...(conntrackTool.ok ? { tool: beforeFirst(conntrackTool.out, '\n') } : {}), kernel: existsSync('/proc/sys/net/netfilter/nf_conntrack_max') },
     ports: portFacts(t),
     dirs: [dirFacts(t.rootDir, 'root dir'), dirFacts(t.podManifestPath, 'static pod manifests'), dirFacts(t.podLogsDir, 'pod logs')],
     clock,

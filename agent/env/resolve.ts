@@ -1,3 +1,4 @@
+import { matchGroups } from '../../base/index.js';
 import type { Container, EnvVar, KeySelector, Pod, ResourceFieldSelector } from '../../manifests/index.js';
 import { milliValue, parseQuantity } from '../../manifests/index.js';
 import type { ObjectLookup } from '../objects/store.js';
@@ -148,7 +149,7 @@ function keyValue(pod: Pod, kind: 'ConfigMap' | 'Secret', ref: KeySelector, ctx:
 
 /** The downward API's field paths (pkg/apis/core/validation validEnvDownwardAPIFieldPathExpressions). */
 export function fieldValue(pod: Pod, path: string, ctx: Pick<EnvContext, 'podIP' | 'hostIP'>): string {
-  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
+  const m = matchGroups(/^metadata\.(labels|annotations)\['(.+)'\]$/, path, 2);
   if (m) return (m[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations)?.[m[2]] ?? '';
   switch (path) {
     case 'metadata.name': return pod.metadata.name;

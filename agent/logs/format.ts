@@ -73,8 +73,8 @@ export function rfc3339Nano(ts: string): string {
 export function resumePoint(lines: readonly Buffer[]): { timestamp: string; count: number } | undefined {
   let last: string | undefined;
   let count = 0;
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const l = parseCriLine(lines[i]);
+  for (const line of [...lines].reverse()) {
+    const l = parseCriLine(line);
     if (!l) continue;
     if (last === undefined) last = l.timestamp;
     else if (l.timestamp !== last) break;

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, createGzip } from 'node:zlib';
 import { readFileSync } from 'node:fs';
+import { hasLength } from '../../base/index.js';
 import type { RotationPolicy } from './format.js';
 import { planRotated, resumePoint, rotatedFiles, rotatedName, shouldRotate, splitLines } from './format.js';
 
@@ -108,7 +109,7 @@ export class CriLogWriter {
 
   flush(): void {
     if (this.pending.length === 0) return;
-    const buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    const buf = hasLength(this.pending, 1) ? this.pending[0] : Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
     let off = 0;

@@ -96,7 +96,7 @@ function sameMaps(a: Map<string, ObjectData>, b: Map<string, ObjectData>): boole
     if (!w) return false;
     const keys = Object.keys(v);
     if (keys.length !== Object.keys(w).length) return false;
-    for (const kk of keys) if (!w[kk] || !v[kk].equals(w[kk])) return false;
+    for (const [kk, vb] of Object.entries(v)) if (!w[kk] || !vb.equals(w[kk])) return false;
   }
   return true;
 }

@@ -1,3 +1,4 @@
+import { hasLength } from '../../base/index.js';
 import type { Pod } from '../../manifests/index.js';
 import { podRequests } from '../resources/compute.js';
 import { pressureAdmission } from '../resources/eviction.js';
@@ -143,7 +144,7 @@ function requirementMatches(r: Requirement, value: string | undefined): boolean 
     case 'Gt':
     case 'Lt': {
       // Both sides must be integers; anything else matches nothing.
-      if (value === undefined || values.length !== 1 || !/^-?\d+$/.test(value) || !/^-?\d+$/.test(values[0])) return false;
+      if (value === undefined || !hasLength(values, 1) || !/^-?\d+$/.test(value) || !/^-?\d+$/.test(values[0])) return false;
       return r.operator === 'Gt' ? BigInt(value) > BigInt(values[0]) : BigInt(value) < BigInt(values[0]);
     }
     default: return false;

@@ -32,7 +32,8 @@ function kind(pod: Pod | undefined, c: RuntimeContainer): { sidecar: boolean; in
   const name = c.metadata.name;
   const inits = pod?.spec.initContainers ?? [];
   const i = inits.findIndex((x) => x.name === name);
-  if (i >= 0) return { sidecar: isSidecar(inits[i]), index: i };
+  const init = inits[i];
+  if (init) return { sidecar: isSidecar(init), index: i };
   if (pod?.spec.containers.some((x) => x.name === name)) return { sidecar: false, index: -1 };
   // The spec is gone (an orphan): the runtime's record says what it was.
   return { sidecar: c.annotations[L.containerType] === 'sidecar', index: -1 };

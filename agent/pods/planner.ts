@@ -190,8 +190,9 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     actions.killPod = !!newest;
     actions.createSandbox = true;
     // A new sandbox runs the init containers again from the first one.
-    if (inits.length > 0) {
-      actions.containersToStart.push({ kind: 'init', index: 0, attempt: nextAttempt(observed, inits[0].name), restart: false });
+    const [firstInit] = inits;
+    if (firstInit) {
+      actions.containersToStart.push({ kind: 'init', index: 0, attempt: nextAttempt(observed, firstInit.name), restart: false });
     } else {
       for (const { c, index } of toStart) {
         actions.containersToStart.push({ kind: 'app', index, attempt: nextAttempt(observed, c.name), restart: false });
@@ -219,8 +220,7 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
   // App containers only: sidecars never keep a pod alive on their own.
   let keepRunning = 0;
   let appPending = 0;
-  for (let index = 0; index < apps.length; index++) {
-    const c = apps[index];
+  for (const [index, c] of apps.entries()) {
     const st = latestByName(observed.containers, c.name);
     if (!st) {
       appPending++;
@@ -302,15 +302,15 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
   const starts: ContainerToStart[] = [];
   const startNew = (index: number) => {
     const c = inits[index];
+    if (!c) return; // callers pass indices of inits (0, or one past an index that is not the last)
     if (!gateByBackoff(pod, c, backoff, actions)) starts.push({ kind: 'init', index, attempt: nextAttempt(observed, c.name), restart: false });
   };
-  const restart = (index: number, st: RuntimeContainer) => {
+  const restart = (index: number, c: Container, st: RuntimeContainer) => {
     const before = actions.containersToStart.length;
-    planRestart(pod, inits[index], st, 'init', index, backoff, actions);
+    planRestart(pod, c, st, 'init', index, backoff, actions);
     starts.push(...actions.containersToStart.splice(before));
   };
-  for (let index = inits.length - 1; index >= 0; index--) {
-    const c = inits[index];
+  for (const [index, c] of [...inits.entries()].reverse()) {
     const sidecar = isSidecar(c);
     const st = inSandbox(c.name);
     if (!st) {
@@ -354,7 +354,7 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
     // Exited.
     if (sidecar) {
       // Restarted whatever the pod's policy; what follows waits until it runs again.
-      restart(index, st);
+      restart(index, c, st);
       continue;
     }
     if (st.exitCode !== 0) {
@@ -363,7 +363,7 @@ function planInit(pod: Pod, observed: ObservedPod, sandboxId: string, backoff: B
         actions.containersToStart = [];
         return false;
       }
-      restart(index, st);
+      restart(index, c, st);
       continue;
     }
     if (index === inits.length - 1) initialized = true;

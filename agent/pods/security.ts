@@ -1,4 +1,5 @@
 import { isAbsolute, join } from 'node:path';
+import { beforeFirst } from '../../base/index.js';
 import type { LinuxContainerSecurityContext, SecurityProfile } from '../../cri/index.js';
 import type { Container, Pod, SeccompProfile, SecurityContext } from '../../manifests/index.js';
 
@@ -32,7 +33,7 @@ export function effectiveSecurityContext(pod: Pod, c: Container): SecurityContex
 
 /** The image user's uid, or its name when it is not numeric (dockershim's getUserFromImageUser). */
 export function imageUid(user: string | undefined): { uid?: number; username?: string } {
-  const u = (user ?? '').split(':')[0];
+  const u = beforeFirst(user ?? '', ':');
   // No user: the image runs as root.
   if (u === '') return { uid: 0 };
   if (/^\d+$/.test(u)) return { uid: Number(u) };

@@ -199,7 +199,11 @@ interface Cond { ok: boolean; reason?: string; message?: string }
 function containersReady(pod: Pod, init: ContainerStatus[], app: ContainerStatus[], phase: PodPhase): Cond {
   if (phase === 'Succeeded') return { ok: false, reason: 'PodCompleted' };
   if (phase === 'Failed') return { ok: false, reason: 'PodFailed' };
-  const sidecars = init.filter((_, i) => isSidecar((pod.spec.initContainers ?? [])[i]));
+  // init holds the statuses of spec.initContainers, in their order.
+  const sidecars = init.filter((_, i) => {
+    const c = pod.spec.initContainers?.[i];
+    return !!c && isSidecar(c);
+  });
   const unready = [...sidecars, ...app].filter((s) => !s.ready).map((s) => s.name);
   if (unready.length) return { ok: false, reason: 'ContainersNotReady', message: `containers with unready status: [${unready.join(' ')}]` };
   return { ok: true };
@@ -250,7 +254,7 @@ export function computePodStatus(input: StatusInput): PodStatus {
   // An app container created in the current sandbox: initialization happened there (kubelet's
   // HasAnyActiveRegularContainerStarted; a reboot's new sandbox runs its init containers again).
   const podHasInitialized = !!sandbox && pod.spec.containers.some((c) => observed.containers.some((x) => x.metadata.name === c.name && x.podSandboxId === sandbox.id));
-  const initDone = initStatuses.every((s, i) => (isSidecar(inits[i]) ? s.started : s.ready)) || podHasInitialized;
+  const initDone = inits.every((c, i) => (isSidecar(c) ? initStatuses[i]?.started : initStatuses[i]?.ready)) || podHasInitialized;
   const appStatuses = pod.spec.containers.map((c) => containerStatus(input, c, initDone ? 'ContainerCreating' : 'PodInitializing', 'app'));
 
   let phase: PodPhase = podPhase(pod, initStatuses, appStatuses, podHasInitialized, input.terminal);

@@ -171,7 +171,8 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
   }
 
   for (const s of actions.containersToStart) {
-    const c = s.kind === 'init' ? pod.spec.initContainers![s.index] : pod.spec.containers[s.index];
+    const c = s.kind === 'init' ? pod.spec.initContainers?.[s.index] : pod.spec.containers[s.index];
+    if (!c) throw new Error(`the plan for pod ${pod.metadata.namespace}/${pod.metadata.name} starts ${s.kind} container ${s.index}, which its spec does not have`);
     const held = crashBackoff(deps, pod, c, s, observed);
     if (held) {
       // A new sandbox does not reset a crash loop: kubelet's doBackOff looks at the newest

@@ -1,3 +1,4 @@
+import { matchGroups } from '../../base/index.js';
 import type { RegistryAuth } from '../../cri/index.js';
 import { DOCKER_HUB, parseImageName } from './reference.js';
 
@@ -33,9 +34,9 @@ export function parseKey(key: string): { host: string; port: string; path: strin
   let path = slash >= 0 ? k.slice(slash + 1).replace(/\/+$/, '') : '';
   // "registry.io/v1/" and "/v2/" name the API, not a repository path.
   if (/^v[12]$/.test(path)) path = '';
-  const m = /^([^:]+)(?::(\d+))?$/.exec(hostPort);
+  const m = matchGroups(/^([^:]+)(?::(\d+))?$/, hostPort, 1);
   if (!m) return undefined;
-  return { host: m[1]!.toLowerCase(), port: m[2] ?? '', path };
+  return { host: m[1].toLowerCase(), port: m[2] ?? '', path };
 }
 
 function globPart(glob: string, part: string): boolean {
@@ -45,9 +46,9 @@ function globPart(glob: string, part: string): boolean {
 
 export function keyMatches(e: Pick<KeyringEntry, 'host' | 'port' | 'path'>, image: string): boolean {
   const name = parseImageName(image);
-  const m = /^([^:]+)(?::(\d+))?$/.exec(name.registry);
+  const m = matchGroups(/^([^:]+)(?::(\d+))?$/, name.registry, 1);
   if (!m) return false;
-  const host = m[1]!.toLowerCase();
+  const host = m[1].toLowerCase();
   const port = m[2] ?? '';
   const gp = e.host.split('.');
   const tp = host.split('.');

@@ -1,6 +1,7 @@
 import { readFile, stat, statfs } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { matchGroups } from '../../base/index.js';
 import type { Runtime } from '../../cri/index.js';
 import type { CgroupVersion } from './cgroups.js';
 import { CGROUP_MOUNT } from './cgroups.js';
@@ -14,8 +15,8 @@ async function meminfo(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   try {
     for (const line of (await readFile('/proc/meminfo', 'utf8')).split('\n')) {
-      const m = /^([^:]+):\s+(\d+)(?:\s+kB)?$/.exec(line.trim());
-      if (m) out[m[1]!] = Number(m[2]) * (line.includes('kB') ? 1024 : 1);
+      const m = matchGroups(/^([^:]+):\s+(\d+)(?:\s+kB)?$/, line.trim(), 2);
+      if (m) out[m[1]] = Number(m[2]) * (line.includes('kB') ? 1024 : 1);
     }
   } catch {
     // not Linux

@@ -1,3 +1,4 @@
+import { matchGroups } from '../../base/index.js';
 import { isValidQuantity, parseQuantity } from '../../manifests/index.js';
 
 // Eviction thresholds as kubelet takes them (pkg/kubelet/eviction/api, helpers.go
@@ -86,7 +87,7 @@ export function parseThresholdValue(signal: string, v: string): ThresholdValue {
 export function parseThresholdFlag(s: string, flag: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
-    const m = /^([A-Za-z.]+)\s*(<|>|<=|>=|=)\s*(.+)$/.exec(part);
+    const m = matchGroups(/^([A-Za-z.]+)\s*(<|>|<=|>=|=)\s*(.+)$/, part, 3);
     if (!m) throw new ThresholdError(`${flag}: invalid eviction threshold ${JSON.stringify(part)}: expected <signal><<value>`);
     if (m[2] !== '<') throw new ThresholdError(`${flag}: invalid operator ${JSON.stringify(m[2])} in ${JSON.stringify(part)}: only "<" is supported`);
     out[m[1]] = m[3];

@@ -1,3 +1,4 @@
+import { type Groups, matchGroups } from '../../base/index.js';
 import type { Pod } from '../../manifests/index.js';
 import type { CoreEvent } from '../events.js';
 import { age, podReadyCount, podStatusColumn, restartsColumn } from '../printers.js';
@@ -110,10 +111,11 @@ export function parseLabelSelector(s: string): Requirement[] {
   for (const raw of parts) {
     const p = raw.trim();
     if (!p) continue;
-    let m: RegExpExecArray | null;
-    if ((m = /^(\S+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(p))) out.push({ key: m[1], op: m[2] as 'in' | 'notin', values: m[3].split(',').map((v) => v.trim()) });
-    else if ((m = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(p))) out.push({ key: m[1], op: m[2] === '!=' ? '!=' : '=', values: [m[3]] });
-    else if ((m = /^!\s*(\S+)$/.exec(p))) out.push({ key: m[1], op: '!', values: [] });
+    let m: Groups<3> | undefined;
+    let not: Groups<1> | undefined;
+    if ((m = matchGroups(/^(\S+)\s+(in|notin)\s*\(([^)]*)\)$/, p, 3))) out.push({ key: m[1], op: m[2] as 'in' | 'notin', values: m[3].split(',').map((v) => v.trim()) });
+    else if ((m = matchGroups(/^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/, p, 3))) out.push({ key: m[1], op: m[2] === '!=' ? '!=' : '=', values: [m[3]] });
+    else if ((not = matchGroups(/^!\s*(\S+)$/, p, 1))) out.push({ key: not[1], op: '!', values: [] });
     else if (/^[^\s=!(),]+$/.test(p)) out.push({ key: p, op: 'exists', values: [] });
     else throw new SelectorError(`unable to parse requirement: ${JSON.stringify(p)}`);
   }
@@ -456,7 +458,7 @@ export function nodeObject(f: NodeFacts): NodeObject {
 }
 
 export function nodeRow(n: NodeObject, now: number, include: IncludeObject): TableRow {
-  const st = n.status as { conditions: { type: string; status: string }[]; addresses: { type: string; address: string }[]; nodeInfo: Record<string, string> };
+  const st = n.status as { conditions: { type: string; status: string }[]; addresses: { type: string; address: string }[]; nodeInfo: { kubeletVersion: string; osImage: string; kernelVersion: string; containerRuntimeVersion: string } };
   const ready = st.conditions.find((c) => c.type === 'Ready')?.status === 'True';
   return {
     cells: [

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { matchGroups } from '../../base/index.js';
 
 // Authentication on the kubelet port: bearer tokens from a kube-apiserver token file and
 // client certificates verified against a client CA. Anonymous requests are refused.
@@ -101,7 +102,7 @@ export class Authenticator {
    */
   authenticate(authorization: string | undefined, peer: PeerCertificate | undefined, peerVerified: boolean): AuthResult {
     if (authorization !== undefined) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      const m = matchGroups(/^Bearer\s+(\S+)\s*$/i, authorization, 1);
       if (!m) return { ok: false, status: 401, reason: 'malformed Authorization header' };
       const user = this.byToken(m[1]);
       return user ? { ok: true, user } : { ok: false, status: 401, reason: 'invalid bearer token' };

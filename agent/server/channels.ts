@@ -175,8 +175,8 @@ export async function serveWebSocketPortForward(ws: WebSocket, ports: number[], 
   const conns = new Map<number, Duplex>();
   const pending = new Map<number, Buffer[]>();
   ws.on('message', (data: Buffer, isBinary: boolean) => {
-    if (!isBinary || data.length === 0) return;
     const ch = data[0];
+    if (!isBinary || ch === undefined) return;
     if (ch % 2 !== 0 || ch / 2 >= ports.length) return;
     const c = conns.get(ch);
     if (c) c.write(data.subarray(1));

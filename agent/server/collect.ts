@@ -1,5 +1,6 @@
 import { readdir, readFile, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { beforeFirst, matchGroups } from '../../base/index.js';
 import type { ContainerStats, ContainerStatus as RuntimeContainer, PodSandboxStatus, StreamingService } from '../../cri/index.js';
 import type { PodView } from '../pods/manager.js';
 import { volumeDir } from '../volumes/plan.js';
@@ -22,7 +23,7 @@ export interface StatsSources {
 const CLK_TCK = 100;
 
 export async function nodeCpuNanos(): Promise<number> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
+  const line = beforeFirst(await readFile('/proc/stat', 'utf8'), '\n');
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
   const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
@@ -32,7 +33,7 @@ export async function nodeCpuNanos(): Promise<number> {
 async function meminfo(): Promise<NodeSample['memory']> {
   const m = new Map<string, number>();
   for (const l of (await readFile('/proc/meminfo', 'utf8')).split('\n')) {
-    const x = /^(\w+):\s+(\d+)/.exec(l);
+    const x = matchGroups(/^(\w+):\s+(\d+)/, l, 2);
     if (x) m.set(x[1], Number(x[2]) * 1024);
   }
   let pageFaults = 0;
@@ -55,11 +56,11 @@ export function parseNetDev(text: string): NetSample[] {
   const out: NetSample[] = [];
   for (const l of text.split('\n').slice(2)) {
     const [name, rest] = l.split(':');
-    if (!rest) continue;
+    if (name === undefined || !rest) continue;
     const n = name.trim();
     if (n === 'lo' || /^(veth|docker|bosun|br-|cni|flannel|kube-ipvs)/.test(n)) continue;
     const f = rest.trim().split(/\s+/).map(Number);
-    out.push({ name: n, rxBytes: f[0], rxErrors: f[2], txBytes: f[8], txErrors: f[10] });
+    out.push({ name: n, rxBytes: f[0] ?? 0, rxErrors: f[2] ?? 0, txBytes: f[8] ?? 0, txErrors: f[10] ?? 0 });
   }
   return out;
 }

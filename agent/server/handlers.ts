@@ -3,6 +3,7 @@
 // request; what it decides lives in api.ts, logs.ts, stats.ts, writes.ts and resources.ts.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { beforeFirst } from '../../base/index.js';
 import { MAX_MANIFEST_BYTES } from '../../manifests/index.js';
 import {
   apiGroupList, apiResourceList, apiVersions, list, matches, notFound, parseFieldSelector, parseLabelSelector, readOnly, SelectorError, status, table, versionInfo,
@@ -254,7 +255,7 @@ async function serveWrite({ deps, writer }: Context, r: Extract<Route, { kind: '
   const resource: WritableResource = r.resource;
   // Bodies are JSON or YAML; a client that sent CBOR or protobuf (kubectl 1.36's
   // generators, e.g. `create configmap`) is told so with the API server's 415.
-  const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = beforeFirst(String(req.headers['content-type'] ?? ''), ';').trim().toLowerCase();
   if (r.verb !== 'patch' && r.verb !== 'delete' && type && !['application/json', 'application/yaml', '*/*'].includes(type)) {
     return sendStatus(res, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format (${type}) - accepted media types include: application/json, application/yaml`));
   }

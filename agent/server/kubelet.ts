@@ -138,8 +138,9 @@ function runningPods(pm: PodManager): Pod[] {
   for (const uid of pm.cache.uids()) {
     const o = pm.cache.get(uid);
     const running = o.containers.filter((c) => c.state === 'running');
-    if (!running.length) continue;
-    const labels = running[0].labels;
+    const [first] = running;
+    if (!first) continue;
+    const labels = first.labels;
     out.push({
       apiVersion: 'v1',
       kind: 'Pod',

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { hasLength } from '../../base/index.js';
 import type { Pod, PodStatus } from '../../manifests/index.js';
 import { findPodLogDir, followLogFile, logAttempts, readLogFile, Renderer, timestampNanos, type CriLine } from '../logs/index.js';
 import { status, type Status } from './api.js';
@@ -57,7 +58,7 @@ export function pickLog(pod: Pod, st: PodStatus, q: LogQuery, podLogsDir: string
   if (!container) {
     const def = pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'];
     if (def && all.includes(def)) container = def;
-    else if (specNames.length === 1) container = specNames[0];
+    else if (hasLength(specNames, 1)) container = specNames[0];
     else return status(400, 'BadRequest', `a container name must be specified for pod ${name}, choose one of: [${all.join(' ')}]`);
   }
   if (!all.includes(container)) return status(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);

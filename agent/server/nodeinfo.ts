@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat, statfs } from 'node:fs/promises';
 import { cpus, release, totalmem } from 'node:os';
+import { hasLength, matchGroups } from '../../base/index.js';
 import { goArch, type NodeFacts } from './api.js';
 import { rfc3339 } from '../vocab/index.js';
 
@@ -10,7 +11,7 @@ import { rfc3339 } from '../vocab/index.js';
 const read = (p: string) => readFile(p, 'utf8').then((s) => s.trim(), () => '');
 
 export function osImage(osRelease: string): string {
-  const m = /^PRETTY_NAME=("?)(.*)\1$/m.exec(osRelease);
+  const m = matchGroups(/^PRETTY_NAME=("?)(.*)\1$/m, osRelease, 2);
   return m ? m[2] : 'Linux';
 }
 
@@ -66,7 +67,7 @@ export async function nodeFacts(i: NodeInfoInput): Promise<NodeFacts> {
     arch: goArch(process.arch),
     port: i.port,
     ready,
-    readyMessage: ready ? 'kubelet is posting ready status' : errors.length === 1 ? errors[0] : `[${errors.join(', ')}]`,
+    readyMessage: ready ? 'kubelet is posting ready status' : hasLength(errors, 1) ? errors[0] : `[${errors.join(', ')}]`,
     heartbeat: rfc3339(Date.now()),
   };
 }

@@ -1,6 +1,8 @@
 // Which endpoint a request is for (pure): kubelet's own paths and the slice of the core API
 // kubectl needs. The server turns a Route into a handler call; nothing here does I/O.
 
+import { hasLength } from '../../base/index.js';
+
 export type StreamKind = 'exec' | 'attach' | 'portforward';
 
 export type Route =
@@ -63,24 +65,24 @@ export function route(method: string, pathname: string): Route {
     case 'configz':
       return rest.length ? { kind: 'notFound' } : readOnly({ kind: 'configz' });
     case 'containerLogs':
-      return rest.length === 3 ? readOnly({ kind: 'containerLogs', namespace: rest[0], pod: rest[1], container: rest[2] }) : { kind: 'notFound' };
+      return hasLength(rest, 3) ? readOnly({ kind: 'containerLogs', namespace: rest[0], pod: rest[1], container: rest[2] }) : { kind: 'notFound' };
     case 'exec':
     case 'attach': {
       // /exec/{ns}/{pod}/{container} or /exec/{ns}/{pod}/{uid}/{container}
-      if (rest.length !== 3 && rest.length !== 4) return { kind: 'notFound' };
+      if (!hasLength(rest, 3) && !hasLength(rest, 4)) return { kind: 'notFound' };
       if (method !== 'GET' && method !== 'POST') return { kind: 'badMethod', allow: 'GET, POST' };
       const [namespace, pod] = rest;
-      return { kind: 'stream', stream: head, namespace, pod, ...(rest.length === 4 ? { uid: rest[2] } : {}), container: rest[rest.length - 1], api: false };
+      return { kind: 'stream', stream: head, namespace, pod, ...(rest.length === 4 ? { uid: rest[2] } : {}), container: rest.length === 4 ? rest[3] : rest[2], api: false };
     }
     case 'portForward': {
-      if (rest.length !== 2 && rest.length !== 3) return { kind: 'notFound' };
+      if (!hasLength(rest, 2) && !hasLength(rest, 3)) return { kind: 'notFound' };
       if (method !== 'GET' && method !== 'POST') return { kind: 'badMethod', allow: 'GET, POST' };
-      return { kind: 'stream', stream: 'portforward', namespace: rest[0], pod: rest[1], ...(rest[2] ? { uid: rest[2] } : {}), api: false };
+      return { kind: 'stream', stream: 'portforward', namespace: rest[0], pod: rest[1], ...(rest.length === 3 ? { uid: rest[2] } : {}), api: false };
     }
     case 'run': {
-      if (rest.length !== 3 && rest.length !== 4) return { kind: 'notFound' };
+      if (!hasLength(rest, 3) && !hasLength(rest, 4)) return { kind: 'notFound' };
       if (method !== 'POST') return { kind: 'badMethod', allow: 'POST' };
-      return { kind: 'run', namespace: rest[0], pod: rest[1], ...(rest.length === 4 ? { uid: rest[2] } : {}), container: rest[rest.length - 1] };
+      return { kind: 'run', namespace: rest[0], pod: rest[1], ...(rest.length === 4 ? { uid: rest[2] } : {}), container: rest.length === 4 ? rest[3] : rest[2] };
     }
     case 'version':
       return rest.length ? { kind: 'notFound' } : readOnly({ kind: 'version' });
@@ -103,31 +105,29 @@ function apiRoute(method: string, rest: string[]): Route {
   const p = rest.slice(1);
   const read = READS.has(method);
   const guard = (r: Route, resource: string): Route => (read ? r : { kind: 'write', resource });
-  if (p.length === 0) return read ? { kind: 'discovery', doc: 'api/v1' } : { kind: 'badMethod', allow: 'GET, HEAD' };
+  const last = p.at(-1);
+  if (last === undefined) return read ? { kind: 'discovery', doc: 'api/v1' } : { kind: 'badMethod', allow: 'GET, HEAD' };
   // Cluster-scoped paths and lists across namespaces: /api/v1/{resource}[/{name}]
-  if (CORE.has(p[0]) && p.length <= 2) {
+  if ((hasLength(p, 1) || hasLength(p, 2)) && CORE.has(p[0])) {
     const resource = p[0] as Core;
     if (p.length === 1) return guard({ kind: 'list', resource }, resource);
     if (resource === 'namespaces' || resource === 'nodes') return guard({ kind: 'get', resource, name: p[1] }, resource);
     return { kind: 'notFound' };
   }
   // /api/v1/namespaces/{ns}/{resource}[/{name}[/{subresource}]]
-  if (p[0] === 'namespaces' && p.length >= 3) {
-    const namespace = p[1];
-    const resource = p[2];
+  const [top, namespace, resource, name, sub] = p;
+  if (top === 'namespaces' && namespace !== undefined && resource !== undefined) {
     if (!NAMESPACED.has(resource)) return read ? { kind: 'notFound' } : { kind: 'write', resource };
-    if (p.length === 3) {
+    if (name === undefined) {
       if (read) return { kind: 'list', resource: resource as Core, namespace };
       return WRITABLE.has(resource) && method === 'POST' ? { kind: 'write', resource, namespace, verb: 'create' } : { kind: 'write', resource };
     }
-    const name = p[3];
-    if (p.length === 4) {
+    if (sub === undefined) {
       if (read) return { kind: 'get', resource: resource as Core, namespace, name };
       const verb = ({ PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, WriteVerb>)[method];
       return WRITABLE.has(resource) && verb ? { kind: 'write', resource, namespace, name, verb } : { kind: 'write', resource };
     }
     if (p.length === 5 && resource === 'pods') {
-      const sub = p[4];
       if (sub === 'log') return read ? { kind: 'podLog', namespace, pod: name } : { kind: 'badMethod', allow: 'GET' };
       if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
         if (method !== 'GET' && method !== 'POST') return { kind: 'badMethod', allow: 'GET, POST' };
@@ -136,7 +136,7 @@ function apiRoute(method: string, rest: string[]): Route {
       return read ? { kind: 'notFound' } : { kind: 'write', resource: `pods/${sub}` };
     }
   }
-  return read ? { kind: 'notFound' } : { kind: 'write', resource: p[p.length - 1] };
+  return read ? { kind: 'notFound' } : { kind: 'write', resource: last };
 }
 
 /** The exec/attach options from the query: kubelet's names (input/output/error) and the API's (stdin/stdout/stderr). */

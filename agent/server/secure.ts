@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { matchGroups } from '../../base/index.js';
 import { status, type Status } from './api.js';
 import type { Authenticator, User } from './auth.js';
 import { type Context, handle, served } from './handlers.js';
@@ -48,7 +49,7 @@ async function admit(deps: SecureServerDeps, tls: TlsOptions, auth: Authenticato
   let who = auth.authenticate(req.headers.authorization, hasPeer ? peer : undefined, !!sock.authorized);
   const wh = deps.webhook;
   if (!who.ok && wh?.tokens) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const m = matchGroups(/^Bearer\s+(\S+)\s*$/i, req.headers.authorization ?? '', 1);
     const user = m ? await wh.auth.reviewToken(m[1]) : undefined;
     if (user) who = { ok: true, user };
   }

@@ -1,5 +1,6 @@
 import { Duplex } from 'node:stream';
 import { constants as zc, createDeflate, createInflate, type Deflate, type Inflate } from 'node:zlib';
+import { beforeFirst } from '../../base/index.js';
 
 // The server side of SPDY/3.1 as kubectl port-forward speaks it (client-go's spdystream):
 // enough of the protocol to accept streams the client opens, reply to them, carry their
@@ -49,8 +50,8 @@ export function parseFrames(buf: Buffer): { frames: Frame[]; rest: Buffer } {
     const len = buf.readUIntBE(off + 5, 3);
     if (buf.length - off < 8 + len) break;
     const data = buf.subarray(off + 8, off + 8 + len);
-    const flags = buf[off + 4];
-    if (buf[off] & 0x80) {
+    const flags = buf.readUInt8(off + 4);
+    if (buf.readUInt8(off) & 0x80) {
       const version = buf.readUInt16BE(off) & 0x7fff;
       if (version !== 3) throw new SpdyError(`unsupported SPDY version ${version}`);
       frames.push({ control: true, type: buf.readUInt16BE(off + 2), flags, data });
@@ -112,7 +113,7 @@ export function decodeHeaderBlock(b: Buffer): Record<string, string> {
     off += 4;
     if (off + vl > b.length) throw new SpdyError('short header block');
     // Several values are separated by NUL: the first is what port forwarding needs.
-    out[name] = b.subarray(off, off + vl).toString('utf8').split('\0')[0];
+    out[name] = beforeFirst(b.subarray(off, off + vl).toString('utf8'), '\0');
     off += vl;
   }
   return out;

@@ -1,6 +1,7 @@
 // Which pod and container a kubelet API request is about (pure): kubelet's
 // findContainer and the default-container rule of kubectl.
 
+import { hasLength } from '../../base/index.js';
 import type { PodView } from '../pods/manager.js';
 import { status, type Status } from './api.js';
 
@@ -15,7 +16,7 @@ export function runningContainer(v: PodView, name: string | undefined): { id: st
   if (!c) {
     const def = p.metadata.annotations?.['kubectl.kubernetes.io/default-container'];
     if (def && names.includes(def)) c = def;
-    else if (p.spec.containers.length === 1) c = p.spec.containers[0].name;
+    else if (hasLength(p.spec.containers, 1)) c = p.spec.containers[0].name;
     else return status(400, 'BadRequest', `a container name must be specified for pod ${p.metadata.name}, choose one of: [${names.join(' ')}]`);
   }
   if (!names.includes(c)) return status(400, 'BadRequest', `container ${c} is not valid for pod ${p.metadata.name}`);

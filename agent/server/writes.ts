@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import {
   type FieldError, type KubeObject, KINDS, formatFieldError, formatFieldErrorBody, isDNS1123Label, parseManifests, validateObject,
 } from '../../manifests/index.js';
+import { beforeFirst } from '../../base/index.js';
 import { MANAGED_DIR, readManifestText, type SourceFile } from '../sources/file.js';
 import { status, type Status } from './api.js';
 import { mergePatch, PatchError, strategicMergePatch } from './patch.js';
@@ -269,7 +270,7 @@ export class ManifestWriter {
 
   async patch(resource: WritableResource, namespace: string, name: string, text: string, contentType: string, dryRun: boolean): Promise<Answer> {
     const kind = WRITABLE[resource];
-    const type = contentType.split(';')[0]!.trim().toLowerCase();
+    const type = beforeFirst(contentType, ';').trim().toLowerCase();
     if (type === 'application/apply-patch+yaml') {
       // Server-side apply: creates what is missing; otherwise the applied fields are merged in.
       const parsed = this.parse(text, resource);

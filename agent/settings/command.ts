@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { beforeFirst } from '../../base/index.js';
 import type { AgentConfig, Setting } from './table.js';
 import { GROUPS, SETTINGS, showDefault } from './table.js';
 
@@ -134,5 +135,5 @@ export function commandHelp(c: Command): string {
 
 /** `bosun --help`: every command's usage and summary. */
 export function overviewHelp(intro: string, commands: readonly Command[]): string {
-  return `${intro}\n\nCommands:\n${rows(commands.map((c) => [c.usage.split('\n')[0]!, c.summary]))}\n"bosun COMMAND --help" lists a command's flags.\n`;
+  return `${intro}\n\nCommands:\n${rows(commands.map((c) => [beforeFirst(c.usage, '\n'), c.summary]))}\n"bosun COMMAND --help" lists a command's flags.\n`;
 }

@@ -144,8 +144,8 @@ export function taints(v: unknown, where: string): Taint[] {
     });
   }
   return String(v).split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
-    const m = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t);
-    if (!m) throw new ConfigError(`${where}: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
-    return { key: m[1]!, ...(m[2] !== undefined ? { value: m[2] } : {}), effect: m[3]! };
+    const [, key, value, effect] = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t) ?? [];
+    if (key === undefined || effect === undefined) throw new ConfigError(`${where}: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
+    return { key, ...(value !== undefined ? { value } : {}), effect };
   });
 }

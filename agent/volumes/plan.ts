@@ -21,13 +21,13 @@ export type VolumePlan =
   | { name: string; kind: 'hostPath'; path: string; type: string }
   | { name: string; kind: 'projected'; path: string; tmpfs: boolean; files: ProjectedFile[] };
 
-const PLUGIN: Record<string, string> = {
+const PLUGIN = {
   emptyDir: 'empty-dir',
   configMap: 'configmap',
   secret: 'secret',
   downwardAPI: 'downward-api',
   projected: 'projected',
-};
+} as const;
 
 export function podDir(rootDir: string, uid: string): string {
   return join(rootDir, 'pods', uid);
@@ -42,7 +42,7 @@ export function planVolumes(pod: Pod, rootDir: string, ctx: EnvContext): VolumeP
 }
 
 function planVolume(pod: Pod, v: Volume, rootDir: string, ctx: EnvContext): VolumePlan {
-  const dir = (kind: string) => volumeDir(rootDir, pod.metadata.uid, PLUGIN[kind], v.name);
+  const dir = (kind: keyof typeof PLUGIN) => volumeDir(rootDir, pod.metadata.uid, PLUGIN[kind], v.name);
   if (v.hostPath) return { name: v.name, kind: 'hostPath', path: v.hostPath.path, type: v.hostPath.type ?? '' };
   if (v.emptyDir) {
     const memory = v.emptyDir.medium === 'Memory';
@@ -98,13 +98,14 @@ function keyFiles(kind: 'ConfigMap' | 'Secret', _ns: string, name: string, data:
     if (optional) return [];
     throw new ContainerConfigError(`${kind.toLowerCase()} "${name}" not found`);
   }
-  if (!items?.length) return Object.keys(data).sort().map((k) => ({ path: k, data: data[k], mode: defaultMode }));
+  if (!items?.length) return Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, d]) => ({ path: k, data: d, mode: defaultMode }));
   return items.flatMap((it) => {
-    if (!data[it.key]) {
+    const d = data[it.key];
+    if (!d) {
       if (optional) return [];
       throw new ContainerConfigError(kind === 'Secret' ? `references non-existent secret key: ${it.key}` : `configmap references non-existent config key: ${it.key}`);
     }
-    return [{ path: it.path, data: data[it.key], mode: it.mode ?? defaultMode }];
+    return [{ path: it.path, data: d, mode: it.mode ?? defaultMode }];
   });
 }
 
@@ -116,6 +117,7 @@ function downwardFiles(pod: Pod, items: DownwardAPIVolumeFile[], ctx: EnvContext
       value = p === 'metadata.labels' ? formatMap(pod.metadata.labels) : p === 'metadata.annotations' ? formatMap(pod.metadata.annotations) : fieldValue(pod, p, ctx);
     } else if (it.resourceFieldRef) {
       const c = pod.spec.containers.find((x) => x.name === it.resourceFieldRef!.containerName) ?? pod.spec.containers[0];
+      if (!c) throw new ContainerConfigError(`downwardAPI item "${it.path}": the pod has no container "${it.resourceFieldRef.containerName}"`);
       value = resourceValue(pod, c, it.resourceFieldRef, ctx);
     } else {
       throw new ContainerConfigError(`downwardAPI item "${it.path}": needs fieldRef or resourceFieldRef`);

@@ -1,7 +1,7 @@
 import { lstat, mkdir, readFile, readdir, readlink, realpath, rename, rm, stat, symlink, writeFile, chmod, open } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { mustRun, runCommand } from '../../base/index.js';
+import { beforeFirst, mustRun, runCommand } from '../../base/index.js';
 import type { Mount } from '../../cri/index.js';
 import type { ProjectedFile, VolumePlan } from './plan.js';
 
@@ -171,7 +171,7 @@ export async function writeAtomic(dir: string, files: ProjectedFile[]): Promise<
   await rename(join(dir, '..data_tmp'), join(dir, '..data'));
 
   // Top-level entries point into ..data; stale ones go after the swap.
-  const tops = new Set(files.map((f) => f.path.split(sep)[0]));
+  const tops = new Set(files.map((f) => beforeFirst(f.path, sep)));
   for (const t of tops) {
     const link = join(dir, t);
     const st = await lstat(link).catch(() => undefined);

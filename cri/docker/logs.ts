@@ -4,6 +4,7 @@
 
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
+import { matchGroups } from '../../base/index.js';
 import { RuntimeError, type LogChunk, type LogFollower, type LogStream } from '../runtime.js';
 import { engineMessage, isNotFound, statusCode, wrapEngineError } from './errors.js';
 
@@ -20,7 +21,7 @@ const TS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d
 /** Splits "<timestamp> <message>" as the engine sends each message with timestamps on. */
 export function splitTimestamp(payload: Buffer): { timestamp: string; data: Buffer } | undefined {
   const head = payload.subarray(0, 40).toString('latin1');
-  const m = TS.exec(head);
+  const m = matchGroups(TS, head, 1);
   if (!m) return undefined;
   return { timestamp: m[1], data: payload.subarray(m[0].length) };
 }
@@ -41,7 +42,7 @@ export class Demuxer {
     while (this.buf.length - off >= 8) {
       const len = this.buf.readUInt32BE(off + 4);
       if (this.buf.length - off - 8 < len) break;
-      this.onFrame(this.buf[off], this.buf.subarray(off + 8, off + 8 + len));
+      this.onFrame(this.buf.readUInt8(off), this.buf.subarray(off + 8, off + 8 + len));
       off += 8 + len;
     }
     this.buf = off === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(off);

@@ -3,6 +3,7 @@
 // chain), the health check behind outside-flush detection, conntrack clean-up, and the
 // removal of everything on `bosun proxy cleanup`.
 
+import { beforeFirst } from '../../base/index.js';
 import { runCommand, mustRun, type Runner } from '../exec.js';
 import type { ConntrackDeletion } from '../conntrack.js';
 import { conntrackArgs } from '../conntrack.js';
@@ -155,7 +156,7 @@ function lineContext(stderr: string, input: string): string {
 }
 
 export function chainsOf(save: string): string[] {
-  return save.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!);
+  return save.split('\n').filter((l) => l.startsWith(':')).map((l) => beforeFirst(l.slice(1), ' '));
 }
 
 /**

@@ -24,7 +24,9 @@ ${probes}`)).join('---\n');
 }
 
 function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1];
+  if (rest === undefined) throw new Error(`/proc/${pid}/stat: no ") " after the command name`);
+  const f = rest.split(' ');
   return Number(f[11]) + Number(f[12]);
 }
 

@@ -54,7 +54,7 @@ async function bosun(agent: TestAgent, n: number, round: number): Promise<{ runM
   return { runMs, teardownMs: performance.now() - t1 };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 async function main(): Promise<void> {
   await new Docker({ socketPath: '/var/run/docker.sock' }).ping();

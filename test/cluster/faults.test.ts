@@ -98,7 +98,11 @@ describe('8. faults', () => {
     // The node lifecycle controller may still hold Ready=Unknown from the outage above until the
     // node's next status sync overwrites it: start from a settled True.
     let before = { status: '', lastTransitionTime: '' };
-    await until(async () => (before = await readySince())?.status === 'True', 'the node Ready', 120_000, agentLog);
+    await until(async () => {
+      const r = await readySince();
+      if (r) before = r;
+      return r?.status === 'True';
+    }, 'the node Ready', 120_000, agentLog);
     // Another writer: the node's cached resourceVersion is stale, so its next renewal is a 409.
     await cluster.k(['patch', 'lease', '-n', 'kube-node-lease', node, '--type', 'merge', '-p', JSON.stringify({ spec: { holderIdentity: 'intruder', renewTime: '2020-01-01T00:00:00.000000Z' } })]);
     let l: LeaseObj | undefined;

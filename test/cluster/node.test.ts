@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestAgent, containersOf, docker, removeTestContainers } from '../support/agent.js';
 import { leaveCluster, TestCluster, until } from '../support/cluster.js';
+import { must } from '../support/common.js';
 
 // bosun as a node of a real Kubernetes control plane (kube-apiserver with the Node authorizer
 // and NodeRestriction, kube-controller-manager, kube-scheduler, etcd: scripts/cluster.sh),
@@ -63,7 +64,7 @@ describe('1. the Node', () => {
     expect(n.status.daemonEndpoints.kubeletEndpoint.Port).toBe(cluster.nodePort);
     // Inside the kubelet skew policy: the API server's own minor (never newer, at most 3 older).
     const { serverVersion: server } = await cluster.json<{ serverVersion: { major: string; minor: string } }>(['version']);
-    expect(n.status.nodeInfo.kubeletVersion).toBe(`v${server.major}.${server.minor}.${/^v\d+\.\d+\.(\d+)/.exec(n.status.nodeInfo.kubeletVersion)?.[1]}-bosun`);
+    expect(n.status.nodeInfo.kubeletVersion).toBe(`v${server.major}.${server.minor}.${/^v\d+\.\d+\.(\d+)/.exec(n.status.nodeInfo.kubeletVersion ?? '')?.[1]}-bosun`);
     expect(row).toContain(n.status.nodeInfo.kubeletVersion); // VERSION
     expect(n.status.conditions.map((c) => c.type)).toEqual(expect.arrayContaining(['Ready', 'MemoryPressure', 'DiskPressure', 'PIDPressure']));
   });
@@ -132,7 +133,7 @@ describe('5. config objects and service-account tokens under the Node authorizer
   it('follows a change of the Secret into the volume', async () => {
     await cluster.k(['create', 'secret', 'generic', 'creds', '--from-literal=password=changed', '--dry-run=client', '-o', 'yaml'])
       .then((y) => cluster.k(['apply', '-f', '-'], { input: y }));
-    const [p] = await pods('app=objects');
+    const p = must((await pods('app=objects'))[0], 'a pod with app=objects');
     await until(async () => (await agent.execInPod(p.metadata.uid, 'c', ['cat', '/secret/password'])) === 'changed', 'the new secret value', 60_000);
   });
 
@@ -167,8 +168,9 @@ describe('2. a Deployment through the real scheduler', () => {
     await cluster.k(['rollout', 'status', 'deployment/web', '--timeout=180s'], { timeoutMs: 200_000 });
     ps = await pods('app=web');
     await until(async () => { ps = await pods('app=web'); return ps.length === 1; }, 'the old replica gone', 60_000);
-    expect((ps[0].spec.containers as { image: string }[])[0].image).toBe(IMAGE2);
-    expect(ready(ps[0])).toBe(true);
+    const web = must(ps[0], 'the web pod');
+    expect((web.spec.containers as { image: string }[])[0]?.image).toBe(IMAGE2);
+    expect(ready(web)).toBe(true);
   });
 });
 

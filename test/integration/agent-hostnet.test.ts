@@ -2,7 +2,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, freePort, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 // The host's namespaces (hostNetwork, hostPID, hostIPC) and host ports published on the
 // node, with conflicts refused at admission. Traffic goes only to this machine's own
@@ -82,7 +82,7 @@ describe('host namespaces and host ports', () => {
     const node = first.status!.hostIP!;
     expect(node).not.toMatch(/^127\./);
     await agent.until(async () => (await get(`http://${node}:${port}/`)) === 'from-pod', 'host port answers on the node address', 15_000);
-    const firstId = first.status!.containerStatuses![0].containerID;
+    const firstId = must(first.status?.containerStatuses?.[0], 'a container status').containerID;
 
     // Same protocol and port on every address (hostIP unset) conflicts; it is refused before
     // anything of it is created, and the first pod is left alone.
@@ -114,8 +114,8 @@ describe('host namespaces and host ports', () => {
     await new Promise((r) => setTimeout(r, 2000));
     const still = (await agent.pod('web'))!;
     expect(still.status!.phase).toBe('Running');
-    expect(still.status!.containerStatuses![0].containerID).toBe(firstId);
-    expect(still.status!.containerStatuses![0].restartCount).toBe(0);
+    expect(must(still.status?.containerStatuses?.[0], 'a container status').containerID).toBe(firstId);
+    expect(must(still.status?.containerStatuses?.[0], 'a container status').restartCount).toBe(0);
     expect(await get(`http://${node}:${port}/`)).toBe('from-pod');
     // A rejected pod stays rejected even once the port is free again.
     agent.remove('web.yaml');
@@ -150,7 +150,7 @@ describe('host namespaces and host ports', () => {
     const late = await agent.waitPod('late', (p) => p.status?.phase === 'Failed', 'rejected');
     expect(late.status!.reason).toBe('NodePorts');
     const after = await agent.waitPod('keep', (p) => p.status?.phase === 'Running', 'Running');
-    expect(after.status!.containerStatuses![0].containerID).toBe(kept.status!.containerStatuses![0].containerID);
+    expect(must(after.status?.containerStatuses?.[0], 'a container status').containerID).toBe(must(kept.status?.containerStatuses?.[0], 'a container status').containerID);
     expect(await get(`http://${after.status!.hostIP}:${port}/`)).toBe('kept');
   });
 });

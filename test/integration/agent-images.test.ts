@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainerdRuntime } from '../../cri/index.js';
 import { docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable, removeNodePods } from '../support/runtime-test-env.js';
+import { must } from '../support/common.js';
 
 // Image handling end to end: pull policies and their reasons with no registry reachable,
 // and image archives dropped into <root-dir>/images on an air-gapped node (Docker and
@@ -31,8 +32,8 @@ afterAll(async () => {
 describe('images', () => {
   it('reports ErrImageNeverPull for a missing image under Never', async () => {
     agent.write('never.yaml', pod('never', 'localhost/bosun/absent:1', 'Never'));
-    const p = await agent.waitPod('never', (p) => p.status?.containerStatuses?.[0].state.waiting?.reason === 'ErrImageNeverPull', 'ErrImageNeverPull');
-    expect(p.status!.containerStatuses![0].state.waiting!.message).toBe('Container image "localhost/bosun/absent:1" is not present with pull policy of Never');
+    const p = await agent.waitPod('never', (p) => p.status?.containerStatuses?.[0]?.state.waiting?.reason === 'ErrImageNeverPull', 'ErrImageNeverPull');
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').state.waiting?.message).toBe('Container image "localhost/bosun/absent:1" is not present with pull policy of Never');
     expect(p.status!.phase).toBe('Pending');
   });
 
@@ -41,7 +42,7 @@ describe('images', () => {
     agent.write('pull.yaml', pod('pull', 'localhost/bosun/absent:2'));
     const seen = new Set<string>();
     await agent.until(async () => {
-      const r = (await agent.pod('pull'))?.status?.containerStatuses?.[0].state.waiting?.reason;
+      const r = (await agent.pod('pull'))?.status?.containerStatuses?.[0]?.state.waiting?.reason;
       if (r) seen.add(r);
       return seen.has('ErrImagePull') && seen.has('ImagePullBackOff');
     }, 'ErrImagePull then ImagePullBackOff', 30_000);
@@ -57,7 +58,7 @@ describe('images', () => {
     await run('docker', ['rmi', IMPORTED]);
     agent.write('imported.yaml', pod('imported', IMPORTED, 'Never'));
     const p = await agent.waitPod('imported', (p) => p.status?.phase === 'Running', 'Running from the imported archive', 60_000);
-    expect(p.status!.containerStatuses![0].image).toBe(IMPORTED);
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').image).toBe(IMPORTED);
     expect(agent.log()).toContain('imported image archive');
   });
 });
@@ -96,8 +97,8 @@ describe('image archives on containerd', () => {
     expect((await ctr('images', 'ls', '-q')).stdout.split('\n')).not.toContain(CTD_IMPORTED);
     ctdAgent.write('imported.yaml', pod('imported', CTD_IMPORTED, 'Never'));
     const p = await ctdAgent.waitPod('imported', (p) => p.status?.phase === 'Running', 'Running from the imported archive', 60_000);
-    expect(p.status!.containerStatuses![0].image).toBe(CTD_IMPORTED);
-    expect(p.status!.containerStatuses![0].containerID).toMatch(/^containerd:\/\//);
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').image).toBe(CTD_IMPORTED);
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').containerID).toMatch(/^containerd:\/\//);
     expect(ctdAgent.log()).toContain('imported image archive');
   });
 });

@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, TestAgent } from '../support/agent.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 const ROUNDS = Number(process.env.BOSUN_KILL9_ROUNDS ?? 2);
 const PODS = 30;
@@ -42,7 +42,7 @@ async function round(n: number): Promise<string> {
   const t0 = Date.now();
   await agent.until(async () => {
     const pods = await agent.pods();
-    return pods.length === PODS && pods.every((p) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0].state.running !== undefined);
+    return pods.length === PODS && pods.every((p) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state.running !== undefined);
   }, `round ${n}: ${PODS} pods Running after the restart`, 60_000, () => '');
   const tookMs = Date.now() - t0;
   // One sandbox and one app container per pod (a dead leftover is collected by the next sync).
@@ -51,6 +51,7 @@ async function round(n: number): Promise<string> {
     per = new Map();
     for (const c of await containersOf(agent.nodeName)) {
       const pod = c.Labels['io.kubernetes.pod.name'];
+      if (pod === undefined) continue;
       const e = per.get(pod) ?? { sandboxes: 0, apps: 0 };
       if (SANDBOX(c)) e.sandboxes++;
       else e.apps++;
@@ -61,7 +62,7 @@ async function round(n: number): Promise<string> {
   const after = new Map((await containersOf(agent.nodeName)).map((c) => [c.Id, c.State]));
   const replaced = [...running].filter((id) => after.get(id) !== 'running');
   expect(replaced, `round ${n}: containers running at the kill and no longer running`).toEqual([]);
-  for (const p of await agent.pods()) expect(p.status!.containerStatuses![0].restartCount, p.metadata.name).toBe(0);
+  for (const p of await agent.pods()) expect(must(p.status?.containerStatuses?.[0], 'a container status').restartCount, p.metadata.name).toBe(0);
   // Nothing of the engine-made-directory kind is left: every container saw a hosts file.
   const hosts = await Promise.all([...after.keys()].map(async (id) => (await docker.getContainer(id).inspect()).HostConfig.Binds?.find((b) => b.includes('etc-hosts'))));
   expect(hosts.filter(Boolean).length).toBe(PODS);

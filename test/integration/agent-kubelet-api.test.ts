@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { beforeFirst } from '../../base/index.js';
 import { freePort, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { BUSYBOX as BB } from '../support/common.js';
 
@@ -91,7 +92,7 @@ beforeAll(async () => {
   ca = join(pki(), 'ca.crt');
   // The read-only port (what start() waits for) opens before the kubelet port.
   await agent.until(async () => (await run('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${port}/healthz`])).stdout === '401', 'kubelet port up', 30_000);
-  token = readFileSync(join(pki(), 'tokens.csv'), 'utf8').split(',')[0];
+  token = beforeFirst(readFileSync(join(pki(), 'tokens.csv'), 'utf8'), ',');
   kubeconfig = join(agent.dir, 'kubeconfig');
   const kc = await run(process.execPath, [resolve('dist/agent/cli.js'), 'kubeconfig', '--root-dir', join(agent.dir, 'root'), '--port', String(port), '--node-name', agent.nodeName]);
   writeFileSync(kubeconfig, kc.stdout);
@@ -247,7 +248,7 @@ describe.skipIf(!KUBECTL)('kubectl against the standalone node', () => {
     expect(v.stdout).toContain('Server Version: v1.36.3-bosun');
     const g = await kubectl(['get', 'pods', '-A', '-o', 'wide']);
     expect(g.code).toBe(0);
-    const head = g.stdout.split('\n')[0];
+    const head = beforeFirst(g.stdout, '\n');
     expect(head.split(/\s{2,}/)).toEqual(['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', 'IP', 'NODE', 'NOMINATED NODE', 'READINESS GATES']);
     const row = g.stdout.split('\n').find((l) => l.includes(pod('web')))!;
     expect(row).toMatch(new RegExp(`^default\\s+${pod('web')}\\s+1/1\\s+Running\\s+0\\s+\\S+\\s+10\\.244\\.\\d+\\.\\d+\\s+${agent.nodeName}\\s+<none>\\s+<none>$`));
@@ -360,7 +361,7 @@ describe.skipIf(!KUBECTL)('kubectl against the standalone node', () => {
   it('get events, get node -o wide, node object, namespaces', async () => {
     const ev = await kubectl(['get', 'events', '-A']);
     expect(ev.code).toBe(0);
-    expect(ev.stdout.split('\n')[0].split(/\s{2,}/)).toEqual(['NAMESPACE', 'LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE']);
+    expect(beforeFirst(ev.stdout, '\n').split(/\s{2,}/)).toEqual(['NAMESPACE', 'LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE']);
     expect(ev.stdout).toMatch(new RegExp(`Normal\\s+Started\\s+pod/${pod('web')}\\s+Started container httpd`));
     const n = await kubectl(['get', 'node', '-o', 'wide']);
     expect(n.stdout).toMatch(new RegExp(`^${agent.nodeName}\\s+Ready\\s+<none>\\s+\\S+\\s+v1\\.36\\.3-bosun\\s+\\S+\\s+<none>\\s+.+docker://`, 'm'));

@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 // Container logs on real containers: CRI-format files under podLogsDir with kubelet's
 // symlinks, rotation by size, resuming after an agent restart, `bosun logs`, and
@@ -100,7 +100,7 @@ describe('container logs', () => {
       image: ${BB}
       command: ["sh", "-c", "echo run-at-$(cat /proc/sys/kernel/random/uuid); sleep 1; exit 1"]
 `));
-    const p = await agent.waitPod('crash', (p) => (p.status?.containerStatuses?.[0].restartCount ?? 0) >= 1, 'restarted', 60_000);
+    const p = await agent.waitPod('crash', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 'restarted', 60_000);
     const dir = logDir(p, 'c');
     await agent.until(async () => existsSync(join(dir, '1.log')) && readFileSync(join(dir, '1.log'), 'utf8').includes('run-at-'), 'second run logged');
     const first = readFileSync(join(dir, '0.log'), 'utf8');
@@ -139,7 +139,8 @@ describe('container logs', () => {
     });
     expect(seqs[seqs.length - 1]).toBe(50000);
     expect(seqs[0]).toBeGreaterThan(1);
-    seqs.forEach((n, i) => expect(n).toBe(seqs[0] + i));
+    const first = must(seqs[0], 'a sequence number');
+    seqs.forEach((n, i) => expect(n).toBe(first + i));
     // bosun logs reads the live file only, as kubelet does.
     const tail = await bosunLogs([p.metadata.name, '--tail', '1']);
     expect(tail.startsWith('50000 ')).toBe(true);
@@ -225,8 +226,8 @@ describe('container logs', () => {
       command: ["sh", "-c", "echo fine; exit 0"]
 `),
     ].join('---\n'));
-    const done = (p: Pod) => !!p.status?.containerStatuses?.[0].state.terminated;
-    const term = async (name: string) => (await agent.waitPod(name, done, 'terminated')).status!.containerStatuses![0].state.terminated!;
+    const done = (p: Pod) => !!p.status?.containerStatuses?.[0]?.state.terminated;
+    const term = async (name: string) => must((await agent.waitPod(name, done, 'terminated')).status?.containerStatuses?.[0]?.state.terminated, `${name} terminated`);
     expect(await term('term-file')).toMatchObject({ exitCode: 0, reason: 'Completed', message: 'all done' });
     expect(await term('term-path')).toMatchObject({ exitCode: 3, reason: 'Error', message: 'custom path, any user\n' });
     const fromLogs = await term('term-logs');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { readCgroup } from '../support/cgroups.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 // What the agent does with every pod-spec field it cannot act on, and with a manifest that a
 // stricter validation refuses while its pod runs. The real CLI, the real Docker engine.
@@ -46,9 +46,10 @@ describe('a manifest refused after an upgrade never stops what runs', () => {
     expect(lines[0]).toContain('spec.dnsConfig.nameservers[0]');
     const held = (await events()).filter((e) => e.reason === 'InvalidManifest' && e.involvedObject.uid === p.metadata.uid);
     expect(held).toHaveLength(1);
-    expect(held[0].type).toBe('Warning');
-    expect(held[0].message).toContain(file);
-    expect(held[0].message).toContain('spec.dnsConfig.nameservers[0]');
+    const e = must(held[0], 'the InvalidManifest event');
+    expect(e.type).toBe('Warning');
+    expect(e.message).toContain(file);
+    expect(e.message).toContain('spec.dnsConfig.nameservers[0]');
     // Fixed: the held instance goes, the fixed one runs.
     agent.write('old.yaml', manifest('old', `  terminationGracePeriodSeconds: 1\n  containers:\n    - name: c\n      image: ${BB}\n      command: ["sleep", "3601"]\n`));
     await agent.waitPod('old', (q) => q.metadata.uid !== p.metadata.uid && q.status?.phase === 'Running', 'fixed instance Running');

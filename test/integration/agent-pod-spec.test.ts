@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 // The rest of the pod spec on real containers: config objects from the manifest directory,
 // env sources, volumes (read back from inside the container), the managed DNS files.
@@ -93,8 +93,8 @@ describe('pod spec: config objects, env, volumes, DNS', () => {
         - name: X
           valueFrom: { configMapKeyRef: { name: later, key: x } }
 `));
-    const p = await agent.waitPod('needs', (p) => p.status?.containerStatuses?.[0].state.waiting?.reason === 'CreateContainerConfigError', 'CreateContainerConfigError');
-    expect(p.status!.containerStatuses![0].state.waiting!.message).toBe('configmap "later" not found');
+    const p = await agent.waitPod('needs', (p) => p.status?.containerStatuses?.[0]?.state.waiting?.reason === 'CreateContainerConfigError', 'CreateContainerConfigError');
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').state.waiting?.message).toBe('configmap "later" not found');
     agent.write('later.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: later\ndata:\n  x: "1"\n');
     await agent.waitPod('needs', (p) => p.status?.phase === 'Running', 'Running once the ConfigMap exists');
   });
@@ -221,11 +221,11 @@ describe('pod spec: config objects, env, volumes, DNS', () => {
       volumeMounts:
         - { name: h, mountPath: /h }
 `));
-    const esc = await agent.waitPod('escape', (p) => p.status?.containerStatuses?.[0].state.waiting?.reason === 'CreateContainerConfigError', 'CreateContainerConfigError');
+    const esc = await agent.waitPod('escape', (p) => p.status?.containerStatuses?.[0]?.state.waiting?.reason === 'CreateContainerConfigError', 'CreateContainerConfigError');
     // The expanded value is not quoted (it may come from a Secret): the field and the expression are.
-    expect(esc.status!.containerStatuses![0].state.waiting!.message).toContain(`volumeMounts[0].subPathExpr: Invalid value: "$(EVIL)": must be a relative path that does not contain '..' once expanded`);
-    const nodir = await agent.waitPod('nodir', (p) => /hostPath type check failed/.test(p.status?.containerStatuses?.[0].state.waiting?.message ?? ''), 'FailedMount');
-    expect(nodir.status!.containerStatuses![0].state.waiting!.message).toBe(`MountVolume.SetUp failed for volume "h" : hostPath type check failed: ${hostDir}/missing does not exist (type Directory)`);
+    expect(must(esc.status?.containerStatuses?.[0], 'a container status').state.waiting?.message).toContain(`volumeMounts[0].subPathExpr: Invalid value: "$(EVIL)": must be a relative path that does not contain '..' once expanded`);
+    const nodir = await agent.waitPod('nodir', (p) => /hostPath type check failed/.test(p.status?.containerStatuses?.[0]?.state.waiting?.message ?? ''), 'FailedMount');
+    expect(must(nodir.status?.containerStatuses?.[0], 'a container status').state.waiting?.message).toBe(`MountVolume.SetUp failed for volume "h" : hostPath type check failed: ${hostDir}/missing does not exist (type Directory)`);
     expect(existsSync(join(hostDir, 'missing'))).toBe(false);
   });
 

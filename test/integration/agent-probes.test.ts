@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectNodeIP } from '../../agent/node.js';
 import { manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { startGrpcHealth } from '../support/probes-servers.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 // Probes and hooks end to end: the agent as a process, real containers, real probe
 // traffic (exec through the engine, HTTP/TCP to the pod IP, gRPC to a health server on
@@ -44,8 +44,8 @@ describe('probes and hooks on real containers', () => {
         periodSeconds: 1
         failureThreshold: 2
 `));
-    const p = await agent.waitPod('live', (p) => (p.status?.containerStatuses?.[0].restartCount ?? 0) >= 1, 'restarted by liveness', 60_000);
-    expect(p.status!.containerStatuses![0].lastState.terminated).toBeDefined();
+    const p = await agent.waitPod('live', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 'restarted by liveness', 60_000);
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').lastState.terminated).toBeDefined();
     const ev = await events('live');
     expect(ev.find((e) => e.reason === 'Unhealthy')?.message).toMatch(/^Liveness probe failed: /);
     expect(ev.find((e) => e.reason === 'Killing')?.message).toBe('Container c failed liveness probe, will be restarted');
@@ -91,9 +91,9 @@ describe('probes and hooks on real containers', () => {
         failureThreshold: 1
 `));
     const early = await agent.waitPod('startup', (p) => p.status?.phase === 'Running', 'Running');
-    expect(early.status!.containerStatuses![0].started).toBe(false);
-    const p = await agent.waitPod('startup', (p) => p.status?.containerStatuses?.[0].started === true && ready(p), 'started and Ready', 30_000);
-    expect(p.status!.containerStatuses![0].restartCount).toBe(0);
+    expect(must(early.status?.containerStatuses?.[0], 'a container status').started).toBe(false);
+    const p = await agent.waitPod('startup', (p) => p.status?.containerStatuses?.[0]?.started === true && ready(p), 'started and Ready', 30_000);
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').restartCount).toBe(0);
   });
 
   it('fails a TCP probe against a closed port and enforces an exec probe timeout', async () => {
@@ -215,6 +215,6 @@ describe('probes and hooks on real containers', () => {
 `));
     await agent.until(async () => (await events('poststart')).some((e) => e.reason === 'FailedPostStartHook'), 'FailedPostStartHook event', 30_000);
     // The kill leaves the 2 s minimum after the stop signal, then the 10 s crash back-off runs.
-    await agent.waitPod('poststart', (p) => (p.status?.containerStatuses?.[0].restartCount ?? 0) >= 1, 'restarted', 60_000);
+    await agent.waitPod('poststart', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 'restarted', 60_000);
   });
 });

@@ -19,7 +19,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../cri/index.js';
 import { manifest, TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable, createTestRuntime, removeNodePods, type RuntimeKind } from '../support/runtime-test-env.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 const run = promisify(execFile);
 const CLI = resolve('dist/agent/cli.js');
@@ -68,10 +68,10 @@ async function scenario(kind: RuntimeKind): Promise<void> {
 
   await agent.waitPod('job', (p) => p.status?.phase === 'Succeeded', 'Succeeded');
   await agent.waitPod('done', (p) => p.status?.phase === 'Succeeded', 'Succeeded');
-  await agent.waitPod('web', (p) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0].state.running !== undefined, 'Running');
+  await agent.waitPod('web', (p) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state.running !== undefined, 'Running');
   // One restart before the reboot: the app container is killed and comes back as attempt 1.
   await rt.stopContainer((await appOf())!.id, 0);
-  await agent.waitPod('web', (p) => p.status?.containerStatuses?.[0].restartCount === 1 && p.status.containerStatuses[0].state.running !== undefined, 'restarted once');
+  await agent.waitPod('web', (p) => p.status?.containerStatuses?.[0]?.restartCount === 1 && p.status.containerStatuses[0].state.running !== undefined, 'restarted once');
   expect(lines(join(counts, 'web-init'))).toBe(1);
   const logs = async (args: string[]) => (await run(process.execPath, [CLI, 'logs', `web-${agent.nodeName}`, ...args, '--server', `http://127.0.0.1:${agent.port}`, '--config', join(agent.dir, 'logs-config.yaml')])).stdout;
 
@@ -84,7 +84,7 @@ async function scenario(kind: RuntimeKind): Promise<void> {
   expect(apps.map((c) => `${c.metadata.attempt}:${c.state}`).sort()).toEqual(['0:exited', '1:running']);
   await rt.removeContainer(apps.find((c) => c.state === 'exited')!.id);
   await rt.removeContainer(apps.find((c) => c.state === 'running')!.id);
-  await agent.waitPod('web', (p) => p.status?.containerStatuses?.[0].restartCount === 2 && p.status.containerStatuses[0].state.running !== undefined, 'restartCount 2 after the engine lost the app', 90_000);
+  await agent.waitPod('web', (p) => p.status?.containerStatuses?.[0]?.restartCount === 2 && p.status.containerStatuses[0].state.running !== undefined, 'restartCount 2 after the engine lost the app', 90_000);
   await agent.until(async () => (await logs([])).includes('run-2'), 'the new run logs run-2');
   expect(await logs(['--previous'])).toBe('run-1\n');
   expect(lines(join(counts, 'web-init'))).toBe(1);
@@ -97,9 +97,9 @@ async function scenario(kind: RuntimeKind): Promise<void> {
   expect((await mine()).filter((c) => c.state === 'running')).toEqual([]);
   await agent.start(extra);
 
-  const web = await agent.waitPod('web', (p) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0].state.running !== undefined && (p.status.containerStatuses[0].restartCount ?? 0) >= 3, 'Running again, restartCount 3', 90_000);
-  expect(web.status!.containerStatuses![0].restartCount).toBe(3);
-  expect(web.status!.containerStatuses![0].lastState.terminated).toBeDefined();
+  const web = await agent.waitPod('web', (p) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state.running !== undefined && (p.status.containerStatuses[0].restartCount ?? 0) >= 3, 'Running again, restartCount 3', 90_000);
+  expect(must(web.status?.containerStatuses?.[0], 'a container status').restartCount).toBe(3);
+  expect(must(web.status?.containerStatuses?.[0], 'a container status').lastState.terminated).toBeDefined();
   // A running pod whose sandbox is recreated starts over from its init containers (upstream).
   expect(lines(join(counts, 'web-init'))).toBe(2);
   await agent.until(async () => (await logs([])).includes('run-3'), 'the current run logs run-3');

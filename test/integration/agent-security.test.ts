@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
 import { randomId, TEST_NAME_PREFIX } from '../support/docker-test-env.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 // securityContext on real containers, read back from inside them: id, /proc/1/status
 // (capabilities, no_new_privs, seccomp), a read-only root, sysctls; fsGroup on the volumes;
@@ -73,7 +73,8 @@ ${sleeper('pod-level', `      volumeMounts:
 `)}`) + '---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ids-config\ndata:\n  k: v\n');
     await agent.waitPod('ids', (p) => p.status?.phase === 'Running' && p.status.containerStatuses!.every((c) => c.ready), 'Running');
     const ids = async (ctr: string) => {
-      const [uid, gid, groups] = ['-u', '-g', '-G'].map(async (f) => (await execIn('ids', ctr, ['id', f])).trim());
+      const id = async (f: string) => (await execIn('ids', ctr, ['id', f])).trim();
+      const [uid, gid, groups] = [id('-u'), id('-g'), id('-G')];
       return { uid: await uid, gid: await gid, groups: (await groups).split(' ').map(Number).sort((a, b) => a - b) };
     };
     expect(await ids('pod-level')).toEqual({ uid: '65534', gid: '65534', groups: [1234, 2000, 65534] });
@@ -191,8 +192,8 @@ ${sleeper('c', `      securityContext: { runAsNonRoot: true, runAsUser: 0 }
 ${sleeper('c')}`),
     ].join('---\n'));
     const waitingOf = async (name: string) => {
-      const p = await agent.waitPod(name, (p) => p.status?.containerStatuses?.[0].state.waiting?.reason === 'CreateContainerConfigError', 'CreateContainerConfigError');
-      return { full: `${p.metadata.name}_default(${p.metadata.uid})`, message: p.status!.containerStatuses![0].state.waiting!.message };
+      const p = await agent.waitPod(name, (p) => p.status?.containerStatuses?.[0]?.state.waiting?.reason === 'CreateContainerConfigError', 'CreateContainerConfigError');
+      return { full: `${p.metadata.name}_default(${p.metadata.uid})`, message: must(p.status?.containerStatuses?.[0], 'a container status').state.waiting!.message };
     };
     const img = await waitingOf('root-image');
     expect(img.message).toBe(`container has runAsNonRoot and image will run as root (pod: "${img.full}", container: c)`);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainerdRuntime, type ContainerStatus, type Runtime } from '../../cri/index.js';
 import { manifest, TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable } from '../support/runtime-test-env.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 const run = promisify(execFile);
 
@@ -59,23 +59,23 @@ afterAll(async () => {
 describe.skipIf(!up)('static pods on containerd (CRI)', () => {
   it('runs a dropped manifest: Running, with a containerd pod IP the app answers on', async () => {
     agent.write('web.yaml', manifest('web', `  terminationGracePeriodSeconds: 2\n  containers:\n${ctr('httpd', 'echo hello-bosun > /www/index.html; exec httpd -f -p 8080 -h /www')}`.replace('echo hello', 'mkdir -p /www; echo hello')));
-    const p = await agent.waitPod('web', (p) => p.status?.phase === 'Running' && !!p.status.podIP && p.status.containerStatuses?.[0].ready === true, 'Running with an IP');
+    const p = await agent.waitPod('web', (p) => p.status?.phase === 'Running' && !!p.status.podIP && p.status.containerStatuses?.[0]?.ready === true, 'Running with an IP');
     expect(p.status!.podIP).toMatch(/^10\.245\./);
-    expect(p.status!.containerStatuses![0].containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').containerID).toMatch(/^containerd:\/\/[0-9a-f]{64}$/);
     await agent.until(async () => (await run('curl', ['-sS', '--max-time', '2', `http://${p.status!.podIP}:8080/`]).catch(() => ({ stdout: '' }))).stdout.includes('hello-bosun'), 'curl answer');
   });
 
   it('recreates the pod when its manifest is edited', async () => {
     const old = (await agent.pod('web'))!;
     agent.write('web.yaml', manifest('web', `  terminationGracePeriodSeconds: 2\n  containers:\n${ctr('httpd', 'mkdir -p /www; echo edited > /www/index.html; exec httpd -f -p 8080 -h /www')}`));
-    const p = await agent.waitPod('web', (p) => p.metadata.uid !== old.metadata.uid && p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0].ready, 'new instance Running');
+    const p = await agent.waitPod('web', (p) => p.metadata.uid !== old.metadata.uid && p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0]?.ready, 'new instance Running');
     await agent.until(async () => (await containersOf()).every((c) => c.labels['io.kubernetes.pod.uid'] !== old.metadata.uid), 'old instance removed');
     await agent.until(async () => (await run('curl', ['-sS', '--max-time', '2', `http://${p.status!.podIP}:8080/`]).catch(() => ({ stdout: '' }))).stdout.includes('edited'), 'the new spec served');
   });
 
   it('backs a crashing container off 10 s, 20 s with CrashLoopBackOff', async () => {
-    const p = await agent.waitPod('crash', (p) => p.status?.containerStatuses?.[0].state.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff', 60_000);
-    expect(p.status!.containerStatuses![0].lastState.terminated?.exitCode).toBe(1);
+    const p = await agent.waitPod('crash', (p) => p.status?.containerStatuses?.[0]?.state.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff', 60_000);
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').lastState.terminated?.exitCode).toBe(1);
     await agent.until(async () => runs.has(3) && runs.get(3)!.started > 0, 'the third restart', 90_000);
     const delays = [2, 3].map((n) => (runs.get(n)!.started - runs.get(n - 1)!.finished) / 1000);
     [10, 20].forEach((want, i) => {
@@ -90,7 +90,7 @@ describe.skipIf(!up)('static pods on containerd (CRI)', () => {
     expect(before.length).toBe(1);
     await agent.kill9();
     await start();
-    await agent.waitPod('web', (p) => p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0].ready, 'Running after restart');
+    await agent.waitPod('web', (p) => p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0]?.ready, 'Running after restart');
     await new Promise((r) => setTimeout(r, 3000));
     expect(await running()).toEqual(before);
   });

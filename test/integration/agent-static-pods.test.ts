@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containersOf, docker, manifest, removeTestContainers, TestAgent } from '../support/agent.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 // The foundation end to end: the built CLI as a real process, the real Docker engine, curl
 // as the client. Needs root and a running engine (scripts/setup-host.sh).
@@ -55,7 +55,7 @@ afterAll(async () => {
 describe('static pods on the real Docker engine', () => {
   it('runs a dropped manifest: Running, with a pod IP the app answers on (curl)', async () => {
     agent.write('web.yaml', manifest('web', `  terminationGracePeriodSeconds: 2\n  containers:\n${ctr('httpd', 'echo hello-bosun > /www/index.html; exec httpd -f -p 8080 -h /www')}`));
-    const p = await agent.waitPod('web', (p) => p.status?.phase === 'Running' && !!p.status.podIP && p.status.containerStatuses?.[0].ready === true, 'Running with an IP');
+    const p = await agent.waitPod('web', (p) => p.status?.phase === 'Running' && !!p.status.podIP && p.status.containerStatuses?.[0]?.ready === true, 'Running with an IP');
     expect(p.status!.podIP).toMatch(/^10\.244\./);
     expect(p.metadata.namespace).toBe('default');
     expect(p.spec.nodeName).toBe(agent.nodeName);
@@ -101,7 +101,7 @@ describe('static pods on the real Docker engine', () => {
     expect(never.status!.containerStatuses![0]).toMatchObject({ restartCount: 0, state: { terminated: { exitCode: 3, reason: 'Error' } } });
     const ok = await agent.waitPod('onfail-ok', (p) => p.status?.phase === 'Succeeded', 'Succeeded');
     expect(ok.status!.containerStatuses![0]).toMatchObject({ restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } });
-    const bad = await agent.waitPod('onfail-bad', (p) => (p.status?.containerStatuses?.[0].restartCount ?? 0) >= 1, 'restarted');
+    const bad = await agent.waitPod('onfail-bad', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1, 'restarted');
     expect(bad.status!.phase).toBe('Running');
     // The finished pods keep their containers for inspection but release the sandbox.
     await agent.until(async () => (await containersOf(agent.nodeName, never.metadata.name)).every((c) => c.State !== 'running'), 'sandbox of a finished pod stopped');
@@ -137,14 +137,14 @@ describe('static pods on the real Docker engine', () => {
   it('recreates the pod when its manifest is edited', async () => {
     const old = (await agent.pod('web'))!;
     agent.write('web.yaml', manifest('web', `  terminationGracePeriodSeconds: 2\n  containers:\n${ctr('httpd', 'echo edited > /www/index.html; exec httpd -f -p 8080 -h /www')}`));
-    const p = await agent.waitPod('web', (p) => p.metadata.uid !== old.metadata.uid && p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0].ready, 'new instance Running');
+    const p = await agent.waitPod('web', (p) => p.metadata.uid !== old.metadata.uid && p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0]?.ready, 'new instance Running');
     await agent.until(async () => (await containersOf(agent.nodeName)).every((c) => c.Labels['io.kubernetes.pod.uid'] !== old.metadata.uid), 'old instance removed');
     await agent.until(async () => (await run('curl', ['-sS', '--max-time', '2', `http://${p.status!.podIP}:8080/`])).stdout.includes('edited'), 'the new spec served');
   });
 
   it('backs a crashing container off 10 s, 20 s, 40 s with CrashLoopBackOff', async () => {
-    const p = await agent.waitPod('crash', (p) => p.status?.containerStatuses?.[0].state.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff');
-    expect(p.status!.containerStatuses![0].state.waiting!.message).toMatch(/^back-off \d+s restarting failed container=crash pod=crash-/);
+    const p = await agent.waitPod('crash', (p) => p.status?.containerStatuses?.[0]?.state.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff');
+    expect(must(p.status?.containerStatuses?.[0], 'a container status').state.waiting?.message).toMatch(/^back-off \d+s restarting failed container=crash pod=crash-/);
     expect(p.status!.phase).toBe('Running');
     // As kubelet does, the first restart is immediate; the back-off gates the ones after it.
     await agent.until(async () => crash.runs.has(4) && crash.runs.get(4)!.started > 0, 'the fourth restart', 150_000);
@@ -168,14 +168,14 @@ describe('static pods on the real Docker engine', () => {
     // The steady pods: web (pause + httpd) and init (pause + app); the crash-looping ones
     // legitimately change containers on their own.
     const steady = new Set([`web-${agent.nodeName}`, `init-${agent.nodeName}`]);
-    const running = async () => (await containersOf(agent.nodeName)).filter((c) => c.State === 'running' && steady.has(c.Labels['io.kubernetes.pod.name'])).map((c) => c.Id).sort();
+    const running = async () => (await containersOf(agent.nodeName)).filter((c) => c.State === 'running' && steady.has(c.Labels['io.kubernetes.pod.name'] ?? '')).map((c) => c.Id).sort();
     const before = await running();
     expect(before.length).toBe(4);
     await agent.kill9();
     // Removed while the agent is down: its pod must go once the agent is back.
     agent.remove('init.yaml');
     await agent.start();
-    await agent.waitPod('web', (p) => p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0].ready, 'Running after restart');
+    await agent.waitPod('web', (p) => p.status?.phase === 'Running' && !!p.status.containerStatuses?.[0]?.ready, 'Running after restart');
     await agent.until(async () => (await containersOf(agent.nodeName, `init-${agent.nodeName}`)).length === 0, 'orphaned pod removed', 60_000);
     await new Promise((r) => setTimeout(r, 3000));
     const after = await running();

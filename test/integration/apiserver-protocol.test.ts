@@ -10,6 +10,7 @@ import type { CoreEvent } from '../../agent/events.js';
 import type { KubeObject, Pod } from '../../manifests/index.js';
 import { silentLogger } from '../../agent/log.js';
 import { TestApiServer } from '../support/apiserver/index.js';
+import { must } from '../support/common.js';
 
 // The agent's API client and reflector against the test API server: the wire protocol's
 // awkward cases, without a container engine.
@@ -206,7 +207,7 @@ describe('objects and events', () => {
       await until(() => ['ConfigMap', 'Secret', 'Service', 'EndpointSlice'].every((k) => last!.objects.some((o) => o.kind === k)), 'all kinds');
       expect(last!.objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata?.name)).toEqual(['cm1']);
       expect(src.refs.size).toBe(2);
-      const p = last!.pods[0];
+      const p = must(last?.pods[0], 'a pod from the API server');
       expect(p.metadata.name).toBe('objpod');
       expect(p.metadata.uid).toBe(server.get('pods', 'default', 'objpod')!.metadata.uid);
       expect(p.metadata.annotations?.['kubernetes.io/config.source']).toBe('api');

@@ -29,7 +29,7 @@ import {
   testSandboxConfig,
   waitForDocker,
 } from '../support/docker-test-env.js';
-import { sleep, waitFor } from '../support/common.js';
+import { sleep, waitFor, must } from '../support/common.js';
 
 const execFileP = promisify(execFile);
 const docker = new Docker({ socketPath: DOCKER_SOCKET });
@@ -483,11 +483,12 @@ describe('sandboxes and containers', () => {
     expect(chunks.filter((c) => c.stream === 'stderr').map((c) => c.data)).toEqual(['two\n']);
     const out = chunks.filter((c) => c.stream === 'stdout');
     expect(out.map((c) => show(c.data))).toEqual(['one\n', 'x x16384', 'x x3617\\n', 'end']);
-    expect(out[2].timestamp).toBe(out[1].timestamp);
+    const second = must(out[1], 'the second stdout chunk');
+    expect(out[2]?.timestamp).toBe(second.timestamp);
     for (const c of chunks) expect(c.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     // `since` includes its own instant: resuming from the third message gives it again, then the rest.
     const again: string[] = [];
-    await rt.followLogs(id, out[1].timestamp, (c) => again.push(show(c.data.toString()))).done;
+    await rt.followLogs(id, second.timestamp, (c) => again.push(show(c.data.toString()))).done;
     expect(again).toEqual(['x x16384', 'x x3617\\n', 'end']);
     await expectRuntimeError(rt.followLogs('0000000000000000deadbeef', undefined, () => undefined).done, 'NotFound');
   });

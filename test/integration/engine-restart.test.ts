@@ -17,6 +17,7 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeFirst } from '../../base/index.js';
 import type { Pod } from '../../manifests/index.js';
 import { freePort, manifest, TestAgent } from '../support/agent.js';
 import { overlayMounts, startPrivateContainerd, startPrivateDocker, type EngineKind, type PrivateEngine } from '../support/private-engine.js';
@@ -72,7 +73,7 @@ class Harness {
     mkdirSync(this.agent.manifests, { recursive: true });
     await this.agent.start([...this.engine.agentFlags(), '--port', String(this.port)]);
     await this.agent.until(async () => (await run('curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${this.port}/healthz`])).stdout === '401', 'kubelet port up', 30_000);
-    this.token = readFileSync(join(this.agent.dir, 'root', 'pki', 'tokens.csv'), 'utf8').split(',')[0];
+    this.token = beforeFirst(readFileSync(join(this.agent.dir, 'root', 'pki', 'tokens.csv'), 'utf8'), ',');
   }
 
   /** The agent first (it would start what is removed), then the engine, then the agent's cgroups and files. */

@@ -118,7 +118,7 @@ describe('bosun drain', () => {
         const e = JSON.parse(buf.slice(0, nl)) as { Actor: { Attributes: Record<string, string> } };
         buf = buf.slice(nl + 1);
         const a = e.Actor.Attributes;
-        deaths.push({ pod: a['io.kubernetes.pod.name'], container: a['io.kubernetes.container.name'], exitCode: Number(a.exitCode), at: Date.now() });
+        deaths.push({ pod: a['io.kubernetes.pod.name'] ?? '', container: a['io.kubernetes.container.name'] ?? '', exitCode: Number(a.exitCode), at: Date.now() });
       }
     });
     try {

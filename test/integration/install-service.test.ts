@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { matchGroups } from '../../base/index.js';
 import { DEFAULTS, loadConfigFile, type AgentConfig } from '../../agent/config.js';
 import { FILE_KEYS } from '../../agent/settings/index.js';
 import type { Pod, PodList } from '../../manifests/index.js';
 import { containersOf, docker, freePort, removeTestContainers, TEST_NODE_PREFIX } from '../support/agent.js';
+import { must } from '../support/common.js';
 
 // scripts/install.sh into the real locations of this machine, the unit checked with
 // systemd-analyze, then bosun started exactly as the unit starts it (systemd is not PID 1
@@ -110,10 +112,10 @@ interface UnitRun {
 
 /** The unit's EnvironmentFile, read as systemd reads it (KEY=VALUE, # comments, optional quotes). */
 function environmentFile(unit: string): Record<string, string> {
-  const file = /^EnvironmentFile=-?(.+)$/m.exec(unit)![1].trim();
+  const file = must(/^EnvironmentFile=-?(.+)$/m.exec(unit)?.[1], 'EnvironmentFile= in the unit').trim();
   const env: Record<string, string> = {};
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    const m = matchGroups(/^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/, line, 2);
     if (m) env[m[1]] = m[2].trim().replace(/^"(.*)"$/, '$1');
   }
   return env;
@@ -121,7 +123,7 @@ function environmentFile(unit: string): Record<string, string> {
 
 /** A unit command line with systemd's expansion: $VAR splits into words, ${VAR} stays one. */
 function commandLine(unit: string, key: string, vars: Record<string, string>): string[] {
-  const line = new RegExp(`^${key}=(.+)$`, 'm').exec(unit)![1].trim();
+  const line = must(new RegExp(`^${key}=(.+)$`, 'm').exec(unit)?.[1], `${key}= in the unit`).trim();
   return line.split(/\s+/).flatMap((w) => {
     if (/^\$[A-Za-z_]\w*$/.test(w)) return (vars[w.slice(1)] ?? '').split(/\s+/).filter(Boolean);
     if (/^\$\{\w+\}$/.test(w)) return [vars[w.slice(2, -1)] ?? ''];
@@ -139,7 +141,7 @@ async function startLikeUnit(): Promise<UnitRun> {
     await notify.start();
   }
   const out = openSync(logFile, 'a');
-  const proc = spawn(argv[0], argv.slice(1), {
+  const proc = spawn(must(argv[0], 'a command'), argv.slice(1), {
     env: { PATH: SYSTEMD_PATH, ...env, ...(notify ? { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '2000000' } : {}) },
     stdio: ['ignore', out, out],
   });
@@ -280,7 +282,7 @@ describe.skipIf(foreign)('install.sh and bosun.service on this machine', () => {
     // systemctl reload: the unit's ExecReload, with $MAINPID.
     appendFileSync('/etc/bosun/config.yaml', 'fileCheckFrequency: 5s\n');
     const reload = commandLine(readFileSync(UNIT, 'utf8'), 'ExecReload', { MAINPID: String(agent.proc.pid) });
-    expect((await sh(reload[0], reload.slice(1))).code).toBe(0);
+    expect((await sh(must(reload[0], 'the ExecReload command'), reload.slice(1))).code).toBe(0);
     await until(() => readLog().includes('SIGHUP: configuration reloaded'), 'the reload', 10_000);
     expect(readLog()).toMatch(/"applied":\["fileCheckFrequencyMs"\].*SIGHUP: configuration reloaded/);
   });
@@ -297,7 +299,7 @@ describe.skipIf(foreign)('install.sh and bosun.service on this machine', () => {
     await until(async () => (await testPod())?.status?.phase === 'Running', 'the test pod Running after the restart');
     if (agent.notify) await until(() => agent!.notify!.has(agent!.proc.pid!, 'READY=1'), 'READY=1 again', 10_000);
     expect(await podContainers()).toEqual(before);
-    expect((await testPod())!.status!.containerStatuses![0].restartCount).toBe(0);
+    expect(must((await testPod())?.status?.containerStatuses?.[0], 'the test pod\'s container status').restartCount).toBe(0);
   });
 
   it('re-running install.sh upgrades in place, keeps the edited config and env, and says to restart the running agent', async () => {

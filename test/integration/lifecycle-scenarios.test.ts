@@ -84,7 +84,7 @@ import { createContainerdRuntime, type Runtime } from '../../cri/index.js';
 import type { Container, Pod, PodSpec } from '../../manifests/index.js';
 import { containersOf, TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable, type RuntimeKind } from '../support/runtime-test-env.js';
-import { BUSYBOX as BB } from '../support/common.js';
+import { BUSYBOX as BB, must } from '../support/common.js';
 
 const containerdUp = await containerdAvailable();
 // Generous: several agents and engines share two cores here, and a loaded engine takes
@@ -143,6 +143,7 @@ class Output {
   static parse(text: string): Output {
     return new Output(text.split('\n').filter((l) => l.trim()).map((l, index) => {
       const [t, name, event] = l.trim().split(/\s+/);
+      if (name === undefined || event === undefined) throw new Error(`not "<time> <name> <event>": ${JSON.stringify(l)}`);
       return { t: Number(t), name, event, index };
     }));
   }
@@ -191,9 +192,9 @@ class Output {
   }
 
   timeOf(name: string, event: string): number {
-    const i = this.find(name, event);
-    if (i < 0) throw new Error(`no ${event} of ${name} in\n${this.toString()}`);
-    return this.lines[i].t;
+    const line = this.lines[this.find(name, event)];
+    if (!line) throw new Error(`no ${event} of ${name} in\n${this.toString()}`);
+    return line.t;
   }
 
   toString(): string {
@@ -834,7 +835,7 @@ describe.each([
     it('fails a pod past its activeDeadlineSeconds with DeadlineExceeded', async () => {
       const p = await agent.waitPod('active-deadline', ended, 'failed', WAIT);
       expect(p.status).toMatchObject({ phase: 'Failed', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
-      await agent.until(async () => !(await agent.pod('active-deadline'))!.status!.containerStatuses![0].state.running, 'container stopped', 30_000);
+      await agent.until(async () => !must((await agent.pod('active-deadline'))?.status?.containerStatuses?.[0], 'the container status').state.running, 'container stopped', 30_000);
     });
 
     it('keeps an adopted container started and ready across an agent restart', async () => {
@@ -849,7 +850,7 @@ describe.each([
       while (Date.now() < end) {
         const p = await agent.pod(name);
         if (p?.status?.containerStatuses?.length) {
-          seen.push(`${phase(p)} ready=${p.status.containerStatuses[0].ready} started=${p.status.containerStatuses[0].started}`);
+          seen.push(`${phase(p)} ready=${p.status.containerStatuses[0]?.ready} started=${p.status.containerStatuses[0]?.started}`);
           expect(phase(p), seen.join('\n')).toBe('Running');
           expect(ok(p), seen.join('\n')).toBe(true);
         }

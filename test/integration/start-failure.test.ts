@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createContainerdRuntime } from '../../cri/index.js';
 import { TestAgent } from '../support/agent.js';
 import { CONTAINERD_ENDPOINT, containerdAvailable, createTestRuntime, type RuntimeKind } from '../support/runtime-test-env.js';
-import { BUSYBOX } from '../support/common.js';
+import { BUSYBOX, must } from '../support/common.js';
 
 const containerdUp = await containerdAvailable();
 const cleanups: (() => Promise<void>)[] = [];
@@ -37,7 +37,7 @@ async function scenario(kind: RuntimeKind): Promise<void> {
     spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: BUSYBOX, imagePullPolicy: 'Never', command: ['/nonexistent'] }] },
   }));
   const p = await agent.waitPod('sf', (p) => p.status?.phase === 'Failed', 'Failed', 120_000);
-  const st = p.status!.containerStatuses![0];
+  const st = must(p.status?.containerStatuses?.[0], 'the container status');
   expect(st.restartCount).toBe(0);
   expect(st.state.terminated?.exitCode).not.toBe(0);
   // Past the first back-off (10 s): still the one run, never started again.

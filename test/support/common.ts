@@ -16,3 +16,9 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | Promise
     await sleep(everyMs);
   }
 }
+
+/** `x`, or a test failure naming `what` when it is missing (instead of a `!` that fails later, far away). */
+export function must<T>(x: T | undefined | null, what: string): T {
+  if (x === undefined || x === null) throw new Error(`expected ${what}, found ${x}`);
+  return x;
+}

@@ -57,7 +57,7 @@ export function overlayMounts(under?: string[]): string[] {
   const out: string[] = [];
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [left, right] = line.split(' - ');
-    if (!right || !right.startsWith('overlay ')) continue;
+    if (left === undefined || !right || !right.startsWith('overlay ')) continue;
     const mountPoint = unescapeMount(left.split(' ')[4] ?? '');
     if (!under || under.some((d) => mountPoint === d || mountPoint.startsWith(d + '/'))) out.push(mountPoint);
   }
@@ -131,8 +131,11 @@ async function freeSubnet(first: string): Promise<string> {
   throw new Error(`no free /24 in ${first}.0.0/16`);
 }
 
+/** A command and its arguments. */
+type Argv = [string, ...string[]];
+
 /** Copies the test images from the shared Docker engine: docker save | <load>. */
-async function copyImages(load: string[]): Promise<void> {
+async function copyImages(load: Argv): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const save = spawn('docker', ['save', ...TEST_IMAGES], { stdio: ['ignore', 'pipe', 'pipe'] });
     const sink = spawn(load[0], load.slice(1), { stdio: ['pipe', 'ignore', 'pipe'] });
@@ -167,7 +170,7 @@ abstract class Base implements PrivateEngine {
   }
 
   abstract agentFlags(): string[];
-  protected abstract argv(): string[];
+  protected abstract argv(): Argv;
   protected abstract ping(): Promise<boolean>;
   abstract runtime(): Promise<Runtime>;
   abstract loadImages(): Promise<void>;
@@ -252,7 +255,7 @@ class PrivateDocker extends Base {
     return ['--container-runtime-endpoint', this.endpoint, '--pod-cidr', this.podCIDR, '--pod-bridge', this.bridge];
   }
 
-  protected argv(): string[] {
+  protected argv(): Argv {
     const config = join(this.runDir, 'daemon.json');
     // An empty config file: /etc/docker/daemon.json belongs to the shared engine.
     if (!existsSync(config)) writeFileSync(config, '{}\n');
@@ -306,7 +309,7 @@ class PrivateContainerd extends Base {
     return ['--container-runtime-endpoint', this.endpoint];
   }
 
-  protected argv(): string[] {
+  protected argv(): Argv {
     const cni = join(this.runDir, 'cni');
     mkdirSync(cni, { recursive: true });
     writeFileSync(join(cni, '10-bte.conflist'), JSON.stringify({

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { assignClusterIPs, serviceEnv } from '../../agent/services.js';
 import type { Service } from '../../netproxy/index.js';
+import { must } from '../support/common.js';
 
 const svc = (name: string, spec: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { ports: [{ port: 80 }], ...spec } });
 
 describe('cluster IPs for Services written without one', () => {
   it('gives a stable address inside the Service CIDR, never .0, .1 or one already named', () => {
     const a = assignClusterIPs([svc('a'), svc('b'), svc('named', { clusterIP: '10.96.0.10' }), svc('headless', { clusterIP: 'None' }), svc('ext', { type: 'ExternalName' })], '10.96.0.0/12');
-    const ip = (i: number) => (a[i].spec as { clusterIP?: string }).clusterIP;
+    const ip = (i: number) => (must(a[i], `service ${i}`).spec as { clusterIP?: string }).clusterIP;
     expect(ip(0)).toMatch(/^10\.(9[6-9]|10[0-9]|11[01])\.\d+\.\d+$/);
     expect(ip(0)).not.toBe(ip(1));
     expect(ip(2)).toBe('10.96.0.10');

@@ -5,6 +5,7 @@ import { changedLabels, overriddenConditions } from '../../agent/apiserver/node.
 import { mirrorRefused, statusHeld, statusPatch } from '../../agent/apiserver/pods.js';
 import { ObjectStore, tokenKey } from '../../agent/objects/store.js';
 import { planVolumes, VolumePending } from '../../agent/volumes/plan.js';
+import { must } from '../support/common.js';
 
 const pod = (spec: Partial<Pod['spec']>, ns = 'team'): Pod => ({
   apiVersion: 'v1', kind: 'Pod',
@@ -82,7 +83,7 @@ describe('service-account tokens', () => {
     const gen = objects.generation;
     expect(objects.setTokens(new Map([[tokenKey('uid-1', { expirationSeconds: 3607 }), Buffer.from('jwt')]]))).toBe(true);
     expect(objects.generation).toBe(gen + 1);
-    const [plan] = planVolumes(p, '/r', ctx);
+    const plan = must(planVolumes(p, '/r', ctx)[0], 'the volume plan');
     expect(plan.kind === 'projected' && plan.files.map((f) => [f.path, f.data.toString(), f.mode])).toEqual([['token', 'jwt', 420], ['ca.crt', 'PEM', 420], ['namespace', 'team', 420]]);
   });
 });

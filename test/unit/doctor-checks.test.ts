@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CLOCK_FLOOR, exitCode, formatResults, looksLikeBosun, runChecks, type CheckResult } from '../../agent/doctor/checks.js';
 import type { Facts } from '../../agent/doctor/facts.js';
 import { parseProcNetTcp, procNetAddress } from '../../agent/doctor/gather.js';
+import { must } from '../support/common.js';
 
 // A healthy cgroup v2 host with systemd, then one thing wrong at a time.
 function healthy(): Facts {
@@ -139,11 +140,11 @@ describe('bosun doctor checks', () => {
 
   it('ports: free or held by bosun pass, anything else fails', () => {
     const f = healthy();
-    f.ports[2].listeners = [{ address: '127.0.0.1', pid: 42, argv: ['node', '/opt/bosun/dist/agent/cli.js', 'run', '--config', '/etc/bosun/config.yaml'] }];
+    must(f.ports[2], 'port 10255').listeners = [{ address: '127.0.0.1', pid: 42, argv: ['node', '/opt/bosun/dist/agent/cli.js', 'run', '--config', '/etc/bosun/config.yaml'] }];
     expect(check(f, 'port 10255')).toMatchObject({ status: 'PASS', detail: expect.stringContaining('in use by bosun itself') });
-    f.ports[0].listeners = [{ address: '0.0.0.0', pid: 7, argv: ['/usr/bin/kubelet', '--config', 'x'] }];
+    must(f.ports[0], 'port 10250').listeners = [{ address: '0.0.0.0', pid: 7, argv: ['/usr/bin/kubelet', '--config', 'x'] }];
     expect(check(f, 'port 10250')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('/usr/bin/kubelet --config x (pid 7)') });
-    f.ports[1].listeners = [{ address: '::' }];
+    must(f.ports[1], 'port 10248').listeners = [{ address: '::' }];
     expect(check(f, 'port 10248')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('an unknown process') });
   });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../agent/log.js';
 import { FileSource, type FileSnapshot } from '../../agent/sources/file.js';
+import { must } from '../support/common.js';
 
 const pod = (name: string, image = 'localhost/bosun/busybox:1') =>
   `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  containers:\n    - name: c\n      image: ${image}\n`;
@@ -45,13 +46,13 @@ describe('static manifest directory', () => {
   it('gives a pod a new UID when any part of its spec changes, and keeps it when nothing does', async () => {
     writeFileSync(join(dir, 'a.yaml'), pod('a'));
     await source.start();
-    const uid = last.pods[0].metadata.uid;
+    const uid = must(last.pods[0], 'a pod').metadata.uid;
     writeFileSync(join(dir, 'a.yaml'), `# a comment\n${pod('a')}`);
     await source.scan();
-    expect(last.pods[0].metadata.uid).toBe(uid);
+    expect(must(last.pods[0], 'a pod').metadata.uid).toBe(uid);
     writeFileSync(join(dir, 'a.yaml'), pod('a', 'localhost/bosun/busybox:2'));
     await source.scan();
-    expect(last.pods[0].metadata.uid).not.toBe(uid);
+    expect(must(last.pods[0], 'a pod').metadata.uid).not.toBe(uid);
   });
 
   it('keeps the last valid version of a file that turns invalid, and reports why', async () => {
@@ -63,7 +64,7 @@ describe('static manifest directory', () => {
     await source.scan();
     expect(names()).toEqual(['a-node1', 'b-node1']);
     expect(last.pods.find((p) => p.metadata.name === 'a-node1')!.metadata.uid).toBe(uid);
-    expect(last.problems[0].messages).toEqual(expect.arrayContaining([
+    expect(must(last.problems[0], 'a problem').messages).toEqual(expect.arrayContaining([
       `${join(dir, 'a.yaml')}: Pod "a": unknown field "spec.containers[0].imagee"`,
     ]));
   });
@@ -72,7 +73,7 @@ describe('static manifest directory', () => {
     writeFileSync(join(dir, 'a.yaml'), pod('ok') + '---\n' + 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  restartPolicy: Nerver\n  containers: []\n');
     await source.start();
     expect(names()).toEqual([]);
-    expect(last.problems[0].messages.join('\n')).toContain('spec.restartPolicy: Unsupported value: "Nerver"');
+    expect(must(last.problems[0], 'a problem').messages.join('\n')).toContain('spec.restartPolicy: Unsupported value: "Nerver"');
   });
 
   it('holds the pods named by a file that was never valid, and only those', async () => {
@@ -82,8 +83,8 @@ describe('static manifest directory', () => {
     await source.start();
     expect(names()).toEqual(['fine-node1']);
     expect(last.held.map((h) => `${h.namespace}/${h.name}`)).toEqual(['default/kept-node1', 'kube-system/bad-node1']);
-    expect(last.held[0].source).toBe(join(dir, 'a.yaml'));
-    expect(last.held[0].messages.join('\n')).toContain('spec.restartPolicy: Unsupported value: "Nerver"');
+    expect(must(last.held[0], 'a held pod').source).toBe(join(dir, 'a.yaml'));
+    expect(must(last.held[0], 'a held pod').messages.join('\n')).toContain('spec.restartPolicy: Unsupported value: "Nerver"');
     // Fixed: the pods are given, nothing is held.
     writeFileSync(join(dir, 'a.yaml'), pod('kept'));
     await source.scan();
@@ -99,7 +100,7 @@ describe('static manifest directory', () => {
   it('reports a YAML syntax error with the file name', async () => {
     writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: [unclosed\n');
     await source.start();
-    expect(last.problems[0].messages[0]).toContain(join(dir, 'a.yaml'));
+    expect(must(last.problems[0], 'a problem').messages[0]).toContain(join(dir, 'a.yaml'));
   });
 
   it('runs a pod defined twice only once and names both files', async () => {
@@ -107,7 +108,7 @@ describe('static manifest directory', () => {
     writeFileSync(join(dir, 'b.yaml'), pod('same'));
     await source.start();
     expect(names()).toEqual(['same-node1']);
-    expect(last.problems[0].messages[0]).toContain('also defined in');
+    expect(must(last.problems[0], 'a problem').messages[0]).toContain('also defined in');
   });
 
   it('starts a new valid file on its watch event; edits, removals and unfinished files wait until the directory is quiet', async () => {

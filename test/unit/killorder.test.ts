@@ -5,6 +5,7 @@ import type { SyncDeps } from '../../agent/pods/sync.js';
 import { stopAll } from '../../agent/pods/sync.js';
 import { L } from '../../agent/vocab/index.js';
 import { ctr, pod, running, sandbox } from '../support/fixtures.js';
+import { must } from '../support/common.js';
 
 // Termination in kubelet's order and budget (issue 13, items 3 and 4): app containers
 // first, sidecars after them in reverse order, one grace budget, at least 2 s after every
@@ -83,7 +84,7 @@ describe('stopAll', () => {
     const { deps, calls } = recorder(50);
     await stopAll(deps, { sandboxes: [sandbox('s1')], containers: cs }, 30, p);
     expect(calls.map((c) => c.id)).toEqual(['A', 'S3', 'S2', 'S1']);
-    for (let i = 1; i < calls.length; i++) expect(calls[i].at).toBeGreaterThanOrEqual(calls[i - 1].done!);
+    for (const [i, next] of calls.slice(1).entries()) expect(next.at).toBeGreaterThanOrEqual(must(calls[i]?.done, `call ${i} done`));
     // What is left of the one budget, not a fresh 30 s for each.
     for (const c of calls) expect(c.grace).toBeLessThanOrEqual(30);
   });

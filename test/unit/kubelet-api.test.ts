@@ -13,6 +13,7 @@ import { controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock, parseFra
 import { buildSummary, nanoCores, resourceMetrics } from '../../agent/server/stats.js';
 import type { CoreEvent } from '../../agent/events.js';
 import { parse } from 'yaml';
+import { must } from '../support/common.js';
 
 describe('token file and authentication', () => {
   it('parses kube-apiserver token files: quoted groups, comments, errors by line', () => {
@@ -202,7 +203,7 @@ describe('SPDY/3.1 server side', () => {
     expect(frames.some((f) => f.control && f.type === PING && f.data.readUInt32BE(0) === 5)).toBe(true);
     const data = frames.filter((f) => !f.control && f.streamId === 1);
     expect(Buffer.concat(data.map((f) => f.data)).toString()).toBe('pong-data');
-    expect(data[data.length - 1].flags & FLAG_FIN).toBe(FLAG_FIN);
+    expect(must(data.at(-1), 'a data frame').flags & FLAG_FIN).toBe(FLAG_FIN);
     session.close();
     deflate.close();
     inflate.close();

@@ -105,7 +105,7 @@ describe('renderNftables (partial)', () => {
     expect(part.text).toContain('delete element ip kube-proxy service-ips { 172.30.1.7 . tcp . 80, 172.30.1.9 . tcp . 80 }');
     expect(part.text).toContain('delete element ip kube-proxy cluster-ips { 172.30.1.9 }');
     const full = renderNftables(servicePorts(next), OPTS);
-    const flat = (r: typeof full) => [...r.state.elements].map(([set, m]) => [set, [...m].map(([k, v]) => `${k}=${v}`).sort()]).filter(([, v]) => v.length > 0).sort();
+    const flat = (r: typeof full) => [...r.state.elements].map(([set, m]) => [set, [...m].map(([k, v]) => `${k}=${v}`).sort()] as const).filter(([, v]) => v.length > 0).sort();
     expect(flat(part)).toEqual(flat(full));
   });
 });

@@ -84,7 +84,7 @@ describe('computePodActions: sidecars', () => {
     const p = pod({ containers: [ctr('a')] });
     for (let i = 0; i < 7; i++) b.next(backoffKey(p, ctr('a')));
     const a = computePodActions(p, { sandboxes: [sandbox('s1')], containers: [exited(p, ctr('a'), 'c1', 1, { attempt: 7, finishedAt: clock.now() })] }, b);
-    expect(a.backoffs[0].message).toBe('back-off 5m0s restarting failed container=a pod=web_default(uid-1)');
+    expect(a.backoffs[0]?.message).toBe('back-off 5m0s restarting failed container=a pod=web_default(uid-1)');
   });
 });
 

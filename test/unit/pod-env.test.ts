@@ -4,6 +4,7 @@ import { ContainerConfigError, expand, resolveEnv, resourceValue } from '../../a
 import { ObjectStore } from '../../agent/objects/store.js';
 import { checkSubPath, containerMounts, planVolumes } from '../../agent/volumes/plan.js';
 import { ctr, pod } from '../support/fixtures.js';
+import { must } from '../support/common.js';
 
 const objects = new ObjectStore();
 objects.replace([
@@ -29,19 +30,19 @@ describe('$(VAR) expansion', () => {
 describe('container environment', () => {
   it('orders Service variables, envFrom, env; later wins; invalid keys are skipped', () => {
     const p = pod({ containers: [ctr('c', { envFrom: [{ prefix: 'P_', configMapRef: { name: 'cm' } }], env: [{ name: 'WEB_SERVICE_HOST', value: 'mine' }] })] });
-    const env = Object.fromEntries(resolveEnv(p, p.spec.containers[0], ctx).map((e) => [e.key, e.value]));
+    const env = Object.fromEntries(resolveEnv(p, must(p.spec.containers[0], 'a container'), ctx).map((e) => [e.key, e.value]));
     expect(env).toEqual({ WEB_SERVICE_HOST: 'mine', P_a: '1' });
   });
 
   it('drops Service variables with enableServiceLinks: false', () => {
     const p = pod({ enableServiceLinks: false, containers: [ctr('c')] });
-    expect(resolveEnv(p, p.spec.containers[0], ctx)).toEqual([]);
+    expect(resolveEnv(p, must(p.spec.containers[0], 'a container'), ctx)).toEqual([]);
   });
 
   it('names the missing object or key', () => {
     const miss = (ref: object) => {
       const p = pod({ containers: [ctr('c', { env: [{ name: 'X', valueFrom: ref }] })] });
-      return () => resolveEnv(p, p.spec.containers[0], ctx);
+      return () => resolveEnv(p, must(p.spec.containers[0], 'a container'), ctx);
     };
     expect(miss({ configMapKeyRef: { name: 'nope', key: 'a' } })).toThrow(new ContainerConfigError('configmap "nope" not found'));
     expect(miss({ secretKeyRef: { name: 's', key: 'zz' } })).toThrow(new ContainerConfigError("couldn't find key zz in Secret default/s"));
@@ -50,7 +51,7 @@ describe('container environment', () => {
 
   it('reads secrets from data (base64) and stringData', () => {
     const p = pod({ containers: [ctr('c', { env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 's', key: 'p' } } }, { name: 'Q', valueFrom: { secretKeyRef: { name: 's', key: 'q' } } }] })] });
-    expect(resolveEnv(p, p.spec.containers[0], ctx)).toEqual([{ key: 'WEB_SERVICE_HOST', value: '10.96.0.10' }, { key: 'P', value: 'pw' }, { key: 'Q', value: 'plain' }]);
+    expect(resolveEnv(p, must(p.spec.containers[0], 'a container'), ctx)).toEqual([{ key: 'WEB_SERVICE_HOST', value: '10.96.0.10' }, { key: 'P', value: 'pw' }, { key: 'Q', value: 'plain' }]);
   });
 
   it('rounds resource values up and defaults limits to the node', () => {
@@ -84,7 +85,8 @@ describe('volume planning', () => {
     expect(plans[1]).toMatchObject({ tmpfs: true, tmpfsBytes: 1 << 20 });
     expect(plans[2]).toMatchObject({ kind: 'projected', tmpfs: false, files: [{ path: 'dir/a', mode: 0o400, data: Buffer.from('1') }] });
     expect(plans[3]).toMatchObject({ kind: 'projected', tmpfs: true, path: '/var/lib/bosun/pods/uid-1/volumes/kubernetes.io~secret/s' });
-    expect(plans[3].kind === 'projected' && plans[3].files.map((f) => f.path)).toEqual(['p', 'q']);
+    const plan = must(plans[3], 'the fourth volume plan');
+    expect(plan.kind === 'projected' && plan.files.map((f) => f.path)).toEqual(['p', 'q']);
   });
 
   it('refuses unsupported volume kinds, missing objects and escaping subPaths', () => {

@@ -150,9 +150,9 @@ describe('PodManager on the fake runtime', () => {
     m = await agent();
     m.setDesired([job, web], true);
     await settle(m);
-    await waitFor(() => statusOf(m, 'web').phase === 'Running' && statusOf(m, 'web').containerStatuses?.[0].state.running !== undefined, m);
+    await waitFor(() => statusOf(m, 'web').phase === 'Running' && statusOf(m, 'web').containerStatuses?.[0]?.state.running !== undefined, m);
     expect(restarts(m, 'web', 'app')).toBe(3);
-    expect(statusOf(m, 'web').containerStatuses?.[0].lastState.terminated?.exitCode).toBe(255);
+    expect(statusOf(m, 'web').containerStatuses?.[0]?.lastState.terminated?.exitCode).toBe(255);
     expect(rt.count('startContainer', 'setup')).toBe(2);
     expect(statusOf(m, 'job').phase).toBe('Succeeded');
     expect(rt.count('startContainer', 'init')).toBe(1);

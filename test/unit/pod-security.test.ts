@@ -3,6 +3,7 @@ import { capabilityName, dockerUser, securityHostConfig } from '../../cri/docker
 import { containerSecurityContext, imageUid, seccompProfile, SecurityError } from '../../agent/pods/security.js';
 import { normalizeSysctl, podSysctls, SysctlAllowlist, sysctlNamespace } from '../../agent/vocab/index.js';
 import { ctr, pod } from '../support/fixtures.js';
+import { must } from '../support/common.js';
 
 const opts = { seccompProfileRoot: '/var/lib/bosun/seccomp' };
 
@@ -12,8 +13,8 @@ describe('securityContext translation', () => {
       securityContext: { runAsUser: 1000, runAsGroup: 2000, supplementalGroups: [5, 6], fsGroup: 7 },
       containers: [ctr('a'), ctr('b', { securityContext: { runAsUser: 3000 } })],
     });
-    expect(containerSecurityContext(p, p.spec.containers[0], opts)).toEqual({ runAsUser: 1000, runAsGroup: 2000, supplementalGroups: [7, 5, 6], seccomp: { profileType: 'Unconfined' } });
-    expect(containerSecurityContext(p, p.spec.containers[1], opts)).toMatchObject({ runAsUser: 3000, runAsGroup: 2000 });
+    expect(containerSecurityContext(p, must(p.spec.containers[0], 'container 0'), opts)).toEqual({ runAsUser: 1000, runAsGroup: 2000, supplementalGroups: [7, 5, 6], seccomp: { profileType: 'Unconfined' } });
+    expect(containerSecurityContext(p, must(p.spec.containers[1], 'container 1'), opts)).toMatchObject({ runAsUser: 3000, runAsGroup: 2000 });
   });
 
   it('leaves the image user alone unless a group is set, then takes the user from the image', () => {
@@ -40,14 +41,14 @@ describe('securityContext translation', () => {
 
   it('enforces runAsNonRoot with kubelet\'s messages', () => {
     const p = pod({ securityContext: { runAsNonRoot: true }, containers: [ctr('c')] });
-    const c = p.spec.containers[0];
+    const c = must(p.spec.containers[0], 'container 0');
     const where = '(pod: "web_default(uid-1)", container: c)';
     expect(() => containerSecurityContext(p, c, opts)).toThrow(new SecurityError(`container has runAsNonRoot and image will run as root ${where}`));
     expect(() => containerSecurityContext(p, c, { ...opts, imageUser: '0:0' })).toThrow(`image will run as root ${where}`);
     expect(() => containerSecurityContext(p, c, { ...opts, imageUser: 'root' })).toThrow(`container has runAsNonRoot and image has non-numeric user (root), cannot verify user is non-root ${where}`);
     expect(containerSecurityContext(p, c, { ...opts, imageUser: '1000' })).toBeDefined();
     const zero = pod({ securityContext: { runAsNonRoot: true, runAsUser: 0 }, containers: [ctr('c')] });
-    expect(() => containerSecurityContext(zero, zero.spec.containers[0], opts)).toThrow(`container's runAsUser breaks non-root policy ${where}`);
+    expect(() => containerSecurityContext(zero, must(zero.spec.containers[0], 'container 0'), opts)).toThrow(`container's runAsUser breaks non-root policy ${where}`);
     // The container's own runAsNonRoot: false wins over the pod's.
     const off = ctr('c', { securityContext: { runAsNonRoot: false } });
     expect(containerSecurityContext(pod({ securityContext: { runAsNonRoot: true }, containers: [off] }), off, opts)).toBeDefined();
@@ -64,10 +65,10 @@ describe('securityContext translation', () => {
     const c = ctr('c', { securityContext: { seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/audit.json' } } });
     const p = pod({ securityContext: { seccompProfile: { type: 'RuntimeDefault' } }, containers: [c, ctr('d')] });
     expect(seccompProfile(p, c, opts)).toEqual({ profileType: 'Localhost', localhostRef: '/var/lib/bosun/seccomp/profiles/audit.json' });
-    expect(seccompProfile(p, p.spec.containers[1], opts)).toEqual({ profileType: 'RuntimeDefault' });
+    expect(seccompProfile(p, must(p.spec.containers[1], 'container 1'), opts)).toEqual({ profileType: 'RuntimeDefault' });
     const bare = pod({ containers: [ctr('e')] });
-    expect(seccompProfile(bare, bare.spec.containers[0], opts)).toEqual({ profileType: 'Unconfined' });
-    expect(seccompProfile(bare, bare.spec.containers[0], { ...opts, seccompDefault: true })).toEqual({ profileType: 'RuntimeDefault' });
+    expect(seccompProfile(bare, must(bare.spec.containers[0], 'container 0'), opts)).toEqual({ profileType: 'Unconfined' });
+    expect(seccompProfile(bare, must(bare.spec.containers[0], 'container 0'), { ...opts, seccompDefault: true })).toEqual({ profileType: 'RuntimeDefault' });
   });
 });
 

@@ -5,7 +5,7 @@ import { silentLogger } from '../../agent/log.js';
 import { nextProbeDelay, RUNTIME_DOWN, RuntimeHealth } from '../../agent/runtime/health.js';
 import { RetryGate, SANDBOX_RETRY } from '../../agent/pods/retry.js';
 import { healthz } from '../../agent/server/healthz.js';
-import { sleep } from '../support/common.js';
+import { sleep, must } from '../support/common.js';
 
 const gone = () => new RuntimeError('Unavailable', 'connect ENOENT /run/docker.sock');
 
@@ -106,7 +106,7 @@ describe('RuntimeHealth (kubelet runtimeState)', () => {
     expect(h.ready()).toBe(true);
     expect(ups).toBe(2); // at start, and once back
     // Only the stream opened last is the live one: an older one ending changes nothing.
-    e.subscriptions[0].onError(new Error('old stream'));
+    must(e.subscriptions[0], 'the first event stream').onError(new Error('old stream'));
     expect(h.ready()).toBe(true);
     h.stop();
   });

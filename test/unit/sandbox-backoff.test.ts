@@ -10,6 +10,7 @@ import { Backoff, CONTAINER_BACKOFF } from '../../agent/vocab/index.js';
 import { backoffKey, computePodActions } from '../../agent/pods/planner.js';
 import { crashBackoff, type SyncDeps } from '../../agent/pods/sync.js';
 import { ctr, exited, pod, sandbox } from '../support/fixtures.js';
+import { must } from '../support/common.js';
 
 function deps(clock: FakeClock): SyncDeps {
   const backoff = new Backoff(clock, CONTAINER_BACKOFF);
@@ -32,10 +33,10 @@ describe('a new sandbox keeps the crash back-off', () => {
     const a = computePodActions(p, observed, d.backoff);
     expect(a.createSandbox).toBe(true);
     expect(a.containersToStart).toEqual([{ kind: 'app', index: 0, attempt: 3, restart: false }]);
-    expect(crashBackoff(d, p, c, a.containersToStart[0], observed)).toMatch(/^back-off 20s restarting failed container=app/);
+    expect(crashBackoff(d, p, c, must(a.containersToStart[0], 'a start'), observed)).toMatch(/^back-off 20s restarting failed container=app/);
     clock.advance(15_001);
     // Past the delay: it starts, and the start is recorded (the next delay doubles).
-    expect(crashBackoff(d, p, c, a.containersToStart[0], observed)).toBeUndefined();
+    expect(crashBackoff(d, p, c, must(a.containersToStart[0], 'a start'), observed)).toBeUndefined();
     expect(d.backoff.get(backoffKey(p, c))).toBe(40_000);
   });
 
@@ -43,7 +44,7 @@ describe('a new sandbox keeps the crash back-off', () => {
     const clock = new FakeClock(100_000);
     const d = deps(clock);
     const observed = { sandboxes: [sandbox('s1', 0, 'notready')], containers: [exited(p, c, 'c1', 137, { finishedAt: clock.now() - 1_000 })] };
-    const [s] = computePodActions(p, observed, d.backoff).containersToStart;
+    const s = must(computePodActions(p, observed, d.backoff).containersToStart[0], 'a start');
     expect(crashBackoff(d, p, c, s, observed)).toBeUndefined();
     // A pod never run has nothing to back off from.
     expect(crashBackoff(d, p, c, s, { sandboxes: [], containers: [] })).toBeUndefined();

@@ -3,6 +3,7 @@ import { computePodStatus } from '../../agent/pods/status.js';
 import type { StatusInput } from '../../agent/pods/status.js';
 import type { ObservedPod } from '../../agent/vocab/index.js';
 import { ctr, exited, pod, running, sandbox } from '../support/fixtures.js';
+import { must } from '../support/common.js';
 
 // Status details of issue 13 (items 3, 6, 7), against kubelet's getPhase and
 // status/generate.go: sidecars in ContainersReady and Initialized, init containers' ready,
@@ -26,7 +27,7 @@ describe('computePodStatus: init containers and sidecars', () => {
     expect(done.initContainerStatuses![0]).toMatchObject({ ready: true, started: false });
     expect(cond(done, 'Initialized').status).toBe('True');
     const failed = status(p, { sandboxes: [sandbox('s1')], containers: [exited(p, ctr('i1'), 'c1', 1)] });
-    expect(failed.initContainerStatuses![0].ready).toBe(false);
+    expect(must(failed.initContainerStatuses?.[0], 'an init container status').ready).toBe(false);
   });
 
   it('counts a sidecar in ContainersReady and Ready', () => {
@@ -38,7 +39,7 @@ describe('computePodStatus: init containers and sidecars', () => {
     expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady' });
     const ok = status(p, obs, { readiness: () => true });
     expect(cond(ok, 'Ready').status).toBe('True');
-    expect(ok.initContainerStatuses![0].ready).toBe(true);
+    expect(must(ok.initContainerStatuses?.[0], 'an init container status').ready).toBe(true);
   });
 
   it('holds Initialized until a sidecar with a startup probe has started', () => {
@@ -47,7 +48,7 @@ describe('computePodStatus: init containers and sidecars', () => {
     const s = status(p, obs, { started: () => false });
     expect(s.phase).toBe('Pending');
     expect(cond(s, 'Initialized')).toMatchObject({ status: 'False', reason: 'ContainersNotInitialized', message: 'containers with incomplete status: [proxy]' });
-    expect(s.containerStatuses![0].state.waiting?.reason).toBe('PodInitializing');
+    expect(must(s.containerStatuses?.[0], 'a container status').state.waiting?.reason).toBe('PodInitializing');
     const started = status(p, obs, { started: () => true });
     expect(cond(started, 'Initialized').status).toBe('True');
   });

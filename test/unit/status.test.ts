@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { computePodStatus } from '../../agent/pods/status.js';
 import type { ObservedPod } from '../../agent/vocab/index.js';
 import { ctr, exited, pod, running, sandbox } from '../support/fixtures.js';
+import { must } from '../support/common.js';
 
 const NOW = Date.UTC(2026, 10, 22, 10, 0, 0);
 
@@ -14,7 +15,7 @@ describe('computePodStatus', () => {
     const p = pod({ containers: [ctr('a')] });
     const s = status(p, { sandboxes: [], containers: [] });
     expect(s.phase).toBe('Pending');
-    expect(s.containerStatuses![0].state).toEqual({ waiting: { reason: 'ContainerCreating' } });
+    expect(must(s.containerStatuses?.[0], 'a container status').state).toEqual({ waiting: { reason: 'ContainerCreating' } });
     expect(s.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady', message: 'containers with unready status: [a]' });
     expect(s.qosClass).toBe('BestEffort');
   });
@@ -35,7 +36,7 @@ describe('computePodStatus', () => {
     const p = pod({ containers: [ctr('a')] });
     const s = status(p, { sandboxes: [sandbox('s1')], containers: [exited(p, ctr('a'), 'c2', 1, { attempt: 3 })] }, { a: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=a' } });
     expect(s.phase).toBe('Running');
-    const c = s.containerStatuses![0];
+    const c = must(s.containerStatuses?.[0], 'a container status');
     expect(c.state.waiting?.reason).toBe('CrashLoopBackOff');
     expect(c.lastState.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
     expect(c.restartCount).toBe(3);
@@ -44,8 +45,8 @@ describe('computePodStatus', () => {
   it('reports OOMKilled from the runtime and Completed for exit 0', () => {
     const p = pod({ restartPolicy: 'Never', containers: [ctr('a'), ctr('b')] });
     const s = status(p, { sandboxes: [sandbox('s1')], containers: [exited(p, ctr('a'), 'c1', 137, { reason: 'OOMKilled' }), exited(p, ctr('b'), 'c2', 0)] });
-    expect(s.containerStatuses![0].state.terminated).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
-    expect(s.containerStatuses![1].state.terminated).toMatchObject({ reason: 'Completed', exitCode: 0 });
+    expect(must(s.containerStatuses?.[0], 'a container status').state.terminated).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+    expect(must(s.containerStatuses?.[1], 'the second container status').state.terminated).toMatchObject({ reason: 'Completed', exitCode: 0 });
     expect(s.phase).toBe('Failed');
   });
 
@@ -65,7 +66,7 @@ describe('computePodStatus', () => {
     const p = pod({ initContainers: [ctr('i')], containers: [ctr('a')] });
     const s = status(p, { sandboxes: [sandbox('s1')], containers: [running(p, ctr('i'), 'c1')] });
     expect(s.phase).toBe('Pending');
-    expect(s.containerStatuses![0].state.waiting?.reason).toBe('PodInitializing');
+    expect(must(s.containerStatuses?.[0], 'a container status').state.waiting?.reason).toBe('PodInitializing');
     expect(s.conditions!.find((c) => c.type === 'Initialized')).toMatchObject({ status: 'False', message: 'containers with incomplete status: [i]' });
     const never = pod({ restartPolicy: 'Never', initContainers: [ctr('i')], containers: [ctr('a')] });
     expect(status(never, { sandboxes: [sandbox('s1')], containers: [exited(never, ctr('i'), 'c1', 2)] }).phase).toBe('Failed');
@@ -83,7 +84,7 @@ describe('computePodStatus', () => {
   it('reports the waiting reason of an image problem', () => {
     const p = pod({ containers: [ctr('a')] });
     const s = status(p, { sandboxes: [sandbox('s1')], containers: [] }, { a: { reason: 'ErrImageNeverPull', message: 'Container image "x" is not present with pull policy of Never' } });
-    expect(s.containerStatuses![0].state.waiting).toEqual({ reason: 'ErrImageNeverPull', message: 'Container image "x" is not present with pull policy of Never' });
+    expect(must(s.containerStatuses?.[0], 'a container status').state.waiting).toEqual({ reason: 'ErrImageNeverPull', message: 'Container image "x" is not present with pull policy of Never' });
     expect(s.phase).toBe('Pending');
   });
 });

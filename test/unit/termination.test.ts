@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { computePodStatus } from '../../agent/pods/status.js';
 import { readTerminationMessage, TerminationMessages } from '../../agent/pods/termination.js';
 import { ctr, exited, pod, sandbox } from '../support/fixtures.js';
+import { must } from '../support/common.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bosun-term-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,6 +69,6 @@ describe('termination messages', () => {
     const messages = await tm.collect(p, observed);
     expect(messages.get('c4')).toBe('first');
     const status = computePodStatus({ pod: p, observed: { sandboxes: [sandbox('s1')], containers: [{ ...c, message: 'engine said' }] }, waiting: new Map(), now: 5000, hostIP: '192.0.2.2', runtimeName: 'docker', messages });
-    expect(status.containerStatuses![0].state.terminated!.message).toBe('engine said: first');
+    expect(must(status.containerStatuses?.[0]?.state.terminated, 'a terminated state').message).toBe('engine said: first');
   });
 });

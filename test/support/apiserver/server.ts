@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { beforeFirst, type Groups, matchGroups } from '../../../base/index.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { ApiError, apiVersionOf, RESOURCES, Store, type HistoryEntry, type Obj, type ResourceDef } from './store.js';
 
@@ -177,9 +178,9 @@ export class TestApiServer {
     if (p === '/api') return json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}` }] });
     if (p === '/apis') return json(res, 200, this.groupList());
     if (p === '/api/v1') return json(res, 200, this.resourceList('', 'v1'));
-    const gv = /^\/apis\/([^/]+)\/([^/]+)$/.exec(p);
+    const gv = matchGroups(/^\/apis\/([^/]+)\/([^/]+)$/, p, 2);
     if (gv) return json(res, 200, this.resourceList(gv[1], gv[2]));
-    const g = /^\/apis\/([^/]+)$/.exec(p);
+    const g = matchGroups(/^\/apis\/([^/]+)$/, p, 1);
     if (g) {
       const grp = this.groupList().groups.find((x) => x.name === g[1]);
       if (!grp) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
@@ -188,13 +189,13 @@ export class TestApiServer {
     // kubectl's validation asks whether the server validates fields itself (fieldValidation
     // on PATCH): say yes, and kubectl sends fieldValidation=Strict instead of needing schemas.
     if (p === '/openapi/v3') return json(res, 200, { paths: Object.fromEntries(gvs().map((gv) => [gv.path, { serverRelativeURL: `/openapi/v3/${gv.path}` }])) });
-    const oa = /^\/openapi\/v3\/(.+)$/.exec(p);
+    const oa = matchGroups(/^\/openapi\/v3\/(.+)$/, p, 1);
     if (oa) return json(res, 200, openapiDoc(oa[1]));
     if (p.startsWith('/openapi')) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
 
     // /api/v1/... or /apis/<group>/<version>/...
     const m = /^\/(?:api\/(v1)|apis\/([^/]+)\/([^/]+))\/(.*)$/.exec(p);
-    if (!m) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (!m || m[4] === undefined) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     const group = m[2] ?? '';
     const version = m[1] ?? m[3];
     let parts = m[4].split('/').map(decodeURIComponent);
@@ -213,7 +214,7 @@ export class TestApiServer {
     if (!r) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${resource})`);
     if (sub && !r.subresources?.includes(sub)) throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${resource}/${sub})`);
     const q = url.searchParams;
-    const ct = (req.headers['content-type'] ?? '').split(';')[0].trim();
+    const ct = beforeFirst(req.headers['content-type'] ?? '', ';').trim();
 
     if (!name) {
       if (method === 'GET' && (watchPath || q.get('watch') === 'true' || q.get('watch') === '1')) return this.watch(r, ns, q, req, res);
@@ -223,7 +224,7 @@ export class TestApiServer {
         this.store.writes.push({ resource: r.name, verb: 'create', name: obj.metadata?.name ?? '', contentType: ct });
         // NodeRestriction, as the real server runs it: a mirror pod must name its Node as controller owner.
         const meta = obj.metadata as { annotations?: Record<string, string>; ownerReferences?: { kind?: string; controller?: boolean }[] } | undefined;
-        if (r.name === 'pods' && meta?.annotations?.['kubernetes.io/config.mirror'] !== undefined && !(meta.ownerReferences?.length === 1 && meta.ownerReferences[0].kind === 'Node' && meta.ownerReferences[0].controller)) {
+        if (r.name === 'pods' && meta?.annotations?.['kubernetes.io/config.mirror'] !== undefined && !(meta.ownerReferences?.length === 1 && meta.ownerReferences[0]?.kind === 'Node' && meta.ownerReferences[0]?.controller)) {
           throw new ApiError(403, 'Forbidden', 'pods is forbidden: node can only create pods with a controller owner reference set to itself');
         }
         if (q.get('dryRun')) return json(res, 201, obj);
@@ -429,8 +430,9 @@ export class TestApiServer {
 
   // ---- discovery ----
   private groupList(): { kind: string; apiVersion: string; groups: { name: string; versions: { groupVersion: string; version: string }[]; preferredVersion: { groupVersion: string; version: string } }[] } {
-    const groups = [...new Set(RESOURCES.filter((r) => r.group).map((r) => `${r.group}/${r.version}`))].map((gv) => {
-      const [name, version] = gv.split('/');
+    const byGroupVersion = new Map<string, { name: string; version: string }>();
+    for (const r of RESOURCES) if (r.group) byGroupVersion.set(`${r.group}/${r.version}`, { name: r.group, version: r.version });
+    const groups = [...byGroupVersion].map(([gv, { name, version }]) => {
       const v = { groupVersion: gv, version };
       return { name, versions: [v], preferredVersion: v };
     });
@@ -537,7 +539,7 @@ function path(o: unknown, dotted: string): unknown {
 
 export function parseFieldSelector(s: string): (o: Obj) => boolean {
   const terms = s.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
-    const m = /^([^!=]+)(==|!=|=)(.*)$/.exec(t);
+    const m = matchGroups(/^([^!=]+)(==|!=|=)(.*)$/, t, 3);
     if (!m) throw new ApiError(400, 'BadRequest', `invalid field selector: ${t}`);
     return { field: m[1], neg: m[2] === '!=', value: m[3] };
   });
@@ -549,12 +551,15 @@ export function parseLabelSelector(s: string): (labels: Record<string, string>) 
   for (const t of s.match(/[^,(]+(\([^)]*\))?/g) ?? []) {
     const term = t.trim();
     if (!term) continue;
-    let m;
-    if ((m = /^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term))) {
+    let m: Groups<3> | undefined;
+    if ((m = matchGroups(/^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/, term, 3))) {
       const [, k, op, vs] = m;
       const set = vs.split(',').map((v) => v.trim());
-      terms.push((l) => (op === 'in' ? k in l && set.includes(l[k]) : !(k in l) || !set.includes(l[k])));
-    } else if ((m = /^([^!=]+)(==|!=|=)(.*)$/.exec(term))) {
+      terms.push((l) => {
+        const x = l[k];
+        return op === 'in' ? x !== undefined && set.includes(x) : x === undefined || !set.includes(x);
+      });
+    } else if ((m = matchGroups(/^([^!=]+)(==|!=|=)(.*)$/, term, 3))) {
       const [, k, op, v] = m;
       terms.push((l) => (op === '!=' ? l[k.trim()] !== v.trim() : l[k.trim()] === v.trim()));
     } else if (term.startsWith('!')) terms.push((l) => !(term.slice(1) in l));
@@ -565,7 +570,7 @@ export function parseLabelSelector(s: string): (labels: Record<string, string>) 
 
 function wantsTable(req: IncomingMessage): boolean {
   const accept = req.headers.accept ?? '';
-  return /as=Table/.test(accept.split(',')[0]);
+  return /as=Table/.test(beforeFirst(accept, ','));
 }
 
 function age(ts: string | undefined): string {
