@@ -20,7 +20,7 @@ import { ServiceAccountTokens } from './tokens.js';
 
 export { ApiClient, ApiRequestError } from './client.js';
 export { loadKubeconfig, KubeconfigLoadError, type RestConfig } from './kubeconfig.js';
-export { parseLabels, parseTaints, type Taint } from './node.js';
+export type { Taint } from './node.js';
 export { Reflector, type KObj } from './reflector.js';
 export { checkpointPath } from './pods.js';
 export { podReferences, referencedObjects, type ObjectRef } from './refs.js';

@@ -32,26 +32,6 @@ export interface NodeHeartbeatOptions {
 
 const now3339 = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
-/** Parses --register-with-taints: key=value:Effect,key:Effect. */
-export function parseTaints(s: string): Taint[] {
-  return s.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
-    const [, key, value, effect] = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t) ?? [];
-    if (key === undefined || effect === undefined) throw new Error(`--register-with-taints: Invalid value: "${t}": expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
-    return { key, ...(value !== undefined ? { value } : {}), effect };
-  });
-}
-
-/** Parses --node-labels: key=value,key=value. */
-export function parseLabels(s: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of s.split(',').map((x) => x.trim()).filter(Boolean)) {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw new Error(`--node-labels: Invalid value: "${kv}": expected key=value`);
-    out[kv.slice(0, i)] = kv.slice(i + 1);
-  }
-  return out;
-}
-
 /** The labels of `want` that `have` lacks or holds with another value (a merge patch). */
 export function changedLabels(have: Record<string, string>, want: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(want).filter(([k, v]) => have[k] !== v));

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient, KubeconfigLoadError, loadKubeconfig, parseLabels, parseTaints } from '../../agent/apiserver/index.js';
+import { ApiClient, KubeconfigLoadError, loadKubeconfig } from '../../agent/apiserver/index.js';
 import { resolveConfig } from '../../agent/config.js';
 import { TestApiServer } from '../support/apiserver/index.js';
 import { strategicMergePatch } from '../support/apiserver/patch.js';
@@ -93,9 +93,10 @@ describe('kubeconfig', () => {
 
 describe('node flags', () => {
   it('parses --node-labels and --register-with-taints', () => {
-    expect(parseLabels('a=b, tier=edge')).toEqual({ a: 'b', tier: 'edge' });
-    expect(parseTaints('dedicated=gpu:NoSchedule,spot:PreferNoSchedule')).toEqual([{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'spot', effect: 'PreferNoSchedule' }]);
-    expect(() => parseTaints('x=y:Sometimes')).toThrow(/register-with-taints/);
+    expect(resolveConfig({ 'node-labels': 'a=b, tier=edge' }).nodeLabels).toEqual({ a: 'b', tier: 'edge' });
+    expect(resolveConfig({ 'register-with-taints': 'dedicated=gpu:NoSchedule,spot:PreferNoSchedule' }).registerWithTaints)
+      .toEqual([{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }, { key: 'spot', effect: 'PreferNoSchedule' }]);
+    expect(() => resolveConfig({ 'register-with-taints': 'x=y:Sometimes' })).toThrow(/register-with-taints/);
     const cfg = resolveConfig({ kubeconfig: '/etc/bosun/kubeconfig', 'node-labels': 'role=db', 'register-with-taints': 'k=v:NoExecute' });
     expect(cfg).toMatchObject({ kubeconfig: '/etc/bosun/kubeconfig', nodeLabels: { role: 'db' }, registerWithTaints: [{ key: 'k', value: 'v', effect: 'NoExecute' }] });
     expect(() => resolveConfig({ 'node-labels': 'novalue' })).toThrow(/--node-labels/);
