@@ -47,7 +47,9 @@ function terminatedState(c: RuntimeContainer, runtimeName: string, messages?: Re
   if (c.state === 'unknown') {
     return { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', containerID: `${runtimeName}://${c.id}` } };
   }
-  const reason = c.reason === 'OOMKilled' ? 'OOMKilled' : c.exitCode === 0 ? 'Completed' : 'Error';
+  // kubelet shows the runtime's reason as it is (StartError on containerd, ContainerCannotRun
+  // on Docker for a start that failed); a runtime that gives none gets the CRI runtimes' rule.
+  const reason = c.reason || (c.exitCode === 0 ? 'Completed' : 'Error');
   // The runtime's message, then what the container left (kubelet joins them with ": ").
   const message = [c.message, messages?.get(c.id)].filter((m) => !!m).join(': ');
   return {

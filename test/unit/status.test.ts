@@ -49,6 +49,16 @@ describe('computePodStatus', () => {
     expect(s.phase).toBe('Failed');
   });
 
+  it('shows the runtime\'s reason of a start that failed as it is: StartError (containerd), ContainerCannotRun (Docker)', () => {
+    const p = pod({ restartPolicy: 'Never', containers: [ctr('a'), ctr('b')] });
+    const a = { ...exited(p, ctr('a'), 'c1', 128, { reason: 'StartError' }), message: 'failed to create containerd task: exec: "/x": no such file' };
+    const b = { ...exited(p, ctr('b'), 'c2', 127, { reason: 'ContainerCannotRun' }), message: 'OCI runtime create failed' };
+    const s = status(p, { sandboxes: [sandbox('s1')], containers: [a, b] });
+    expect(s.containerStatuses![0].state.terminated).toMatchObject({ reason: 'StartError', exitCode: 128, message: a.message });
+    expect(s.containerStatuses![1].state.terminated).toMatchObject({ reason: 'ContainerCannotRun', exitCode: 127, message: b.message });
+    expect(s.phase).toBe('Failed');
+  });
+
   it.each([
     ['Never', [0, 0], 'Succeeded'],
     ['Never', [0, 1], 'Failed'],
