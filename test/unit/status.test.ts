@@ -59,6 +59,16 @@ describe('computePodStatus', () => {
     expect(s.phase).toBe('Failed');
   });
 
+  it('shows a waiting reason on a container that ended only when it will run again (ShouldContainerBeRestarted)', () => {
+    const run = (policy: 'Never' | 'Always') => {
+      const p = pod({ restartPolicy: policy, containers: [ctr('a')] });
+      const failed = { ...exited(p, ctr('a'), 'c1', 127, { reason: 'ContainerCannotRun' }), message: 'exec: no such file' };
+      return status(p, { sandboxes: [sandbox('s1')], containers: [failed] }, { a: { reason: 'RunContainerError', message: 'exec: no such file' } }).containerStatuses![0];
+    };
+    expect(run('Never')).toMatchObject({ state: { terminated: { reason: 'ContainerCannotRun', exitCode: 127 } }, lastState: {} });
+    expect(run('Always')).toMatchObject({ state: { waiting: { reason: 'RunContainerError' } }, lastState: { terminated: { reason: 'ContainerCannotRun' } } });
+  });
+
   it.each([
     ['Never', [0, 0], 'Succeeded'],
     ['Never', [0, 1], 'Failed'],
