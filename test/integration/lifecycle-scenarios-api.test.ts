@@ -59,7 +59,8 @@ describe.each([
   /** upstream's getPodWithHook: one container with a preStop sleep hook; ours logs its stop signal. */
   function create(name: string): void {
     mkdirSync(out(name), { recursive: true });
-    const line = (e: string) => `echo "$(cut -d' ' -f1 /proc/uptime) ${e}" >> /out/log`;
+    // No single quote in it: it goes inside the trap's quotes.
+    const line = (e: string) => `read u _ < /proc/uptime; echo "$u ${e}" >> /out/log`;
     server.create('pods', {
       apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
       spec: {
