@@ -139,6 +139,18 @@ export interface ContainerConfig {
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';
 
+/**
+ * The reason of a container whose start failed, an exited run that never ran: containerd's
+ * CRI says StartError (exit code 128, its error as message; container_start.go), Docker
+ * through cri-dockerd (dockershim before it) says ContainerCannotRun (Docker's exit code
+ * and State.Error). What kubelet shows on each runtime.
+ */
+export const START_FAILURE_REASONS: ReadonlySet<string> = new Set(['StartError', 'ContainerCannotRun']);
+
+export function failedToStart(c: Pick<ContainerStatus, 'reason'>): boolean {
+  return c.reason !== undefined && START_FAILURE_REASONS.has(c.reason);
+}
+
 export interface ContainerStatus {
   id: string;
   podSandboxId: string;
@@ -148,7 +160,11 @@ export interface ContainerStatus {
   startedAt: number;
   finishedAt: number;
   exitCode: number;
-  /** Runtime's reason for the state, e.g. OOMKilled. */
+  /**
+   * The runtime's reason for an exited container, shown as it is in the pod status (kubelet's
+   * convertContainerStatus): Completed, Error, OOMKilled, or a start failure's
+   * (START_FAILURE_REASONS).
+   */
   reason?: string;
   message?: string;
   image: string;

@@ -2,10 +2,10 @@
 // (pkg/kubelet/lifecycle/handlers.go). The caller decides what a failure means: a failed
 // postStart kills the container, a failed preStop is reported and termination goes on.
 
-import type { Container, LifecycleHandler, Pod } from '../manifests/index.js';
+import type { Container, HTTPGetAction, LifecycleHandler, Pod } from '../manifests/index.js';
 import {
-  LIFECYCLE_USER_AGENT, MAX_TIMER_MS, combinedOutput, errorText, execTimedOutText, formatPod, goQuote, httpGet,
-  sleepAction, type ExecRuntime,
+  HttpGetError, LIFECYCLE_USER_AGENT, MAX_TIMER_MS, combinedOutput, errorText, execTimedOutText, formatPod, goQuote, httpGet,
+  httpGetURL, sleepAction, type ExecRuntime,
 } from './handlers/index.js';
 
 export interface HookTarget {
@@ -39,6 +39,8 @@ export interface HookResult {
    * `PostStartHookError: <error>`.
    */
   error?: string;
+  /** A Warning event for the pod even though the hook ran (kubelet's LifecycleHTTPFallback). */
+  warning?: { reason: string; message: string };
 }
 
 /** Go's %v of a []string. */
@@ -82,19 +84,33 @@ export async function runHook(
   }
 
   if (handler.httpGet) {
-    // As kubelet: any HTTP answer is success; only a request that fails is a failure.
+    // As kubelet: any HTTP answer is success; only a request that fails is a failure. HTTPS
+    // checks no certificate (kubelet's hook client skips verification).
+    const action = handler.httpGet;
+    const get = (a: HTTPGetAction) => httpGet(a, {
+      container,
+      podIP: target.podIP,
+      timeoutMs: options.timeoutMs,
+      userAgent: LIFECYCLE_USER_AGENT,
+      signal: options.signal,
+    });
     try {
-      await httpGet(handler.httpGet, {
-        container,
-        podIP: target.podIP,
-        timeoutMs: options.timeoutMs,
-        userAgent: LIFECYCLE_USER_AGENT,
-        signal: options.signal,
-      });
+      await get(action);
       return { ok: true, message: '' };
     } catch (err) {
+      // kubelet's runHTTPHandler: an HTTPS hook that a plain HTTP server answered is sent
+      // again over HTTP, without its Authorization header; the first error stands if that
+      // fails too.
+      if (err instanceof HttpGetError && err.httpResponseToHttps) {
+        const plain = { ...action, scheme: 'HTTP' as const, httpHeaders: action.httpHeaders?.filter((h) => h.name.toLowerCase() !== 'authorization') };
+        const ok = await get(plain).then(() => true, () => false);
+        if (ok) {
+          const host = httpGetURL(action, container, target.podIP).host;
+          return { ok: true, message: '', warning: { reason: 'LifecycleHTTPFallback', message: `request to HTTPS lifecycle hook ${host} got HTTP response, retry with HTTP succeeded` } };
+        }
+      }
       const error = errorText(err);
-      return { ok: false, error, message: `HTTP lifecycle hook (${handler.httpGet.path ?? ''}) ${where} failed - error: ${error}` };
+      return { ok: false, error, message: `HTTP lifecycle hook (${action.path ?? ''}) ${where} failed - error: ${error}` };
     }
   }
 

@@ -300,6 +300,48 @@ else
   log "br_netfilter: not available (ignored)"
 fi
 
+# The real control plane of the cluster tests (test/cluster/, scripts/cluster.sh): built from
+# its Go modules once per version into ${BOSUN_CACHE:-/var/cache/bosun}; a complete cache is
+# reused in a second. A cold build takes about half an hour on 2 cores (README, "Joining a
+# Kubernetes cluster"). BOSUN_SKIP_CLUSTER_BUILD=1 leaves it out, and with it the agnhost
+# image below. It comes before the containerd section, which imports the local images.
+AGNHOST_IMAGE="localhost/bosun/agnhost:1"
+
+# build_agnhost_image E2E_BIN_DIR: upstream's agnhost (test/images/agnhost of the same release,
+# built by build-e2e.sh) as a small local image, for the scenario tests that need its servers
+# (grpc-health-checking: a real grpc.health.v1 server). Laid out as upstream's image
+# (/agnhost, ENTRYPOINT), on bosun's busybox for a shell. Rebuilt when the binary changes.
+build_agnhost_image() {
+  local bin="$1/agnhost" dockerfile hash have
+  [ -x "$bin" ] || die "$bin missing (scripts/cluster/build-e2e.sh)"
+  dockerfile=$(printf 'FROM %s\nCOPY agnhost /agnhost\nEXPOSE 5000 8080\nENTRYPOINT ["/agnhost"]\nCMD ["pause"]\n' "$BUSYBOX_IMAGE")
+  hash=$( { inputs_hash "$bin"; printf '%s\n' "$dockerfile"; docker image inspect -f '{{.Id}}' "$BUSYBOX_IMAGE"; } | sha256sum | cut -d' ' -f1)
+  have=$(image_hash "$AGNHOST_IMAGE")
+  if [ "$have" = "$hash" ]; then
+    log "image $AGNHOST_IMAGE: up to date"
+    return
+  fi
+  log "image $AGNHOST_IMAGE: $(why_build "$AGNHOST_IMAGE" "$have")"
+  BUILD_TMP=${BUILD_TMP:-$(mktemp -d /tmp/bosun-build.XXXXXX)}
+  mkdir "$BUILD_TMP/agnhost"
+  cp "$bin" "$BUILD_TMP/agnhost/agnhost"
+  printf '%s\n' "$dockerfile" >"$BUILD_TMP/agnhost/Dockerfile"
+  build_image "$AGNHOST_IMAGE" "$hash" "$BUILD_TMP/agnhost"
+  log "image $AGNHOST_IMAGE: built"
+}
+
+if [ "${BOSUN_SKIP_CLUSTER_BUILD:-0}" != 1 ]; then
+  command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+  command -v go >/dev/null || die "go (1.26 or later) is needed to build the control plane for the cluster tests; BOSUN_SKIP_CLUSTER_BUILD=1 skips it"
+  log "cluster components: $("$REPO_ROOT/scripts/cluster/build.sh" | tr '\n' ' ')"
+  # Upstream's e2e suite of the same release, for the NodeConformance run (test/conformance/):
+  # e2e.test, the ginkgo CLI and the test images' binaries, cached beside the control plane.
+  e2e_bin=$("$REPO_ROOT/scripts/cluster/build-e2e.sh" | sed -n 's/^E2E_BIN=//p' | tail -n 1)
+  [ -n "$e2e_bin" ] || die "scripts/cluster/build-e2e.sh did not say where it put the suite"
+  log "conformance suite: E2E_BIN=$e2e_bin"
+  build_agnhost_image "$e2e_bin"
+fi
+
 # ---------------------------------------------------------------- containerd
 # A containerd of bosun's own, with the CRI plugin, beside (never instead of) the
 # Docker engine's containerd at /run/containerd/containerd.sock: its own config, root,
@@ -467,19 +509,6 @@ JSON
 
 if [ "$WANT_CONTAINERD" = 1 ]; then
   setup_containerd
-fi
-
-# The real control plane of the cluster tests (test/cluster/, scripts/cluster.sh): built from
-# its Go modules once per version into ${BOSUN_CACHE:-/var/cache/bosun}; a complete cache is
-# reused in a second. A cold build takes about half an hour on 2 cores (README, "Joining a
-# Kubernetes cluster"). BOSUN_SKIP_CLUSTER_BUILD=1 leaves it out.
-if [ "${BOSUN_SKIP_CLUSTER_BUILD:-0}" != 1 ]; then
-  command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
-  command -v go >/dev/null || die "go (1.26 or later) is needed to build the control plane for the cluster tests; BOSUN_SKIP_CLUSTER_BUILD=1 skips it"
-  log "cluster components: $("$REPO_ROOT/scripts/cluster/build.sh" | tr '\n' ' ')"
-  # Upstream's e2e suite of the same release, for the NodeConformance run (test/conformance/):
-  # e2e.test, the ginkgo CLI and the test images' binaries, cached beside the control plane.
-  log "conformance suite: $("$REPO_ROOT/scripts/cluster/build-e2e.sh" | tr '\n' ' ')"
 fi
 
 log "done in $(( ($(date +%s%N) - START) / 1000000 )) ms"

@@ -60,3 +60,80 @@ export function terminationOrder(pod: Pod | undefined, running: readonly Runtime
   }
   return out;
 }
+
+/**
+ * The grace budget of one stop, which a later request may cut while the stop runs: kubelet's
+ * calculateEffectiveGracePeriod lets a grace period only decrease (a second API delete with a
+ * shorter gracePeriodSeconds, an eviction), and UpdatePod then cancels the termination under
+ * way and starts it again with the shorter grace, counted from then. Here the stop goes on,
+ * its deadline moved: `signal` aborts when the budget runs out (a preStop hook is cut there,
+ * a sidecar stops waiting for its turn), and listeners of `onShorten` stop a container again
+ * with what is left. The clock is injected.
+ */
+export class GraceBudget {
+  private deadline: number;
+  private readonly expired = new AbortController();
+  private timer?: NodeJS.Timeout;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly now: () => number, private grace: number) {
+    this.grace = grace < 0 ? 1 : grace;
+    this.deadline = now() + this.grace * 1000;
+    this.arm();
+  }
+
+  /** The grace period in force, in seconds. */
+  get seconds(): number {
+    return this.grace;
+  }
+
+  /** Aborts when the budget has run out. */
+  get signal(): AbortSignal {
+    return this.expired.signal;
+  }
+
+  /** Seconds left (negative once over). */
+  left(): number {
+    return (this.deadline - this.now()) / 1000;
+  }
+
+  /**
+   * Takes `seconds` (at least 1, as kubelet) when it is shorter than the grace in force, as a
+   * fresh budget counted from now. Returns whether it was.
+   */
+  shorten(seconds: number): boolean {
+    const g = Math.max(1, seconds);
+    if (g >= this.grace) return false;
+    this.grace = g;
+    this.deadline = this.now() + g * 1000;
+    this.arm();
+    for (const l of [...this.listeners]) l();
+    return true;
+  }
+
+  /** Called at each cut; returns the unsubscribe. */
+  onShorten(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The stop is over: no timer left behind. */
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.listeners.clear();
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    if (this.expired.signal.aborted) return;
+    this.timer = setTimeout(() => this.expired.abort(), Math.max(0, this.left() * 1000));
+  }
+}
+
+/** Resolves once `signal` aborts (never, if it never does). */
+export function whenAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

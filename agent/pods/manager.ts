@@ -15,7 +15,7 @@ import { lstat, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { computePodStatus } from './status.js';
 import { pastActiveDeadline } from './deadline.js';
-import { podGraceSeconds } from './killorder.js';
+import { GraceBudget, podGraceSeconds } from './killorder.js';
 import { PodWorkers } from './workers.js';
 import { ProbeManager } from '../../probes/index.js';
 import type { KillRequest } from './planner.js';
@@ -110,6 +110,8 @@ interface PodRecord {
   /** The pod whose resources are allocated (resize.ts): an edit of them that does not fit waits. */
   allocated?: Pod;
   resize?: ResizeState;
+  /** The grace budget of the termination under way: a shorter grace that arrives cuts it. */
+  termination?: GraceBudget;
 }
 
 const isTerminal = (s: PodStatus | undefined) => s?.phase === 'Succeeded' || s?.phase === 'Failed';
@@ -287,12 +289,28 @@ export class PodManager {
     for (const [uid, p] of next) if (this.desired.get(uid) !== p) touched.add(uid);
     for (const uid of this.desired.keys()) if (!next.has(uid)) touched.add(uid);
     this.desired = next;
+    for (const uid of touched) {
+      const p = next.get(uid);
+      if (p?.metadata.deletionTimestamp) this.shortenTermination(uid, podGraceSeconds(p), 'deleted again with a shorter grace period');
+    }
     const becameReady = ready && !this.sourcesReady;
     this.sourcesReady = this.sourcesReady || ready;
     if (becameReady || released) {
       this.dispatchAll();
       void this.housekeeping();
     } else touched.forEach((u) => this.workers.dispatch(u));
+  }
+
+  /**
+   * A shorter grace for a pod whose termination is under way cuts its budget now, as
+   * kubelet's UpdatePod cancels the termination and starts it again with the shorter grace
+   * (calculateEffectiveGracePeriod); the worker, busy with the stop, would see it only after.
+   */
+  private shortenTermination(uid: string, graceSeconds: number, why: string): void {
+    const budget = this.records.get(uid)?.termination;
+    const before = budget?.seconds;
+    if (!budget?.shorten(graceSeconds)) return;
+    this.opts.log.info({ podUID: uid, from: before, to: budget.seconds }, `termination grace period shortened: ${why}`);
   }
 
   /** Config objects changed: every pod re-syncs (volumes refresh, waiting containers start). */
@@ -453,11 +471,19 @@ export class PodManager {
       case 'wait':
         waiting = new Map((pod?.spec.containers ?? []).map((c) => [c.name, { reason: todo.reason, message: todo.message }]));
         break;
-      case 'terminate':
+      case 'terminate': {
         this.opts.log.info({ podUID: uid, pod: pod ? `${pod.metadata.namespace}/${pod.metadata.name}` : undefined, grace: todo.actions.graceSeconds }, `terminating pod that is ${todo.why}`);
-        await executePodActions(this.deps, pod, observed, todo.actions);
+        const budget = new GraceBudget(this.deps.now, todo.actions.graceSeconds ?? podGraceSeconds(pod));
+        rec.termination = budget;
+        try {
+          await executePodActions(this.deps, pod, observed, todo.actions, budget);
+        } finally {
+          budget.dispose();
+          if (rec.termination === budget) delete rec.termination;
+        }
         await this.cache.relist();
         break;
+      }
       case 'sync': {
         rec.restarting = false;
         const result = await syncPod(this.deps, planned!, observed, rec.kills, (name, id) => this.probes.started(uid, name, id));
@@ -670,6 +696,7 @@ export class PodManager {
     const rec = this.records.get(uid);
     if (!pod || !rec || rec.evicted) return;
     rec.evicted = { reason: 'Evicted', message: e.message, graceSeconds: e.graceSeconds, ...(e.tag ? { tag: e.tag } : {}) };
+    this.shortenTermination(uid, e.graceSeconds, 'evicted');
     await this.persist(rec);
     this.opts.events.emit(podRef(pod), 'Warning', 'Evicted', e.message);
     this.workers.dispatch(uid);

@@ -11,7 +11,7 @@ import type {
 } from '../../manifests/index.js';
 import { isSidecar } from '../../manifests/index.js';
 import type { ObservedPod } from '../vocab/index.js';
-import { latestByName } from './planner.js';
+import { latestByName, shouldRestart } from './planner.js';
 import { KUBELET_CONDITIONS, qosClass, rfc3339 } from '../vocab/index.js';
 import { resizeConditions, type ResizeState } from './resize.js';
 
@@ -47,7 +47,9 @@ function terminatedState(c: RuntimeContainer, runtimeName: string, messages?: Re
   if (c.state === 'unknown') {
     return { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', containerID: `${runtimeName}://${c.id}` } };
   }
-  const reason = c.reason === 'OOMKilled' ? 'OOMKilled' : c.exitCode === 0 ? 'Completed' : 'Error';
+  // kubelet shows the runtime's reason as it is (StartError on containerd, ContainerCannotRun
+  // on Docker for a start that failed); a runtime that gives none gets the CRI runtimes' rule.
+  const reason = c.reason || (c.exitCode === 0 ? 'Completed' : 'Error');
   // The runtime's message, then what the container left (kubelet joins them with ": ").
   const message = [c.message, messages?.get(c.id)].filter((m) => !!m).join(': ');
   return {
@@ -114,7 +116,9 @@ function containerStatus(input: StatusInput, spec: Container, defaultWaiting: st
       base.lastState = prevState;
       break;
     default:
-      if (override) {
+      // kubelet shows a waiting reason on a container that ended only when it will run again
+      // (ShouldContainerBeRestarted); a failed start under restartPolicy Never stays terminated.
+      if (override && !input.pod.metadata.deletionTimestamp && (kind === 'sidecar' || shouldRestart(input.pod.spec.restartPolicy, latest.exitCode))) {
         // Waiting to restart: the run that just ended becomes lastState, as in kubectl's view
         // of a crash-looping container.
         base.state = { waiting: override };

@@ -18,7 +18,7 @@ import type { VolumePlan } from '../volumes/plan.js';
 import { teardownPodDir } from '../volumes/setup.js';
 import { removePodLogs } from '../logs/manager.js';
 import { L, podUidOf } from '../vocab/index.js';
-import { podGraceSeconds, stopSignalGrace, terminationOrder } from './killorder.js';
+import { GraceBudget, podGraceSeconds, stopSignalGrace, terminationOrder, whenAborted } from './killorder.js';
 import type { ContainerLogs } from './termination.js';
 import type { NodeEnv } from './prepare.js';
 import { attemptFromLogDir, buildContainerConfig, ensureHostsFile, podLogDirectory, prepareVolumes, writeHostsFile } from './prepare.js';
@@ -68,9 +68,10 @@ export async function syncPod(deps: SyncDeps, pod: Pod, observed: ObservedPod, k
 /**
  * Carries out one plan, in kubelet's order: kill the pod, kill containers, remove what the
  * GC plan says, resize, create the sandbox, start containers. Without a pod (one no source
- * lists any more) only the kill and remove steps exist.
+ * lists any more) only the kill and remove steps exist. `budget`, when given, is the grace
+ * budget of the pod kill, held by the caller so that a shorter grace can cut it meanwhile.
  */
-export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, observed: ObservedPod, actions: PodActions): Promise<SyncResult> {
+export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, observed: ObservedPod, actions: PodActions, budget?: GraceBudget): Promise<SyncResult> {
   const waiting = new Map<string, ContainerStateWaiting>();
   const ref = pod ? podRef(pod) : undefined;
   if (pod && ref) {
@@ -93,7 +94,7 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
   if (actions.killPod) {
     log.info({ createSandbox: actions.createSandbox, grace }, 'killing pod containers');
     if (actions.createSandbox && ref) deps.events.emit(ref, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
-    await stopAll(deps, observed, grace, pod);
+    await stopAll(deps, observed, budget ?? grace, pod);
   }
   const liveIP = observed.sandboxes.find((s) => s.state === 'ready')?.ip;
   await Promise.all(actions.containersToKill.map(async (k) => {
@@ -253,6 +254,8 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
   if (postStart) {
     // The sync waits for the hook, so the container is not reported Running before it returns.
     const r = await runHook(postStart, { pod, container: c, containerId: id, podIP }, { runtime: deps.runtime }, { timeoutMs: (pod.spec.terminationGracePeriodSeconds ?? 30) * 1000 });
+    // kubelet reports it on the pod, not on the container.
+    if (r.warning) deps.events.emit(podRef(pod), 'Warning', r.warning.reason, r.warning.message);
     if (!r.ok) {
       emit('Warning', 'FailedPostStartHook', r.message);
       if (!s.restart) deps.backoff.next(backoffKey(pod, c));
@@ -268,7 +271,7 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
  * (killorder.ts): all kills start at once, sidecars send their stop signal only after the
  * app containers and the sidecars after them have exited. Then the sandboxes.
  */
-export async function stopAll(deps: SyncDeps, observed: ObservedPod, graceSeconds: number, pod?: Pod): Promise<void> {
+export async function stopAll(deps: SyncDeps, observed: ObservedPod, grace: number | GraceBudget, pod?: Pod): Promise<void> {
   const running = observed.containers.filter((c) => c.state === 'running' || c.state === 'created');
   const podIP = observed.sandboxes.find((s) => s.state === 'ready')?.ip;
   const order = terminationOrder(pod, running);
@@ -278,15 +281,21 @@ export async function stopAll(deps: SyncDeps, observed: ObservedPod, graceSecond
     const promise = new Promise<void>((r) => (resolve = r));
     exited.set(c.id, { promise, resolve });
   }
-  await Promise.all(running.map(async (c) => {
-    const prereqs = (order.get(c.id) ?? []).map((id) => exited.get(id)!.promise);
-    const waitForTurn = prereqs.length ? () => Promise.all(prereqs).then(() => undefined) : undefined;
-    try {
-      await killContainer(deps, c, graceSeconds, { pod, podIP, message: `Stopping container ${c.metadata.name}`, waitForTurn });
-    } finally {
-      exited.get(c.id)!.resolve();
-    }
-  }));
+  // One budget for every container of the pod (a shorter grace cuts it for all of them).
+  const budget = typeof grace === 'number' ? new GraceBudget(deps.now, grace) : grace;
+  try {
+    await Promise.all(running.map(async (c) => {
+      const prereqs = (order.get(c.id) ?? []).map((id) => exited.get(id)!.promise);
+      const waitForTurn = prereqs.length ? () => Promise.all(prereqs).then(() => undefined) : undefined;
+      try {
+        await killContainer(deps, c, budget, { pod, podIP, message: `Stopping container ${c.metadata.name}`, waitForTurn });
+      } finally {
+        exited.get(c.id)!.resolve();
+      }
+    }));
+  } finally {
+    if (budget !== grace) budget.dispose();
+  }
   await Promise.all(observed.sandboxes.filter((s) => s.state === 'ready').map((s) => deps.runtime.stopPodSandbox(s.id)));
 }
 
@@ -299,9 +308,11 @@ function isInitType(c: RuntimeContainer): boolean {
  * Kills one container as kubelet's killContainer does: the Killing event, the preStop hook
  * inside the grace budget, then (for a sidecar) its turn, then the stop signal with what is
  * left of the budget but never less than 2 s, then SIGKILL. The hook's handler comes from the
- * spec, or from the container's annotations when the spec is gone.
+ * spec, or from the container's annotations when the spec is gone. A budget cut while this
+ * runs (GraceBudget.shorten) ends the hook and the wait at the new deadline, and stops the
+ * container again with what is left, as kubelet's restarted termination does.
  */
-export async function killContainer(deps: SyncDeps, c: RuntimeContainer, graceSeconds: number, o: { pod?: Pod; podIP?: string; message: string; waitForTurn?: () => Promise<void> }): Promise<void> {
+export async function killContainer(deps: SyncDeps, c: RuntimeContainer, grace: number | GraceBudget, o: { pod?: Pod; podIP?: string; message: string; waitForTurn?: () => Promise<void> }): Promise<void> {
   const ref = { name: c.labels[L.podName] ?? '', namespace: c.labels[L.podNamespace] ?? '', uid: c.labels[L.podUid] ?? '' };
   const name = c.metadata.name;
   if (c.state !== 'running') {
@@ -309,28 +320,38 @@ export async function killContainer(deps: SyncDeps, c: RuntimeContainer, graceSe
     return;
   }
   deps.events.emit(ref, 'Normal', 'Killing', o.message, name, isInitType(c));
-  const started = deps.now();
-  const budget = graceSeconds < 0 ? 1 : graceSeconds;
-  const left = () => budget - (deps.now() - started) / 1000;
-  const spec = [...(o.pod?.spec.initContainers ?? []), ...(o.pod?.spec.containers ?? [])].find((x) => x.name === name);
-  const preStop = spec ? spec.lifecycle?.preStop : parseJSON<LifecycleHandler>(c.annotations[L.preStop]);
-  if (preStop && budget > 0) {
-    const container: Container = spec ?? { name, ports: parseJSON(c.annotations[L.ports]) ?? [] };
-    const pod: Pod = o.pod ?? { apiVersion: 'v1', kind: 'Pod', metadata: { ...ref }, spec: { containers: [container] } };
-    const r = await runHook(preStop, { pod, container, containerId: c.id, podIP: o.podIP }, { runtime: deps.runtime }, { timeoutMs: budget * 1000 });
-    if (!r.ok) {
-      deps.events.emit(ref, 'Warning', 'FailedPreStopHook', r.message, name, isInitType(c));
-      deps.log.warn({ pod: `${ref.namespace}/${ref.name}`, container: name }, r.message);
+  const budget = typeof grace === 'number' ? new GraceBudget(deps.now, grace) : grace;
+  try {
+    const spec = [...(o.pod?.spec.initContainers ?? []), ...(o.pod?.spec.containers ?? [])].find((x) => x.name === name);
+    const preStop = spec ? spec.lifecycle?.preStop : parseJSON<LifecycleHandler>(c.annotations[L.preStop]);
+    if (preStop && budget.left() > 0) {
+      const container: Container = spec ?? { name, ports: parseJSON(c.annotations[L.ports]) ?? [] };
+      const pod: Pod = o.pod ?? { apiVersion: 'v1', kind: 'Pod', metadata: { ...ref }, spec: { containers: [container] } };
+      const run = runHook(preStop, { pod, container, containerId: c.id, podIP: o.podIP }, { runtime: deps.runtime }, { timeoutMs: Math.max(0, Math.round(budget.left() * 1000)), signal: budget.signal });
+      // The signal ends sleep and httpGet hooks; an exec cannot be cancelled in the engine, so
+      // past a cut budget it is left to end with its container.
+      const r = preStop.exec ? await Promise.race([run, whenAborted(budget.signal).then(() => undefined)]) : await run;
+      if (r?.warning) deps.events.emit(ref, 'Warning', r.warning.reason, r.warning.message);
+      if (r && !r.ok) {
+        deps.events.emit(ref, 'Warning', 'FailedPreStopHook', r.message, name, isInitType(c));
+        deps.log.warn({ pod: `${ref.namespace}/${ref.name}`, container: name }, r.message);
+      }
     }
+    if (o.waitForTurn && budget.left() > 0) await Promise.race([o.waitForTurn(), whenAborted(budget.signal)]);
+    const stop = () => deps.runtime.stopContainer(c.id, stopSignalGrace(budget.left())).catch((err) => {
+      if (!deps.health?.failed(err, `stopping container ${name}`)) deps.log.warn({ err, container: name }, 'stop failed');
+    });
+    const stops = [stop()];
+    const off = budget.onShorten(() => stops.push(stop()));
+    try {
+      await stops[0];
+    } finally {
+      off();
+    }
+    await Promise.all(stops);
+  } finally {
+    if (budget !== grace) budget.dispose();
   }
-  if (o.waitForTurn && left() > 0) {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([o.waitForTurn(), new Promise<void>((r) => (timer = setTimeout(r, left() * 1000)))]);
-    clearTimeout(timer);
-  }
-  await deps.runtime.stopContainer(c.id, stopSignalGrace(left())).catch((err) => {
-    if (!deps.health?.failed(err, `stopping container ${name}`)) deps.log.warn({ err, container: name }, 'stop failed');
-  });
 }
 
 function parseJSON<T>(s: string | undefined): T | undefined {

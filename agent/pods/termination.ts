@@ -1,7 +1,7 @@
 import { chmod, mkdir, open, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { ContainerStatus as RuntimeContainer, Mount } from '../../cri/index.js';
+import { failedToStart, type ContainerStatus as RuntimeContainer, type Mount } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
 import { lastLogText } from '../logs/read.js';
 import { podDir } from '../volumes/plan.js';
@@ -55,11 +55,11 @@ export interface ContainerLogs {
 export async function readTerminationMessage(c: RuntimeContainer, spec: Container | undefined, logs?: Pick<ContainerLogs, 'flush'>): Promise<string | undefined> {
   const path = spec?.terminationMessagePath ?? DEFAULT_MESSAGE_PATH;
   // A run that could not even start has no log to fall back to.
-  const fallback = spec?.terminationMessagePolicy === 'FallbackToLogsOnError' && c.exitCode !== 0 && c.reason !== 'StartError';
+  const fallback = spec?.terminationMessagePolicy === 'FallbackToLogsOnError' && c.exitCode !== 0 && !failedToStart(c);
   // The run's output is in its log file before its end is reported (a CRI runtime closes the
   // log before it reports the exit): a client that reads the logs of a Succeeded pod gets all
   // of them (NodeConformance reads short-lived containers' output that way). Bounded wait.
-  if (c.logPath && c.reason !== 'StartError') await logs?.flush(c);
+  if (c.logPath && !failedToStart(c)) await logs?.flush(c);
   let message = '';
   const mount = path ? c.mounts?.find((m) => m.containerPath === path) : undefined;
   if (mount) {

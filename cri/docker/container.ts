@@ -207,17 +207,19 @@ export function containerCreateOptions(
 export function statusFromInspect(info: Docker.ContainerInspectInfo): ContainerStatus {
   const labels = info.Config.Labels ?? {};
   // A start that failed (bad entrypoint, missing binary) leaves Docker's state at
-  // "created" with an exit code and an error; containerd's CRI reports the same case as
-  // exited with reason StartError, and so do we, so that it goes through the back-off.
+  // "created" with an exit code and an error: an exited run, as cri-dockerd (dockershim
+  // before it) reports it to kubelet, with reason ContainerCannotRun, so that the restart
+  // policy and the back-off judge it.
   const startFailed = info.State.Status === 'created' && (info.State.ExitCode !== 0 || !!info.State.Error);
   const state = startFailed ? 'exited' : toContainerState(info.State.Status);
   const { labels: userLabels, annotations } = splitLabels(labels);
   const exitCode = state === 'exited' ? info.State.ExitCode || (startFailed ? 128 : 0) : 0;
   let reason: string | undefined;
-  if (startFailed) reason = 'StartError';
+  if (startFailed) reason = 'ContainerCannotRun';
   else if (state === 'exited') reason = info.State.OOMKilled ? 'OOMKilled' : exitCode === 0 ? 'Completed' : 'Error';
   const message = info.State.Error ? info.State.Error : undefined;
-  const startedAt = state === 'created' ? 0 : dockerTime(info.State.StartedAt);
+  // cri-dockerd stamps a failed start as started and finished at its creation.
+  const startedAt = startFailed ? dockerTime(info.Created) : state === 'created' ? 0 : dockerTime(info.State.StartedAt);
   // Docker stamps StartedAt when its start call returns and FinishedAt from containerd's
   // exit event, so a process that exits at once can "finish" before it "started".
   // A failed start has no FinishedAt: its creation time is when it ended, as far as the
@@ -305,8 +307,8 @@ export class Containers {
     } catch (err) {
       // 304: already started (a retried call): that is success.
       if (statusCode(err) === 304) return;
-      // A container whose start failed stays, as with containerd's CRI (exited, StartError):
-      // it is the run the restart policy judges. Removed, it left no trace, and a
+      // A container whose start failed stays, as with cri-dockerd and containerd's CRI (an
+      // exited run, ContainerCannotRun / StartError): it is the run the restart policy judges. Removed, it left no trace, and a
       // restartPolicy Never pod retried it for ever in CrashLoopBackOff.
       if (isNotFound(err)) throw new RuntimeError('NotFound', `starting container ${id}: not found`, { cause: err });
       throw wrapEngineError('RunContainerError', `starting container ${id}`, err);

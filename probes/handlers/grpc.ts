@@ -1,11 +1,11 @@
 import type { ServiceError } from '@grpc/grpc-js';
+import type { GRPCAction } from '../../manifests/index.js';
+import { PROBE_USER_AGENT, ProbeError, goQuote, joinHostPort, type ProbeResult } from './common.js';
 
 type Grpc = typeof import('@grpc/grpc-js');
 let grpcModule: Promise<Grpc> | undefined;
 /** gRPC is loaded by the first gRPC probe: ~12 MiB resident that most agents never need. */
 const loadGrpc = (): Promise<Grpc> => (grpcModule ??= import('@grpc/grpc-js'));
-import type { GRPCAction } from '../../manifests/index.js';
-import { PROBE_USER_AGENT, ProbeError, joinHostPort, type ProbeResult } from './common.js';
 
 // grpc.health.v1 (grpc/grpc-proto health.proto) has two one-field messages; encoding them
 // by hand spares a protobuf toolchain:
@@ -116,13 +116,18 @@ export interface GrpcProbeOptions {
 }
 
 /**
- * grpc.health.v1.Health/Check on the pod IP (kubelet has no host field for gRPC): SERVING
- * is Success, any other status or error a Failure, with kubelet's messages.
+ * grpc.health.v1.Health/Check on the pod IP, as kubelet's prober (pkg/probe/grpc): one
+ * deadline, the probe's timeout, covers the connection and the call. kubelet dials with
+ * WithBlock, so a port that refuses or never answers is dialled again until the deadline and
+ * reported as a connect timeout, never as an RPC error. Only SERVING is a Success; every
+ * other answer and error is a Failure (the prober never reports an error), with kubelet's
+ * messages. The service name is sent as given ("" asks for the server as a whole).
  */
 export async function grpcProbe(action: GRPCAction, opts: GrpcProbeOptions): Promise<ProbeResult> {
   if (!opts.podIP) throw new ProbeError('pod has no IP address to probe');
   const addr = joinHostPort(opts.podIP, action.port);
   const { Client, Metadata, credentials, status: grpcStatus } = await loadGrpc();
+  const deadline = Date.now() + opts.timeoutMs;
   const client = new Client(addr, credentials.createInsecure(), {
     // A private subchannel, so that close() really drops the connection: kubelet dials
     // afresh for every probe, and a shared pool would keep sockets around.
@@ -131,6 +136,10 @@ export async function grpcProbe(action: GRPCAction, opts: GrpcProbeOptions): Pro
     'grpc.enable_retries': 0,
   });
   try {
+    const connected = await new Promise<boolean>((resolve) => client.waitForReady(deadline, (err) => resolve(!err)));
+    if (!connected) {
+      return { result: 'Failure', output: `timeout: failed to connect service ${goQuote(addr)} within ${goDuration(opts.timeoutMs)}: context deadline exceeded` };
+    }
     const res = await new Promise<{ status: number }>((resolve, reject) => {
       client.makeUnaryRequest(
         HEALTH_CHECK_METHOD,
@@ -138,7 +147,7 @@ export async function grpcProbe(action: GRPCAction, opts: GrpcProbeOptions): Pro
         decodeHealthCheckResponse,
         { service: action.service ?? '' },
         new Metadata(),
-        { deadline: Date.now() + opts.timeoutMs },
+        { deadline },
         (err, value) => (err || !value ? reject(err ?? new Error('empty response')) : resolve(value)),
       );
     });
@@ -146,7 +155,7 @@ export async function grpcProbe(action: GRPCAction, opts: GrpcProbeOptions): Pro
       const name = SERVING_STATUS[res.status] ?? String(res.status);
       return { result: 'Failure', output: `service unhealthy (responded with ${JSON.stringify(name)})` };
     }
-    return { result: 'Success', output: 'service is serving' };
+    return { result: 'Success', output: 'service healthy' };
   } catch (err) {
     const e = err as Partial<ServiceError>;
     if (e.code === grpcStatus.UNIMPLEMENTED) {

@@ -29,11 +29,21 @@ export interface HttpGetResponse {
 
 /** A transport failure, worded like Go's net/http client (`Get "url": ...`). */
 export class HttpGetError extends Error {
-  constructor(message: string) {
+  /**
+   * An HTTPS request that a plain HTTP server answered (Go: "http: server gave HTTP response
+   * to HTTPS client"): kubelet tries a lifecycle hook again over HTTP then.
+   */
+  readonly httpResponseToHttps: boolean;
+
+  constructor(message: string, opts: { httpResponseToHttps?: boolean } = {}) {
     super(message);
     this.name = 'HttpGetError';
+    this.httpResponseToHttps = opts.httpResponseToHttps ?? false;
   }
 }
+
+/** Go's text for an HTTPS request that got a plain HTTP answer. */
+export const HTTP_RESPONSE_TO_HTTPS = 'http: server gave HTTP response to HTTPS client';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REQUESTS = 10;
@@ -113,8 +123,8 @@ function nodeRequest(url: URL, headers: OutgoingHttpHeaders, deadline: number | 
     let timer: NodeJS.Timeout | undefined;
     // The response's own 'close' calls this after every answer: no error (and no stack
     // trace) is built once the exchange is settled.
-    const fail = (text: string) => {
-      if (!settled) finish(new HttpGetError(`Get ${goQuote(url.href)}: ${text}`));
+    const fail = (text: string, httpResponseToHttps = false) => {
+      if (!settled) finish(new HttpGetError(`Get ${goQuote(url.href)}: ${text}`, { httpResponseToHttps }));
     };
     const onAbort = () => fail('context canceled');
     const finish = (err: Error | undefined, value?: RawResponse) => {
@@ -152,7 +162,10 @@ function nodeRequest(url: URL, headers: OutgoingHttpHeaders, deadline: number | 
       },
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (phase === 'connect') fail(dialErrorText(host, port, err));
+      // Go looks for "HTTP/" where the first TLS record should be; OpenSSL refuses the same
+      // bytes with "wrong version number" (as it would any other non-TLS first record).
+      if (tls && (err.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/.test(err.message))) fail(HTTP_RESPONSE_TO_HTTPS, true);
+      else if (phase === 'connect') fail(dialErrorText(host, port, err));
       else fail(err.code === 'ECONNRESET' && err.message === 'socket hang up' ? 'EOF' : err.message);
     });
     req.on('response', (res) => {

@@ -12,7 +12,8 @@ export {
   encodeHealthCheckResponse, grpcProbe, type GrpcProbeOptions,
 } from './grpc.js';
 export {
-  HttpGetError, httpGet, httpGetProbe, httpGetURL, judgeHttpResponse, probeHeaders, type HttpGetOptions, type HttpGetResponse,
+  HTTP_RESPONSE_TO_HTTPS, HttpGetError, httpGet, httpGetProbe, httpGetURL, judgeHttpResponse, probeHeaders, type HttpGetOptions,
+  type HttpGetResponse,
 } from './http.js';
 export { SleepInterruptedError, sleepAction } from './sleep.js';
 export { tcpSocketProbe, type TcpProbeOptions } from './tcp.js';

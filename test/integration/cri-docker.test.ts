@@ -334,7 +334,7 @@ describe('sandboxes and containers', () => {
     await expect(rt.execSync(id, ['true'], 1_000)).rejects.toThrow(/is not running/);
   });
 
-  it('leaves no container behind when create fails; keeps one whose start failed, as an exited StartError run (containerd\'s CRI does the same)', async () => {
+  it('leaves no container behind when create fails; keeps one whose start failed, as an exited ContainerCannotRun run (as cri-dockerd reports it)', async () => {
     const sb = await runSandbox();
     const missing = await expectRuntimeError(
       rt.createContainer(sb.id, testContainerConfig(runId, 'noimage', { image: 'localhost/bosun/nope:1' }), sb.config),
@@ -374,7 +374,7 @@ describe('sandboxes and containers', () => {
     expect(await engineContainersNamed('k8s_noexec_')).toHaveLength(1);
     const st = await rt.containerStatus(id);
     expect(st.state).toBe('exited');
-    expect(st.reason).toBe('StartError');
+    expect(st.reason).toBe('ContainerCannotRun');
     await rt.removeContainer(id);
   });
 

@@ -5,8 +5,10 @@
 // on a shared hostPath volume; the order of those lines is what upstream's parseOutput /
 // StartsBefore / ExitsBefore / RunTogether assert on. Delays are shortened (seconds instead
 // of minutes) and probes run every second; what is asserted is what upstream asserts.
-// Scenarios that need an API server (deletion with a grace override, image updates of API
-// pods) or a kubelet restart live with the issue items that own them.
+// Scenarios that need an API server (deletion with a grace override) are in
+// lifecycle-scenarios-api.test.ts, those that need agnhost (gRPC probes, HTTPS hooks) in
+// lifecycle-scenarios-agnhost.test.ts; image updates of API pods and kubelet restarts live
+// with the issue items that own them.
 //
 // | test here                                   | upstream It() (container_lifecycle_test.go)                                                     |
 // |---------------------------------------------|--------------------------------------------------------------------------------------------------|
@@ -53,11 +55,12 @@
 // | http hooks at the handler pod               | should execute poststart http hook properly; should execute prestop http hook properly; and the  |
 // |                                             | same two of "Restartable Init Container Lifecycle Hook" (one pod: a container and a sidecar,     |
 // |                                             | each with both hooks; the handler is busybox httpd, upstream's is agnhost netexec; the hook      |
-// |                                             | names the handler's IP in host, upstream relays through a netexec sidecar; https not ported)     |
+// |                                             | names the handler's IP in host, upstream relays through a netexec sidecar; https hooks:          |
+// |                                             | lifecycle-scenarios-agnhost.test.ts)                                                             |
 // | preStop sleep hook / zero sleep             | Lifecycle Sleep Hook: valid prestop hook using sleep action; Lifecycle sleep action zero value:  |
 // |                                             | prestop hook using sleep action with zero duration (one pod, two containers, 5 s for 50 s)       |
-// | preStop sleep ignored after exit            | Lifecycle Sleep Hook: ignore terminated container ("reduce GracePeriodSeconds during runtime"    |
-// |                                             | needs a delete with a grace override: API pods)                                                  |
+// | preStop sleep ignored after exit            | Lifecycle Sleep Hook: ignore terminated container ("reduce GracePeriodSeconds during runtime",   |
+// |                                             | a delete with a grace override: lifecycle-scenarios-api.test.ts)                                 |
 // | container_probe.go (test/e2e/common/node)   | with readiness probe should not be ready before initial delay and never restart; with readiness  |
 // |                                             | probe that fails should never be ready and never restart; should be restarted with a exec "cat   |
 // |                                             | /tmp/health" liveness probe; should *not* be restarted with a exec "cat /tmp/health" liveness    |
@@ -68,7 +71,7 @@
 // |                                             | /healthz http liveness probe; should *not* be restarted with a tcp:8080 liveness probe; plus a   |
 // |                                             | tcp liveness probe whose listener goes (restarted) and httpGet/tcpSocket readiness (ready / never|
 // |                                             | ready), one pod with a port per container (busybox httpd for agnhost liveness/serve-hostname)   |
-// |                                             | (grpc probes not ported: no gRPC health server in the images npm test has)                       |
+// |                                             | (gRPC probes: lifecycle-scenarios-agnhost.test.ts, on upstream's agnhost)                        |
 // | runtime.go (test/e2e/common/node)           | should report termination message if TerminationMessagePath is set (as non-root user and at a    |
 // |                                             | non-default path); ... from log output if TerminationMessagePolicy FallbackToLogsOnError is set; |
 // |                                             | ... as empty when pod succeeds and ... FallbackToLogsOnError is set; ... from file when pod      |

@@ -1,9 +1,11 @@
 // A container whose start fails (RunContainerError: the entrypoint does not exist) is a run
-// that ended: the engine keeps it (containerd's CRI: exited, StartError; dockershim/cri-dockerd:
-// exited, ContainerCannotRun) and the restart policy judges it (kubelet's
+// that ended: the engine keeps it and the restart policy judges it (kubelet's
 // ShouldContainerBeRestarted). Under restartPolicy Never the pod is Failed and nothing is
 // started again; bosun's Docker backend used to remove the container, so the run left no
-// trace and the pod was retried for ever in CrashLoopBackOff.
+// trace and the pod was retried for ever in CrashLoopBackOff. Its terminated state is what
+// kubelet shows on each runtime: containerd's CRI (container_start.go) says StartError, exit
+// code 128 and its error; Docker through cri-dockerd says ContainerCannotRun with Docker's
+// exit code (127: not found) and error.
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { createContainerdRuntime } from '../../cri/index.js';
@@ -39,7 +41,9 @@ async function scenario(kind: RuntimeKind): Promise<void> {
   const p = await agent.waitPod('sf', (p) => p.status?.phase === 'Failed', 'Failed', 120_000);
   const st = must(p.status?.containerStatuses?.[0], 'the container status');
   expect(st.restartCount).toBe(0);
-  expect(st.state.terminated?.exitCode).not.toBe(0);
+  expect(st.state.terminated).toMatchObject(kind === 'containerd'
+    ? { reason: 'StartError', exitCode: 128, message: expect.stringMatching(/\/nonexistent.*no such file or directory/) }
+    : { reason: 'ContainerCannotRun', exitCode: 127, message: expect.stringMatching(/\/nonexistent.*no such file or directory/) });
   // Past the first back-off (10 s): still the one run, never started again.
   await new Promise((r) => setTimeout(r, 15_000));
   const rt = await createTestRuntime(kind);

@@ -4,6 +4,13 @@
 /** The busybox image scripts/setup-host.sh builds from Debian's busybox-static. */
 export const BUSYBOX = 'localhost/bosun/busybox:1';
 
+/**
+ * Upstream's agnhost (test/images/agnhost of the release in scripts/cluster/k8s/go.mod) as
+ * scripts/setup-host.sh builds it from scripts/cluster/build-e2e.sh's binary: /agnhost on
+ * that busybox, for its real servers (grpc-health-checking).
+ */
+export const AGNHOST = 'localhost/bosun/agnhost:1';
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it gives something other than undefined; fails naming `what` after `timeoutMs`. */

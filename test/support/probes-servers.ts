@@ -102,6 +102,8 @@ export async function closedPort(): Promise<number> {
 
 export interface GrpcHealth extends Listening {
   userAgents: string[];
+  /** The service name of each Check, in order. */
+  services: string[];
 }
 
 /**
@@ -111,6 +113,7 @@ export interface GrpcHealth extends Listening {
 export async function startGrpcHealth(table?: Record<string, number | 'hang' | { code: grpcStatus }>, host = '127.0.0.1'): Promise<GrpcHealth> {
   const server = new GrpcServer();
   const userAgents: string[] = [];
+  const services: string[] = [];
   if (table) {
     server.addService(
       {
@@ -130,6 +133,7 @@ export async function startGrpcHealth(table?: Record<string, number | 'hang' | {
           cb: sendUnaryData<{ status: number }>,
         ) => {
           userAgents.push(String(call.metadata.get('user-agent')[0] ?? ''));
+          services.push(call.request.service);
           const answer = table[call.request.service];
           if (answer === undefined) {
             cb({ code: grpcStatus.NOT_FOUND, details: `unknown service ${call.request.service}` } as ServiceError, null);
@@ -150,6 +154,7 @@ export async function startGrpcHealth(table?: Record<string, number | 'hang' | {
   return {
     port,
     userAgents,
+    services,
     close: () =>
       new Promise<void>((resolve) => {
         server.forceShutdown();

@@ -40,6 +40,16 @@ export function createTestRuntime(kind: RuntimeKind): Promise<Runtime> {
   return kind === 'docker' ? createDockerRuntime({}) : createContainerdRuntime();
 }
 
+/** Fails, naming the image and what makes it, when a test image is not in the runtime. */
+export async function requireImage(kind: RuntimeKind, ref: string, madeBy: string): Promise<void> {
+  const rt = await createTestRuntime(kind);
+  try {
+    if (!(await rt.imageStatus(ref))) throw new Error(`test image ${ref} is not in ${kind}: ${madeBy}`);
+  } finally {
+    await rt.close();
+  }
+}
+
 /**
  * Stops and removes the sandboxes (with their containers) of one run, or of every old enough
  * run when runId is undefined, through the runtime itself.

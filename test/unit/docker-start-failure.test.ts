@@ -1,5 +1,7 @@
 // A Docker container whose start fails is kept: it is the run the restart policy judges
-// (kubelet's ShouldContainerBeRestarted; containerd's CRI reports it exited, StartError).
+// (kubelet's ShouldContainerBeRestarted). cri-dockerd (dockershim before it) reports it to
+// kubelet as exited, reason ContainerCannotRun, started and finished at its creation;
+// containerd's CRI says StartError for the same case.
 // The engine side is in test/integration/start-failure.test.ts; here, what the backend asks
 // of the engine and how it reads the container back.
 
@@ -36,13 +38,14 @@ describe('Docker container start failure', () => {
     expect(calls).toEqual(['start c1']);
   });
 
-  it('reads the kept container back as an exited run (StartError), as containerd reports it', () => {
+  it('reads the kept container back as an exited run (ContainerCannotRun), as cri-dockerd reports it', () => {
     const info = {
       Id: 'c1', Created: '2026-12-03T15:00:00Z', Image: 'sha256:x',
       Config: { Labels: {} }, HostConfig: {},
       State: { Status: 'created', Running: false, ExitCode: 127, Error: 'OCI runtime create failed', StartedAt: '0001-01-01T00:00:00Z', FinishedAt: '0001-01-01T00:00:00Z', OOMKilled: false },
       Mounts: [],
     } as unknown as Docker.ContainerInspectInfo;
-    expect(statusFromInspect(info)).toMatchObject({ state: 'exited', exitCode: 127, reason: 'StartError', message: 'OCI runtime create failed' });
+    const created = Date.parse('2026-12-03T15:00:00Z');
+    expect(statusFromInspect(info)).toMatchObject({ state: 'exited', exitCode: 127, reason: 'ContainerCannotRun', message: 'OCI runtime create failed', startedAt: created, finishedAt: created });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerStatus as RuntimeContainer, Runtime } from '../../cri/index.js';
-import { podGraceSeconds, stopSignalGrace, terminationOrder } from '../../agent/pods/killorder.js';
+import { GraceBudget, podGraceSeconds, stopSignalGrace, terminationOrder } from '../../agent/pods/killorder.js';
 import type { SyncDeps } from '../../agent/pods/sync.js';
 import { stopAll } from '../../agent/pods/sync.js';
 import { L } from '../../agent/vocab/index.js';
@@ -94,5 +94,93 @@ describe('stopAll', () => {
     await stopAll(deps, { sandboxes: [sandbox('s1')], containers: cs }, 0, p);
     expect(calls.map((c) => c.grace)).toEqual([2, 2, 2, 2]);
     expect(Math.max(...calls.map((c) => c.at))).toBeLessThan(10);
+  });
+});
+
+// A second delete with a shorter gracePeriodSeconds, or an eviction, while a pod is being
+// stopped (kubelet's calculateEffectiveGracePeriod and UpdatePod's cancel of the termination
+// under way): the grace only ever decreases, and the stop goes on with the shorter one.
+describe('GraceBudget', () => {
+  it('takes only a shorter grace, at least 1 s, counted from the cut', () => {
+    let now = 0;
+    const b = new GraceBudget(() => now, 30);
+    try {
+      now = 10_000;
+      expect(b.left()).toBe(20);
+      expect(b.shorten(30)).toBe(false);
+      expect(b.shorten(45)).toBe(false);
+      expect(b.left()).toBe(20);
+      expect(b.shorten(5)).toBe(true);
+      expect(b.seconds).toBe(5);
+      expect(b.left()).toBe(5);
+      expect(b.shorten(0)).toBe(true);
+      expect(b.seconds).toBe(1);
+      expect(b.shorten(-3)).toBe(false);
+    } finally {
+      b.dispose();
+    }
+  });
+
+  it('aborts its signal when the cut budget runs out', async () => {
+    const b = new GraceBudget(() => Date.now(), 300);
+    try {
+      expect(b.signal.aborted).toBe(false);
+      b.shorten(1);
+      await new Promise((r) => b.signal.addEventListener('abort', r, { once: true }));
+      expect(b.left()).toBeLessThanOrEqual(0.05);
+    } finally {
+      b.dispose();
+    }
+  });
+});
+
+describe('stopAll with a budget cut while it runs', () => {
+  const p = pod({ containers: [ctr('a', { lifecycle: { preStop: { sleep: { seconds: 30 } } } })], terminationGracePeriodSeconds: 60 });
+  const cs = [running(p, ctr('a', { lifecycle: { preStop: { sleep: { seconds: 30 } } } }), 'A')];
+
+  it('cuts the preStop sleep at the new deadline and stops with what is left (never less than 2 s)', async () => {
+    const { deps, calls } = recorder(10);
+    const budget = new GraceBudget(deps.now, 60);
+    const t0 = Date.now();
+    setTimeout(() => budget.shorten(1), 100);
+    try {
+      await stopAll(deps, { sandboxes: [sandbox('s1')], containers: cs }, budget, p);
+    } finally {
+      budget.dispose();
+    }
+    expect(calls.map((c) => [c.id, c.grace])).toEqual([['A', 2]]);
+    // The stop came when the 1 s budget ran out, not after the 30 s hook.
+    expect(calls[0]?.at).toBeGreaterThanOrEqual(1000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('stops a container again with the shorter grace while the engine waits out the first', async () => {
+    const t0 = Date.now();
+    const calls: { grace: number; at: number }[] = [];
+    const waiting: (() => void)[] = [];
+    // The engine: a stop waits grace x 100 ms for the container to exit, then kills it; a kill ends every stop under way.
+    const runtime = {
+      stopContainer: (_id: string, grace: number) => {
+        calls.push({ grace, at: Date.now() - t0 });
+        return new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          setTimeout(() => waiting.splice(0).forEach((r) => r()), grace * 100);
+        });
+      },
+      stopPodSandbox: async () => undefined,
+    } as unknown as Runtime;
+    const log = { warn: () => undefined, info: () => undefined, child: () => log };
+    const deps = { runtime, events: { emit: () => undefined }, log, now: () => Date.now() } as unknown as SyncDeps;
+    const plain = pod({ containers: [ctr('a')], terminationGracePeriodSeconds: 60 });
+    const budget = new GraceBudget(deps.now, 60);
+    setTimeout(() => budget.shorten(3), 200);
+    try {
+      await stopAll(deps, { sandboxes: [sandbox('s1')], containers: [running(plain, ctr('a'), 'A')] }, budget, plain);
+    } finally {
+      budget.dispose();
+    }
+    expect(calls.map((c) => c.grace)).toEqual([60, 3]);
+    // Over when the second stop killed it (300 ms), not after the first one's 6 s.
+    expect(Date.now() - t0).toBeLessThan(3000);
   });
 });

@@ -91,6 +91,30 @@ const statusOf = (m: PodManager, name: string) => m.list().find((v) => v.pod.met
 const restarts = (m: PodManager, name: string, c: string) => statusOf(m, name).containerStatuses?.find((s) => s.name === c)?.restartCount;
 
 describe('PodManager on the fake runtime', () => {
+  it('a second API delete with a shorter grace cuts the termination under way (kubelet\'s calculateEffectiveGracePeriod)', async () => {
+    const base = pod('api', { terminationGracePeriodSeconds: 60, containers: [ctr('app', { lifecycle: { preStop: { sleep: { seconds: 30 } } } })] });
+    const api = (grace: number): Pod => ({
+      ...base,
+      metadata: { ...base.metadata, annotations: { 'kubernetes.io/config.source': 'api' }, deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: grace },
+    });
+    const m = await agent();
+    m.setDesired([{ ...base, metadata: { ...base.metadata, annotations: { 'kubernetes.io/config.source': 'api' } } }], true);
+    await settle(m);
+    expect(rt.count('startContainer', 'app')).toBe(1);
+    m.setDesired([api(60)], true);
+    // The preStop sleep (30 s) runs inside the 60 s grace: the worker is busy stopping the pod.
+    const t0 = Date.now();
+    for (let i = 0; i < 100 && m.state(base.metadata.uid) !== 'terminating'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(m.state(base.metadata.uid)).toBe('terminating');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(rt.count('stopContainer', 'app')).toBe(0);
+    m.setDesired([api(1)], true);
+    for (let i = 0; i < 250 && rt.count('stopContainer', 'app') === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(rt.count('stopContainer', 'app')).toBe(1);
+    // Cut at 1 s after the second delete, not after the 30 s hook.
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   it('runs init containers, then the app; a finished OnFailure pod is Succeeded and persisted', async () => {
     rt.exitOnStart.set('init', 0).set('job', 0);
     const p = pod('job', { restartPolicy: 'OnFailure', initContainers: [ctr('init')], containers: [ctr('job')] });

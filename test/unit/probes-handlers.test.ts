@@ -183,10 +183,9 @@ describe('httpGet', () => {
     });
   });
 
-  it('fails HTTP-over-TLS against a plain HTTP port', async () => {
+  it('fails HTTP-over-TLS against a plain HTTP port, with Go\'s words for it', async () => {
     const r = await httpGetProbe({ path: '/ok', port: http.port, host: LOCAL, scheme: 'HTTPS' }, { timeoutMs: 2000 });
-    expect(r.result).toBe('Failure');
-    expect(r.output).toMatch(new RegExp(`^Get "https://${LOCAL}:${http.port}/ok": `));
+    expect(r).toEqual({ result: 'Failure', output: `Get "https://${LOCAL}:${http.port}/ok": http: server gave HTTP response to HTTPS client` });
   });
 });
 
@@ -290,7 +289,7 @@ describe('tcpSocket', () => {
 
 describe('grpc', () => {
   it('is Success on SERVING', async () => {
-    expect(await grpcProbe({ port: grpc.port }, { podIP: LOCAL, timeoutMs: 2000 })).toEqual({ result: 'Success', output: 'service is serving' });
+    expect(await grpcProbe({ port: grpc.port }, { podIP: LOCAL, timeoutMs: 2000 })).toEqual({ result: 'Success', output: 'service healthy' });
     expect(grpc.userAgents.at(-1)).toMatch(/^kube-probe\/1\.31/);
   });
 
@@ -328,10 +327,28 @@ describe('grpc', () => {
       output: 'timeout: health rpc did not complete within 1s',
     });
     expect(Date.now() - t0).toBeLessThan(2500);
-    expect(await grpcProbe({ port: refused }, { podIP: LOCAL, timeoutMs: 1000 })).toMatchObject({
+  });
+
+  it('dials a closed port until the timeout and reports a connect timeout, as kubelet dials with WithBlock', async () => {
+    expect(await grpcProbe({ port: refused }, { podIP: LOCAL, timeoutMs: 1000 })).toEqual({
       result: 'Failure',
-      output: expect.stringMatching(/^error: health rpc probe failed: rpc error: code = Unavailable desc = /),
+      output: `timeout: failed to connect service "${LOCAL}:${refused}" within 1s: context deadline exceeded`,
     });
+  });
+
+  it('sends the service name as given, and only the named service answers', async () => {
+    const named = await startGrpcHealth({ svc: 1 });
+    try {
+      expect(await grpcProbe({ port: named.port, service: 'svc' }, { podIP: LOCAL, timeoutMs: 2000 })).toMatchObject({ result: 'Success' });
+      expect(named.services.at(-1)).toBe('svc');
+      expect(await grpcProbe({ port: named.port }, { podIP: LOCAL, timeoutMs: 2000 })).toEqual({
+        result: 'Failure',
+        output: 'error: health rpc probe failed: rpc error: code = NotFound desc = unknown service ',
+      });
+      expect(named.services.at(-1)).toBe('');
+    } finally {
+      await named.close();
+    }
   });
 
   it('encodes and decodes the two health messages', () => {

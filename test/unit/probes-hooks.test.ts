@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../../manifests/index.js';
 import { runHook, type HookTarget } from '../../probes/index.js';
-import { closedPort, startHttp, type Listening } from '../support/probes-servers.js';
+import { closedPort, selfSignedCert, startHttp, startHttps, type Listening } from '../support/probes-servers.js';
 import { execRuntime } from '../support/probes-fakes.js';
 
 const LOCAL = '127.0.0.1';
@@ -77,6 +77,36 @@ describe('httpGet hooks', () => {
       error: `Get "http://${LOCAL}:${refused}/stop": dial tcp ${LOCAL}:${refused}: connect: connection refused`,
       message: `HTTP lifecycle hook (/stop) for Container "app" in Pod "web_prod(u-1)" failed - error: Get "http://${LOCAL}:${refused}/stop": dial tcp ${LOCAL}:${refused}: connect: connection refused`,
     });
+  });
+
+  it('over HTTPS check no certificate (a self-signed one is fine)', async () => {
+    const https = await startHttps((req, res) => res.writeHead(200).end(req.url), await selfSignedCert());
+    try {
+      expect(await runHook({ httpGet: { scheme: 'HTTPS', path: '/tls', port: https.port } }, target(), { runtime: rt })).toEqual({ ok: true, message: '' });
+    } finally {
+      await https.close();
+    }
+  });
+
+  it('over HTTPS answered by a plain HTTP server: sent again over HTTP without Authorization, with a LifecycleHTTPFallback warning', async () => {
+    seen.length = 0;
+    const headers = [{ name: 'Authorization', value: 'Bearer s3cret' }, { name: 'X-Hook', value: 'yes' }];
+    const r = await runHook({ httpGet: { scheme: 'HTTPS', path: '/plain', port: http.port, httpHeaders: headers } }, target(), { runtime: rt });
+    expect(r).toEqual({
+      ok: true,
+      message: '',
+      warning: { reason: 'LifecycleHTTPFallback', message: `request to HTTPS lifecycle hook ${LOCAL}:${http.port} got HTTP response, retry with HTTP succeeded` },
+    });
+    const plain = seen.filter((q) => q.url === '/plain');
+    expect(plain).toHaveLength(1);
+    expect(plain[0]!.headers['x-hook']).toBe('yes');
+    expect(plain[0]!.headers.authorization).toBeUndefined();
+  });
+
+  it('over HTTPS to a port that refuses: no fallback, the HTTPS error', async () => {
+    const r = await runHook({ httpGet: { scheme: 'HTTPS', path: '/x', port: refused } }, target(), { runtime: rt });
+    expect(r).toMatchObject({ ok: false, error: `Get "https://${LOCAL}:${refused}/x": dial tcp ${LOCAL}:${refused}: connect: connection refused` });
+    expect(r.warning).toBeUndefined();
   });
 
   it('fail without an address or with an unknown port name', async () => {

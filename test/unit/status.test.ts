@@ -50,6 +50,26 @@ describe('computePodStatus', () => {
     expect(s.phase).toBe('Failed');
   });
 
+  it('shows the runtime\'s reason of a start that failed as it is: StartError (containerd), ContainerCannotRun (Docker)', () => {
+    const p = pod({ restartPolicy: 'Never', containers: [ctr('a'), ctr('b')] });
+    const a = { ...exited(p, ctr('a'), 'c1', 128, { reason: 'StartError' }), message: 'failed to create containerd task: exec: "/x": no such file' };
+    const b = { ...exited(p, ctr('b'), 'c2', 127, { reason: 'ContainerCannotRun' }), message: 'OCI runtime create failed' };
+    const s = status(p, { sandboxes: [sandbox('s1')], containers: [a, b] });
+    expect(s.containerStatuses?.[0]?.state.terminated).toMatchObject({ reason: 'StartError', exitCode: 128, message: a.message });
+    expect(s.containerStatuses?.[1]?.state.terminated).toMatchObject({ reason: 'ContainerCannotRun', exitCode: 127, message: b.message });
+    expect(s.phase).toBe('Failed');
+  });
+
+  it('shows a waiting reason on a container that ended only when it will run again (ShouldContainerBeRestarted)', () => {
+    const run = (policy: 'Never' | 'Always') => {
+      const p = pod({ restartPolicy: policy, containers: [ctr('a')] });
+      const failed = { ...exited(p, ctr('a'), 'c1', 127, { reason: 'ContainerCannotRun' }), message: 'exec: no such file' };
+      return status(p, { sandboxes: [sandbox('s1')], containers: [failed] }, { a: { reason: 'RunContainerError', message: 'exec: no such file' } }).containerStatuses![0];
+    };
+    expect(run('Never')).toMatchObject({ state: { terminated: { reason: 'ContainerCannotRun', exitCode: 127 } }, lastState: {} });
+    expect(run('Always')).toMatchObject({ state: { waiting: { reason: 'RunContainerError' } }, lastState: { terminated: { reason: 'ContainerCannotRun' } } });
+  });
+
   it.each([
     ['Never', [0, 0], 'Succeeded'],
     ['Never', [0, 1], 'Failed'],

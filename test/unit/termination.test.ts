@@ -45,6 +45,7 @@ describe('termination messages', () => {
     expect(flushed).toBe(1);
     expect(await readTerminationMessage({ ...failed, exitCode: 0 }, fallback, logs)).toBeUndefined();
     expect(await readTerminationMessage({ ...failed, reason: 'StartError' }, fallback, logs)).toBeUndefined();
+    expect(await readTerminationMessage({ ...failed, reason: 'ContainerCannotRun' }, fallback, logs)).toBeUndefined();
     expect(await readTerminationMessage(failed, spec, logs)).toBeUndefined();
     const written = { ...failed, mounts: [{ containerPath: '/dev/termination-log', hostPath: file('said', 'said so'), readonly: false }] };
     expect(await readTerminationMessage(written, fallback, logs)).toBe('said so');

@@ -280,29 +280,44 @@ export class TestApiServer {
   }
 
   /**
-   * Pods bound to a node go through graceful deletion: deletionTimestamp and
-   * deletionGracePeriodSeconds are set, and the node's agent removes the pod (grace 0) once it
-   * has stopped. Everything else goes at once.
+   * Pods bound to a node go through graceful deletion, as the API server's BeforeDelete
+   * (apiserver registry/rest/delete.go) and the pod strategy's CheckGracefulDelete do it:
+   * deletionTimestamp and deletionGracePeriodSeconds are set (the request's grace, else the
+   * pod's terminationGracePeriodSeconds, else 30; a negative one counts as 1), and the node's
+   * agent removes the pod (grace 0) once it has stopped. A second delete may only shorten
+   * the grace: the deadline moves by the difference; a longer or equal one changes nothing.
+   * Grace 0, an unbound pod or a finished one go at once, and so does everything else.
    */
   private deleteObject(r: ResourceDef, ns: string | undefined, name: string, grace?: number): Obj {
     const cur = this.store.get(r.name, ns, name);
     if (!cur) throw notFound(r, name);
-    if (r.name === 'pods') {
+    if (r.name !== 'pods') return this.store.remove(r, ns, name);
+    const asked = grace !== undefined && grace < 0 ? 1 : grace;
+    const meta = cur.metadata;
+    let g: number;
+    let deadline: number;
+    if (meta.deletionTimestamp) {
+      const pending = meta.deletionGracePeriodSeconds ?? 0;
+      if (pending <= 0) return this.store.remove(r, ns, name);
+      if (asked === undefined || asked >= pending) return cur;
+      g = asked;
+      deadline = Date.parse(meta.deletionTimestamp) - pending * 1000 + g * 1000;
+    } else {
       const spec = cur.spec as { nodeName?: string; terminationGracePeriodSeconds?: number } | undefined;
-      const g = grace ?? cur.metadata.deletionGracePeriodSeconds ?? spec?.terminationGracePeriodSeconds ?? 30;
       const phase = (cur.status as { phase?: string } | undefined)?.phase;
-      if (spec?.nodeName && g > 0 && phase !== 'Succeeded' && phase !== 'Failed') {
-        if (cur.metadata.deletionTimestamp && (cur.metadata.deletionGracePeriodSeconds ?? 0) <= g) return cur;
-        const next = structuredClone(cur);
-        next.metadata.deletionTimestamp = new Date(Date.now() + g * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-        next.metadata.deletionGracePeriodSeconds = g;
-        // update() keeps an existing deletionTimestamp: set it on the stored object first.
-        cur.metadata.deletionTimestamp = next.metadata.deletionTimestamp;
-        cur.metadata.deletionGracePeriodSeconds = g;
-        return this.store.update(r, next);
-      }
+      g = asked ?? spec?.terminationGracePeriodSeconds ?? 30;
+      if (!spec?.nodeName || phase === 'Succeeded' || phase === 'Failed') g = 0;
+      if (g < 0) g = 1;
+      deadline = Date.now() + g * 1000;
     }
-    return this.store.remove(r, ns, name);
+    if (g === 0) return this.store.remove(r, ns, name);
+    const next = structuredClone(cur);
+    next.metadata.deletionTimestamp = new Date(deadline).toISOString().replace(/\.\d+Z$/, 'Z');
+    next.metadata.deletionGracePeriodSeconds = g;
+    // update() keeps an existing deletionTimestamp: set it on the stored object first.
+    meta.deletionTimestamp = next.metadata.deletionTimestamp;
+    meta.deletionGracePeriodSeconds = g;
+    return this.store.update(r, next);
   }
 
   private filter(r: ResourceDef, ns: string | undefined, q: URLSearchParams): (o: Obj) => boolean {
