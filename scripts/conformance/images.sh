@@ -10,7 +10,8 @@
 #   e2e-test-images/agnhost:2.63.0   agnhost built from test/images/agnhost of the same
 #                                    module, on bosun's busybox (upstream: alpine), with the
 #                                    user/group, /uploads, porter certificates and agnhost-2
-#                                    link of upstream's Dockerfile, and Debian's curl
+#                                    link of upstream's Dockerfile, Debian's curl, and
+#                                    Debian's netcat-openbsd as nc (UDP, as alpine's nc)
 #   e2e-test-images/agnhost:2.55     the same binary, a distinct image (the suite updates a
 #                                    pod from one to the other)
 #   e2e-test-images/busybox:1.37.0-1 localhost/bosun/busybox:1 (Debian's busybox-static)
@@ -61,6 +62,14 @@ build() {
 mkdir -p "$work/agnhost/root/usr/bin"
 cp /usr/bin/curl "$work/agnhost/root/usr/bin/curl"
 with_libs /usr/bin/curl "$work/agnhost/root"
+# The node-pod UDP spec runs `nc -w 1 -u` in an agnhost pod (upstream's alpine busybox nc has
+# -u); this host's busybox nc has no UDP: Debian's netcat-openbsd (the .deb unpacked) as
+# /usr/bin/nc, ahead of busybox's /bin/nc in PATH.
+(cd "$work" && apt-get download -q netcat-openbsd >/dev/null 2>&1) || { echo "images.sh: apt-get download netcat-openbsd failed (apt-get update?)" >&2; exit 1; }
+mkdir -p "$work/nc"
+dpkg-deb -x "$work"/netcat-openbsd_*.deb "$work/nc"
+cp "$work/nc/bin/nc.openbsd" "$work/agnhost/root/usr/bin/nc"
+with_libs "$work/nc/bin/nc.openbsd" "$work/agnhost/root"
 cp "$bin/agnhost" "$mod/test/images/agnhost/porter/localhost.crt" "$mod/test/images/agnhost/porter/localhost.key" "$work/agnhost/"
 cat >"$work/agnhost/Dockerfile" <<DOCKERFILE
 FROM $BUSYBOX
