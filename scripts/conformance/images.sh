@@ -11,7 +11,8 @@
 #                                    module, on bosun's busybox (upstream: alpine), with the
 #                                    user/group, /uploads, porter certificates and agnhost-2
 #                                    link of upstream's Dockerfile, Debian's curl, and
-#                                    Debian's netcat-openbsd as nc (UDP, as alpine's nc)
+#                                    Debian's netcat-openbsd as nc (UDP, as alpine's nc),
+#                                    Debian's bash-static as /bin/bash
 #   e2e-test-images/agnhost:2.55     the same binary, a distinct image (the suite updates a
 #                                    pod from one to the other)
 #   e2e-test-images/busybox:1.37.0-1 localhost/bosun/busybox:1 (Debian's busybox-static)
@@ -70,6 +71,12 @@ mkdir -p "$work/nc"
 dpkg-deb -x "$work"/netcat-openbsd_*.deb "$work/nc"
 cp "$work/nc/bin/nc.openbsd" "$work/agnhost/root/usr/bin/nc"
 with_libs "$work/nc/bin/nc.openbsd" "$work/agnhost/root"
+# Specs run `/bin/bash -c` in agnhost (container_probe.go's terminating-readiness pods; upstream's
+# image has alpine's bash): Debian's bash-static (the .deb unpacked) as /bin/bash.
+(cd "$work" && apt-get download -q bash-static >/dev/null 2>&1) || { echo "images.sh: apt-get download bash-static failed (apt-get update?)" >&2; exit 1; }
+mkdir -p "$work/bash" "$work/agnhost/root/bin"
+dpkg-deb -x "$work"/bash-static_*.deb "$work/bash"
+cp "$work/bash/bin/bash-static" "$work/agnhost/root/bin/bash"
 cp "$bin/agnhost" "$mod/test/images/agnhost/porter/localhost.crt" "$mod/test/images/agnhost/porter/localhost.key" "$work/agnhost/"
 cat >"$work/agnhost/Dockerfile" <<DOCKERFILE
 FROM $BUSYBOX
