@@ -11,7 +11,6 @@
 #                                    module, on bosun's busybox (upstream: alpine), with the
 #                                    user/group, /uploads, porter certificates and agnhost-2
 #                                    link of upstream's Dockerfile, Debian's curl, and
-#                                    Debian's netcat-openbsd as nc (UDP, as alpine's nc),
 #                                    Debian's bash-static as /bin/bash
 #   e2e-test-images/agnhost:2.55     the same binary, a distinct image (the suite updates a
 #                                    pod from one to the other)
@@ -63,14 +62,6 @@ build() {
 mkdir -p "$work/agnhost/root/usr/bin"
 cp /usr/bin/curl "$work/agnhost/root/usr/bin/curl"
 with_libs /usr/bin/curl "$work/agnhost/root"
-# The node-pod UDP spec runs `nc -w 1 -u` in an agnhost pod (upstream's alpine busybox nc has
-# -u); this host's busybox nc has no UDP: Debian's netcat-openbsd (the .deb unpacked) as
-# /usr/bin/nc, ahead of busybox's /bin/nc in PATH.
-(cd "$work" && apt-get download -q netcat-openbsd >/dev/null 2>&1) || { echo "images.sh: apt-get download netcat-openbsd failed (apt-get update?)" >&2; exit 1; }
-mkdir -p "$work/nc"
-dpkg-deb -x "$work"/netcat-openbsd_*.deb "$work/nc"
-cp "$work/nc/bin/nc.openbsd" "$work/agnhost/root/usr/bin/nc"
-with_libs "$work/nc/bin/nc.openbsd" "$work/agnhost/root"
 # Specs run `/bin/bash -c` in agnhost (container_probe.go's terminating-readiness pods; upstream's
 # image has alpine's bash): Debian's bash-static (the .deb unpacked) as /bin/bash.
 (cd "$work" && apt-get download -q bash-static >/dev/null 2>&1) || { echo "images.sh: apt-get download bash-static failed (apt-get update?)" >&2; exit 1; }
