@@ -10,7 +10,7 @@ import {
 } from './api.js';
 import { V4, V5 } from './channels.js';
 import { healthz } from './healthz.js';
-import { HeldBody, parseLogQuery, pickLog, streamLog } from './logs.js';
+import { parseLogQuery, pickLog, streamLog } from './logs.js';
 import { coreV1, openAPIIndex } from './openapi.js';
 import { podList } from './readonly.js';
 import { RESOURCES } from './resources.js';
@@ -123,13 +123,8 @@ async function serveLogs({ deps }: Context, ns: string, name: string, container:
   if (!v) return sendStatus(res, notFound('pods', name));
   const pick = pickLog(v.pod, v.status, lq, deps.podLogsDir);
   if ('kind' in pick) return sendStatus(res, pick);
-  const headers = { 'content-type': 'text/plain', 'cache-control': 'no-cache, private', 'x-content-type-options': 'nosniff' };
-  // A followed log goes out as it comes; one that is not is sent as Go's server sends kubelet's.
-  const out = lq.follow ? res : new HeldBody(res, headers);
-  if (lq.follow) {
-    res.writeHead(200, headers);
-    res.flushHeaders();
-  }
+  res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-cache, private', 'x-content-type-options': 'nosniff' });
+  res.flushHeaders();
   const ac = new AbortController();
   const onClose = () => ac.abort();
   res.once('close', onClose);
@@ -140,10 +135,10 @@ async function serveLogs({ deps }: Context, ns: string, name: string, container:
     return !!st && st.restartCount === pick.attempt && !!st.state.running;
   };
   try {
-    await streamLog(pick.path, lq, out, running, ac.signal);
+    await streamLog(pick.path, lq, res, running, ac.signal);
   } finally {
     res.off('close', onClose);
-    out.end();
+    res.end();
   }
 }
 

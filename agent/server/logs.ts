@@ -1,4 +1,3 @@
-import type { OutgoingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import type { Pod, PodStatus } from '../../manifests/index.js';
 import { findPodLogDir, followLogFile, logAttempts, readLogFile, Renderer, timestampNanos, type CriLine } from '../logs/index.js';
@@ -123,60 +122,5 @@ export async function streamLog(
     // the file went away (pod removed): the log ends
   } finally {
     signal.removeEventListener('abort', onAbort);
-  }
-}
-
-/** What HeldBody needs of a ServerResponse. */
-export interface BodySink {
-  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
-  write(b: Buffer): boolean;
-  end(b?: Buffer): unknown;
-  once(ev: 'drain', f: () => void): unknown;
-}
-
-/**
- * A log answer that is not followed, held until it ends or passes `limit` bytes: a short one
- * goes out whole with a Content-Length, as Go's http server sends kubelet's (it holds 4 KiB
- * before it writes anything). Sent as headers first and then a chunked body, its data and its
- * last chunk arrive together, Go's client returns them from one Read as data and EOF, and
- * the API server's WebSocket log copy (wsstream messageCopy) looks at the EOF first and drops
- * the data: e2e "retrieving logs from the container over websockets" read nothing.
- */
-export class HeldBody {
-  private held: Buffer[] = [];
-  private size = 0;
-  private streaming = false;
-
-  constructor(private readonly res: BodySink, private readonly headers: OutgoingHttpHeaders, private readonly limit = 4096) {}
-
-  write(b: Buffer): boolean {
-    if (this.streaming) return this.res.write(b);
-    this.held.push(b);
-    this.size += b.length;
-    if (this.size <= this.limit) return true;
-    this.streaming = true;
-    this.res.writeHead(200, this.headers);
-    return this.res.write(this.take());
-  }
-
-  once(ev: 'drain', f: () => void): this {
-    this.res.once(ev, f);
-    return this;
-  }
-
-  end(): void {
-    if (this.streaming) {
-      this.res.end();
-      return;
-    }
-    const body = this.take();
-    this.res.writeHead(200, { ...this.headers, 'content-length': String(body.length) });
-    this.res.end(body);
-  }
-
-  private take(): Buffer {
-    const all = Buffer.concat(this.held);
-    this.held = [];
-    return all;
   }
 }

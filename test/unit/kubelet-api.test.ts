@@ -6,7 +6,7 @@ import { eventRow, matches, nodeObject, nodeRow, notFound, parseFieldSelector, p
 import { Authenticator, parseTokenFile, TokenFileError } from '../../agent/server/auth.js';
 import { EXEC_PROTOCOLS, exitStatus, frame, framing, parseResize, pickProtocol } from '../../agent/server/channels.js';
 import { kubeconfig, serverURL } from '../../agent/server/kubeconfig.js';
-import { HeldBody, parseLogQuery, pickLog } from '../../agent/server/logs.js';
+import { parseLogQuery, pickLog } from '../../agent/server/logs.js';
 import { coversNames, servingNames } from '../../agent/server/pki.js';
 import { forwardPorts, route, streamOptions } from '../../agent/server/routes.js';
 import { controlFrame, dataFrame, decodeHeaderBlock, encodeHeaderBlock, parseFrames, SPDY_DICTIONARY, SpdySession, SYN_REPLY, SYN_STREAM, PING, FLAG_FIN } from '../../agent/server/spdy.js';
@@ -269,34 +269,5 @@ describe('KUBE_VERSION', () => {
     expect(pinned).toBeDefined();
     expect(KUBE_VERSION.gitVersion).toBe(`${pinned}-bosun`);
     expect(`v${KUBE_VERSION.major}.${KUBE_VERSION.minor}.`).toBe(pinned?.replace(/\d+$/, ''));
-  });
-});
-
-// e2e pods.go "should support retrieving logs from the container over websockets": the API
-// server's WebSocket log copy drops data that comes with the body's end in one Read.
-describe('a log answer that is not followed', () => {
-  const sink = () => {
-    const calls: unknown[][] = [];
-    return { calls, res: { writeHead: (s: number, h: unknown) => calls.push(['head', s, h]), write: (b: Buffer) => (calls.push(['write', b.toString()]), true), end: (b?: Buffer) => calls.push(['end', b?.toString()]), once: () => undefined } };
-  };
-
-  it('goes out whole with a Content-Length when short, as Go\'s server sends kubelet\'s', () => {
-    const { calls, res } = sink();
-    const body = new HeldBody(res, { 'content-type': 'text/plain' }, 32);
-    body.write(Buffer.from('container '));
-    body.write(Buffer.from('is alive\n'));
-    expect(calls).toEqual([]);
-    body.end();
-    expect(calls).toEqual([['head', 200, { 'content-type': 'text/plain', 'content-length': '19' }], ['end', 'container is alive\n']]);
-  });
-
-  it('is streamed once it passes the limit', () => {
-    const { calls, res } = sink();
-    const body = new HeldBody(res, { 'content-type': 'text/plain' }, 4);
-    body.write(Buffer.from('abc'));
-    body.write(Buffer.from('def'));
-    body.write(Buffer.from('g'));
-    body.end();
-    expect(calls).toEqual([['head', 200, { 'content-type': 'text/plain' }], ['write', 'abcdef'], ['write', 'g'], ['end', undefined]]);
   });
 });
