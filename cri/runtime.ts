@@ -135,6 +135,11 @@ export interface ContainerConfig {
   /** Where the runtime should keep this container's log (relative to the sandbox log dir). */
   logPath?: string;
   linux?: { securityContext?: LinuxContainerSecurityContext; resources?: LinuxContainerResources };
+  /**
+   * Join this container's PID namespace (an ephemeral container's targetContainerName: CRI
+   * NamespaceMode TARGET); only where the pod has no shared or host PID namespace.
+   */
+  pidTarget?: string;
 }
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';

@@ -237,11 +237,16 @@ export interface PodDNSConfig {
   options?: { name: string; value?: string }[];
 }
 
+/** A container added to a running pod (kubectl debug): started once, never restarted. */
+export interface EphemeralContainer extends Container {
+  targetContainerName?: string;
+}
+
 export interface PodSpec {
   volumes?: Volume[];
   initContainers?: Container[];
   containers: Container[];
-  ephemeralContainers?: unknown[];
+  ephemeralContainers?: EphemeralContainer[];
   restartPolicy?: RestartPolicy;
   terminationGracePeriodSeconds?: number;
   activeDeadlineSeconds?: number;
@@ -340,6 +345,7 @@ export interface PodStatus {
   startTime?: string;
   initContainerStatuses?: ContainerStatus[];
   containerStatuses?: ContainerStatus[];
+  ephemeralContainerStatuses?: ContainerStatus[];
   qosClass?: 'Guaranteed' | 'Burstable' | 'BestEffort';
 }
 

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { KubeObject, Pod, PodStatus } from '../../manifests/index.js';
+import type { KubeObject, Pod, PodCondition, PodStatus } from '../../manifests/index.js';
 import { applyPodDefaults, CONFIG_HASH_ANNOTATION, CONFIG_MIRROR_ANNOTATION, CONFIG_SEEN_ANNOTATION, CONFIG_SOURCE_ANNOTATION, formatRFC3339Nano } from '../../manifests/index.js';
 import type { Logger } from '../log.js';
 import { ApiRequestError, type ApiClient } from './client.js';
@@ -82,7 +82,20 @@ export class CheckpointWriter {
 
 function stripForCompare(o: KObj): string {
   const { resourceVersion: _rv, managedFields: _mf, ...meta } = o.metadata as Record<string, unknown>;
-  return JSON.stringify({ meta, spec: o.spec });
+  return JSON.stringify({ meta, spec: o.spec, gates: gateConditions(o).map((c) => [c.type, c.status]) });
+}
+
+/**
+ * The conditions of the API pod that its readiness gates name. Others set them (a controller,
+ * `kubectl patch --subresource=status`); the node reads them to decide Ready, and a change of
+ * one is a change of the pod (kubelet's HandlePodReconcile syncs the pod when
+ * NeedToReconcilePodReadiness): the status itself is not the node's input otherwise.
+ */
+export function gateConditions(o: KObj): PodCondition[] {
+  const gates = new Set(((o.spec as Pod['spec'] | undefined)?.readinessGates ?? []).map((g) => g.conditionType));
+  if (gates.size === 0) return [];
+  const conds = (o as { status?: PodStatus }).status?.conditions ?? [];
+  return conds.filter((c) => gates.has(c.type) && !KUBELET_CONDITIONS.has(c.type));
 }
 
 /**
@@ -100,12 +113,14 @@ function stripForCompare(o: KObj): string {
 export function statusHeld(api: PodStatus | undefined, ours: PodStatus): boolean {
   if (!api || api.phase !== ours.phase) return false;
   const have = new Map((api.conditions ?? []).map((c) => [c.type, c.status]));
-  return (ours.conditions ?? []).every((c) => have.get(c.type) === c.status);
+  return (ours.conditions ?? []).every((c) => !KUBELET_CONDITIONS.has(c.type) || have.get(c.type) === c.status);
 }
 
 export function statusPatch(uid: string, status: PodStatus, written?: PodStatus): string {
   const st = status as unknown as Record<string, unknown>;
-  let conditions: Record<string, unknown>[] | undefined = (st.conditions as Record<string, unknown>[] | undefined)?.map((c) => ({ reason: null, message: null, ...c }));
+  // Only the condition types kubelet owns: a readiness gate's condition is its setter's, and
+  // the node's copy of it may be older than the API's (kubelet's mergePodStatus keeps the API's).
+  let conditions: Record<string, unknown>[] | undefined = status.conditions?.filter((c) => KUBELET_CONDITIONS.has(c.type)).map((c) => ({ reason: null, message: null, ...c }));
   // A condition merges by type, so one the node no longer reports (a resize that is no
   // longer pending) stays until it is deleted by name, as kubelet's two-way merge patch
   // does. Only the types kubelet owns: readiness gates and DisruptionTarget belong to others.
@@ -231,6 +246,8 @@ export class ApiPods {
     if (!seen) this.seen.set(pod.metadata.uid, (seen = new Date()));
     pod.metadata.annotations = { ...pod.metadata.annotations, [CONFIG_SOURCE_ANNOTATION]: 'api', [CONFIG_SEEN_ANNOTATION]: formatRFC3339Nano(seen) };
     delete (pod.metadata as { managedFields?: unknown }).managedFields;
+    const gates = gateConditions(o);
+    if (gates.length) pod.status = { conditions: gates };
     return pod;
   }
 

@@ -83,7 +83,9 @@ export function hostsFile(pod: Pod, podIP: string, hostname: string, clusterDoma
     'fe00::2\tip6-allrouters',
   ];
   if (podIP) {
-    const sub = pod.spec.subdomain;
+    // hostnameOverride names the host in full: no <subdomain>.<namespace>.svc domain is added
+    // (GeneratePodHostNameAndDomain returns an empty domain with it), so `hostname -f` prints it.
+    const sub = pod.spec.hostnameOverride ? undefined : pod.spec.subdomain;
     lines.push(sub ? `${podIP}\t${hostname}.${sub}.${pod.metadata.namespace}.svc.${clusterDomain}\t${hostname}` : `${podIP}\t${hostname}`);
   }
   const aliases = pod.spec.hostAliases ?? [];

@@ -41,7 +41,7 @@ function killOf(k: KillRequest): Pick<ContainerToKill, 'reason' | 'message' | 'g
 
 export interface ContainerToStart {
   /** 'init' covers sidecars too: they live in spec.initContainers. */
-  kind: 'init' | 'app';
+  kind: 'init' | 'app' | 'ephemeral';
   index: number;
   attempt: number;
   /** True when this start is a restart that must be recorded in the back-off. */
@@ -215,6 +215,11 @@ export function computePodActions(pod: Pod, observed: ObservedPod, backoff: Back
     actions.killPod = true;
     return actions;
   }
+  // Ephemeral containers start once, even before initialization is done, and never again:
+  // any run of the name, in any sandbox, is theirs (kubelet's computePodActions).
+  (pod.spec.ephemeralContainers ?? []).forEach((c, index) => {
+    if (!observed.containers.some((x) => x.metadata.name === c.name)) actions.containersToStart.push({ kind: 'ephemeral', index, attempt: 0, restart: false });
+  });
   if (!initDone) return actions;
 
   // App containers only: sidecars never keep a pod alive on their own.

@@ -8,6 +8,7 @@ import type { EnvContext } from '../env/resolve.js';
 import { ContainerConfigError, expandAll, resolveEnv } from '../env/resolve.js';
 import type { ObjectLookup } from '../objects/store.js';
 import type { VolumePlan } from '../volumes/plan.js';
+import type { ContainerKind } from '../vocab/index.js';
 import { containerMounts, planVolumes, podDir } from '../volumes/plan.js';
 import { MountError, resolveInside, resolveMount, setupVolume } from '../volumes/setup.js';
 import { applyFSGroup } from '../volumes/ownership.js';
@@ -105,7 +106,7 @@ export async function ensureHostsFile(env: NodeEnv, pod: Pod, podIP: string): Pr
 }
 
 /** `imageUser`: the image's USER (from the runtime's imageStatus), for runAsNonRoot. */
-export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container, attempt: number, type: 'init' | 'sidecar' | 'app', podIP: string, plans: VolumePlan[], imageUser?: string): Promise<ContainerConfig> {
+export async function buildContainerConfig(env: NodeEnv, pod: Pod, c: Container, attempt: number, type: ContainerKind, podIP: string, plans: VolumePlan[], imageUser?: string): Promise<ContainerConfig> {
   let vars: { key: string; value: string }[];
   let mounts: Mount[];
   let securityContext: NonNullable<ContainerConfig['linux']>['securityContext'];

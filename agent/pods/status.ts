@@ -74,7 +74,7 @@ function previousOf(containers: RuntimeContainer[], latest: RuntimeContainer): R
   return best;
 }
 
-type Kind = 'init' | 'sidecar' | 'app';
+type Kind = 'init' | 'sidecar' | 'app' | 'ephemeral';
 
 function containerStatus(input: StatusInput, spec: Container, defaultWaiting: string, kind: Kind): ContainerStatus {
   const { observed, runtimeName } = input;
@@ -108,7 +108,8 @@ function containerStatus(input: StatusInput, spec: Container, defaultWaiting: st
       base.started = started ?? true;
       // A plain init container is ready only once it has exited 0; a running one never is.
       const ready = input.readiness?.(spec.name, latest.id);
-      base.ready = kind !== 'init' && base.started && (ready ?? true);
+      // Ephemeral containers have no readiness (kubelet's probe manager never marks them).
+      base.ready = kind !== 'init' && kind !== 'ephemeral' && base.started && (ready ?? true);
       break;
     }
     case 'created':
@@ -294,6 +295,8 @@ export function computePodStatus(input: StatusInput): PodStatus {
     containerStatuses: appStatuses,
     qosClass: qosClass(pod),
   };
+  const ephemeral = pod.spec.ephemeralContainers ?? [];
+  if (ephemeral.length) status.ephemeralContainerStatuses = ephemeral.map((c) => containerStatus(input, c, 'ContainerCreating', 'ephemeral'));
   if (input.rejected) {
     status.reason = input.rejected.reason;
     status.message = input.rejected.message;

@@ -1,6 +1,6 @@
 import type { ContainerStatus as RuntimeContainer, Runtime } from '../../cri/index.js';
 import { RuntimeError } from '../../cri/index.js';
-import type { Container, ContainerStateWaiting, LifecycleHandler, Pod } from '../../manifests/index.js';
+import type { Container, ContainerStateWaiting, EphemeralContainer, LifecycleHandler, Pod } from '../../manifests/index.js';
 import { runHook } from '../../probes/index.js';
 import { isSidecar } from '../../manifests/index.js';
 import type { EventSink } from '../events.js';
@@ -172,8 +172,7 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
   }
 
   for (const s of actions.containersToStart) {
-    const c = s.kind === 'init' ? pod.spec.initContainers?.[s.index] : pod.spec.containers[s.index];
-    if (!c) throw new Error(`the plan for pod ${pod.metadata.namespace}/${pod.metadata.name} starts ${s.kind} container ${s.index}, which its spec does not have`);
+    const c = specOf(pod, s);
     const held = crashBackoff(deps, pod, c, s, observed);
     if (held) {
       // A new sandbox does not reset a crash loop: kubelet's doBackOff looks at the newest
@@ -186,7 +185,7 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
     try {
       const first = s.attempt === 0 && !observed.containers.some((x) => x.metadata.name === c.name);
       const attempt = first ? await attemptFromLogDir(deps.env, pod, c.name) : s.attempt;
-      await startContainer(deps, pod, c, { ...s, attempt }, sandboxId, podIP, plans, cgroupParent);
+      await startContainer(deps, pod, c, { ...s, attempt }, sandboxId, podIP, plans, cgroupParent, pidTargetOf(c, s, observed, sandboxId));
       log.info({ container: c.name, attempt }, 'started container');
     } catch (err) {
       if (deps.health?.failed(err, `starting container ${c.name}`)) {
@@ -205,6 +204,14 @@ export async function executePodActions(deps: SyncDeps, pod: Pod | undefined, ob
   return { actions, waiting, ...(resizeError ? { resizeError } : {}), ...(incomplete ? { incomplete } : {}) };
 }
 
+function specOf(pod: Pod, s: ContainerToStart): Container {
+  const list: readonly Container[] | undefined = s.kind === 'init' ? pod.spec.initContainers : s.kind === 'ephemeral' ? pod.spec.ephemeralContainers : pod.spec.containers;
+  const c = list?.[s.index];
+  // The planner builds the plan from this same pod, so this means a planner bug.
+  if (!c) throw new Error(`the plan for pod ${pod.metadata.namespace}/${pod.metadata.name} starts ${s.kind} container ${s.index}, which its spec does not have`);
+  return c;
+}
+
 /**
  * kubelet's doBackOff for a start the planner did not already gate (the first one in a
  * new sandbox, or a replacement): the back-off message when the container's newest exited
@@ -221,15 +228,28 @@ export function crashBackoff(deps: SyncDeps, pod: Pod, c: Container, s: Containe
   return undefined;
 }
 
-async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string, podIP: string, plans: VolumePlan[], cgroupParent?: string): Promise<void> {
+/**
+ * The running container whose PID namespace an ephemeral container joins (its
+ * targetContainerName; kubelet's getTargetID): a target that does not run is a config error.
+ */
+function pidTargetOf(c: EphemeralContainer, s: ContainerToStart, observed: ObservedPod, sandboxId: string): string | undefined {
+  const name = s.kind === 'ephemeral' ? c.targetContainerName : undefined;
+  if (!name) return undefined;
+  const target = observed.containers.find((x) => x.metadata.name === name && x.podSandboxId === sandboxId && x.state === 'running');
+  if (!target) throw new Waiting('CreateContainerConfigError', `target container ${name} is not running`);
+  return target.id;
+}
+
+async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: ContainerToStart, sandboxId: string, podIP: string, plans: VolumePlan[], cgroupParent?: string, pidTarget?: string): Promise<void> {
   const init = s.kind === 'init';
   const emit = (type: 'Normal' | 'Warning', reason: string, message: string) => deps.events.emit(podRef(pod), type, reason, message, c.name, init);
   const image = c.image ?? '';
   const { present } = await deps.images.ensureImage(pod, c, emit);
-  const type = s.kind === 'app' ? 'app' : isSidecar(c) ? 'sidecar' : 'init';
+  const type = s.kind === 'init' ? (isSidecar(c) ? 'sidecar' : 'init') : s.kind;
   // After a pull the engine is asked again: the image is new.
   const imageUser = (present ?? (await deps.runtime.imageStatus(image).catch(() => undefined)))?.user;
   const config = await buildContainerConfig(deps.env, pod, c, s.attempt, type, podIP, plans, imageUser);
+  if (pidTarget) config.pidTarget = pidTarget;
   if (s.restart) deps.backoff.next(backoffKey(pod, c));
   let id: string;
   try {

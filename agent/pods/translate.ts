@@ -1,6 +1,6 @@
 import type { ContainerConfig, PodSandboxConfig, PortMapping } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
-import { containerAnnotations, containerLabels, podLabels, sandboxAnnotations } from '../vocab/index.js';
+import { containerAnnotations, containerLabels, podLabels, sandboxAnnotations, type ContainerKind } from '../vocab/index.js';
 import { HOST_NETWORK_LABEL } from './planner.js';
 import { podSysctls } from '../vocab/index.js';
 
@@ -64,7 +64,7 @@ export function containerConfig(
   pod: Pod,
   c: Container,
   attempt: number,
-  type: 'init' | 'sidecar' | 'app',
+  type: ContainerKind,
   env: { key: string; value: string }[],
 ): ContainerConfig {
   return {

@@ -20,6 +20,47 @@ export const CLOSE = 255;
 export const V5 = 'v5.channel.k8s.io';
 export const V4 = 'v4.channel.k8s.io';
 export const CHANNEL_PROTOCOLS = [V5, V4];
+/**
+ * exec/attach also speak the older channel protocols kubelet keeps (remotecommand
+ * websocket.go): the API server passes a client's WebSocket through to the node unchanged
+ * unless it asks for v5, and upstream's e2e "remote command execution over websockets" asks
+ * for channel.k8s.io. The base64 variants send text messages: the channel as an ASCII digit,
+ * then the data in base64. Before v4 the error channel carries only a failure's message text.
+ */
+export const V4_BASE64 = 'v4.base64.channel.k8s.io';
+export const V1 = 'channel.k8s.io';
+export const V1_BASE64 = 'base64.channel.k8s.io';
+export const EXEC_PROTOCOLS = [V5, V4, V4_BASE64, V1, V1_BASE64];
+
+/** How one subprotocol puts a channel's bytes in a message and reads them back. */
+export interface Framing {
+  send(ws: WebSocket, channel: number, data: Buffer): void;
+  read(data: Buffer, isBinary: boolean): { channel: number; body: Buffer } | undefined;
+}
+
+const BINARY: Framing = {
+  send: (ws, channel, data) => ws.send(frame(channel, data), { binary: true }),
+  read: (data, isBinary) => (isBinary && data.length > 0 ? { channel: data[0]!, body: data.subarray(1) } : undefined),
+};
+
+const BASE64: Framing = {
+  send: (ws, channel, data) => ws.send(String.fromCharCode(48 + channel) + data.toString('base64'), { binary: false }),
+  read: (data, isBinary) => {
+    if (isBinary || data.length === 0) return undefined;
+    const channel = data[0]! - 48;
+    if (channel < 0 || channel > 9) return undefined;
+    return { channel, body: Buffer.from(data.subarray(1).toString('latin1'), 'base64') };
+  },
+};
+
+export function framing(protocol: string): Framing {
+  return protocol === V1_BASE64 || protocol === V4_BASE64 ? BASE64 : BINARY;
+}
+
+/** The protocols whose error channel carries a JSON Status (v4 on); older ones a failure's text. */
+function statusAsJson(protocol: string): boolean {
+  return protocol === V5 || protocol === V4 || protocol === V4_BASE64;
+}
 /** SPDY/3.1 tunnelled in WebSocket messages (kubectl port-forward since 1.31). */
 export const SPDY_TUNNEL_PREFIX = 'SPDY/3.1+';
 export const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
@@ -67,12 +108,12 @@ export function parseResize(data: Buffer): { width: number; height: number } | u
 const HIGH_WATER = 1 << 20;
 
 /** Sends `src` on `channel`, pausing it while the WebSocket is behind. Resolves when src ends. */
-export function pump(ws: WebSocket, src: NodeJS.ReadableStream, channel: number): Promise<void> {
+export function pump(ws: WebSocket, src: NodeJS.ReadableStream, channel: number, f: Framing = BINARY): Promise<void> {
   return new Promise<void>((resolve) => {
     let waiting = false;
     const onData = (chunk: Buffer | string) => {
       if (ws.readyState !== ws.OPEN) return;
-      ws.send(frame(channel, typeof chunk === 'string' ? Buffer.from(chunk) : chunk), { binary: true });
+      f.send(ws, channel, typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
       if (ws.bufferedAmount > HIGH_WATER && !waiting) {
         waiting = true;
         src.pause();
@@ -99,6 +140,9 @@ export function pump(ws: WebSocket, src: NodeJS.ReadableStream, channel: number)
 export interface RemoteCommandOptions {
   protocol: string;
   stdin: boolean;
+  /** Which output channels the client asked for (the first one gets the open notice). */
+  stdout?: boolean;
+  stderr?: boolean;
   tty: boolean;
   /** Called once with an error that happened before the session opened. */
   open(): Promise<StreamSession>;
@@ -114,19 +158,25 @@ export interface RemoteCommandOptions {
 export async function serveRemoteCommand(ws: WebSocket, o: RemoteCommandOptions): Promise<void> {
   let session: StreamSession | undefined;
   let clientGone = false;
-  const pendingInput: Buffer[] = [];
+  const pendingInput: [Buffer, boolean][] = [];
+  const f = framing(o.protocol);
   const finish = (st: Status) => {
     if (ws.readyState === ws.OPEN) {
-      ws.send(frame(ERROR, JSON.stringify(st)), { binary: true });
+      if (statusAsJson(o.protocol)) f.send(ws, ERROR, Buffer.from(JSON.stringify(st)));
+      else if (st.status !== 'Success') f.send(ws, ERROR, Buffer.from(st.message ?? ''));
       ws.close(1000);
     }
   };
+  // An empty message on the first writable channel tells the client the session is open
+  // (kubelet's createWebSocketStreams does the same).
+  f.send(ws, o.stdout ? STDOUT : o.stderr ? STDERR : ERROR, Buffer.alloc(0));
   const onMessage = (data: Buffer, isBinary: boolean) => {
-    if (!isBinary || data.length === 0) return;
-    const ch = data[0];
-    const body = data.subarray(1);
+    const m = f.read(data, isBinary);
+    if (!m) return;
+    const ch = m.channel;
+    const body = m.body;
     if (!session) {
-      pendingInput.push(Buffer.from(data));
+      pendingInput.push([Buffer.from(data), isBinary]);
       return;
     }
     if (ch === STDIN && session.stdin && !session.stdin.writableEnded) session.stdin.write(body);
@@ -152,8 +202,8 @@ export async function serveRemoteCommand(ws: WebSocket, o: RemoteCommandOptions)
     return;
   }
   // Input that came while the session was opening.
-  for (const m of pendingInput.splice(0)) onMessage(m, true);
-  const outputs = [session.stdout ? pump(ws, session.stdout, STDOUT) : undefined, session.stderr ? pump(ws, session.stderr, STDERR) : undefined];
+  for (const [m, isBinary] of pendingInput.splice(0)) onMessage(m, isBinary);
+  const outputs = [session.stdout ? pump(ws, session.stdout, STDOUT, f) : undefined, session.stderr ? pump(ws, session.stderr, STDERR, f) : undefined];
   await Promise.all(outputs);
   let code: number;
   try {

@@ -132,7 +132,7 @@ async function serveLogs({ deps }: Context, ns: string, name: string, container:
   const uid = v.pod.metadata.uid;
   const running = () => {
     const now = deps.pods().find((p) => p.pod.metadata.uid === uid);
-    const st = [...(now?.status.initContainerStatuses ?? []), ...(now?.status.containerStatuses ?? [])].find((s) => s.name === pick.container);
+    const st = [...(now?.status.initContainerStatuses ?? []), ...(now?.status.containerStatuses ?? []), ...(now?.status.ephemeralContainerStatuses ?? [])].find((s) => s.name === pick.container);
     return !!st && st.restartCount === pick.attempt && !!st.state.running;
   };
   try {

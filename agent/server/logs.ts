@@ -61,10 +61,10 @@ export function pickLog(pod: Pod, st: PodStatus, q: LogQuery, podLogsDir: string
     else if (hasLength(specNames, 1)) container = specNames[0];
     else return status(400, 'BadRequest', `a container name must be specified for pod ${name}, choose one of: [${all.join(' ')}]`);
   }
-  if (!all.includes(container)) return status(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);
+  if (!all.includes(container) && !(pod.spec.ephemeralContainers ?? []).some((c) => c.name === container)) return status(400, 'BadRequest', `container ${container} is not valid for pod ${name}`);
   const dir = findPodLogDir(podLogsDir, pod.metadata.namespace, name, pod.metadata.uid);
   const attempts = dir ? logAttempts(join(dir, container)) : [];
-  const cs = [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? [])].find((s) => s.name === container);
+  const cs = [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? []), ...(st.ephemeralContainerStatuses ?? [])].find((s) => s.name === container);
   // As kubelet reads the status: the current run is the status's container (in a crash
   // back-off, the run that just ended), previous is lastState's run: the one before the
   // running one, or in a back-off that same last run.

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { notFound, status } from './api.js';
-import { CHANNEL_PROTOCOLS, pickProtocol, PORT_FORWARD_PROTOCOL, serveRemoteCommand, serveWebSocketPortForward, SPDY_TUNNEL_PREFIX, V4, V5 } from './channels.js';
+import { CHANNEL_PROTOCOLS, EXEC_PROTOCOLS, pickProtocol, PORT_FORWARD_PROTOCOL, serveRemoteCommand, serveWebSocketPortForward, SPDY_TUNNEL_PREFIX, V1 } from './channels.js';
 import { servePortForward } from './portforward.js';
 import { refuseUpgrade } from './respond.js';
 import { forwardPorts, type Route, streamOptions } from './routes.js';
@@ -43,7 +43,7 @@ export async function serveStream(h: StreamHost, r: StreamRoute, url: URL, req: 
   }
 
   const isSpdy = upgrade === 'spdy/3.1';
-  if (upgrade !== 'websocket' && !isSpdy) return refuseUpgrade(socket, status(400, 'BadRequest', `${r.stream} needs a WebSocket upgrade with subprotocol ${V5} or ${V4}, or SPDY/3.1`));
+  if (upgrade !== 'websocket' && !isSpdy) return refuseUpgrade(socket, status(400, 'BadRequest', `${r.stream} needs a WebSocket upgrade with subprotocol ${EXEC_PROTOCOLS.join(', ')}, or SPDY/3.1`));
   const o = streamOptions(url.searchParams);
   const target = runningContainer(v, r.container ?? o.container);
   if ('kind' in target) return refuseUpgrade(socket, target);
@@ -60,10 +60,11 @@ export async function serveStream(h: StreamHost, r: StreamRoute, url: URL, req: 
     h.track(serveSpdyRemoteCommand(socket, { stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, tty: o.tty, open }, head));
     return;
   }
-  const proto = pickProtocol(offered, CHANNEL_PROTOCOLS);
-  if (!proto) return refuseUpgrade(socket, status(400, 'BadRequest', `no supported WebSocket subprotocol in [${offered.join(', ')}] (supported: ${CHANNEL_PROTOCOLS.join(', ')})`));
+  // No subprotocol offered: kubelet takes it as channel.k8s.io and answers without one.
+  const proto = offered.length ? pickProtocol(offered, EXEC_PROTOCOLS) : '';
+  if (proto === undefined) return refuseUpgrade(socket, status(400, 'BadRequest', `no supported WebSocket subprotocol in [${offered.join(', ')}] (supported: ${EXEC_PROTOCOLS.join(', ')})`));
   const ws = await h.accept(req, socket, head, proto);
-  await h.during(serveRemoteCommand(ws, { protocol: proto, stdin: o.stdin, tty: o.tty, open }));
+  await h.during(serveRemoteCommand(ws, { protocol: proto || V1, stdin: o.stdin, stdout: o.stdout, stderr: sopts.stderr, tty: o.tty, open }));
 }
 
 async function portForward(

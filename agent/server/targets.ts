@@ -11,7 +11,7 @@ export const findPod = (pods: PodView[], namespace: string, name: string, uid?: 
 /** The runtime ID of the named container (or the default one) if it runs, else the 400 to answer. */
 export function runningContainer(v: PodView, name: string | undefined): { id: string } | Status {
   const p = v.pod;
-  const names = [...(p.spec.initContainers ?? []).map((c) => c.name), ...p.spec.containers.map((c) => c.name)];
+  const names = [...(p.spec.initContainers ?? []), ...p.spec.containers, ...(p.spec.ephemeralContainers ?? [])].map((c) => c.name);
   let c = name;
   if (!c) {
     const def = p.metadata.annotations?.['kubectl.kubernetes.io/default-container'];
@@ -20,7 +20,7 @@ export function runningContainer(v: PodView, name: string | undefined): { id: st
     else return status(400, 'BadRequest', `a container name must be specified for pod ${p.metadata.name}, choose one of: [${names.join(' ')}]`);
   }
   if (!names.includes(c)) return status(400, 'BadRequest', `container ${c} is not valid for pod ${p.metadata.name}`);
-  const st = [...(v.status.initContainerStatuses ?? []), ...(v.status.containerStatuses ?? [])].find((s) => s.name === c);
+  const st = [...(v.status.initContainerStatuses ?? []), ...(v.status.containerStatuses ?? []), ...(v.status.ephemeralContainerStatuses ?? [])].find((s) => s.name === c);
   if (!st?.state.running || !st.containerID) return status(400, 'BadRequest', `container ${c} is not running in pod ${p.metadata.name}`);
   return { id: st.containerID.replace(/^[a-z]+:\/\//, '') };
 }

@@ -67,11 +67,14 @@ export function containerLabels(pod: Pod, c: Container): Record<string, string> 
   };
 }
 
+/** What a container is to its pod (the io.kubernetes.container.type annotation). */
+export type ContainerKind = 'init' | 'sidecar' | 'app' | 'ephemeral';
+
 export function containerAnnotations(
   pod: Pod,
   c: Container,
   restartCount: number,
-  type: 'init' | 'sidecar' | 'app',
+  type: ContainerKind,
 ): Record<string, string> {
   return {
     [L.containerHash]: containerHash(c),

@@ -20,6 +20,7 @@ import { Reader, Writer } from './proto.js';
 const NS_POD = 0;
 const NS_CONTAINER = 1;
 const NS_NODE = 2;
+const NS_TARGET = 3;
 
 const PROTOCOL = { TCP: 0, UDP: 1, SCTP: 2 } as const;
 const PROPAGATION = { private: 0, rslave: 1, rshared: 2 } as const;
@@ -33,11 +34,13 @@ function metadataW(m: PodSandboxMetadata): Writer {
   return new Writer().string(1, m.name).string(2, m.uid).string(3, m.namespace).int(4, m.attempt);
 }
 
-function namespaceOptionsW(c: Pick<PodSandboxConfig, 'hostNetwork' | 'hostPID' | 'hostIPC' | 'sharePid'>): Writer {
+function namespaceOptionsW(c: Pick<PodSandboxConfig, 'hostNetwork' | 'hostPID' | 'hostIPC' | 'sharePid'>, pidTarget?: string): Writer {
+  const target = !c.hostPID && !c.sharePid && pidTarget;
   return new Writer()
     .int(1, c.hostNetwork ? NS_NODE : NS_POD)
-    .int(2, c.hostPID ? NS_NODE : c.sharePid ? NS_POD : NS_CONTAINER)
-    .int(3, c.hostIPC ? NS_NODE : NS_POD);
+    .int(2, c.hostPID ? NS_NODE : c.sharePid ? NS_POD : target ? NS_TARGET : NS_CONTAINER)
+    .int(3, c.hostIPC ? NS_NODE : NS_POD)
+    .string(4, target || undefined);
 }
 
 /**
@@ -72,12 +75,12 @@ export function resourcesW(r: LinuxContainerResources): Writer {
 const int64Value = (v: number | undefined) => (v === undefined ? undefined : new Writer().int(1, v));
 const capName = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
 
-function securityContextW(s: LinuxContainerSecurityContext | undefined, sandbox: PodSandboxConfig): Writer {
+function securityContextW(s: LinuxContainerSecurityContext | undefined, sandbox: PodSandboxConfig, pidTarget?: string): Writer {
   const w = new Writer();
   if (s?.capabilities) {
     w.message(1, new Writer().strings(1, s.capabilities.addCapabilities?.map(capName)).strings(2, s.capabilities.dropCapabilities?.map(capName)));
   }
-  w.int(2, s?.privileged).message(3, namespaceOptionsW(sandbox));
+  w.int(2, s?.privileged).message(3, namespaceOptionsW(sandbox, pidTarget));
   w.message(5, int64Value(s?.runAsUser)).string(6, s?.runAsUsername).message(12, int64Value(s?.runAsGroup));
   w.int(7, s?.readonlyRootfs).packed(8, s?.supplementalGroups).int(11, s?.noNewPrivs);
   if (s?.seccomp) w.message(15, new Writer().int(1, PROFILE[s.seccomp.profileType]).string(2, s.seccomp.localhostRef));
@@ -100,7 +103,7 @@ export function containerConfigW(c: ContainerConfig, sandbox: PodSandboxConfig):
   w.map(9, c.labels).map(10, c.annotations).string(11, c.logPath).int(12, c.stdin).int(13, c.stdinOnce).int(14, c.tty);
   const linux = new Writer();
   if (c.linux?.resources) linux.message(1, resourcesW(c.linux.resources));
-  linux.message(2, securityContextW(c.linux?.securityContext, sandbox));
+  linux.message(2, securityContextW(c.linux?.securityContext, sandbox, c.pidTarget));
   w.message(15, linux);
   return w;
 }

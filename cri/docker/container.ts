@@ -169,7 +169,7 @@ export function containerCreateOptions(
     // hostname, /etc/hosts and resolv.conf into this container (UTS itself is not joined).
     NetworkMode: sandboxConfig.hostNetwork ? 'host' : joinSandbox,
     IpcMode: sandboxConfig.hostIPC ? 'host' : joinSandbox,
-    PidMode: sandboxConfig.hostPID ? 'host' : sandboxConfig.sharePid ? joinSandbox : '',
+    PidMode: sandboxConfig.hostPID ? 'host' : sandboxConfig.sharePid ? joinSandbox : config.pidTarget ? `container:${config.pidTarget}` : '',
     RestartPolicy: { Name: 'no' },
     Binds: [
       ...config.mounts.filter((m) => !needsMountsApi(m)).map(toBind),

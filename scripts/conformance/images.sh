@@ -10,7 +10,8 @@
 #   e2e-test-images/agnhost:2.63.0   agnhost built from test/images/agnhost of the same
 #                                    module, on bosun's busybox (upstream: alpine), with the
 #                                    user/group, /uploads, porter certificates and agnhost-2
-#                                    link of upstream's Dockerfile, and Debian's curl
+#                                    link of upstream's Dockerfile, Debian's curl, and
+#                                    Debian's bash-static as /bin/bash
 #   e2e-test-images/agnhost:2.55     the same binary, a distinct image (the suite updates a
 #                                    pod from one to the other)
 #   e2e-test-images/busybox:1.37.0-1 localhost/bosun/busybox:1 (Debian's busybox-static)
@@ -61,6 +62,12 @@ build() {
 mkdir -p "$work/agnhost/root/usr/bin"
 cp /usr/bin/curl "$work/agnhost/root/usr/bin/curl"
 with_libs /usr/bin/curl "$work/agnhost/root"
+# Specs run `/bin/bash -c` in agnhost (container_probe.go's terminating-readiness pods; upstream's
+# image has alpine's bash): Debian's bash-static (the .deb unpacked) as /bin/bash.
+(cd "$work" && apt-get download -q bash-static >/dev/null 2>&1) || { echo "images.sh: apt-get download bash-static failed (apt-get update?)" >&2; exit 1; }
+mkdir -p "$work/bash" "$work/agnhost/root/bin"
+dpkg-deb -x "$work"/bash-static_*.deb "$work/bash"
+cp "$work/bash/bin/bash-static" "$work/agnhost/root/bin/bash"
 cp "$bin/agnhost" "$mod/test/images/agnhost/porter/localhost.crt" "$mod/test/images/agnhost/porter/localhost.key" "$work/agnhost/"
 cat >"$work/agnhost/Dockerfile" <<DOCKERFILE
 FROM $BUSYBOX

@@ -217,6 +217,17 @@ describe('kubelet endpoints (curl)', () => {
     expect(out.stderr).toBe('b\n');
     expect(JSON.parse(out.error)).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '5' }] } });
   });
+
+  // What the API server passes through to the node when a client asks for anything but v5
+  // (e2e pods.go "should support remote command execution over websockets" asks for channel.k8s.io).
+  it('exec over a WebSocket with the pre-v4 protocols, binary and base64: output, and only a failure\'s text on the error channel', async () => {
+    const ok = `/exec/default/${pod('web')}/httpd?command=echo&command=remote%20execution%20test&output=1&error=1`;
+    const failing = `/exec/default/${pod('web')}/httpd?command=sh&command=-c&command=echo%20a%3B%20exit%205&output=1&error=1`;
+    for (const protocol of ['channel.k8s.io', 'base64.channel.k8s.io']) {
+      expect(await wsExec(ok, protocol)).toEqual({ stdout: 'remote execution test\n', stderr: '', error: '' });
+      expect(await wsExec(failing, protocol)).toEqual({ stdout: 'a\n', stderr: '', error: 'command terminated with non-zero exit code: exit status 5' });
+    }
+  });
 });
 
 /** One exec session with a WebSocket client; `stdin` is sent and closed (v5) when given. */
@@ -231,11 +242,13 @@ function wsExec(path: string, protocol = 'v5.channel.k8s.io', stdin?: string, cl
       }
       if (closeEarly) setTimeout(() => ws.close(), 50);
     });
-    ws.on('message', (d: Buffer) => {
-      const body = d.subarray(1).toString();
-      if (d[0] === 1) out.stdout += body;
-      else if (d[0] === 2) out.stderr += body;
-      else if (d[0] === 3) out.error += body;
+    ws.on('message', (d: Buffer, isBinary: boolean) => {
+      // base64 protocols: text messages, the channel as an ASCII digit.
+      const ch = isBinary ? d[0] : d[0]! - 48;
+      const body = isBinary ? d.subarray(1).toString() : Buffer.from(d.subarray(1).toString(), 'base64').toString();
+      if (ch === 1) out.stdout += body;
+      else if (ch === 2) out.stderr += body;
+      else if (ch === 3) out.error += body;
     });
     ws.on('close', () => res(out));
     ws.on('error', rej);

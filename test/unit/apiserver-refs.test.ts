@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { needsRefresh, podReferences, referencedObjects, tokenRequest, tokenSources } from '../../agent/apiserver/index.js';
 import { changedLabels, overriddenConditions } from '../../agent/apiserver/node.js';
-import { mirrorRefused, statusHeld, statusPatch } from '../../agent/apiserver/pods.js';
+import { gateConditions, mirrorRefused, statusHeld, statusPatch } from '../../agent/apiserver/pods.js';
 import { ObjectStore, tokenKey } from '../../agent/objects/store.js';
 import { planVolumes, VolumePending } from '../../agent/volumes/plan.js';
 import { must } from '../support/common.js';
@@ -134,6 +134,28 @@ describe('the pod status patch', () => {
       { type: 'Ready', status: 'True', lastTransitionTime: 't', reason: null, message: null },
       { type: 'PodResizePending', $patch: 'delete' },
     ]);
+  });
+});
+
+describe('readiness gates (e2e pods.go "should support pod readiness gates")', () => {
+  const apiPod = (conds: { type: string; status: string }[]) => ({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', uid: 'u1' },
+    spec: { containers: [{ name: 'c', image: 'x' }], readinessGates: [{ conditionType: 'k8s.io/test-condition1' }, { conditionType: 'k8s.io/test-condition2' }] },
+    status: { phase: 'Running', conditions: conds },
+  });
+
+  it('reads the conditions the gates name from the API pod, and nothing else of its status', () => {
+    const o = apiPod([{ type: 'Ready', status: 'False' }, { type: 'k8s.io/test-condition1', status: 'True' }, { type: 'other.io/x', status: 'True' }]);
+    expect(gateConditions(o as never)).toEqual([{ type: 'k8s.io/test-condition1', status: 'True' }]);
+    expect(gateConditions({ ...o, spec: { containers: [] } } as never)).toEqual([]);
+  });
+
+  it('never writes a gate condition back: its setter owns it, the node\'s copy may be older', () => {
+    const ours = { phase: 'Running', conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: 't' }, { type: 'k8s.io/test-condition1', status: 'False' }] };
+    const body = JSON.parse(statusPatch('u1', ours as never)) as { status: { conditions: { type: string }[] } };
+    expect(body.status.conditions.map((c) => c.type)).toEqual(['Ready']);
+    // Nor does a gate condition that differs make the node write its status again.
+    expect(statusHeld({ phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }, { type: 'k8s.io/test-condition1', status: 'True' }] } as never, ours as never)).toBe(true);
   });
 });
 

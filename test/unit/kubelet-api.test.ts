@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Pod } from '../../manifests/index.js';
 import { eventRow, matches, nodeObject, nodeRow, notFound, parseFieldSelector, parseLabelSelector, podRow, readOnly, SelectorError, wantsTable, type NodeFacts } from '../../agent/server/api.js';
 import { Authenticator, parseTokenFile, TokenFileError } from '../../agent/server/auth.js';
-import { exitStatus, frame, parseResize, pickProtocol } from '../../agent/server/channels.js';
+import { EXEC_PROTOCOLS, exitStatus, frame, framing, parseResize, pickProtocol } from '../../agent/server/channels.js';
 import { kubeconfig, serverURL } from '../../agent/server/kubeconfig.js';
 import { parseLogQuery, pickLog } from '../../agent/server/logs.js';
 import { coversNames, servingNames } from '../../agent/server/pki.js';
@@ -131,6 +131,19 @@ describe('channel protocol', () => {
     expect(parseResize(Buffer.from('nope'))).toBeUndefined();
     expect(pickProtocol(['v5.channel.k8s.io', 'v4.channel.k8s.io'], ['v5.channel.k8s.io', 'v4.channel.k8s.io'])).toBe('v5.channel.k8s.io');
     expect(pickProtocol(['base64.channel.k8s.io'], ['v5.channel.k8s.io'])).toBeUndefined();
+  });
+
+  it('exec speaks the protocols kubelet keeps, base64 ones as text messages with an ASCII channel digit', () => {
+    expect(pickProtocol(['channel.k8s.io'], EXEC_PROTOCOLS)).toBe('channel.k8s.io');
+    expect(pickProtocol(['base64.channel.k8s.io'], EXEC_PROTOCOLS)).toBe('base64.channel.k8s.io');
+    const sent: [unknown, unknown][] = [];
+    const ws = { send: (d: unknown, o: { binary: boolean }) => sent.push([d, o.binary]) } as never;
+    framing('base64.channel.k8s.io').send(ws, 1, Buffer.from('hi'));
+    framing('channel.k8s.io').send(ws, 2, Buffer.from('hi'));
+    expect(sent).toEqual([['1aGk=', false], [Buffer.from([2, 0x68, 0x69]), true]]);
+    expect(framing('base64.channel.k8s.io').read(Buffer.from('0aGk='), false)).toEqual({ channel: 0, body: Buffer.from('hi') });
+    expect(framing('base64.channel.k8s.io').read(Buffer.from('x'), false)).toBeUndefined();
+    expect(framing('v4.channel.k8s.io').read(Buffer.from([0, 0x68]), true)).toEqual({ channel: 0, body: Buffer.from('h') });
   });
 });
 

@@ -221,3 +221,24 @@ describe('computePodActions', () => {
     });
   });
 });
+
+// e2e ephemeral_containers.go: a container added to a running pod starts, and is never restarted.
+describe('ephemeral containers', () => {
+  it('start once beside the running app, before initialization is done too, and never again', () => {
+    const dbg = ctr('debugger');
+    const p = pod({ containers: [ctr('a')], ephemeralContainers: [dbg] });
+    const s = sandbox('s1');
+    let a = computePodActions(p, { sandboxes: [s], containers: [running(p, ctr('a'), 'c1')] }, noBackoff);
+    expect(a.containersToStart).toEqual([{ kind: 'ephemeral', index: 0, attempt: 0, restart: false }]);
+    expect(a.containersToKill).toEqual([]);
+    a = computePodActions(p, { sandboxes: [s], containers: [running(p, ctr('a'), 'c1'), running(p, dbg, 'e1')] }, noBackoff);
+    expect(a.containersToStart).toEqual([]);
+    // Exited (even with an error): it stays exited, whatever the restart policy.
+    a = computePodActions(p, { sandboxes: [s], containers: [running(p, ctr('a'), 'c1'), exited(p, dbg, 'e1', 1)] }, noBackoff);
+    expect(a.containersToStart).toEqual([]);
+    expect(a.killPod).toBe(false);
+    const withInit = pod({ initContainers: [ctr('i1')], containers: [ctr('a')], ephemeralContainers: [dbg] });
+    a = computePodActions(withInit, { sandboxes: [s], containers: [running(withInit, ctr('i1'), 'c1')] }, noBackoff);
+    expect(a.containersToStart).toEqual([{ kind: 'ephemeral', index: 0, attempt: 0, restart: false }]);
+  });
+});

@@ -130,4 +130,11 @@ describe('DNS files', () => {
     expect(text).toContain('10.244.0.3\th.sub.default.svc.cluster.local\th\n');
     expect(text.endsWith('# Entries added by HostAliases.\n127.0.0.2\ta\tb\n')).toBe(true);
   });
+
+  it('gives a hostnameOverride no subdomain FQDN (e2e pod_hostnameoverride.go: hostname -f prints the override)', () => {
+    const p = pod({ subdomain: 't', hostnameOverride: 'override-host', containers: [ctr('x')] });
+    const text = hostsFile(p, '10.244.0.3', 'override-host', 'cluster.local');
+    expect(text).toContain('10.244.0.3\toverride-host\n');
+    expect(text).not.toContain('.svc.');
+  });
 });

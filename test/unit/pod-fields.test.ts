@@ -175,6 +175,14 @@ describe('works on this node', () => {
     expect(containerCreateOptions('sb', containerConfig(p, ctr('d'), 0, 'app', []), sandboxConfig(p, 0)).StopSignal).toBeUndefined();
   });
 
+  it('an ephemeral container with a target joins the target\'s PID namespace, unless the pod shares one', () => {
+    const p = staticPod({ containers: [ctr('app')] });
+    const config = { ...containerConfig(p, ctr('debugger'), 0, 'ephemeral', []), pidTarget: 'abc' };
+    expect(containerCreateOptions('sb', config, sandboxConfig(p, 0)).HostConfig?.PidMode).toBe('container:abc');
+    const shared = staticPod({ containers: [ctr('app')], shareProcessNamespace: true });
+    expect(containerCreateOptions('sb', config, sandboxConfig(shared, 0)).HostConfig?.PidMode).toBe('container:sb');
+  });
+
   it('pod-level resources set the QoS class, the admission requests and the pod cgroup', () => {
     const p = staticPod({
       resources: { limits: { cpu: '1', memory: '200Mi' }, requests: { cpu: '500m' } },

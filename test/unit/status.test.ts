@@ -108,3 +108,16 @@ describe('computePodStatus', () => {
     expect(s.phase).toBe('Pending');
   });
 });
+
+describe('ephemeral container statuses (e2e ephemeral_containers.go waits for Running)', () => {
+  it('reports each one in ephemeralContainerStatuses, never ready, and leaves the pod\'s own readiness alone', () => {
+    const dbg = ctr('debugger');
+    const p = pod({ containers: [ctr('a')], ephemeralContainers: [dbg] });
+    let s = status(p, { sandboxes: [sandbox('s1')], containers: [running(p, ctr('a'), 'abc')] });
+    expect(s.ephemeralContainerStatuses).toEqual([expect.objectContaining({ name: 'debugger', state: { waiting: { reason: 'ContainerCreating' } } })]);
+    s = status(p, { sandboxes: [sandbox('s1')], containers: [running(p, ctr('a'), 'abc'), running(p, dbg, 'e1')] });
+    expect(s.ephemeralContainerStatuses![0]).toMatchObject({ name: 'debugger', ready: false, containerID: 'docker://e1', state: { running: {} } });
+    expect(s.containerStatuses!.map((c) => c.name)).toEqual(['a']);
+    expect(s.conditions!.find((c) => c.type === 'Ready')!.status).toBe('True');
+  });
+});
