@@ -9,7 +9,7 @@ import { ContainerConfigError, expandAll, resolveEnv } from '../env/resolve.js';
 import type { ObjectLookup } from '../objects/store.js';
 import type { VolumePlan } from '../volumes/plan.js';
 import type { ContainerKind } from '../vocab/index.js';
-import { containerMounts, planVolumes, podDir } from '../volumes/plan.js';
+import { containerMounts, planVolumes, podDir, VolumePending } from '../volumes/plan.js';
 import { MountError, resolveInside, resolveMount, setupVolume } from '../volumes/setup.js';
 import { applyFSGroup } from '../volumes/ownership.js';
 import type { ContainerResourceOptions, PodCgroupsLike } from '../resources/index.js';
@@ -56,7 +56,7 @@ export function preparedKey(generation: number, pod: Pod): string {
   return JSON.stringify([generation, pod.metadata.labels ?? {}, pod.metadata.annotations ?? {}, resources]);
 }
 
-/** Data dir and volumes; ContainerConfigError -> CreateContainerConfigError, MountError -> ContainerCreating. */
+/** Data dir and volumes; ContainerConfigError -> CreateContainerConfigError; a source not readable (VolumePending) or a failed setup -> ContainerCreating. */
 export async function prepareVolumes(env: NodeEnv, pod: Pod): Promise<VolumePlan[]> {
   const key = preparedKey(env.objects.generation, pod);
   const hit = env.prepared.get(pod.metadata.uid);
@@ -67,6 +67,8 @@ export async function prepareVolumes(env: NodeEnv, pod: Pod): Promise<VolumePlan
     plans = planVolumes(pod, env.rootDir, envContext(env, pod, ''));
   } catch (err) {
     if (err instanceof ContainerConfigError) throw new Waiting('CreateContainerConfigError', err.message);
+    // kubelet's operation generator names the volume in the FailedMount event (GenerateError).
+    if (err instanceof VolumePending) throw new Waiting('ContainerCreating', `MountVolume.SetUp failed for volume "${err.volume}" : ${err.message}`);
     throw err;
   }
   for (const p of plans) {

@@ -49,27 +49,28 @@ function planVolume(pod: Pod, v: Volume, rootDir: string, ctx: EnvContext): Volu
     return { name: v.name, kind: 'emptyDir', path: dir('emptyDir'), tmpfs: memory, ...(memory && v.emptyDir.sizeLimit ? { tmpfsBytes: parseQuantity(v.emptyDir.sizeLimit) } : {}) };
   }
   const ns = pod.metadata.namespace;
-  if (v.configMap) {
-    const files = keyFiles('ConfigMap', ns, v.configMap.name ?? '', ctx.objects.configMap(ns, v.configMap.name ?? ''), v.configMap.items, v.configMap.optional, v.configMap.defaultMode);
+  const cm = v.configMap;
+  if (cm) {
+    const files = pending(v.name, [() => keyFiles('ConfigMap', cm.name ?? '', ctx.objects.configMap(ns, cm.name ?? ''), cm.items, cm.optional, cm.defaultMode)]);
     return { name: v.name, kind: 'projected', path: dir('configMap'), tmpfs: false, files };
   }
-  if (v.secret) {
-    const files = keyFiles('Secret', ns, v.secret.secretName ?? '', ctx.objects.secret(ns, v.secret.secretName ?? ''), v.secret.items, v.secret.optional, v.secret.defaultMode);
+  const secret = v.secret;
+  if (secret) {
+    const files = pending(v.name, [() => keyFiles('Secret', secret.secretName ?? '', ctx.objects.secret(ns, secret.secretName ?? ''), secret.items, secret.optional, secret.defaultMode)]);
     return { name: v.name, kind: 'projected', path: dir('secret'), tmpfs: true, files };
   }
   if (v.downwardAPI) {
     return { name: v.name, kind: 'projected', path: dir('downwardAPI'), tmpfs: true, files: downwardFiles(pod, v.downwardAPI.items ?? [], ctx, v.downwardAPI.defaultMode) };
   }
   if (v.projected) {
-    const files: ProjectedFile[] = [];
     const mode = v.projected.defaultMode;
-    for (const s of v.projected.sources ?? []) {
-      if (s.configMap) files.push(...keyFiles('ConfigMap', ns, s.configMap.name ?? '', ctx.objects.configMap(ns, s.configMap.name ?? ''), s.configMap.items, s.configMap.optional, mode));
-      else if (s.secret) files.push(...keyFiles('Secret', ns, s.secret.name ?? '', ctx.objects.secret(ns, s.secret.name ?? ''), s.secret.items, s.secret.optional, mode));
-      else if (s.downwardAPI) files.push(...downwardFiles(pod, s.downwardAPI.items ?? [], ctx, mode));
-      else if (s.serviceAccountToken) files.push(tokenFile(pod, v.name, s.serviceAccountToken, ctx, mode));
-      else throw new ContainerConfigError(`volume "${v.name}": unsupported projected source ${Object.keys(s).join(', ')}`);
-    }
+    const files = pending(v.name, (v.projected.sources ?? []).map((s) => (): ProjectedFile[] => {
+      if (s.configMap) return keyFiles('ConfigMap', s.configMap.name ?? '', ctx.objects.configMap(ns, s.configMap.name ?? ''), s.configMap.items, s.configMap.optional, mode);
+      if (s.secret) return keyFiles('Secret', s.secret.name ?? '', ctx.objects.secret(ns, s.secret.name ?? ''), s.secret.items, s.secret.optional, mode);
+      if (s.downwardAPI) return downwardFiles(pod, s.downwardAPI.items ?? [], ctx, mode);
+      if (s.serviceAccountToken) return [tokenFile(pod, v.name, s.serviceAccountToken, ctx, mode)];
+      throw new ContainerConfigError(`volume "${v.name}": unsupported projected source ${Object.keys(s).join(', ')}`);
+    }));
     return { name: v.name, kind: 'projected', path: dir('projected'), tmpfs: true, files };
   }
   const kind = Object.keys(v).find((k) => k !== 'name') ?? 'none';
@@ -77,11 +78,40 @@ function planVolume(pod: Pod, v: Volume, rootDir: string, ctx: EnvContext): Volu
 }
 
 /**
- * A volume whose content is still on its way (a token being requested): the pod waits in
- * ContainerCreating with a FailedMount event, as kubelet's mount does, not in
- * CreateContainerConfigError, which names a configuration the pod must change.
+ * A volume whose source cannot be read (yet): a ConfigMap or Secret not found, or not
+ * readable yet (the Node authorizer learns of a pod's binding a moment after the pod), a key
+ * it does not hold, a token not issued yet. kubelet's volume manager fails the mount
+ * (MountVolume.SetUp) and tries again, the pod waiting in ContainerCreating with a
+ * FailedMount event; CreateContainerConfigError is for what env and envFrom reference.
  */
-export class VolumePending extends Error {}
+export class VolumePending extends Error {
+  constructor(readonly volume: string, message: string) {
+    super(message);
+  }
+}
+
+/** One source of a volume that cannot be read; `pending` makes it the volume's VolumePending. */
+class SourceMissing extends Error {}
+
+/**
+ * The files of a volume's sources, read one after the other; the sources that cannot be read
+ * fail the volume together, their messages joined as Go's errors.NewAggregate joins them
+ * (the projected plugin's collectData reads every source before it gives up).
+ */
+function pending(volume: string, sources: (() => ProjectedFile[])[]): ProjectedFile[] {
+  const files: ProjectedFile[] = [];
+  const failed: string[] = [];
+  for (const read of sources) {
+    try {
+      files.push(...read());
+    } catch (err) {
+      if (!(err instanceof SourceMissing)) throw err;
+      if (!failed.includes(err.message)) failed.push(err.message);
+    }
+  }
+  if (failed.length) throw new VolumePending(volume, failed.length === 1 ? failed[0]! : `[${failed.join(', ')}]`);
+  return files;
+}
 
 /** The token the API server issued for this pod (TokenRequest, bound to the pod), as a file. */
 function tokenFile(pod: Pod, volume: string, src: { audience?: string; expirationSeconds?: number; path: string }, ctx: EnvContext, defaultMode = 0o644): ProjectedFile {
@@ -89,21 +119,21 @@ function tokenFile(pod: Pod, volume: string, src: { audience?: string; expiratio
   if (!lookup) throw new ContainerConfigError(`volume "${volume}": serviceAccountToken needs an API server to issue tokens; this node has none`);
   const token = lookup.call(ctx.objects, pod.metadata.uid, src);
   const sa = pod.spec.serviceAccountName || 'default';
-  if (!token) throw new VolumePending(`volume "${volume}": no token issued yet for service account "${sa}"${src.audience ? ` (audience "${src.audience}")` : ''}`);
+  if (!token) throw new SourceMissing(`no token issued yet for service account "${sa}"${src.audience ? ` (audience "${src.audience}")` : ''}`);
   return { path: src.path, data: token, mode: defaultMode };
 }
 
-function keyFiles(kind: 'ConfigMap' | 'Secret', _ns: string, name: string, data: ObjectData | undefined, items: KeyToPath[] | undefined, optional: boolean | undefined, defaultMode = 0o644): ProjectedFile[] {
+function keyFiles(kind: 'ConfigMap' | 'Secret', name: string, data: ObjectData | undefined, items: KeyToPath[] | undefined, optional: boolean | undefined, defaultMode = 0o644): ProjectedFile[] {
   if (!data) {
     if (optional) return [];
-    throw new ContainerConfigError(`${kind.toLowerCase()} "${name}" not found`);
+    throw new SourceMissing(`${kind.toLowerCase()} "${name}" not found`);
   }
   if (!items?.length) return Object.entries(data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, d]) => ({ path: k, data: d, mode: defaultMode }));
   return items.flatMap((it) => {
     const d = data[it.key];
     if (!d) {
       if (optional) return [];
-      throw new ContainerConfigError(kind === 'Secret' ? `references non-existent secret key: ${it.key}` : `configmap references non-existent config key: ${it.key}`);
+      throw new SourceMissing(kind === 'Secret' ? `references non-existent secret key: ${it.key}` : `configmap references non-existent config key: ${it.key}`);
     }
     return [{ path: it.path, data: d, mode: it.mode ?? defaultMode }];
   });

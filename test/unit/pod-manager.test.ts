@@ -374,6 +374,42 @@ describe('executor on the fake runtime', () => {
     expect(readFileSync(join(root, 'root', 'pods', 'uid-web', 'etc-hosts'), 'utf8')).toContain('10.245.0.2\tweb');
   });
 
+  it('a volume source not found is a mount wait (ContainerCreating/PodInitializing, FailedMount), an env reference a CreateContainerConfigError', async () => {
+    const emitted: string[] = [];
+    const objects = new ObjectStore();
+    const deps = {
+      runtime: rt, backoff: new Backoff(new FakeClock()), images: new ImageManager({ runtime: rt, clock: new FakeClock(), log: silentLogger, serializeImagePulls: true, secret: () => undefined }),
+      log: silentLogger, events: { emit: (_ref: unknown, type: string, reason: string, message: string) => void emitted.push(`${type} ${reason} ${message}`) }, env: { ...env(), objects }, now: () => Date.now(),
+    };
+    // A configMap volume (no tmpfs: this test mounts nothing); projected ones follow.
+    const rootCA = { name: 'root-ca', configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } };
+    const withInit = pod('init', { volumes: [rootCA], initContainers: [ctr('i')], containers: [ctr('a')] });
+    let r = await syncPod(deps, withInit, { sandboxes: [], containers: [] });
+    expect(rt.calls).toEqual([]);
+    expect([...r.waiting]).toEqual([['i', { reason: 'PodInitializing', message: '' }], ['a', { reason: 'PodInitializing', message: '' }]]);
+    expect(emitted).toEqual(['Warning FailedMount MountVolume.SetUp failed for volume "root-ca" : configmap "kube-root-ca.crt" not found']);
+    // Every source of a projected volume is read before it fails (an optional one that is
+    // missing is none); a key the object lacks is a mount failure too.
+    objects.replace([{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'default' }, data: {} }]);
+    const two = pod('two', {
+      volumes: [{ name: 'p', projected: { sources: [{ secret: { name: 's', items: [{ key: 'k', path: 'k' }] } }, { configMap: { name: 'later', optional: true } }, { configMap: { name: 'gone' } }] } }],
+      containers: [ctr('a', { volumeMounts: [{ name: 'p', mountPath: '/p' }] })],
+    });
+    r = await syncPod(deps, two, { sandboxes: [], containers: [] });
+    expect([...r.waiting]).toEqual([['a', { reason: 'ContainerCreating', message: 'MountVolume.SetUp failed for volume "p" : [references non-existent secret key: k, configmap "gone" not found]' }]]);
+    expect(emitted.at(-1)).toBe('Warning FailedMount MountVolume.SetUp failed for volume "p" : [references non-existent secret key: k, configmap "gone" not found]');
+    // The retry finds the object once it is there and the pod starts.
+    objects.replace([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt', namespace: 'default' }, data: { 'ca.crt': 'PEM' } }]);
+    r = await syncPod(deps, withInit, { sandboxes: [], containers: [] });
+    expect(rt.calls.map((c) => `${c.op}:${c.name}`)).toEqual(['runPodSandbox:init', 'createContainer:i', 'startContainer:i']);
+    expect(readFileSync(join(root, 'root', 'pods', 'uid-init', 'volumes', 'kubernetes.io~configmap', 'root-ca', 'ca.crt'), 'utf8')).toBe('PEM');
+    // What env references stays a configuration error of the container, as kubelet's makeEnvironmentVariables.
+    rt.calls.length = 0;
+    const envRef = pod('env', { containers: [ctr('a', { envFrom: [{ configMapRef: { name: 'absent' } }] })] });
+    r = await syncPod(deps, envRef, { sandboxes: [], containers: [] });
+    expect(r.waiting.get('a')?.reason).toBe('CreateContainerConfigError');
+  });
+
   it('carries out a termination plan: stops, then removes containers and sandboxes', async () => {
     const p = pod('web', { containers: [ctr('a')] });
     const deps = { runtime: rt, backoff: new Backoff(new FakeClock()), images: new ImageManager({ runtime: rt, clock: new FakeClock(), log: silentLogger, serializeImagePulls: true, secret: () => undefined }), log: silentLogger, events, env: env(), now: () => Date.now() };
