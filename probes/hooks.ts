@@ -4,8 +4,8 @@
 
 import type { Container, HTTPGetAction, LifecycleHandler, Pod } from '../manifests/index.js';
 import {
-  HttpGetError, LIFECYCLE_USER_AGENT, MAX_TIMER_MS, combinedOutput, errorText, execTimedOutText, formatPod, goQuote, httpGet,
-  httpGetURL, sleepAction, type ExecRuntime,
+  HttpGetError, MAX_TIMER_MS, combinedOutput, errorText, execTimedOutText, formatPod, goQuote, httpGet,
+  httpGetURL, kubeUserAgent, sleepAction, type ExecRuntime, type KubeVersion,
 } from './handlers/index.js';
 
 export interface HookTarget {
@@ -18,6 +18,8 @@ export interface HookTarget {
 
 export interface HookDeps {
   runtime: ExecRuntime;
+  /** The agent's release: httpGet hooks send kube-lifecycle/<major>.<minor>. */
+  kubeVersion: KubeVersion;
 }
 
 export interface HookOptions {
@@ -91,7 +93,7 @@ export async function runHook(
       container,
       podIP: target.podIP,
       timeoutMs: options.timeoutMs,
-      userAgent: LIFECYCLE_USER_AGENT,
+      userAgent: kubeUserAgent('lifecycle', deps.kubeVersion),
       signal: options.signal,
     });
     try {

@@ -1,10 +1,10 @@
 // Public surface of probes/: probe and hook handlers and the probe manager.
 
 export {
-  HttpGetError, KUBE_VERSION, LIFECYCLE_USER_AGENT, MAX_OUTPUT_BYTES, PROBE_USER_AGENT, ProbeError, SleepInterruptedError,
-  execProbe, formatPod, grpcProbe, httpGet, httpGetProbe, httpGetURL, resolvePort, runProbeHandler, sleepAction,
+  HttpGetError, MAX_OUTPUT_BYTES, ProbeError, SleepInterruptedError,
+  execProbe, formatPod, grpcProbe, httpGet, httpGetProbe, httpGetURL, kubeUserAgent, resolvePort, runProbeHandler, sleepAction,
   tcpSocketProbe,
-  type ExecRuntime, type GrpcProbeOptions, type HttpGetOptions, type HttpGetResponse, type ProbeOutcome, type ProbeResult,
+  type ExecRuntime, type GrpcProbeOptions, type HttpGetOptions, type HttpGetResponse, type KubeVersion, type ProbeOutcome, type ProbeResult,
   type ProbeTarget, type TcpProbeOptions,
 } from './handlers/index.js';
 export { runHook, type HookDeps, type HookOptions, type HookResult, type HookTarget } from './hooks.js';

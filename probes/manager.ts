@@ -5,7 +5,7 @@
 
 import { backgroundTimers, type LogSink, type Timers } from '../base/index.js';
 import { isSidecar, podRef, type Container, type Pod, type PodRef, type Probe } from '../manifests/index.js';
-import { errorText, runProbeHandler, type ExecRuntime, type ProbeResult, type ProbeTarget } from './handlers/index.js';
+import { errorText, runProbeHandler, type ExecRuntime, type KubeVersion, type ProbeResult, type ProbeTarget } from './handlers/index.js';
 import { ProbeMetrics, type ProbeSeriesLabels, type ProbeTypeLabel } from './metrics.js';
 
 export type ProbeKind = 'startup' | 'readiness' | 'liveness';
@@ -49,6 +49,8 @@ export type ProbeRunner = (probe: Probe, target: ProbeTarget, timeoutMs: number,
 
 export interface ProbeManagerDeps {
   runtime: ExecRuntime;
+  /** The agent's release: httpGet and gRPC probes send kube-probe/<major>.<minor>. */
+  kubeVersion: KubeVersion;
   /** Milliseconds since the epoch, the clock container startedAt values are on. */
   timers?: Timers;
   log?: LogSink;

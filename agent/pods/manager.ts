@@ -3,7 +3,7 @@ import type { ContainerStateWaiting, Pod, PodStatus } from '../../manifests/inde
 import type { Clock } from '../../base/index.js';
 import type { EventSink } from '../events.js';
 import type { Logger } from '../log.js';
-import { Backoff, CONTAINER_BACKOFF } from '../vocab/index.js';
+import { Backoff, CONTAINER_BACKOFF, KUBE_VERSION } from '../vocab/index.js';
 import { ImageManager, type ImageManagerOptions } from '../pull/index.js';
 import { PodCache } from './cache.js';
 import { L } from '../vocab/index.js';
@@ -178,6 +178,7 @@ export class PodManager {
     this.messages = new TerminationMessages(opts.logs);
     this.probes = new ProbeManager({
       runtime: opts.runtime,
+      kubeVersion: KUBE_VERSION,
       log: opts.log,
       onKill: (k) => {
         const rec = this.records.get(k.pod.uid);

@@ -25,7 +25,7 @@ import { attemptFromLogDir, buildContainerConfig, ensureHostsFile, podLogDirecto
 import { sandboxConfig } from './translate.js';
 import { containerResources } from '../resources/index.js';
 import type { ContainerToResize } from './planner.js';
-import { Waiting } from '../vocab/index.js';
+import { KUBE_VERSION, Waiting } from '../vocab/index.js';
 
 // The execution half of a pod sync (kubelet's SyncPod): walks the planner's record in a
 // fixed order. Every failure becomes a waiting reason on the container it concerns; one
@@ -273,7 +273,7 @@ async function startContainer(deps: SyncDeps, pod: Pod, c: Container, s: Contain
   const postStart = c.lifecycle?.postStart;
   if (postStart) {
     // The sync waits for the hook, so the container is not reported Running before it returns.
-    const r = await runHook(postStart, { pod, container: c, containerId: id, podIP }, { runtime: deps.runtime }, { timeoutMs: (pod.spec.terminationGracePeriodSeconds ?? 30) * 1000 });
+    const r = await runHook(postStart, { pod, container: c, containerId: id, podIP }, { runtime: deps.runtime, kubeVersion: KUBE_VERSION }, { timeoutMs: (pod.spec.terminationGracePeriodSeconds ?? 30) * 1000 });
     // kubelet reports it on the pod, not on the container.
     if (r.warning) deps.events.emit(podRef(pod), 'Warning', r.warning.reason, r.warning.message);
     if (!r.ok) {
@@ -347,7 +347,7 @@ export async function killContainer(deps: SyncDeps, c: RuntimeContainer, grace: 
     if (preStop && budget.left() > 0) {
       const container: Container = spec ?? { name, ports: parseJSON(c.annotations[L.ports]) ?? [] };
       const pod: Pod = o.pod ?? { apiVersion: 'v1', kind: 'Pod', metadata: { ...ref }, spec: { containers: [container] } };
-      const run = runHook(preStop, { pod, container, containerId: c.id, podIP: o.podIP }, { runtime: deps.runtime }, { timeoutMs: Math.max(0, Math.round(budget.left() * 1000)), signal: budget.signal });
+      const run = runHook(preStop, { pod, container, containerId: c.id, podIP: o.podIP }, { runtime: deps.runtime, kubeVersion: KUBE_VERSION }, { timeoutMs: Math.max(0, Math.round(budget.left() * 1000)), signal: budget.signal });
       // The signal ends sleep and httpGet hooks; an exec cannot be cancelled in the engine, so
       // past a cut budget it is left to end with its container.
       const r = preStop.exec ? await Promise.race([run, whenAborted(budget.signal).then(() => undefined)]) : await run;

@@ -20,10 +20,19 @@ export class ProbeError extends Error {
   }
 }
 
-/** The Kubernetes minor this agent mimics; it shows up in User-Agent headers. */
-export const KUBE_VERSION = '1.31';
-export const PROBE_USER_AGENT = `kube-probe/${KUBE_VERSION}`;
-export const LIFECYCLE_USER_AGENT = `kube-lifecycle/${KUBE_VERSION}`;
+/**
+ * The release the agent answers as (major and minor, as kubelet's version.Get()). The agent
+ * passes its own in: probes/ sits below agent/ and holds no version of its own.
+ */
+export interface KubeVersion {
+  readonly major: string;
+  readonly minor: string;
+}
+
+/** kubelet's User-Agent for probes ('probe') and lifecycle hooks ('lifecycle'): kube-<purpose>/<major>.<minor>. */
+export function kubeUserAgent(purpose: 'probe' | 'lifecycle', v: KubeVersion): string {
+  return `kube-${purpose}/${v.major}.${v.minor}`;
+}
 
 /** kubelet reads at most this much of a probe's output or response body. */
 export const MAX_OUTPUT_BYTES = 10 * 1024;

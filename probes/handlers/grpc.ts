@@ -1,6 +1,6 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import type { GRPCAction } from '../../manifests/index.js';
-import { PROBE_USER_AGENT, ProbeError, goQuote, joinHostPort, type ProbeResult } from './common.js';
+import { ProbeError, goQuote, joinHostPort, type ProbeResult } from './common.js';
 
 type Grpc = typeof import('@grpc/grpc-js');
 let grpcModule: Promise<Grpc> | undefined;
@@ -113,6 +113,8 @@ function goDuration(ms: number): string {
 export interface GrpcProbeOptions {
   podIP?: string;
   timeoutMs: number;
+  /** kubelet's kube-probe/<major>.<minor> (kubeUserAgent); unset: grpc-js's own. */
+  userAgent?: string;
 }
 
 /**
@@ -132,7 +134,7 @@ export async function grpcProbe(action: GRPCAction, opts: GrpcProbeOptions): Pro
     // A private subchannel, so that close() really drops the connection: kubelet dials
     // afresh for every probe, and a shared pool would keep sockets around.
     'grpc.use_local_subchannel_pool': 1,
-    'grpc.primary_user_agent': PROBE_USER_AGENT,
+    ...(opts.userAgent ? { 'grpc.primary_user_agent': opts.userAgent } : {}),
     'grpc.enable_retries': 0,
   });
   try {

@@ -4,7 +4,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { RawHttpError, rawGet, requestBytes, type RawResponse } from './rawhttp.js';
 import type { Container, HTTPGetAction, HTTPHeader } from '../../manifests/index.js';
 import {
-  MAX_OUTPUT_BYTES, PROBE_USER_AGENT, ProbeError, dialErrorText, goQuote, hardClose, joinHostPort, resolvePort,
+  MAX_OUTPUT_BYTES, ProbeError, dialErrorText, goQuote, hardClose, joinHostPort, resolvePort,
   type ProbeResult,
 } from './common.js';
 
@@ -15,6 +15,7 @@ export interface HttpGetOptions {
   podIP?: string;
   /** For the whole exchange, redirects and body included; undefined: no limit. */
   timeoutMs?: number;
+  /** kubelet's kube-probe/ or kube-lifecycle/<major>.<minor> (kubeUserAgent); unset: none is sent. */
   userAgent?: string;
   signal?: AbortSignal;
 }
@@ -66,7 +67,7 @@ export function httpGetURL(action: HTTPGetAction, container: HttpGetOptions['con
  * Header names are case-insensitive (Go canonicalizes them); a user's User-Agent or Accept
  * wins, an empty one removes the header, and keep-alive is off as in kubelet's transport.
  */
-export function probeHeaders(list: HTTPHeader[] | undefined, userAgent: string): OutgoingHttpHeaders {
+export function probeHeaders(list: HTTPHeader[] | undefined, userAgent: string | undefined): OutgoingHttpHeaders {
   const byName = new Map<string, { name: string; values: string[] }>();
   for (const h of list ?? []) {
     const key = h.name.toLowerCase();
@@ -74,7 +75,7 @@ export function probeHeaders(list: HTTPHeader[] | undefined, userAgent: string):
     entry.values.push(h.value);
     byName.set(key, entry);
   }
-  const defaults: [string, string][] = [['User-Agent', userAgent], ['Accept', '*/*'], ['Connection', 'close']];
+  const defaults: [string, string][] = [...(userAgent ? [['User-Agent', userAgent] as [string, string]] : []), ['Accept', '*/*'], ['Connection', 'close']];
   for (const [name, value] of defaults) {
     const entry = byName.get(name.toLowerCase());
     if (!entry) byName.set(name.toLowerCase(), { name, values: [value] });
@@ -212,7 +213,7 @@ function nodeRequest(url: URL, headers: OutgoingHttpHeaders, deadline: number | 
  */
 export async function httpGet(action: HTTPGetAction, opts: HttpGetOptions = {}): Promise<HttpGetResponse> {
   const first = httpGetURL(action, opts.container, opts.podIP);
-  let headers = probeHeaders(action.httpHeaders, opts.userAgent ?? PROBE_USER_AGENT);
+  let headers = probeHeaders(action.httpHeaders, opts.userAgent);
   const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs;
   let url = first;
   for (let n = 1; ; n++) {

@@ -1,5 +1,5 @@
 import type { Container, Pod, ProbeHandler } from '../../manifests/index.js';
-import { ProbeError, formatPod, type ProbeResult } from './common.js';
+import { ProbeError, formatPod, kubeUserAgent, type KubeVersion, type ProbeResult } from './common.js';
 import { execProbe, type ExecRuntime } from './exec.js';
 import { grpcProbe } from './grpc.js';
 import { httpGetProbe } from './http.js';
@@ -33,13 +33,14 @@ export interface ProbeTarget {
 export function runProbeHandler(
   handler: ProbeHandler,
   target: ProbeTarget,
-  deps: { runtime: ExecRuntime },
+  deps: { runtime: ExecRuntime; kubeVersion: KubeVersion },
   timeoutMs: number,
 ): Promise<ProbeResult> {
   const { container, podIP } = target;
+  const userAgent = kubeUserAgent('probe', deps.kubeVersion);
   if (handler.exec) return execProbe(deps.runtime, target.containerId, handler.exec.command ?? [], timeoutMs);
-  if (handler.httpGet) return httpGetProbe(handler.httpGet, { container, podIP, timeoutMs });
+  if (handler.httpGet) return httpGetProbe(handler.httpGet, { container, podIP, timeoutMs, userAgent });
   if (handler.tcpSocket) return tcpSocketProbe(handler.tcpSocket, { container, podIP, timeoutMs });
-  if (handler.grpc) return grpcProbe(handler.grpc, { podIP, timeoutMs });
+  if (handler.grpc) return grpcProbe(handler.grpc, { podIP, timeoutMs, userAgent });
   return Promise.reject(new ProbeError(`missing probe handler for ${formatPod(target.pod)}:${container.name}`));
 }

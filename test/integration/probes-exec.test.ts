@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerRuntime, type Runtime } from '../../cri/index.js';
 import type { Container, Pod } from '../../manifests/index.js';
+import { KUBE_VERSION } from '../../agent/vocab/index.js';
 import { ProbeManager, execProbe, runHook, type KillRequest, type ProbeEvent } from '../../probes/index.js';
 import {
   DOCKER_SOCKET, randomId, removeTestResources, testContainerConfig, testSandboxConfig, waitForDocker,
@@ -78,12 +79,12 @@ describe('exec hooks', () => {
   const container: Container = { name: 'app' };
 
   it('run in the container and report failures as kubelet does', async () => {
-    expect(await runHook({ exec: { command: ['sh', '-c', 'echo started > /tmp/hook'] } }, { pod, container, containerId: id }, { runtime: rt })).toEqual({
+    expect(await runHook({ exec: { command: ['sh', '-c', 'echo started > /tmp/hook'] } }, { pod, container, containerId: id }, { runtime: rt, kubeVersion: KUBE_VERSION })).toEqual({
       ok: true,
       message: '',
     });
     expect(await sh('cat /tmp/hook')).toBe('started\n');
-    const r = await runHook({ exec: { command: ['sh', '-c', 'echo nope >&2; exit 7'] } }, { pod, container, containerId: id }, { runtime: rt });
+    const r = await runHook({ exec: { command: ['sh', '-c', 'echo nope >&2; exit 7'] } }, { pod, container, containerId: id }, { runtime: rt, kubeVersion: KUBE_VERSION });
     expect(r).toEqual({
       ok: false,
       error: "command 'sh -c echo nope >&2; exit 7' exited with 7: nope\n",
@@ -95,7 +96,7 @@ describe('exec hooks', () => {
 
   it('are bounded by the timeout', async () => {
     const t0 = Date.now();
-    const r = await runHook({ exec: { command: ['sleep', '32'] } }, { pod, container, containerId: id }, { runtime: rt }, { timeoutMs: 1000 });
+    const r = await runHook({ exec: { command: ['sleep', '32'] } }, { pod, container, containerId: id }, { runtime: rt, kubeVersion: KUBE_VERSION }, { timeoutMs: 1000 });
     expect(r).toMatchObject({ ok: false, error: 'command "sleep 32" timed out' });
     expect(Date.now() - t0).toBeLessThan(4000);
     expect(await sh('ps')).not.toContain('sleep 32');
@@ -106,7 +107,7 @@ describe('probe manager with real exec probes and real time', () => {
   it('flips readiness both ways and kills after failureThreshold x period of liveness failures', async () => {
     const kills: KillRequest[] = [];
     const events: ProbeEvent[] = [];
-    const m = new ProbeManager({ runtime: rt, onKill: (k) => kills.push(k), onEvent: (e) => events.push(e) });
+    const m = new ProbeManager({ runtime: rt, kubeVersion: KUBE_VERSION, onKill: (k) => kills.push(k), onEvent: (e) => events.push(e) });
     const changes: number[] = [];
     m.onChange(() => changes.push(Date.now()));
     const pod: Pod = {

@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../../manifests/index.js';
-import { ProbeError, execProbe, grpcProbe, httpGetProbe, runProbeHandler, tcpSocketProbe } from '../../probes/index.js';
+import { KUBE_VERSION } from '../../agent/vocab/index.js';
+import { ProbeError, execProbe, grpcProbe, httpGetProbe, kubeUserAgent, runProbeHandler, tcpSocketProbe } from '../../probes/index.js';
 import {
   decodeHealthCheckRequest, decodeHealthCheckResponse, encodeHealthCheckRequest, encodeHealthCheckResponse,
 } from '../../probes/handlers/index.js';
@@ -79,8 +80,10 @@ afterAll(async () => {
   await Promise.all([http, https, tcp, grpc, grpcBare].map((s) => s?.close()));
 });
 
+/** What the agent passes: kube-probe/ and the release it reports (agent/vocab KUBE_VERSION). */
+const UA = kubeUserAgent('probe', KUBE_VERSION);
 const get = (path: string, extra: Record<string, unknown> = {}, timeoutMs = 2000) =>
-  httpGetProbe({ path, port: http.port, host: LOCAL, ...extra }, { timeoutMs });
+  httpGetProbe({ path, port: http.port, host: LOCAL, ...extra }, { timeoutMs, userAgent: UA });
 
 describe('httpGet', () => {
   it('is Success for 2xx, with the body as output', async () => {
@@ -129,7 +132,7 @@ describe('httpGet', () => {
     });
     const h = JSON.parse(r.output) as Record<string, string>;
     expect(h).toMatchObject({
-      'user-agent': 'kube-probe/1.31',
+      'user-agent': `kube-probe/${KUBE_VERSION.major}.${KUBE_VERSION.minor}`,
       accept: '*/*',
       connection: 'close',
       'x-custom': 'a, b',
@@ -140,6 +143,9 @@ describe('httpGet', () => {
     const own = JSON.parse((await get('/headers', { httpHeaders: [{ name: 'user-agent', value: 'mine' }, { name: 'Accept', value: '' }] })).output);
     expect(own['user-agent']).toBe('mine');
     expect(own).not.toHaveProperty('accept');
+    // The handler holds no version of its own: without the agent's, no User-Agent at all.
+    const bare = JSON.parse((await httpGetProbe({ path: '/headers', port: http.port, host: LOCAL }, { timeoutMs: 2000 })).output);
+    expect(bare).not.toHaveProperty('user-agent');
   });
 
   it('dials the pod IP when there is no host, and resolves named ports', async () => {
@@ -233,7 +239,7 @@ describe('httpGet on the bare socket: framing and malformed answers (canned byte
     port = (server.address() as AddressInfo).port;
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
-  const raw = (path: string, extra: Record<string, unknown> = {}) => httpGetProbe({ path, port, host: LOCAL, ...extra }, { timeoutMs: 2000 });
+  const raw = (path: string, extra: Record<string, unknown> = {}) => httpGetProbe({ path, port, host: LOCAL, ...extra }, { timeoutMs: 2000, userAgent: UA });
   const url = (path: string) => `Get "http://${LOCAL}:${port}${path}": `;
 
   it('reads chunked, close-delimited and 1xx-preceded answers, heads in pieces and with bare LF', async () => {
@@ -259,7 +265,7 @@ describe('httpGet on the bare socket: framing and malformed answers (canned byte
   it('sends Host and User-Agent first, the rest sorted, as Go; refuses a header value that would split the request', async () => {
     requests.length = 0;
     await raw('/chunked', { httpHeaders: [{ name: 'X-A', value: '1' }] });
-    expect(requests[0]).toBe(`GET /chunked HTTP/1.1\r\nHost: ${LOCAL}:${port}\r\nUser-Agent: kube-probe/1.31\r\nAccept: */*\r\nConnection: close\r\nX-A: 1\r\n\r\n`);
+    expect(requests[0]).toBe(`GET /chunked HTTP/1.1\r\nHost: ${LOCAL}:${port}\r\nUser-Agent: ${UA}\r\nAccept: */*\r\nConnection: close\r\nX-A: 1\r\n\r\n`);
     requests.length = 0;
     expect(await raw('/chunked', { httpHeaders: [{ name: 'X-A', value: '1\r\nX-Injected: 2' }] })).toEqual({
       result: 'Failure', output: `${url('/chunked')}net/http: invalid header field value for "X-A"`,
@@ -289,8 +295,8 @@ describe('tcpSocket', () => {
 
 describe('grpc', () => {
   it('is Success on SERVING', async () => {
-    expect(await grpcProbe({ port: grpc.port }, { podIP: LOCAL, timeoutMs: 2000 })).toEqual({ result: 'Success', output: 'service healthy' });
-    expect(grpc.userAgents.at(-1)).toMatch(/^kube-probe\/1\.31/);
+    expect(await grpcProbe({ port: grpc.port }, { podIP: LOCAL, timeoutMs: 2000, userAgent: UA })).toEqual({ result: 'Success', output: 'service healthy' });
+    expect(grpc.userAgents.at(-1)?.startsWith(`${UA} `)).toBe(true);
   });
 
   it('is Failure on NOT_SERVING and other statuses, naming them', async () => {
@@ -386,13 +392,16 @@ describe('exec (fake runtime)', () => {
 });
 
 describe('runProbeHandler', () => {
-  it('dispatches on the handler and refuses a probe without one', async () => {
+  it('dispatches on the handler, sends kube-probe/<major>.<minor> of the release it is given, and refuses a probe without one', async () => {
     const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers: [] } };
     const target = { pod, container: { name: 'c' }, containerId: 'cid', podIP: LOCAL };
-    const deps = { runtime: { execSync: () => Promise.reject(new Error('unused')) } };
+    const deps = { runtime: { execSync: () => Promise.reject(new Error('unused')) }, kubeVersion: { major: '1', minor: '99' } };
     expect(await runProbeHandler({ tcpSocket: { port: tcp.port } }, target, deps, 1000)).toMatchObject({ result: 'Success' });
     expect(await runProbeHandler({ httpGet: { port: http.port, path: '/ok' } }, target, deps, 1000)).toMatchObject({ result: 'Success' });
     expect(await runProbeHandler({ grpc: { port: grpc.port } }, target, deps, 1000)).toMatchObject({ result: 'Success' });
+    expect(grpc.userAgents.at(-1)?.startsWith('kube-probe/1.99 ')).toBe(true);
+    const headers = JSON.parse((await runProbeHandler({ httpGet: { port: http.port, path: '/headers' } }, target, deps, 1000)).output) as Record<string, string>;
+    expect(headers['user-agent']).toBe('kube-probe/1.99');
     await expect(runProbeHandler({}, target, deps, 1000)).rejects.toThrow('missing probe handler for p_ns(u):c');
   });
 });

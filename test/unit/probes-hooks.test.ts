@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Container, Pod } from '../../manifests/index.js';
+import { KUBE_VERSION } from '../../agent/vocab/index.js';
 import { runHook, type HookTarget } from '../../probes/index.js';
 import { closedPort, selfSignedCert, startHttp, startHttps, type Listening } from '../support/probes-servers.js';
 import { execRuntime } from '../support/probes-fakes.js';
@@ -26,7 +27,7 @@ const target = (podIP: string | undefined = LOCAL): HookTarget => ({ pod, contai
 describe('exec hooks', () => {
   it('succeed on exit 0', async () => {
     const rt = execRuntime({ stdout: 'done' });
-    expect(await runHook({ exec: { command: ['sh', '-c', 'touch /ready'] } }, target(), { runtime: rt }, { timeoutMs: 5000 })).toEqual({
+    expect(await runHook({ exec: { command: ['sh', '-c', 'touch /ready'] } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION }, { timeoutMs: 5000 })).toEqual({
       ok: true,
       message: '',
     });
@@ -34,7 +35,7 @@ describe('exec hooks', () => {
   });
 
   it('fail with kubelet’s message on a non-zero exit', async () => {
-    const r = await runHook({ exec: { command: ['sh', '-c', 'exit 3'] } }, target(), { runtime: execRuntime({ stdout: 'out', stderr: 'bad', exitCode: 3 }) });
+    const r = await runHook({ exec: { command: ['sh', '-c', 'exit 3'] } }, target(), { runtime: execRuntime({ stdout: 'out', stderr: 'bad', exitCode: 3 }), kubeVersion: KUBE_VERSION });
     expect(r).toEqual({
       ok: false,
       error: "command 'sh -c exit 3' exited with 3: bad",
@@ -45,17 +46,17 @@ describe('exec hooks', () => {
   });
 
   it('fail on timeout and on runtime errors', async () => {
-    expect((await runHook({ exec: { command: ['sleep', '9'] } }, target(), { runtime: execRuntime({ timedOut: true, exitCode: -1 }) }, { timeoutMs: 10 })).error).toBe(
+    expect((await runHook({ exec: { command: ['sleep', '9'] } }, target(), { runtime: execRuntime({ timedOut: true, exitCode: -1 }), kubeVersion: KUBE_VERSION }, { timeoutMs: 10 })).error).toBe(
       'command "sleep 9" timed out',
     );
-    const r = await runHook({ exec: { command: ['x'] } }, target(), { runtime: execRuntime(new Error('exec in container cid: not found')) });
+    const r = await runHook({ exec: { command: ['x'] } }, target(), { runtime: execRuntime(new Error('exec in container cid: not found')), kubeVersion: KUBE_VERSION });
     expect(r).toMatchObject({ ok: false, error: 'exec in container cid: not found' });
     expect(r.message).toMatch(/^Exec lifecycle hook \(\[x\]\) for Container "app" in Pod "web_prod\(u-1\)" failed - error: exec in container cid: not found, message: ""$/);
   });
 
   it('are unbounded without a timeout, within what setTimeout accepts', async () => {
     const rt = execRuntime({});
-    await runHook({ exec: { command: ['true'] } }, target(), { runtime: rt });
+    await runHook({ exec: { command: ['true'] } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION });
     expect(rt.calls[0]?.[2]).toBe(0x7fffffff);
   });
 });
@@ -65,13 +66,13 @@ describe('httpGet hooks', () => {
 
   it('call the pod IP with kubelet’s lifecycle user agent; any HTTP answer is success, as in kubelet', async () => {
     seen.length = 0;
-    expect(await runHook({ httpGet: { path: '/fail', port: http.port } }, target(), { runtime: rt })).toEqual({ ok: true, message: '' });
-    expect(seen[0]?.headers['user-agent']).toBe('kube-lifecycle/1.31');
+    expect(await runHook({ httpGet: { path: '/fail', port: http.port } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION })).toEqual({ ok: true, message: '' });
+    expect(seen[0]?.headers['user-agent']).toBe(`kube-lifecycle/${KUBE_VERSION.major}.${KUBE_VERSION.minor}`);
     expect(seen[0]?.url).toBe('/fail');
   });
 
   it('fail when the request fails, with kubelet’s message', async () => {
-    const r = await runHook({ httpGet: { path: '/stop', port: refused, host: LOCAL } }, target(undefined), { runtime: rt });
+    const r = await runHook({ httpGet: { path: '/stop', port: refused, host: LOCAL } }, target(undefined), { runtime: rt, kubeVersion: KUBE_VERSION });
     expect(r).toEqual({
       ok: false,
       error: `Get "http://${LOCAL}:${refused}/stop": dial tcp ${LOCAL}:${refused}: connect: connection refused`,
@@ -82,7 +83,7 @@ describe('httpGet hooks', () => {
   it('over HTTPS check no certificate (a self-signed one is fine)', async () => {
     const https = await startHttps((req, res) => res.writeHead(200).end(req.url), await selfSignedCert());
     try {
-      expect(await runHook({ httpGet: { scheme: 'HTTPS', path: '/tls', port: https.port } }, target(), { runtime: rt })).toEqual({ ok: true, message: '' });
+      expect(await runHook({ httpGet: { scheme: 'HTTPS', path: '/tls', port: https.port } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION })).toEqual({ ok: true, message: '' });
     } finally {
       await https.close();
     }
@@ -91,7 +92,7 @@ describe('httpGet hooks', () => {
   it('over HTTPS answered by a plain HTTP server: sent again over HTTP without Authorization, with a LifecycleHTTPFallback warning', async () => {
     seen.length = 0;
     const headers = [{ name: 'Authorization', value: 'Bearer s3cret' }, { name: 'X-Hook', value: 'yes' }];
-    const r = await runHook({ httpGet: { scheme: 'HTTPS', path: '/plain', port: http.port, httpHeaders: headers } }, target(), { runtime: rt });
+    const r = await runHook({ httpGet: { scheme: 'HTTPS', path: '/plain', port: http.port, httpHeaders: headers } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION });
     expect(r).toEqual({
       ok: true,
       message: '',
@@ -104,14 +105,14 @@ describe('httpGet hooks', () => {
   });
 
   it('over HTTPS to a port that refuses: no fallback, the HTTPS error', async () => {
-    const r = await runHook({ httpGet: { scheme: 'HTTPS', path: '/x', port: refused } }, target(), { runtime: rt });
+    const r = await runHook({ httpGet: { scheme: 'HTTPS', path: '/x', port: refused } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION });
     expect(r).toMatchObject({ ok: false, error: `Get "https://${LOCAL}:${refused}/x": dial tcp ${LOCAL}:${refused}: connect: connection refused` });
     expect(r.warning).toBeUndefined();
   });
 
   it('fail without an address or with an unknown port name', async () => {
-    expect((await runHook({ httpGet: { path: '/', port: 80 } }, target(undefined), { runtime: rt })).ok).toBe(false);
-    expect((await runHook({ httpGet: { path: '/', port: 'nope' } }, target(), { runtime: rt })).error).toMatch(/port nope not found/);
+    expect((await runHook({ httpGet: { path: '/', port: 80 } }, target(undefined), { runtime: rt, kubeVersion: KUBE_VERSION })).ok).toBe(false);
+    expect((await runHook({ httpGet: { path: '/', port: 'nope' } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION })).error).toMatch(/port nope not found/);
   });
 });
 
@@ -120,7 +121,7 @@ describe('sleep hooks', () => {
 
   it('sleep', async () => {
     const t0 = Date.now();
-    expect(await runHook({ sleep: { seconds: 0.2 } }, target(), { runtime: rt })).toEqual({ ok: true, message: '' });
+    expect(await runHook({ sleep: { seconds: 0.2 } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION })).toEqual({ ok: true, message: '' });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
   });
 
@@ -128,23 +129,23 @@ describe('sleep hooks', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
     const t0 = Date.now();
-    expect(await runHook({ sleep: { seconds: 30 } }, target(), { runtime: rt }, { signal: ac.signal })).toEqual({
+    expect(await runHook({ sleep: { seconds: 30 } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION }, { signal: ac.signal })).toEqual({
       ok: false,
       error: 'container terminated before sleep hook finished',
       message: 'Sleep lifecycle hook (30) for Container "app" in Pod "web_prod(u-1)" failed - error: container terminated before sleep hook finished',
     });
-    expect((await runHook({ sleep: { seconds: 30 } }, target(), { runtime: rt }, { timeoutMs: 50 })).ok).toBe(false);
+    expect((await runHook({ sleep: { seconds: 30 } }, target(), { runtime: rt, kubeVersion: KUBE_VERSION }, { timeoutMs: 50 })).ok).toBe(false);
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 });
 
 describe('unsupported handlers', () => {
   it('fail tcpSocket hooks at runtime, as the API documents and kubelet does', async () => {
-    expect(await runHook({ tcpSocket: { port: 80 } }, target(), { runtime: execRuntime({}) })).toEqual({
+    expect(await runHook({ tcpSocket: { port: 80 } }, target(), { runtime: execRuntime({}), kubeVersion: KUBE_VERSION })).toEqual({
       ok: false,
       error: 'invalid handler: tcpSocket is not supported as a lifecycle handler',
       message: 'Cannot run handler: invalid handler: tcpSocket is not supported as a lifecycle handler',
     });
-    expect((await runHook({}, target(), { runtime: execRuntime({}) })).message).toBe('Cannot run handler: invalid handler: no action set');
+    expect((await runHook({}, target(), { runtime: execRuntime({}), kubeVersion: KUBE_VERSION })).message).toBe('Cannot run handler: invalid handler: no action set');
   });
 });

@@ -25,6 +25,7 @@ beforeEach(() => {
   randomValue = 0.5;
   m = new ProbeManager({
     runtime: { execSync: () => Promise.reject(new Error('not used')) },
+    kubeVersion: { major: '1', minor: '0' },
     timers,
     random: () => randomValue,
     runProbe: prober.run,
@@ -436,5 +437,5 @@ describe('metrics', () => {
 
 it('accepts a pino logger', () => {
   const log: LogSink = pino({ level: 'silent' });
-  expect(() => new ProbeManager({ runtime: { execSync: () => Promise.reject(new Error('x')) }, log, onKill: () => undefined }).stop()).not.toThrow();
+  expect(() => new ProbeManager({ runtime: { execSync: () => Promise.reject(new Error('x')) }, kubeVersion: { major: '1', minor: '0' }, log, onKill: () => undefined }).stop()).not.toThrow();
 });
