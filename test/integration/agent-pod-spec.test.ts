@@ -99,6 +99,33 @@ describe('pod spec: config objects, env, volumes, DNS', () => {
     await agent.waitPod('needs', (p) => p.status?.phase === 'Running', 'Running once the ConfigMap exists');
   });
 
+  it('waits as for a mount (ContainerCreating, FailedMount) for a ConfigMap a volume needs, and starts when it appears', async () => {
+    agent.write('mountwait.yaml', manifest('mountwait', `  terminationGracePeriodSeconds: 0
+  containers:
+    - name: c
+      image: ${BB}
+      command: ["sleep", "3600"]
+      volumeMounts:
+        - { name: ca, mountPath: /ca }
+  volumes:
+    - name: ca
+      projected:
+        sources:
+          - configMap: { name: root-ca-later, items: [{ key: ca.crt, path: ca.crt }] }
+`));
+    const said = 'MountVolume.SetUp failed for volume "ca" : configmap "root-ca-later" not found';
+    const p = await agent.waitPod('mountwait', (p) => p.status?.containerStatuses?.[0]?.state.waiting?.reason === 'ContainerCreating', 'ContainerCreating');
+    expect(p.status?.phase).toBe('Pending');
+    const failedMount = async () => {
+      const events = await (await fetch(`http://127.0.0.1:${agent.port}/events`)).json() as { items: { type: string; reason: string; message: string; involvedObject: { name: string } }[] };
+      return events.items.some((e) => e.involvedObject.name.startsWith('mountwait-') && e.type === 'Warning' && e.reason === 'FailedMount' && e.message === said);
+    };
+    await agent.until(failedMount, 'the FailedMount event', 15_000);
+    agent.write('root-ca-later.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: root-ca-later\ndata:\n  ca.crt: PEM\n');
+    await agent.waitPod('mountwait', (p) => p.status?.phase === 'Running', 'Running once the ConfigMap exists');
+    expect((await execIn('mountwait', 'c', ['cat', '/ca/ca.crt'])).trim()).toBe('PEM');
+  });
+
   it('mounts every volume kind, secrets on tmpfs only, and updates a ConfigMap volume atomically', async () => {
     agent.write('vol.yaml', manifest('vol', `  terminationGracePeriodSeconds: 0
   volumes:
