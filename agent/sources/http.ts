@@ -16,6 +16,7 @@ export interface HttpSnapshot {
 export class HttpSource {
   private etag?: string;
   private lastGood?: HttpSnapshot;
+  private lastText?: string;
   private timer?: NodeJS.Timeout;
   private reported = '';
   private seenAt = new Map<string, Date>();
@@ -85,6 +86,10 @@ export class HttpSource {
       // A reset, a stall past the timeout, or a body over the limit: this body only.
       return this.problem(`${this.url}: reading the body: ${reason(err)}`);
     }
+    // A server without ETags answers the same document again: as after a 304, the pods stay
+    // the objects they were, so nothing downstream sees a change (kubelet's config merge sends
+    // no update for a pod that did not change).
+    if (text === this.lastText && this.lastGood) return this.problem('');
     const r = readManifestText(text, this.url, this.nodeName, (uid) => {
       let d = this.seenAt.get(uid);
       if (!d) this.seenAt.set(uid, (d = new Date()));
@@ -92,6 +97,7 @@ export class HttpSource {
     }, 'http');
     if (r.messages.length) return this.problem(r.messages.join('\n'));
     this.etag = res.headers.get('etag') ?? undefined;
+    this.lastText = text;
     this.lastGood = { pods: r.pods, objects: r.objects };
     this.listed = true;
     this.problem('');

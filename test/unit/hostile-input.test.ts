@@ -144,6 +144,18 @@ describe('1. nesting depth and sources that survive one bad input', () => {
       expect(p.last()!.pods.map((x) => x.metadata.name)).toEqual(['later-n1']);
     });
 
+    it('reports the same document served again (no ETag) as no change: the pods stay the objects they were', async () => {
+      handler = (res) => res.end(JSON.stringify(goodPod('same')));
+      let updates = 0;
+      const src = new HttpSource(url, {}, 'n1', capture().log, () => updates++, 60_000, 10_000);
+      await src.poll();
+      await src.poll();
+      expect(updates).toBe(1);
+      handler = (res) => res.end(JSON.stringify(goodPod('other')));
+      await src.poll();
+      expect(updates).toBe(2);
+    });
+
     it('gives up on a body that stalls, at the timeout', async () => {
       handler = (res) => {
         res.writeHead(200);
