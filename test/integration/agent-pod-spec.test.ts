@@ -124,6 +124,11 @@ describe('pod spec: config objects, env, volumes, DNS', () => {
     agent.write('root-ca-later.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: root-ca-later\ndata:\n  ca.crt: PEM\n');
     await agent.waitPod('mountwait', (p) => p.status?.phase === 'Running', 'Running once the ConfigMap exists');
     expect((await execIn('mountwait', 'c', ['cat', '/ca/ca.crt'])).trim()).toBe('PEM');
+    // The projected volume is a tmpfs: the agent unmounts it when the pod goes (destroy()
+    // kills the agent first, and a mount left behind makes the test directory unremovable).
+    const dir = join(agent.dir, 'root', 'pods', p.metadata.uid);
+    agent.remove('mountwait.yaml');
+    await agent.until(async () => !existsSync(dir), 'the mountwait pod directory removed', 30_000);
   });
 
   it('mounts every volume kind, secrets on tmpfs only, and updates a ConfigMap volume atomically', async () => {
