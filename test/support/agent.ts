@@ -153,6 +153,11 @@ export class TestAgent {
     await this.kill9();
     await removeTestContainers(this.nodeName);
     await removeTestCgroups(this.cgroupRoot.slice(1));
+    // A pod still running when the agent was killed keeps its tmpfs volumes mounted (the
+    // agent unmounts them only when a pod goes): unmounted here, deepest first.
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
+      .filter((m) => m.startsWith(`${this.dir}/`)).sort((a, b) => b.length - a.length);
+    for (const m of mounts) await promisify(execFile)('umount', [m]).catch(() => undefined);
     if (!process.env.BOSUN_KEEP_TEST_DIR) rmSync(this.dir, { recursive: true, force: true });
   }
 
