@@ -64,6 +64,27 @@ pkg_installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
 }
 
+# apt-get install of the packages named, with Debian's package scripts kept from starting
+# daemons on their own (a failing init script would fail the install; dockerd and containerd
+# are started below, our way).
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    ADDED_POLICY=1
+  fi
+  local apt_rc=0
+  { apt-get update -q >/tmp/bosun-apt.log 2>&1 &&
+    apt-get install -y -q --no-install-recommends "$@" >>/tmp/bosun-apt.log 2>&1; } || apt_rc=$?
+  if [ "$ADDED_POLICY" = 1 ]; then rm -f /usr/sbin/policy-rc.d; ADDED_POLICY=0; fi
+  if [ "$apt_rc" != 0 ]; then
+    tail -n 30 /tmp/bosun-apt.log >&2 || true
+    die "apt-get failed (exit $apt_rc), full log in /tmp/bosun-apt.log"
+  fi
+  hash -r
+}
+
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 # promtool (Debian's prometheus package) checks the agent's /metrics in the tests.
@@ -83,23 +104,7 @@ fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # Keep the package scripts from starting dockerd on their own (a failing
-  # init script would fail the install); it is started below, our way.
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    ADDED_POLICY=1
-  fi
-  apt_rc=0
-  { apt-get update -q >/tmp/bosun-apt.log 2>&1 &&
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/bosun-apt.log 2>&1; } || apt_rc=$?
-  if [ "$ADDED_POLICY" = 1 ]; then rm -f /usr/sbin/policy-rc.d; ADDED_POLICY=0; fi
-  if [ "$apt_rc" != 0 ]; then
-    tail -n 30 /tmp/bosun-apt.log >&2 || true
-    die "apt-get failed (exit $apt_rc), full log in /tmp/bosun-apt.log"
-  fi
-  hash -r
+  apt_install "${missing[@]}"
 else
   log "packages: all present"
 fi
@@ -376,21 +381,7 @@ setup_containerd() {
   [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
   if [ "${#need[@]}" -gt 0 ]; then
     log "containerd: installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-      chmod 755 /usr/sbin/policy-rc.d
-      ADDED_POLICY=1
-    fi
-    local apt_rc=0
-    { apt-get update -q >/tmp/bosun-apt.log 2>&1 &&
-      apt-get install -y -q --no-install-recommends "${need[@]}" >>/tmp/bosun-apt.log 2>&1; } || apt_rc=$?
-    if [ "$ADDED_POLICY" = 1 ]; then rm -f /usr/sbin/policy-rc.d; ADDED_POLICY=0; fi
-    if [ "$apt_rc" != 0 ]; then
-      tail -n 30 /tmp/bosun-apt.log >&2 || true
-      die "apt-get failed (exit $apt_rc), full log in /tmp/bosun-apt.log"
-    fi
-    hash -r
+    apt_install "${need[@]}"
   fi
   log "containerd: $(containerd --version | awk '{print $3}')"
 
