@@ -21,7 +21,7 @@ const run = promisify(execFile);
 const RUN_BASE = '/run';
 const DATA_BASE = '/var/lib';
 const PREFIX = 'bte-';
-export const TEST_IMAGES = ['localhost/bosun/pause:3.10', 'localhost/bosun/busybox:1'];
+export const TEST_IMAGES = ['localhost/bosun/pause:3.10', 'localhost/bosun/busybox:1'] as const;
 
 export type EngineKind = 'docker' | 'containerd';
 
@@ -322,36 +322,9 @@ class PrivateContainerd extends Base {
       ],
     }, null, 2));
     const config = join(this.runDir, 'config.toml');
-    writeFileSync(config, `version = 2
-root = "${this.dataRoot}"
-state = "${join(this.runDir, 'state')}"
-[grpc]
-  address = "${this.socketPath}"
-[ttrpc]
-  address = "${this.socketPath}.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "${TEST_IMAGES[0]}"
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  enable_selinux = false
-  disable_apparmor = true
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "${cni}"
-    max_conf_num = 1
-`);
+    writeFileSync(config, privateContainerdConfig({
+      root: this.dataRoot, state: join(this.runDir, 'state'), socket: this.socketPath, cniConfDir: cni, sandboxImage: TEST_IMAGES[0],
+    }));
     return ['containerd', '--config', config, '--log-level', 'warn'];
   }
 
@@ -395,6 +368,29 @@ state = "${join(this.runDir, 'state')}"
 
 /** A private dockerd, running, with the test images loaded. */
 export const startPrivateDocker = (): Promise<PrivateEngine> => startPrivate(new PrivateDocker(), '10.246');
+
+/** Where scripts/setup-host.sh --containerd writes the host containerd's config. */
+const HOST_CONTAINERD_CONFIG = '/etc/bosun-containerd/config.toml';
+
+/**
+ * The host containerd's config with a private instance's paths: setup-host's file is the one
+ * definition of how bosun runs containerd, so a private engine cannot drift from it.
+ */
+function privateContainerdConfig(p: { root: string; state: string; socket: string; cniConfDir: string; sandboxImage: string }): string {
+  const host = readFileSync(HOST_CONTAINERD_CONFIG, 'utf8');
+  const edits: [RegExp, string][] = [
+    [/^root = .*$/m, `root = "${p.root}"`],
+    [/^state = .*$/m, `state = "${p.state}"`],
+    [/^(\[grpc\]\n\s*address = ).*$/m, `$1"${p.socket}"`],
+    [/^(\[ttrpc\]\n\s*address = ).*$/m, `$1"${p.socket}.ttrpc"`],
+    [/^(\s*sandbox_image = ).*$/m, `$1"${p.sandboxImage}"`],
+    [/^(\s*conf_dir = ).*$/m, `$1"${p.cniConfDir}"`],
+  ];
+  return edits.reduce((text, [re, to]) => {
+    if (!re.test(text)) throw new Error(`${HOST_CONTAINERD_CONFIG}: no line matches ${re} (re-run scripts/setup-host.sh --containerd)`);
+    return text.replace(re, to);
+  }, host);
+}
 
 /** A private CRI containerd, running, with the test images imported. */
 export const startPrivateContainerd = (): Promise<PrivateEngine> => startPrivate(new PrivateContainerd(), '10.247');
